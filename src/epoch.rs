@@ -1,0 +1,325 @@
+//! The epoch core: values published to lock-free readers and reclaimed once no reader can see
+//! them. One of the two places (with the AF_XDP ring/UMEM layer) where `unsafe` is allowed.
+//!
+//! * [`Epoch`] is one crossbeam-epoch [`Collector`] per graph plus a *mailbox*.
+//! * [`EpochCell<T>`] holds the current `T`. Readers ([`EpochCell::load`]) need only a pinned
+//!   [`Guard`]; a worker pins once per burst. Writers ([`EpochCell::replace`]) swap in a new
+//!   value and *retire* the old one.
+//! * Retiring defers a closure with crossbeam; crossbeam runs it only after every thread that
+//!   was pinned at the time of the swap has unpinned. The closure does not free anything: it
+//!   posts the box into the mailbox (a bounded, preallocated, lock-free channel), and the
+//!   management thread drops it in [`Epoch::reclaim`]. So destructors (a bridge's host table,
+//!   a node's counters) run on the management thread, never in a worker's burst. If the mailbox
+//!   is full the closure drops the value where it runs, and [`EpochStats::dropped_inline`]
+//!   counts it.
+//!
+//! The protocol is model-checked with loom (`tests/loom_epoch.rs`, see docs/TESTING.md).
+
+#![allow(unsafe_code)]
+
+use crossbeam_epoch::{Atomic, Collector, LocalHandle, Owned, Shared};
+pub use crossbeam_epoch::Guard;
+
+#[cfg(crossbeam_loom)]
+use loom::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, Mutex,
+};
+#[cfg(not(crossbeam_loom))]
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, Mutex,
+};
+
+type Garbage = Box<dyn Send>;
+
+/// Mailbox capacity: retired values that may wait for the management thread at once.
+pub const MAILBOX_CAPACITY: usize = 4096;
+
+struct Mailbox {
+    #[cfg(not(crossbeam_loom))]
+    tx: std::sync::mpsc::SyncSender<Garbage>,
+    #[cfg(not(crossbeam_loom))]
+    rx: Mutex<std::sync::mpsc::Receiver<Garbage>>,
+    #[cfg(crossbeam_loom)]
+    q: Mutex<Vec<Garbage>>,
+    retired: AtomicU64,
+    freed: AtomicU64,
+    dropped_inline: AtomicU64,
+}
+
+impl Mailbox {
+    fn new() -> Mailbox {
+        #[cfg(not(crossbeam_loom))]
+        let (tx, rx) = std::sync::mpsc::sync_channel(MAILBOX_CAPACITY);
+        Mailbox {
+            #[cfg(not(crossbeam_loom))]
+            tx,
+            #[cfg(not(crossbeam_loom))]
+            rx: Mutex::new(rx),
+            #[cfg(crossbeam_loom)]
+            q: Mutex::new(Vec::new()),
+            retired: AtomicU64::new(0),
+            freed: AtomicU64::new(0),
+            dropped_inline: AtomicU64::new(0),
+        }
+    }
+
+    /// Called where crossbeam runs deferred functions (possibly a worker): must not block.
+    fn post(&self, g: Garbage) {
+        #[cfg(not(crossbeam_loom))]
+        let refused = self.tx.try_send(g).err().map(|e| match e {
+            std::sync::mpsc::TrySendError::Full(g) => g,
+            std::sync::mpsc::TrySendError::Disconnected(g) => g,
+        });
+        #[cfg(crossbeam_loom)]
+        let refused = {
+            self.q.lock().unwrap().push(g);
+            None
+        };
+        if let Some(g) = refused {
+            drop(g);
+            self.dropped_inline.fetch_add(1, Ordering::Relaxed);
+            self.freed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn drain(&self) -> usize {
+        let mut n = 0;
+        #[cfg(not(crossbeam_loom))]
+        {
+            let rx = self.rx.lock().unwrap();
+            while let Ok(g) = rx.try_recv() {
+                drop(g);
+                n += 1;
+            }
+        }
+        #[cfg(crossbeam_loom)]
+        {
+            let v = std::mem::take(&mut *self.q.lock().unwrap());
+            n = v.len();
+            drop(v);
+        }
+        self.freed.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+}
+
+/// Counters of the reclamation protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EpochStats {
+    /// Values retired by writers.
+    pub retired: u64,
+    /// Retired values dropped so far.
+    pub freed: u64,
+    /// Of those, dropped where crossbeam ran the deferred closure because the mailbox was full.
+    pub dropped_inline: u64,
+}
+
+impl EpochStats {
+    pub fn pending(&self) -> u64 {
+        self.retired - self.freed
+    }
+}
+
+/// One graph's epoch domain.
+#[derive(Clone)]
+pub struct Epoch {
+    collector: Collector,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Default for Epoch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A registered reader thread. Not `Send`: create it on the thread that uses it.
+pub struct Participant {
+    handle: LocalHandle,
+}
+
+impl Participant {
+    /// Pins this thread: values loaded under the guard stay valid until it is dropped.
+    #[inline]
+    pub fn pin(&self) -> Guard {
+        self.handle.pin()
+    }
+}
+
+impl Epoch {
+    pub fn new() -> Epoch {
+        Epoch {
+            collector: Collector::new(),
+            mailbox: Arc::new(Mailbox::new()),
+        }
+    }
+
+    /// Registers the calling thread as a reader.
+    pub fn register(&self) -> Participant {
+        Participant {
+            handle: self.collector.register(),
+        }
+    }
+
+    /// A guard for a writer that holds no [`Participant`] (the management thread).
+    pub fn pin_writer(&self) -> Guard {
+        self.collector.register().pin()
+    }
+
+    /// Drops every retired value waiting in the mailbox (management thread). Returns how many.
+    pub fn reclaim(&self) -> usize {
+        self.mailbox.drain()
+    }
+
+    /// Pushes deferred work forward and reclaims, until nothing is pending or `rounds` pass.
+    /// Only completes when no reader is pinned. Returns the values still pending.
+    pub fn quiesce(&self, rounds: usize) -> u64 {
+        for _ in 0..rounds {
+            let g = self.pin_writer();
+            g.flush();
+            drop(g);
+            self.reclaim();
+            if self.stats().pending() == 0 {
+                break;
+            }
+        }
+        self.stats().pending()
+    }
+
+    pub fn stats(&self) -> EpochStats {
+        EpochStats {
+            retired: self.mailbox.retired.load(Ordering::Relaxed),
+            freed: self.mailbox.freed.load(Ordering::Relaxed),
+            dropped_inline: self.mailbox.dropped_inline.load(Ordering::Relaxed),
+        }
+    }
+
+    fn retire<T: Send + 'static>(&self, old: Shared<'_, T>, guard: &Guard) {
+        if old.is_null() {
+            return;
+        }
+        self.mailbox.retired.fetch_add(1, Ordering::Relaxed);
+        let raw = old.as_raw() as usize;
+        let mailbox = Arc::clone(&self.mailbox);
+        // SAFETY: `old` has just been unlinked from its cell by a swap, so no reader can load it
+        // any more; readers that loaded it earlier are pinned in an epoch no later than
+        // `guard`'s, and crossbeam runs this closure only after all of them have unpinned. The
+        // closure holds the last pointer to the value and rebuilds its box exactly once. The
+        // closure captures only `Send` data (a usize and an Arc), so running it on another
+        // thread is sound.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let owned = Shared::<T>::from(raw as *const T).into_owned();
+                mailbox.post(owned.into_box());
+            });
+        }
+    }
+}
+
+/// A value read by many workers without locks and replaced by the management thread.
+pub struct EpochCell<T: Send + Sync + 'static> {
+    ptr: Atomic<T>,
+}
+
+impl<T: Send + Sync + 'static> EpochCell<T> {
+    pub fn new(v: T) -> EpochCell<T> {
+        EpochCell {
+            ptr: Atomic::new(v),
+        }
+    }
+
+    /// The current value, valid while both the cell and `guard` are.
+    #[inline]
+    pub fn load<'a>(&'a self, guard: &'a Guard) -> &'a T {
+        // SAFETY: the pointer is never null (set by `new`, replaced only by `replace` with a
+        // fresh allocation). A value unlinked by `replace` is freed only after every guard
+        // pinned before the unlink is dropped, and the returned reference cannot outlive
+        // `guard`; nor can it outlive `self`, whose drop frees the current value.
+        unsafe { self.ptr.load(Ordering::Acquire, guard).deref() }
+    }
+
+    /// Publishes `v`; the previous value is retired through `epoch`.
+    pub fn replace(&self, epoch: &Epoch, v: T) {
+        let guard = epoch.pin_writer();
+        let old = self.ptr.swap(Owned::new(v), Ordering::AcqRel, &guard);
+        epoch.retire(old, &guard);
+    }
+
+    /// Exclusive access (no reader can hold a reference while `&mut self` exists).
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` proves no `load` borrow is alive; the pointer is non-null.
+        unsafe {
+            self.ptr
+                .load(Ordering::Relaxed, crossbeam_epoch::unprotected())
+                .deref_mut()
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for EpochCell<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self` in drop: no reader borrows the cell (loads borrow `self`), so the
+        // current value is unreachable by anyone else and is freed exactly once here.
+        unsafe {
+            let cur = self
+                .ptr
+                .load(Ordering::Relaxed, crossbeam_epoch::unprotected());
+            if !cur.is_null() {
+                drop(cur.into_owned());
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(crossbeam_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Tracked(Arc<AtomicUsize>, u64);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn reader_keeps_value_alive_until_unpinned() {
+        let epoch = Epoch::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let cell = EpochCell::new(Tracked(drops.clone(), 1));
+        let reader = epoch.register();
+        let g = reader.pin();
+        let seen = cell.load(&g);
+        cell.replace(&epoch, Tracked(drops.clone(), 2));
+        assert_eq!(epoch.quiesce(8), 1, "old value pending while a reader is pinned");
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(seen.1, 1);
+        drop(g);
+        assert_eq!(epoch.quiesce(8), 0);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert_eq!(cell.load(&reader.pin()).1, 2);
+        assert_eq!(epoch.stats().dropped_inline, 0, "freed by reclaim, not inline");
+        drop(cell);
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn many_replacements_all_freed() {
+        let epoch = Epoch::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let cell = EpochCell::new(Tracked(drops.clone(), 0));
+        for i in 1..=10_000 {
+            cell.replace(&epoch, Tracked(drops.clone(), i));
+            if i % 100 == 0 {
+                epoch.reclaim();
+            }
+        }
+        assert_eq!(epoch.quiesce(16), 0);
+        assert_eq!(drops.load(Ordering::SeqCst), 10_000);
+        let s = epoch.stats();
+        assert_eq!((s.retired, s.freed), (10_000, 10_000));
+    }
+}

@@ -1,0 +1,52 @@
+//! The immutable topology the workers read: built by the management thread after every edit,
+//! published through an [`EpochCell`](crate::epoch::EpochCell), reclaimed through the epoch.
+
+use super::node::{HookState, NodeCore, Slot};
+use std::sync::Arc;
+
+/// Index of a node within one snapshot (not stable across snapshots; the node ID is).
+pub type NodeIx = u32;
+/// "No node" in [`Snapshot::ports`].
+pub const NO_NODE: NodeIx = NodeIx::MAX;
+
+/// One published topology.
+pub struct Snapshot {
+    pub(crate) nodes: Vec<SnapNode>,
+    /// Port ID → index of its ether node.
+    pub(crate) ports: Vec<NodeIx>,
+    /// Increases with every publication.
+    pub version: u64,
+}
+
+pub(crate) struct SnapNode {
+    pub core: Arc<NodeCore>,
+    /// By slot; `None` for unused slots.
+    pub hooks: Box<[Option<SnapHook>]>,
+}
+
+pub(crate) struct SnapHook {
+    pub state: Arc<HookState>,
+    pub peer_node: NodeIx,
+    pub peer_slot: Slot,
+}
+
+impl Snapshot {
+    pub(crate) fn empty() -> Snapshot {
+        Snapshot {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            version: 0,
+        }
+    }
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+    #[inline]
+    pub(crate) fn hook(&self, node: NodeIx, slot: Slot) -> Option<&SnapHook> {
+        self.nodes[node as usize].hooks.get(slot as usize)?.as_ref()
+    }
+    #[inline]
+    pub(crate) fn port_node(&self, port: u32) -> NodeIx {
+        self.ports.get(port as usize).copied().unwrap_or(NO_NODE)
+    }
+}

@@ -1,0 +1,616 @@
+//! The data path: a worker polls its ports and runs each burst through the graph.
+//!
+//! Per burst a worker pins the epoch once, loads the published [`Snapshot`], and runs a
+//! depth-first work stack of (node, input slot, burst). A node's `rcv` sends frames out of its
+//! slots through [`Cx`]; after it returns, each output burst is handed to the peer of that slot
+//! (one counter update per hook per burst). A node that sends its whole input one way hands the
+//! burst on whole ([`Cx::forward`]). Frames written to a port are staged and transmitted once per
+//! burst (or as soon as 64 are staged). No lock, no allocation in the steady state, no syscall
+//! except the port's own, and no reference count is touched per frame.
+//!
+//! Frames in flight across edits: the burst runs against the snapshot it pinned. A hook or node
+//! removed meanwhile is still readable (the epoch keeps it alive) but is marked dead, so frames
+//! sent through it are dropped and counted (`hook_gone`, `node_gone`). Cycles are bounded by a
+//! per-frame hop limit (`hop_limit`).
+
+use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
+use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, NO_NODE};
+use super::{gstat, DropReason, GraphError, NodeId, Shared};
+use crate::buf::{Burst, Frame, Pool};
+use crate::epoch::{Guard, Participant};
+use crate::port::{Port, PortId};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A burst owned by the scheduler (boxed so that handing it on moves a pointer).
+pub type BurstBox = Box<Burst>;
+
+struct Work {
+    node: NodeIx,
+    slot: Slot,
+    hops: u16,
+    burst: BurstBox,
+}
+
+/// Output staging and the burst free list (split from the work stack for borrowing).
+struct Outs {
+    free: Vec<BurstBox>,
+    allocated: usize,
+    max_bursts: usize,
+    /// Output bursts of the node being run, in the order they were opened.
+    list: Vec<(Slot, BurstBox)>,
+    /// Slot → index + 1 into `list` of the open (not full) burst for that slot.
+    open: Vec<u32>,
+}
+
+impl Outs {
+    fn take(&mut self) -> Option<BurstBox> {
+        if let Some(b) = self.free.pop() {
+            return Some(b);
+        }
+        if self.allocated < self.max_bursts {
+            self.allocated += 1;
+            return Some(Box::new(Burst::new()));
+        }
+        None
+    }
+    /// A burst even past the limit (to keep a caller's burst slot valid).
+    fn take_always(&mut self) -> BurstBox {
+        self.take().unwrap_or_else(|| {
+            self.allocated += 1;
+            Box::new(Burst::new())
+        })
+    }
+    fn give(&mut self, b: BurstBox) {
+        debug_assert!(b.is_empty());
+        self.free.push(b);
+    }
+}
+
+struct LocalPort {
+    id: PortId,
+    port: Box<dyn Port>,
+    tx: Burst,
+    host: Burst,
+}
+
+struct Ports {
+    list: Vec<LocalPort>,
+    /// Port ID → index into `list`, or u32::MAX.
+    map: Vec<u32>,
+}
+
+impl Ports {
+    fn local(&self, id: PortId) -> Option<usize> {
+        match self.map.get(id as usize) {
+            Some(&i) if i != u32::MAX => Some(i as usize),
+            _ => None,
+        }
+    }
+}
+
+#[inline]
+fn count_drop(stats: &crate::counters::PerWorker, core: &NodeCore, w: usize, why: DropReason, n: u64) {
+    core.counters.add(w, why as usize, n);
+    stats.add(w, gstat::DROPS + why as usize, n);
+}
+
+/// A node's view of the worker while it handles a burst.
+pub struct Cx<'a> {
+    worker: usize,
+    now: u32,
+    guard: &'a Guard,
+    node: &'a SnapNode,
+    pool: &'a mut Pool,
+    outs: &'a mut Outs,
+    ports: &'a mut Ports,
+    stats: &'a crate::counters::PerWorker,
+}
+
+impl<'a> Cx<'a> {
+    /// This worker's index (for per-worker counters).
+    #[inline]
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+    /// Graph time in seconds, read once per burst.
+    #[inline]
+    pub fn now(&self) -> u32 {
+        self.now
+    }
+    /// The guard pinned for this burst (for loading a node's own epoch-published state).
+    #[inline]
+    pub fn guard(&self) -> &'a Guard {
+        self.guard
+    }
+    pub fn node_id(&self) -> NodeId {
+        self.node.core.id
+    }
+    #[inline]
+    pub fn data(&self, f: &Frame) -> &[u8] {
+        self.pool.data(f)
+    }
+    #[inline]
+    pub fn data_mut(&mut self, f: &Frame) -> &mut [u8] {
+        self.pool.data_mut(f)
+    }
+    #[inline]
+    pub fn pool(&mut self) -> &mut Pool {
+        self.pool
+    }
+    /// The hook connected at `slot` in the topology of this burst.
+    #[inline]
+    pub fn hook(&self, slot: Slot) -> Option<&'a HookState> {
+        let n: &'a SnapNode = self.node;
+        n.hooks.get(slot as usize)?.as_ref().map(|h| &*h.state)
+    }
+    #[inline]
+    pub fn is_connected(&self, slot: Slot) -> bool {
+        self.hook(slot).is_some()
+    }
+    /// This node's connected hooks, in slot order.
+    pub fn hooks(&self) -> impl Iterator<Item = &'a HookState> + 'a {
+        let n: &'a SnapNode = self.node;
+        n.hooks.iter().flatten().map(|h: &SnapHook| &*h.state)
+    }
+    /// Adds `v` to counter `idx` of hook `h` (this worker's cell).
+    #[inline]
+    pub fn count(&self, h: &HookState, idx: usize, v: u64) {
+        h.stats.add(self.worker, idx, v);
+    }
+
+    /// Sends `f` out of `slot`.
+    #[inline]
+    pub fn send(&mut self, slot: Slot, f: Frame) {
+        let s = slot as usize;
+        if s >= self.outs.open.len() {
+            self.outs.open.resize(s + 1, 0);
+        }
+        let mut i = self.outs.open[s] as usize;
+        if i == 0 || self.outs.list[i - 1].1.is_full() {
+            let Some(b) = self.outs.take() else {
+                self.drop_frame(f, DropReason::WorkOverflow);
+                return;
+            };
+            self.outs.list.push((slot, b));
+            i = self.outs.list.len();
+            self.outs.open[s] = i as u32;
+        }
+        // Cannot fail: the burst was checked not full.
+        let _ = self.outs.list[i - 1].1.push(f);
+    }
+
+    /// Sends the whole burst out of `slot`, as one unit; `frames` is left empty.
+    #[inline]
+    pub fn forward(&mut self, slot: Slot, frames: &mut BurstBox) {
+        if frames.is_empty() {
+            return;
+        }
+        let fresh = self.outs.take_always();
+        let full = std::mem::replace(frames, fresh);
+        self.outs.list.push((slot, full));
+    }
+
+    /// Drops `f`, counting `why` on this node.
+    #[inline]
+    pub fn drop_frame(&mut self, f: Frame, why: DropReason) {
+        self.pool.free(f);
+        count_drop(self.stats, &self.node.core, self.worker, why, 1);
+    }
+
+    /// Drops every frame of `frames`.
+    pub fn drop_all(&mut self, frames: &mut Burst, why: DropReason) {
+        let n = frames.len() as u64;
+        if n == 0 {
+            return;
+        }
+        for f in frames.drain() {
+            self.pool.free(f);
+        }
+        count_drop(self.stats, &self.node.core, self.worker, why, n);
+    }
+
+    /// A copy of `f` in a fresh frame, or None when the pool is empty (the caller decides what
+    /// to count; `no_buffers` is the usual reason).
+    #[inline]
+    pub fn copy(&mut self, f: &Frame) -> Option<Frame> {
+        let c = self.pool.copy(f).ok()?;
+        self.node.core.counters.add(self.worker, NodeCore::COPIES, 1);
+        self.stats.add(self.worker, gstat::COPIES, 1);
+        Some(c)
+    }
+
+    /// Stages `f` for transmission on port `port`.
+    pub fn port_tx(&mut self, port: PortId, f: Frame) {
+        self.stage(port, f, false)
+    }
+
+    /// Stages `f` for delivery to the host stack through port `port`.
+    pub fn host_tx(&mut self, port: PortId, f: Frame) {
+        self.stage(port, f, true)
+    }
+
+    fn stage(&mut self, port: PortId, f: Frame, host: bool) {
+        let Some(i) = self.ports.local(port) else {
+            self.drop_frame(f, DropReason::NoPort);
+            return;
+        };
+        let full = if host { self.ports.list[i].host.is_full() } else { self.ports.list[i].tx.is_full() };
+        if full {
+            let (sent, left) = flush_port(&mut self.ports.list[i], self.pool, host);
+            let w = self.worker;
+            self.stats.add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+            let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+            if left > 0 {
+                count_drop(self.stats, &self.node.core, w, why, left);
+            }
+        }
+        let lp = &mut self.ports.list[i];
+        let _ = if host { lp.host.push(f) } else { lp.tx.push(f) };
+    }
+}
+
+/// Transmits a port's staged frames; frees what the port refused. Returns (sent, refused).
+fn flush_port(lp: &mut LocalPort, pool: &mut Pool, host: bool) -> (u64, u64) {
+    let LocalPort { port, tx, host: hb, .. } = lp;
+    let b = if host { hb } else { tx };
+    let before = b.len();
+    if before == 0 {
+        return (0, 0);
+    }
+    if host {
+        port.host_tx_burst(pool, b);
+    } else {
+        port.tx_burst(pool, b);
+    }
+    let left = b.len();
+    for f in b.drain() {
+        pool.free(f);
+    }
+    ((before - left) as u64, left as u64)
+}
+
+/// A data-path thread's state. Create it on the thread that runs it (it registers with the
+/// epoch there); it is not `Send`.
+pub struct Worker {
+    sh: Arc<Shared>,
+    part: Participant,
+    core: Core,
+}
+
+/// The worker's mutable parts, borrowed apart from the shared state.
+struct Core {
+    id: usize,
+    hop_limit: u16,
+    pool: Pool,
+    stack: Vec<Work>,
+    outs: Outs,
+    ports: Ports,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Return staged frames to the pool before the ports go.
+        for lp in self.core.ports.list.iter_mut() {
+            for f in lp.tx.drain().chain(lp.host.drain()) {
+                self.core.pool.free(f);
+            }
+        }
+        self.sh.taken[self.core.id].store(false, Ordering::Release);
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(sh: Arc<Shared>, id: usize, pool: Pool) -> Result<Worker, GraphError> {
+        if id >= sh.cfg.workers {
+            return Err(GraphError::Refused(format!(
+                "worker {id} out of range: the graph was created for {} workers",
+                sh.cfg.workers
+            )));
+        }
+        if sh.taken[id].swap(true, Ordering::AcqRel) {
+            return Err(GraphError::Refused(format!("worker {id} already exists")));
+        }
+        let part = sh.epoch.register();
+        let max_bursts = sh.cfg.max_bursts;
+        let hop_limit = sh.cfg.hop_limit;
+        let prealloc = 64.min(max_bursts);
+        Ok(Worker {
+            sh,
+            part,
+            core: Core {
+                id,
+                hop_limit,
+                pool,
+                stack: Vec::with_capacity(256),
+                outs: Outs {
+                    free: (0..prealloc).map(|_| Box::new(Burst::new())).collect(),
+                    allocated: prealloc,
+                    max_bursts,
+                    list: Vec::with_capacity(256),
+                    open: vec![0; 64],
+                },
+                ports: Ports {
+                    list: Vec::new(),
+                    map: Vec::new(),
+                },
+            },
+        })
+    }
+
+    pub fn id(&self) -> usize {
+        self.core.id
+    }
+    pub fn pool(&self) -> &Pool {
+        &self.core.pool
+    }
+    pub fn pool_mut(&mut self) -> &mut Pool {
+        &mut self.core.pool
+    }
+
+    /// Adds this worker's queue of a port (the port's ID comes from `Graph::attach_port`).
+    /// A queue already there for the same port is removed first.
+    pub fn add_port(&mut self, port: Box<dyn Port>) {
+        let id = port.id();
+        drop(self.remove_port(id));
+        let ports = &mut self.core.ports;
+        if ports.map.len() <= id as usize {
+            ports.map.resize(id as usize + 1, u32::MAX);
+        }
+        ports.map[id as usize] = ports.list.len() as u32;
+        ports.list.push(LocalPort {
+            id,
+            port,
+            tx: Burst::new(),
+            host: Burst::new(),
+        });
+    }
+
+    /// Removes this worker's queue of port `id` (flushing what is staged), returning it.
+    pub fn remove_port(&mut self, id: PortId) -> Option<Box<dyn Port>> {
+        let c = &mut self.core;
+        let i = c.ports.local(id)?;
+        let mut lp = c.ports.list.swap_remove(i);
+        c.ports.map[id as usize] = u32::MAX;
+        if let Some(moved) = c.ports.list.get(i) {
+            c.ports.map[moved.id as usize] = i as u32;
+        }
+        for host in [false, true] {
+            let (sent, left) = flush_port(&mut lp, &mut c.pool, host);
+            self.sh.stats.add(c.id, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+            let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+            self.sh.stats.add(c.id, gstat::DROPS + why as usize, left);
+        }
+        let mut port = lp.port;
+        port.detach(&mut c.pool);
+        Some(port)
+    }
+
+    pub fn port_ids(&self) -> Vec<PortId> {
+        self.core.ports.list.iter().map(|p| p.id).collect()
+    }
+
+    /// The port object (for tests: downcast with `as_any`).
+    pub fn port(&self, id: PortId) -> Option<&dyn Port> {
+        self.core.ports.local(id).map(|i| &*self.core.ports.list[i].port)
+    }
+    pub fn port_mut(&mut self, id: PortId) -> Option<&mut (dyn Port + 'static)> {
+        let i = self.core.ports.local(id)?;
+        Some(&mut *self.core.ports.list[i].port)
+    }
+
+    /// One pass over every port: housekeeping, one wire burst and one host burst each.
+    /// Returns the frames received.
+    pub fn poll(&mut self) -> usize {
+        let mut total = 0;
+        for i in 0..self.core.ports.list.len() {
+            let c = &mut self.core;
+            c.ports.list[i].port.maintain(&mut c.pool);
+            total += self.rx_one(i, false);
+            total += self.rx_one(i, true);
+        }
+        total
+    }
+
+    /// Polls until `stop` is set.
+    pub fn run(&mut self, stop: &std::sync::atomic::AtomicBool) {
+        let mut idle = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            if self.poll() == 0 {
+                idle = idle.saturating_add(1);
+                if idle > 1024 {
+                    std::thread::yield_now();
+                }
+            } else {
+                idle = 0;
+            }
+        }
+    }
+
+    fn rx_one(&mut self, i: usize, host: bool) -> usize {
+        let c = &mut self.core;
+        let Some(mut b) = c.outs.take() else {
+            return 0;
+        };
+        let lp = &mut c.ports.list[i];
+        if host {
+            lp.port.host_rx_burst(&mut c.pool, &mut b);
+        } else {
+            lp.port.rx_burst(&mut c.pool, &mut b);
+        }
+        let n = b.len();
+        if n == 0 {
+            c.outs.give(b);
+            return 0;
+        }
+        let port = lp.id;
+        self.run_burst(port, if host { SLOT_HOST } else { SLOT_WIRE }, b);
+        n
+    }
+
+    /// Runs `frames` into port `port`'s ether node as if received from the wire (copies the
+    /// bytes into the pool). Returns how many frames entered the graph.
+    pub fn inject(&mut self, port: PortId, frames: &[&[u8]]) -> usize {
+        self.inject_at(port, SLOT_WIRE, frames)
+    }
+
+    /// As [`Worker::inject`], as if the host stack had sent the frames.
+    pub fn inject_host(&mut self, port: PortId, frames: &[&[u8]]) -> usize {
+        self.inject_at(port, SLOT_HOST, frames)
+    }
+
+    fn inject_at(&mut self, port: PortId, slot: Slot, frames: &[&[u8]]) -> usize {
+        let mut done = 0;
+        for chunk in frames.chunks(crate::buf::BURST) {
+            let c = &mut self.core;
+            let mut b = c.outs.take_always();
+            for bytes in chunk {
+                match c.pool.frame_from(bytes) {
+                    Ok(f) => {
+                        let _ = b.push(f);
+                    }
+                    Err(_) => break,
+                }
+            }
+            done += b.len();
+            if b.is_empty() {
+                c.outs.give(b);
+                break;
+            }
+            self.run_burst(port, slot, b);
+        }
+        done
+    }
+
+    /// Runs one received burst through the graph and flushes the ports. The epoch is pinned
+    /// once, here.
+    fn run_burst(&mut self, port: PortId, slot: Slot, burst: BurstBox) {
+        let sh: &Shared = &self.sh;
+        let c = &mut self.core;
+        let guard = self.part.pin();
+        let snap = sh.topo.load(&guard);
+        let now = sh.clock.now();
+        let w = c.id;
+        sh.stats.add(w, if slot == SLOT_HOST { gstat::HOST_RX } else { gstat::RX }, burst.len() as u64);
+        sh.stats.add(w, gstat::BURSTS, 1);
+        let node = snap.port_node(port);
+        if node == NO_NODE {
+            let mut burst = burst;
+            let n = burst.len() as u64;
+            for f in burst.drain() {
+                c.pool.free(f);
+            }
+            sh.stats.add(w, gstat::DROPS + DropReason::PortDown as usize, n);
+            c.outs.give(burst);
+            return;
+        }
+        c.stack.push(Work {
+            node,
+            slot,
+            hops: 0,
+            burst,
+        });
+        c.run_stack(sh, snap, &guard, now);
+        c.flush(sh, snap);
+    }
+}
+
+impl Core {
+    fn run_stack(&mut self, sh: &Shared, snap: &Snapshot, guard: &Guard, now: u32) {
+        let w = self.id;
+        let stats = &sh.stats;
+        while let Some(work) = self.stack.pop() {
+            let node = &snap.nodes[work.node as usize];
+            let mut burst = work.burst;
+            if !node.core.is_alive() {
+                let n = burst.len() as u64;
+                for f in burst.drain() {
+                    self.pool.free(f);
+                }
+                count_drop(stats, &node.core, w, DropReason::NodeGone, n);
+                self.outs.give(burst);
+                continue;
+            }
+            {
+                let mut cx = Cx {
+                    worker: w,
+                    now,
+                    guard,
+                    node,
+                    pool: &mut self.pool,
+                    outs: &mut self.outs,
+                    ports: &mut self.ports,
+                    stats,
+                };
+                node.core.imp.rcv(&mut cx, work.slot, &mut burst);
+                if !burst.is_empty() {
+                    cx.drop_all(&mut burst, DropReason::Unhandled);
+                }
+            }
+            self.outs.give(burst);
+            // Hand each output burst to the peer of its slot.
+            let mut list = std::mem::take(&mut self.outs.list);
+            for (slot, out) in list.drain(..) {
+                if let Some(o) = self.outs.open.get_mut(slot as usize) {
+                    *o = 0;
+                }
+                self.dispatch(stats, snap, work.node, slot, out, work.hops + 1);
+            }
+            self.outs.list = list;
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, stats: &crate::counters::PerWorker, snap: &Snapshot, from: NodeIx, slot: Slot, mut b: BurstBox, hops: u16) {
+        let w = self.id;
+        let why = match snap.hook(from, slot) {
+            None => DropReason::NotConnected,
+            Some(h) if !h.state.is_alive() => DropReason::HookGone,
+            Some(_) if hops > self.hop_limit => DropReason::HopLimit,
+            Some(h) => {
+                let frames = b.len() as u64;
+                let octets = b.octets();
+                h.state.stats.add(w, hook_stat::OUT_FRAMES, frames);
+                h.state.stats.add(w, hook_stat::OUT_OCTETS, octets);
+                if let Some(p) = snap.hook(h.peer_node, h.peer_slot) {
+                    p.state.stats.add(w, hook_stat::IN_FRAMES, frames);
+                    p.state.stats.add(w, hook_stat::IN_OCTETS, octets);
+                }
+                self.stack.push(Work {
+                    node: h.peer_node,
+                    slot: h.peer_slot,
+                    hops,
+                    burst: b,
+                });
+                return;
+            }
+        };
+        let n = b.len() as u64;
+        for f in b.drain() {
+            self.pool.free(f);
+        }
+        count_drop(stats, &snap.nodes[from as usize].core, w, why, n);
+        self.outs.give(b);
+    }
+
+    /// Transmits everything staged on every port (once per burst).
+    fn flush(&mut self, sh: &Shared, snap: &Snapshot) {
+        let w = self.id;
+        for lp in self.ports.list.iter_mut() {
+            for host in [false, true] {
+                let (sent, left) = flush_port(lp, &mut self.pool, host);
+                if sent > 0 {
+                    sh.stats.add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+                }
+                if left > 0 {
+                    let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+                    let ix = snap.port_node(lp.id);
+                    if ix != NO_NODE {
+                        snap.nodes[ix as usize].core.counters.add(w, why as usize, left);
+                    }
+                    sh.stats.add(w, gstat::DROPS + why as usize, left);
+                }
+            }
+        }
+    }
+}

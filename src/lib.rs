@@ -1,0 +1,19 @@
+//! xdpgraph: FreeBSD's netgraph on Linux, in userspace, at line rate.
+//!
+//! Frames arrive on NIC queues through AF_XDP, run in bursts through a graph of nodes joined by
+//! named hooks, and leave through TX rings. A management thread edits the graph while traffic
+//! flows; the data path never takes a lock and never waits for an edit. See
+//! `docs/ARCHITECTURE.md` for the map of the code.
+
+#![deny(unsafe_code)]
+
+pub mod buf;
+pub mod counters;
+pub mod epoch;
+pub mod graph;
+pub mod nodes;
+pub mod port;
+pub mod sys;
+pub mod testkit;
+pub mod value;
+pub mod wire;

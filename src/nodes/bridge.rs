@@ -1,0 +1,485 @@
+//! `bridge`: a learning Ethernet bridge (ng_bridge).
+//!
+//! Hooks:
+//! * `link<N>` (N ≥ 0, no leading zeros): bridge ports. Source MACs are learned per link.
+//! * `uplink<N>` (N ≥ 1): ports that do not learn and always get unknown unicast. If the first
+//!   hook a bridge gets is an uplink, the bridge is *restricted*: normal links never get
+//!   unknown unicast. `uplink0` and `link01` are refused, as is a hook to the bridge itself.
+//!
+//! Forwarding: known unicast goes out its host's link (dropped, `same_link`, if that is the
+//! link it came in on); unknown unicast, multicast and broadcast are flooded to every other
+//! link (unknown unicast only to links that accept it), never back out of the ingress link.
+//! Learning: a host seen on a new link moves there, unless it was learned less than
+//! `minStableAge` seconds ago: then a loop is declared, the ingress link is muted for
+//! `loopTimeout` seconds (its frames counted in `loopDrops`) and its hosts are forgotten.
+//! Hosts not heard from for `maxStaleness` seconds are removed (on the management tick).
+//! Removing a link forgets its hosts.
+//!
+//! The host table is lock-free ([`super::hosttable`]): known hosts are forwarded with no shared
+//! write beyond refreshing a host's last-seen second.
+//!
+//! Messages: `setconfig { debugLevel loopTimeout maxStaleness minStableAge }` (fields left
+//! out keep their values), `getconfig`, `reset`, `getstats <link#>` / `clrstats` /
+//! `getclrstats` (a negative number is an uplink), `gettable`, `setpersistent`,
+//! `movehost { addr=<mac> hook="<link>" }`.
+//! Per-link counters: recvOctets recvPackets recvMulticasts recvBroadcasts recvUnknown
+//! recvRunts recvInvalid xmitOctets xmitPackets xmitMulticasts xmitBroadcasts loopDrops
+//! loopDetects memoryFailures.
+//! Drops: `runt`, `invalid_source`, `loop_drop`, `same_link`, `no_destination`,
+//! `table_full`, `no_buffers`.
+
+use super::hosttable::HostTable;
+use crate::buf::Frame;
+use crate::epoch::EpochCell;
+use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot};
+use crate::value::Value;
+use crate::wire::MacAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::{Relaxed, Release}};
+
+/// Tag bits of a bridge hook.
+const UPLINK: u32 = 1 << 31;
+const SEND_UNKNOWN: u32 = 1 << 30;
+const LINK_NUM: u32 = (1 << 24) - 1;
+
+/// The bridge's own per-link counters (after the generic four).
+mod stat {
+    use crate::graph::hook_stat::GENERIC;
+    pub const RECV_OCTETS: usize = GENERIC;
+    pub const RECV_PACKETS: usize = GENERIC + 1;
+    pub const RECV_MULTICASTS: usize = GENERIC + 2;
+    pub const RECV_BROADCASTS: usize = GENERIC + 3;
+    pub const RECV_UNKNOWN: usize = GENERIC + 4;
+    pub const RECV_RUNTS: usize = GENERIC + 5;
+    pub const RECV_INVALID: usize = GENERIC + 6;
+    pub const XMIT_MULTICASTS: usize = GENERIC + 7;
+    pub const XMIT_BROADCASTS: usize = GENERIC + 8;
+    pub const LOOP_DROPS: usize = GENERIC + 9;
+    pub const LOOP_DETECTS: usize = GENERIC + 10;
+    pub const MEMORY_FAILURES: usize = GENERIC + 11;
+    pub const NAMES: &[&str] = &[
+        "recvOctets", "recvPackets", "recvMulticasts", "recvBroadcasts", "recvUnknown", "recvRunts",
+        "recvInvalid", "xmitMulticasts", "xmitBroadcasts", "loopDrops", "loopDetects", "memoryFailures",
+    ];
+}
+
+pub const DEFAULT_LOOP_TIMEOUT: u32 = 60;
+pub const DEFAULT_MAX_STALENESS: u32 = 15 * 60;
+pub const DEFAULT_MIN_STABLE_AGE: u32 = 1;
+/// Initial host table slots (kept at most half full).
+pub const INITIAL_TABLE: usize = 16 * 1024;
+/// Largest host table.
+pub const MAX_TABLE: usize = 1 << 24;
+
+pub struct Bridge {
+    debug_level: AtomicU32,
+    loop_timeout: AtomicU32,
+    max_staleness: AtomicU32,
+    min_stable_age: AtomicU32,
+    /// The first hook was an uplink: normal links get no unknown unicast.
+    restricted: AtomicBool,
+    table: EpochCell<HostTable>,
+}
+
+const MSGS: &[&str] = &[
+    "setconfig", "getconfig", "reset", "getstats", "clrstats", "getclrstats", "gettable", "setpersistent", "movehost",
+];
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A host-table value: the link's hook uid and slot.
+#[inline]
+fn pack(h: &HookState) -> u64 {
+    h.uid << 16 | h.slot as u64
+}
+
+#[inline]
+fn mac_at(d: &[u8], at: usize) -> u64 {
+    (d[at] as u64) << 40
+        | (d[at + 1] as u64) << 32
+        | (d[at + 2] as u64) << 24
+        | (d[at + 3] as u64) << 16
+        | (d[at + 4] as u64) << 8
+        | d[at + 5] as u64
+}
+
+impl Bridge {
+    pub fn new() -> Bridge {
+        Bridge {
+            debug_level: AtomicU32::new(1),
+            loop_timeout: AtomicU32::new(DEFAULT_LOOP_TIMEOUT),
+            max_staleness: AtomicU32::new(DEFAULT_MAX_STALENESS),
+            min_stable_age: AtomicU32::new(DEFAULT_MIN_STABLE_AGE),
+            restricted: AtomicBool::new(false),
+            table: EpochCell::new(HostTable::new(INITIAL_TABLE)),
+        }
+    }
+
+    fn config(&self) -> Value {
+        Value::record([
+            ("debugLevel", Value::Uint(self.debug_level.load(Relaxed) as u64)),
+            ("loopTimeout", Value::Uint(self.loop_timeout.load(Relaxed) as u64)),
+            ("maxStaleness", Value::Uint(self.max_staleness.load(Relaxed) as u64)),
+            ("minStableAge", Value::Uint(self.min_stable_age.load(Relaxed) as u64)),
+        ])
+    }
+
+    /// The link a table value points to, if it is still a live hook of this topology.
+    #[inline]
+    fn link_of<'a>(cx: &Cx<'a>, val: u64) -> Option<&'a HookState> {
+        let h = cx.hook((val & 0xffff) as Slot)?;
+        (h.uid == val >> 16 && h.is_alive()).then_some(h)
+    }
+
+    /// Floods `f` from `from` (manycast: 0 unknown unicast, 1 multicast, 2 broadcast).
+    fn flood(&self, cx: &mut Cx<'_>, from: &HookState, f: Frame, manycast: u8) {
+        let mut first: Option<&HookState> = None;
+        for h in cx.hooks() {
+            if h.slot == from.slot || (manycast == 0 && h.tag & SEND_UNKNOWN == 0) {
+                continue;
+            }
+            if first.is_none() {
+                first = Some(h);
+                continue;
+            }
+            match cx.copy(&f) {
+                Some(c) => {
+                    count_manycast(cx, h, manycast);
+                    cx.send(h.slot, c);
+                }
+                None => {
+                    cx.count(from, stat::MEMORY_FAILURES, 1);
+                    break;
+                }
+            }
+        }
+        match first {
+            Some(h) => {
+                count_manycast(cx, h, manycast);
+                cx.send(h.slot, f);
+            }
+            None => cx.drop_frame(f, DropReason::NoDestination),
+        }
+    }
+
+    fn link_hook<'m>(cx: &'m MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<&'m std::sync::Arc<HookState>, GraphError> {
+        let v = cx.need(cmd, arg, "<link#> (negative for an uplink)")?;
+        let n = v.int_in("link", -(LINK_NUM as i128), LINK_NUM as i128).map_err(|e| cx.bad(cmd, e.0))?;
+        let name = if n < 0 { format!("uplink{}", -n) } else { format!("link{n}") };
+        cx.hook(&name).ok_or_else(|| GraphError::NotConnected(format!("{}{}", cx.node(), name)))
+    }
+
+    fn stats_value(h: &HookState) -> Value {
+        let g = |i| Value::Uint(h.stats.get(i));
+        Value::record([
+            ("recvOctets", g(stat::RECV_OCTETS)),
+            ("recvPackets", g(stat::RECV_PACKETS)),
+            ("recvMulticasts", g(stat::RECV_MULTICASTS)),
+            ("recvBroadcasts", g(stat::RECV_BROADCASTS)),
+            ("recvUnknown", g(stat::RECV_UNKNOWN)),
+            ("recvRunts", g(stat::RECV_RUNTS)),
+            ("recvInvalid", g(stat::RECV_INVALID)),
+            ("xmitOctets", g(hook_stat::OUT_OCTETS)),
+            ("xmitPackets", g(hook_stat::OUT_FRAMES)),
+            ("xmitMulticasts", g(stat::XMIT_MULTICASTS)),
+            ("xmitBroadcasts", g(stat::XMIT_BROADCASTS)),
+            ("loopDrops", g(stat::LOOP_DROPS)),
+            ("loopDetects", g(stat::LOOP_DETECTS)),
+            ("memoryFailures", g(stat::MEMORY_FAILURES)),
+        ])
+    }
+
+    /// Hosts currently learned on live links: (mac, hook name, learned, seen).
+    pub fn hosts(&self, cx: &MsgCx<'_>) -> Vec<(MacAddr, String, u32, u32)> {
+        let g = cx.epoch.pin_writer();
+        let t = self.table.load(&g);
+        let mut v: Vec<_> = t
+            .hosts()
+            .filter_map(|h| {
+                let link = cx.hook_at((h.val & 0xffff) as Slot)?;
+                (link.uid == h.val >> 16).then(|| (h.mac, link.name.clone(), h.learned, h.seen))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[inline]
+fn count_manycast(cx: &Cx<'_>, h: &HookState, manycast: u8) {
+    match manycast {
+        1 => cx.count(h, stat::XMIT_MULTICASTS, 1),
+        2 => cx.count(h, stat::XMIT_BROADCASTS, 1),
+        _ => {}
+    }
+}
+
+impl NodeType for Bridge {
+    fn type_name(&self) -> &'static str {
+        "bridge"
+    }
+
+    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
+        let (num, uplink) = if let Some(n) = super::numbered(name, "uplink", LINK_NUM) {
+            if n == 0 {
+                return Err("uplink numbers start at 1 (uplink0 is refused)".into());
+            }
+            (n, true)
+        } else if let Some(n) = super::numbered(name, "link", LINK_NUM) {
+            (n, false)
+        } else {
+            return Err("bridge hooks are link<N> (N >= 0) and uplink<N> (N >= 1), without leading zeros".into());
+        };
+        if cx.peer_is_self {
+            return Err("a bridge hook cannot connect to the bridge itself".into());
+        }
+        let mut tag = num;
+        if uplink {
+            tag |= UPLINK | SEND_UNKNOWN;
+            if cx.num_hooks == 0 {
+                self.restricted.store(true, Relaxed);
+            }
+        } else if !self.restricted.load(Relaxed) {
+            tag |= SEND_UNKNOWN;
+        }
+        Ok(HookSpec {
+            slot: cx.first_free(0)?,
+            tag,
+        })
+    }
+
+    fn hook_counters(&self) -> &'static [&'static str] {
+        stat::NAMES
+    }
+
+    fn disconnected(&self, hook: &HookState, cx: &mut MsgCx<'_>) {
+        let g = cx.epoch.pin_writer();
+        let v = pack(hook);
+        self.table.load(&g).forget(|x| x == v);
+    }
+
+    fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
+        let Some(link) = cx.hook(slot) else {
+            return cx.drop_all(frames, DropReason::NotConnected);
+        };
+        let now = cx.now();
+        if now < link.word.load(Relaxed) as u32 {
+            cx.count(link, stat::LOOP_DROPS, frames.len() as u64);
+            return cx.drop_all(frames, DropReason::LoopDrop);
+        }
+        let table = self.table.load(cx.guard());
+        let me = pack(link);
+        let learn = link.tag & UPLINK == 0;
+        let min_stable = self.min_stable_age.load(Relaxed);
+        let (mut pkts, mut octets, mut mcast, mut bcast, mut unknown) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut muted = false;
+        for f in frames.drain() {
+            if muted {
+                cx.count(link, stat::LOOP_DROPS, 1);
+                cx.drop_frame(f, DropReason::LoopDrop);
+                continue;
+            }
+            let d = cx.data(&f);
+            if d.len() < 14 {
+                cx.count(link, stat::RECV_RUNTS, 1);
+                cx.drop_frame(f, DropReason::Runt);
+                continue;
+            }
+            let (dst, src) = (mac_at(d, 0), mac_at(d, 6));
+            if src & (1 << 40) != 0 {
+                cx.count(link, stat::RECV_INVALID, 1);
+                cx.drop_frame(f, DropReason::InvalidSrc);
+                continue;
+            }
+            pkts += 1;
+            octets += f.len as u64;
+            let manycast: u8 = if dst & (1 << 40) == 0 {
+                0
+            } else if dst == 0xffff_ffff_ffff {
+                bcast += 1;
+                2
+            } else {
+                mcast += 1;
+                1
+            };
+
+            // Learn the source.
+            match table.get(src) {
+                Some(e) => {
+                    let v = e.val();
+                    if v != me {
+                        if Self::link_of(cx, v).is_some() {
+                            if now.wrapping_sub(e.learned()) < min_stable {
+                                // The host jumped links too soon: a loop. Mute the ingress link.
+                                let timeout = self.loop_timeout.load(Relaxed);
+                                if timeout > 0 {
+                                    link.word.store((now + timeout) as u64, Relaxed);
+                                    muted = true;
+                                }
+                                cx.count(link, stat::LOOP_DETECTS, 1);
+                                table.forget(|x| x == me);
+                                cx.count(link, stat::LOOP_DROPS, 1);
+                                cx.drop_frame(f, DropReason::LoopDrop);
+                                continue;
+                            }
+                            // The host moved: it lives here now.
+                            e.set_val(me);
+                            e.set_learned(now);
+                        } else if learn {
+                            // Its old link is gone (or the entry is being filled in).
+                            e.set_val(me);
+                            e.set_learned(now);
+                        }
+                    }
+                    e.touch(now);
+                }
+                None if learn => {
+                    if table.insert(src, me, now).is_none() {
+                        cx.count(link, stat::MEMORY_FAILURES, 1);
+                        cx.drop_frame(f, DropReason::TableFull);
+                        continue;
+                    }
+                }
+                None => {}
+            }
+
+            // Forward.
+            if manycast == 0 {
+                if let Some(e) = table.get(dst) {
+                    if let Some(to) = Self::link_of(cx, e.val()) {
+                        if to.slot == slot {
+                            cx.drop_frame(f, DropReason::SameLink);
+                        } else {
+                            cx.send(to.slot, f);
+                        }
+                        continue;
+                    }
+                }
+                unknown += 1;
+            }
+            self.flood(cx, link, f, manycast);
+        }
+        cx.count(link, stat::RECV_PACKETS, pkts);
+        cx.count(link, stat::RECV_OCTETS, octets);
+        if mcast > 0 {
+            cx.count(link, stat::RECV_MULTICASTS, mcast);
+        }
+        if bcast > 0 {
+            cx.count(link, stat::RECV_BROADCASTS, bcast);
+        }
+        if unknown > 0 {
+            cx.count(link, stat::RECV_UNKNOWN, unknown);
+        }
+    }
+
+    fn messages(&self) -> &'static [&'static str] {
+        MSGS
+    }
+
+    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+        Ok(match cmd {
+            "getconfig" => {
+                cx.none(cmd, arg)?;
+                Some(self.config())
+            }
+            "setconfig" => {
+                let a = cx.need(cmd, arg, "{ debugLevel=N loopTimeout=N maxStaleness=N minStableAge=N }")?;
+                let fields = ["debugLevel", "loopTimeout", "maxStaleness", "minStableAge"];
+                a.check_fields(&fields).map_err(|e| cx.bad(cmd, e.0))?;
+                let mut vals = [0u32; 4];
+                let cur = [&self.debug_level, &self.loop_timeout, &self.max_staleness, &self.min_stable_age];
+                for (i, f) in fields.iter().enumerate() {
+                    vals[i] = match a.field(f) {
+                        Some(v) => v.int_in(f, 0, u32::MAX as i128).map_err(|e| cx.bad(cmd, e.0))? as u32,
+                        None => cur[i].load(Relaxed),
+                    };
+                }
+                for (c, v) in cur.iter().zip(vals) {
+                    c.store(v, Relaxed);
+                }
+                None
+            }
+            "reset" => {
+                cx.none(cmd, arg)?;
+                let g = cx.epoch.pin_writer();
+                self.table.load(&g).forget(|_| true);
+                for h in cx.hooks() {
+                    h.word.store(0, Release);
+                    h.stats.clear();
+                }
+                None
+            }
+            "getstats" | "clrstats" | "getclrstats" => {
+                let h = Self::link_hook(cx, cmd, arg)?;
+                let v = Self::stats_value(h);
+                if cmd != "getstats" {
+                    h.stats.clear();
+                }
+                (cmd != "clrstats").then_some(v)
+            }
+            "gettable" => {
+                cx.none(cmd, arg)?;
+                let now = cx.now;
+                let hosts: Vec<Value> = self
+                    .hosts(cx)
+                    .into_iter()
+                    .map(|(mac, hook, learned, seen)| {
+                        Value::record([
+                            ("addr", Value::Mac(mac)),
+                            ("hook", Value::Str(hook)),
+                            ("age", Value::Uint(now.wrapping_sub(learned) as u64)),
+                            ("staleness", Value::Uint(now.wrapping_sub(seen) as u64)),
+                        ])
+                    })
+                    .collect();
+                Some(Value::record([("numHosts", Value::Uint(hosts.len() as u64)), ("hosts", Value::Array(hosts))]))
+            }
+            "setpersistent" => {
+                cx.none(cmd, arg)?;
+                cx.set_persistent();
+                None
+            }
+            "movehost" => {
+                let a = cx.need(cmd, arg, "{ addr=aa:bb:cc:dd:ee:ff hook=\"link0\" }")?;
+                a.check_fields(&["addr", "hook"]).map_err(|e| cx.bad(cmd, e.0))?;
+                let mac = a.field("addr").and_then(Value::as_mac).ok_or_else(|| cx.bad(cmd, "addr=<mac> is required"))?;
+                if mac.is_multicast() {
+                    return Err(cx.bad(cmd, "a multicast address cannot be a host"));
+                }
+                let hook = a.field("hook").and_then(Value::as_str).ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
+                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook { node: cx.node().to_string(), hook: hook.to_string() })?;
+                let g = cx.epoch.pin_writer();
+                let t = self.table.load(&g);
+                let (e, _) = t.insert(mac.to_u64(), pack(h), cx.now).ok_or_else(|| cx.bad(cmd, "host table full"))?;
+                e.set_val(pack(h));
+                e.set_learned(cx.now);
+                e.touch(cx.now);
+                None
+            }
+            _ => return Err(cx.unknown(cmd, MSGS)),
+        })
+    }
+
+    fn tick(&self, cx: &mut MsgCx<'_>) {
+        let g = cx.epoch.pin_writer();
+        let t = self.table.load(&g);
+        t.expire(cx.now, self.max_staleness.load(Relaxed).max(1));
+        let (live, tomb) = t.occupancy();
+        let cap = t.capacity();
+        let grow = live * 2 > cap && cap < MAX_TABLE;
+        if grow || tomb * 4 > cap {
+            let new_cap = if grow { cap * 2 } else { cap };
+            let live_links: Vec<u64> = cx.hooks().map(|h| pack(h)).collect();
+            let fresh = t.rebuilt(new_cap, |h| live_links.contains(&h.val));
+            drop(g);
+            self.table.replace(cx.epoch, fresh);
+        }
+    }
+
+    fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
+        vec![("setconfig".into(), Some(self.config()))]
+    }
+}

@@ -1,0 +1,6 @@
+//! Thin, `unsafe`-containing wrappers over Linux interfaces: memory mappings, AF_XDP rings and
+//! the UMEM. Everything above this layer is safe code.
+
+#![allow(unsafe_code)]
+
+pub mod mmap;

@@ -1,0 +1,113 @@
+//! Helpers for tests and benchmarks: a graph with in-memory ports and a worker on the calling
+//! thread, plus frame builders.
+
+use crate::buf::Pool;
+use crate::graph::{Graph, GraphConfig, Worker};
+use crate::port::mem::{MemPort, MemPortCtl};
+use crate::port::PortId;
+use crate::wire::{EtherType, MacAddr};
+use std::sync::Arc;
+
+/// A graph, `n` in-memory ports named `p0`…, and worker 0 on this thread.
+pub struct Lab {
+    pub graph: Graph,
+    pub worker: Worker,
+    pub ports: Vec<PortId>,
+    pub ctls: Vec<Arc<MemPortCtl>>,
+}
+
+impl Lab {
+    /// Ports `p0..p{n-1}` with MACs 02:00:00:00:ff:NN, autosrc off (as bridging needs).
+    pub fn new(n: usize) -> Lab {
+        Lab::with_config(n, GraphConfig { manual_clock: true, ..GraphConfig::default() }, Pool::heap(8192, 2048, 256))
+    }
+
+    pub fn with_config(n: usize, cfg: GraphConfig, pool: Pool) -> Lab {
+        let mut graph = Graph::new(cfg);
+        let mut worker = graph.handle().worker(0, pool).expect("worker 0");
+        let mut ports = Vec::new();
+        let mut ctls = Vec::new();
+        for i in 0..n {
+            let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), 100 + i as u32, mac(0xff00 + i as u64)));
+            let (_, port) = graph.attach_port(ctl.clone()).expect("attach");
+            graph.msg(&format!("p{i}:"), "setautosrc", Some(&crate::value::Value::Int(0))).unwrap();
+            worker.add_port(Box::new(MemPort::new(port)));
+            ports.push(port);
+            ctls.push(ctl);
+        }
+        Lab { graph, worker, ports, ctls }
+    }
+
+    /// Frames transmitted on port `i` since the last call.
+    pub fn tx(&mut self, i: usize) -> Vec<Vec<u8>> {
+        self.mem(i).take_tx()
+    }
+
+    /// Frames delivered to the host through port `i` since the last call.
+    pub fn host(&mut self, i: usize) -> Vec<Vec<u8>> {
+        self.mem(i).take_host_tx()
+    }
+
+    pub fn mem(&mut self, i: usize) -> &mut MemPort {
+        let id = self.ports[i];
+        self.worker
+            .port_mut(id)
+            .and_then(|p| p.as_any_mut().downcast_mut::<MemPort>())
+            .expect("a MemPort")
+    }
+
+    /// Runs `frames` in from port `i`'s wire.
+    pub fn send(&mut self, i: usize, frames: &[Vec<u8>]) {
+        let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        self.worker.inject(self.ports[i], &refs);
+    }
+
+    /// Frames in = frames out + drops, graph-wide (after every burst completes).
+    pub fn balance(&self) -> (u64, u64) {
+        use crate::graph::gstat;
+        let g = &self.graph;
+        let inn = g.stat(gstat::RX) + g.stat(gstat::HOST_RX) + g.stat(gstat::COPIES);
+        let out = g.stat(gstat::TX) + g.stat(gstat::HOST_TX) + g.total_drops();
+        (inn, out)
+    }
+}
+
+/// 02:00:00:00:xx:xx.
+pub fn mac(n: u64) -> MacAddr {
+    MacAddr::from_u64(0x0200_0000_0000 | n)
+}
+
+/// An Ethernet frame of `len` bytes (at least 14) from `src` to `dst` with EtherType `etype`;
+/// the payload bytes count up from `seq`.
+pub fn frame(dst: MacAddr, src: MacAddr, etype: u16, len: usize, seq: u8) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len.max(14));
+    f.extend_from_slice(&dst.0);
+    f.extend_from_slice(&src.0);
+    f.extend_from_slice(&etype.to_be_bytes());
+    let mut b = seq;
+    while f.len() < len.max(14) {
+        f.push(b);
+        b = b.wrapping_add(1);
+    }
+    f
+}
+
+/// A 64-byte IPv4 frame from host `s` to host `d` (MACs from [`mac`]).
+pub fn eth(d: u64, s: u64) -> Vec<u8> {
+    frame(mac(d), mac(s), EtherType::IPV4, 64, 0)
+}
+
+/// A 64-byte broadcast frame from host `s`.
+pub fn bcast(s: u64) -> Vec<u8> {
+    frame(MacAddr::BROADCAST, mac(s), EtherType::ARP, 64, 0)
+}
+
+/// An 802.1Q/802.1ad tagged frame.
+pub fn tagged(d: u64, s: u64, tpid: u16, vid: u16, pcp: u8, cfi: u8) -> Vec<u8> {
+    let mut f = eth(d, s);
+    let tci = crate::wire::Tci::new(vid, pcp, cfi).unwrap().0;
+    let mut tag = tpid.to_be_bytes().to_vec();
+    tag.extend_from_slice(&tci.to_be_bytes());
+    f.splice(12..12, tag);
+    f
+}
