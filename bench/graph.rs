@@ -1,1 +1,251 @@
-fn main() {}
+//! In-process graph benchmark (issue: graph core).
+//!
+//! One worker thread pinned to core 0 runs the graph on in-memory ports with bursts of 64
+//! frames: a generator port copies 64-byte template frames into the pool (what a NIC's DMA
+//! costs), the graph forwards them, and a sink port frees them. Reported: Mpps on one core and
+//! ns per frame, for four topologies, idle and while a management thread on core 1 applies
+//! 1,000 edits per second to another part of the graph. Every case runs with the epoch design
+//! and with the RwLock baseline (netgraph's pre-epoch design: a read lock per burst, edits
+//! applied under the write lock). Medians of RUNS runs.
+//!
+//! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5).
+//! Prints a Markdown table for docs/BENCHMARKS.md.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xdpgraph::buf::Pool;
+use xdpgraph::graph::{gstat, Graph, GraphConfig, TopologyMode};
+use xdpgraph::port::mem::{MemPort, MemPortCtl};
+use xdpgraph::port::PortId;
+use xdpgraph::testkit::{eth, mac, tagged};
+use xdpgraph::value::Value;
+use xdpgraph::wire::EtherType;
+
+#[derive(Clone, Copy)]
+enum Topo {
+    Xconnect,
+    Bridge,
+    VlanBridge,
+    TeeFanout,
+}
+
+impl Topo {
+    fn name(self) -> &'static str {
+        match self {
+            Topo::Xconnect => "ether→ether",
+            Topo::Bridge => "ether→bridge→ether (learned unicast)",
+            Topo::VlanBridge => "ether→vlan→bridge→ether",
+            Topo::TeeFanout => "tee fan-out (1 in, 2 out)",
+        }
+    }
+}
+
+/// Builds the topology; returns (source port, sink ports, frame template, frames out per in).
+fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
+    let mut ports = Vec::new();
+    for i in 0..3 {
+        let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), i, mac(0xf0 + i as u64)));
+        ports.push(g.attach_port(ctl).unwrap().1);
+        g.msg(&format!("p{i}:"), "setautosrc", Some(&Value::Int(0)))
+            .unwrap();
+    }
+    let v = |s: &str| Value::parse(s).unwrap();
+    match t {
+        Topo::Xconnect => {
+            g.connect("p0:", "p1:", "lower", "lower").unwrap();
+            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+        }
+        Topo::Bridge => {
+            g.mkpeer("p0:", "bridge", "lower", "link0").unwrap();
+            g.name("p0:lower", "br0").unwrap();
+            g.connect("p1:", "br0:", "lower", "link1").unwrap();
+            g.msg(
+                "br0:",
+                "movehost",
+                Some(&v(&format!("{{ addr={} hook=\"link1\" }}", mac(2)))),
+            )
+            .unwrap();
+            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+        }
+        Topo::VlanBridge => {
+            g.mkpeer("p0:", "vlan", "lower", "downstream").unwrap();
+            g.name("p0:lower", "v").unwrap();
+            g.mkpeer("v:", "bridge", "v10", "link0").unwrap();
+            g.name("v:v10", "br0").unwrap();
+            g.msg("v:", "addfilter", Some(&v(r#"{ hook="v10" vid=10 }"#)))
+                .unwrap();
+            g.connect("p1:", "br0:", "lower", "link1").unwrap();
+            g.msg(
+                "br0:",
+                "movehost",
+                Some(&v(&format!("{{ addr={} hook=\"link1\" }}", mac(2)))),
+            )
+            .unwrap();
+            (
+                ports[0],
+                vec![ports[1], ports[2]],
+                tagged(2, 1, EtherType::VLAN, 10, 0, 0),
+            )
+        }
+        Topo::TeeFanout => {
+            g.mkpeer("p0:", "tee", "lower", "left").unwrap();
+            g.name("p0:lower", "t").unwrap();
+            g.connect("p1:", "t:", "lower", "right").unwrap();
+            g.connect("p2:", "t:", "lower", "left2right").unwrap();
+            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+        }
+    }
+}
+
+struct Run {
+    mpps_in: f64,
+    ns_per_frame: f64,
+    edits: u64,
+    out_per_in: f64,
+}
+
+fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
+    let mut g = Graph::new(GraphConfig {
+        workers: 1,
+        topology: mode,
+        ..Default::default()
+    });
+    let (src, sinks, template) = build(&mut g, t);
+    let h = g.handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let result = Arc::new(AtomicU64::new(0));
+    let worker = {
+        let (stop, started, result) = (stop.clone(), started.clone(), result.clone());
+        std::thread::spawn(move || {
+            let _ = xdpgraph::sys::cpu::pin_current_thread(0);
+            let mut w = h.worker(0, Pool::heap(4096, 2048, 256)).unwrap();
+            w.add_port(Box::new(MemPort::generator(src, vec![template], u64::MAX)));
+            for s in sinks {
+                w.add_port(Box::new(MemPort::sink(s)));
+            }
+            // Warm up, then measure.
+            for _ in 0..20_000 {
+                w.poll();
+            }
+            started.store(true, Ordering::SeqCst);
+            let t0 = Instant::now();
+            let mut frames = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                frames += w.poll() as u64;
+            }
+            let ns = t0.elapsed().as_nanos() as u64;
+            result.store(ns, Ordering::SeqCst);
+            frames
+        })
+    };
+    while !started.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let rx0 = g.stat(gstat::RX);
+    let tx0 = g.stat(gstat::TX);
+    let t0 = Instant::now();
+    let mut edits = 0u64;
+    let _ = xdpgraph::sys::cpu::pin_current_thread(1);
+    while t0.elapsed().as_secs_f64() < secs {
+        if churn {
+            // 1,000 edits per second on a part of the graph no frame visits.
+            let due = (t0.elapsed().as_secs_f64() * 1000.0) as u64;
+            while edits < due {
+                let hook = format!("c{}", edits % 8);
+                if g.show(&format!(".:{hook}")).is_ok() {
+                    g.rmhook(".", &hook).unwrap();
+                } else {
+                    g.mkpeer(".", "hub", &hook, "a").unwrap();
+                }
+                edits += 1;
+            }
+            g.tick();
+            std::thread::sleep(Duration::from_micros(200));
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let frames = worker.join().unwrap();
+    let ns = result.load(Ordering::SeqCst) as f64;
+    let rx = (g.stat(gstat::RX) - rx0) as f64;
+    let tx = (g.stat(gstat::TX) - tx0) as f64;
+    assert_eq!(g.total_drops(), 0, "{}: frames were dropped", t.name());
+    Run {
+        mpps_in: frames as f64 / ns * 1e3,
+        ns_per_frame: ns / frames as f64,
+        edits,
+        out_per_in: tx / rx.max(1.0),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn main() {
+    // `cargo test --benches` runs this too: keep it short there.
+    let quick = std::env::args().any(|a| a == "--test" || a == "--list");
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 0.05 } else { 2.0 });
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 1 } else { 5 });
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!("| topology | design | idle Mpps/core | idle ns/frame | churn Mpps/core | churn ns/frame | churn/idle | edits/s | frames out per in |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for t in [
+        Topo::Xconnect,
+        Topo::Bridge,
+        Topo::VlanBridge,
+        Topo::TeeFanout,
+    ] {
+        if !only.is_empty() && !t.name().contains(only.as_str()) {
+            continue;
+        }
+        for (mode, label) in [
+            (TopologyMode::Epoch, "epoch"),
+            (TopologyMode::RwLock, "RwLock baseline"),
+        ] {
+            if std::env::var("BENCH_EPOCH_ONLY").is_ok() && mode != TopologyMode::Epoch {
+                continue;
+            }
+            let mut idle = Vec::new();
+            let mut busy = Vec::new();
+            let mut eps = Vec::new();
+            let mut ratio = 0.0;
+            // Interleave idle and churn runs so drift in the machine hits both alike.
+            for _ in 0..runs {
+                let a = run_once(t, mode, false, secs);
+                let b = run_once(t, mode, true, secs);
+                ratio = a.out_per_in;
+                idle.push(a.mpps_in);
+                busy.push(b.mpps_in);
+                eps.push(b.edits as f64 / secs);
+                let _ = (a.ns_per_frame, b.ns_per_frame);
+            }
+            let (i, b) = (median(idle), median(busy));
+            println!(
+                "| {} | {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.3} | {:.0} | {:.1} |",
+                t.name(),
+                label,
+                i,
+                1e3 / i,
+                b,
+                1e3 / b,
+                b / i,
+                median(eps),
+                ratio
+            );
+        }
+    }
+}

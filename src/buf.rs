@@ -105,10 +105,14 @@ impl Burst {
         &mut self.frames[..self.len]
     }
     /// Empties the burst, returning its frames in order.
-    pub fn drain(&mut self) -> std::iter::Take<std::array::IntoIter<Frame, BURST>> {
+    #[inline]
+    pub fn drain(&mut self) -> Drain<'_> {
         let n = self.len;
         self.len = 0;
-        self.frames.into_iter().take(n)
+        Drain {
+            frames: &self.frames[..n],
+            i: 0,
+        }
     }
     /// Removes the first `n` frames (they now belong to the caller), keeping the rest in order.
     pub fn consume_front(&mut self, n: usize) {
@@ -125,6 +129,29 @@ impl Burst {
         self.as_slice().iter().map(|f| f.len as u64).sum()
     }
 }
+
+/// The frames taken out of a burst by [`Burst::drain`].
+pub struct Drain<'a> {
+    frames: &'a [Frame],
+    i: usize,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Frame;
+    #[inline]
+    fn next(&mut self) -> Option<Frame> {
+        let f = self.frames.get(self.i).copied();
+        self.i += 1;
+        f
+    }
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.frames.len().saturating_sub(self.i);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Drain<'_> {}
 
 /// The memory behind a pool: a heap buffer, or a shared mapping (an AF_XDP UMEM).
 pub enum Region {
@@ -300,9 +327,10 @@ impl Pool {
         let base = self.alloc().ok_or(PoolError::Exhausted)?;
         let off = f.addr - self.chunk_of(f.addr);
         let dst = base + off;
-        self.region
-            .bytes_mut()
-            .copy_within(f.addr as usize..f.addr as usize + f.len as usize, dst as usize);
+        self.region.bytes_mut().copy_within(
+            f.addr as usize..f.addr as usize + f.len as usize,
+            dst as usize,
+        );
         Ok(Frame { addr: dst, ..*f })
     }
 
@@ -417,7 +445,8 @@ mod tests {
         let mut p = Pool::heap(4, 2048, 256);
         let orig: Vec<u8> = (0..64u8).collect();
         let mut f = p.frame_from(&orig).unwrap();
-        p.insert_vlan_tag(&mut f, EtherType::VLAN, Tci::new(10, 3, 0).unwrap()).unwrap();
+        p.insert_vlan_tag(&mut f, EtherType::VLAN, Tci::new(10, 3, 0).unwrap())
+            .unwrap();
         assert_eq!(f.len, 68);
         let d = p.data(&f).to_vec();
         assert_eq!(&d[..12], &orig[..12]);
@@ -433,7 +462,8 @@ mod tests {
         let mut p = Pool::heap(2, 256, 0);
         let orig: Vec<u8> = (0..64u8).collect();
         let mut f = p.frame_from(&orig).unwrap();
-        p.insert_vlan_tag(&mut f, EtherType::QINQ, Tci::new(7, 0, 0).unwrap()).unwrap();
+        p.insert_vlan_tag(&mut f, EtherType::QINQ, Tci::new(7, 0, 0).unwrap())
+            .unwrap();
         let d = p.data(&f).to_vec();
         assert_eq!(&d[12..16], &[0x88, 0xa8, 0x00, 0x07]);
         assert_eq!(&d[16..], &orig[12..]);
@@ -460,7 +490,12 @@ mod tests {
     fn burst_push_drain() {
         let mut b = Burst::new();
         for i in 0..BURST {
-            b.push(Frame { addr: i as u64, len: 1, vtag: 0 }).unwrap();
+            b.push(Frame {
+                addr: i as u64,
+                len: 1,
+                vtag: 0,
+            })
+            .unwrap();
         }
         assert!(b.is_full());
         assert!(b.push(Frame::default()).is_err());

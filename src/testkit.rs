@@ -19,7 +19,14 @@ pub struct Lab {
 impl Lab {
     /// Ports `p0..p{n-1}` with MACs 02:00:00:00:ff:NN, autosrc off (as bridging needs).
     pub fn new(n: usize) -> Lab {
-        Lab::with_config(n, GraphConfig { manual_clock: true, ..GraphConfig::default() }, Pool::heap(8192, 2048, 256))
+        Lab::with_config(
+            n,
+            GraphConfig {
+                manual_clock: true,
+                ..GraphConfig::default()
+            },
+            Pool::heap(8192, 2048, 256),
+        )
     }
 
     pub fn with_config(n: usize, cfg: GraphConfig, pool: Pool) -> Lab {
@@ -28,14 +35,29 @@ impl Lab {
         let mut ports = Vec::new();
         let mut ctls = Vec::new();
         for i in 0..n {
-            let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), 100 + i as u32, mac(0xff00 + i as u64)));
+            let ctl = Arc::new(MemPortCtl::new(
+                &format!("p{i}"),
+                100 + i as u32,
+                mac(0xff00 + i as u64),
+            ));
             let (_, port) = graph.attach_port(ctl.clone()).expect("attach");
-            graph.msg(&format!("p{i}:"), "setautosrc", Some(&crate::value::Value::Int(0))).unwrap();
+            graph
+                .msg(
+                    &format!("p{i}:"),
+                    "setautosrc",
+                    Some(&crate::value::Value::Int(0)),
+                )
+                .unwrap();
             worker.add_port(Box::new(MemPort::new(port)));
             ports.push(port);
             ctls.push(ctl);
         }
-        Lab { graph, worker, ports, ctls }
+        Lab {
+            graph,
+            worker,
+            ports,
+            ctls,
+        }
     }
 
     /// Frames transmitted on port `i` since the last call.

@@ -17,7 +17,9 @@ mod worker;
 
 pub use drops::DropReason;
 pub use error::GraphError;
-pub use model::{Clock, Graph, GraphConfig, GraphHandle, HookInfo, NodeInfo, NodeStats, ErrorRow};
+pub use model::{
+    Clock, ErrorRow, Graph, GraphConfig, GraphHandle, HookInfo, NodeInfo, NodeStats, TopologyMode,
+};
 pub use node::{
     hook_stat, hook_stats_value, HookCx, HookRec, HookSpec, HookState, LiveCounts, MsgCx, NodeCore,
     NodeType, Slot, MAX_SLOT, SLOT_HOST, SLOT_WIRE,
@@ -26,7 +28,7 @@ pub use path::{check_hook_name, check_node_name, Addr, Base, MAX_NAME};
 pub use snapshot::Snapshot;
 pub use worker::{BurstBox, Cx, Worker};
 
-pub(crate) use model::Shared;
+pub(crate) use model::{Shared, Topo};
 
 /// A node's unique numeric ID (printed in hex, as `[1f]:`).
 pub type NodeId = u32;

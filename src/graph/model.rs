@@ -25,6 +25,26 @@ pub struct GraphConfig {
     pub max_bursts: usize,
     /// Graph time advances only through [`Graph::set_time`] (for tests).
     pub manual_clock: bool,
+    /// How workers read the topology. [`TopologyMode::RwLock`] exists only as the benchmark
+    /// baseline (netgraph's pre-epoch design).
+    pub topology: TopologyMode,
+}
+
+/// How the published topology is shared with the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopologyMode {
+    /// Lock-free: workers pin the epoch once per burst; edits swap in a new snapshot.
+    #[default]
+    Epoch,
+    /// Baseline: workers take a read lock once per burst; an edit is applied under the write
+    /// lock (workers wait for it).
+    RwLock,
+}
+
+/// The published topology.
+pub(crate) enum Topo {
+    Epoch(EpochCell<Snapshot>),
+    Locked(std::sync::RwLock<Snapshot>),
 }
 
 impl Default for GraphConfig {
@@ -34,6 +54,7 @@ impl Default for GraphConfig {
             hop_limit: 64,
             max_bursts: 4096,
             manual_clock: false,
+            topology: TopologyMode::Epoch,
         }
     }
 }
@@ -57,7 +78,7 @@ impl Clock {
 /// State shared by the management thread and the workers.
 pub(crate) struct Shared {
     pub epoch: Epoch,
-    pub topo: EpochCell<Snapshot>,
+    pub topo: Topo,
     pub clock: Clock,
     pub cfg: GraphConfig,
     pub stats: PerWorker,
@@ -148,6 +169,7 @@ pub struct Graph {
     ports: Vec<Option<NodeId>>,
     ctl: NodeId,
     version: u64,
+    custom: Vec<(&'static str, fn() -> Box<dyn NodeType>)>,
 }
 
 impl Default for Graph {
@@ -163,7 +185,10 @@ impl Graph {
         let live = Arc::new(LiveCounts::default());
         let sh = Arc::new(Shared {
             epoch: Epoch::new(),
-            topo: EpochCell::new(Snapshot::empty()),
+            topo: match cfg.topology {
+                TopologyMode::Epoch => Topo::Epoch(EpochCell::new(Snapshot::empty())),
+                TopologyMode::RwLock => Topo::Locked(std::sync::RwLock::new(Snapshot::empty())),
+            },
             clock: Clock {
                 start: Instant::now(),
                 manual: manual.then(|| AtomicU32::new(0)),
@@ -182,11 +207,42 @@ impl Graph {
             ports: Vec::new(),
             ctl: 1,
             version: 0,
+            custom: Vec::new(),
         };
         let imp = crate::nodes::create("socket").expect("socket type exists");
         g.ctl = g.add_node(imp, None);
         g.publish();
         g
+    }
+
+    /// Adds a node type (beyond the built-in ones) that `mkpeer` can create.
+    pub fn add_type(&mut self, name: &'static str, make: fn() -> Box<dyn NodeType>) {
+        self.custom.retain(|(n, _)| *n != name);
+        self.custom.push((name, make));
+    }
+
+    fn create(&self, ty: &str) -> Result<Box<dyn NodeType>, GraphError> {
+        if ty == "ether" {
+            return Err(GraphError::Refused(
+                "ether nodes cannot be created: each attached interface has one (ctl attach IF)"
+                    .into(),
+            ));
+        }
+        if let Some((_, make)) = self.custom.iter().find(|(n, _)| *n == ty) {
+            return Ok(make());
+        }
+        crate::nodes::create(ty)
+            .filter(|_| ty != "socket")
+            .ok_or_else(|| {
+                let mut known = crate::nodes::user_types();
+                known.extend(self.custom.iter().map(|(n, _)| *n));
+                GraphError::UnknownType(ty.to_string(), known.join(" "))
+            })
+    }
+
+    /// Node objects alive and created (shared; outlives the graph for leak checks).
+    pub fn live_handle(&self) -> Arc<LiveCounts> {
+        Arc::clone(&self.sh.live)
     }
 
     /// A handle for creating workers.
@@ -280,7 +336,12 @@ impl Graph {
         let id = self.next_id;
         self.next_id += 1;
         let persistent = imp.persistent();
-        let core = Arc::new(NodeCore::new(id, imp, self.sh.cfg.workers, Arc::clone(&self.sh.live)));
+        let core = Arc::new(NodeCore::new(
+            id,
+            imp,
+            self.sh.cfg.workers,
+            Arc::clone(&self.sh.live),
+        ));
         self.nodes.insert(
             id,
             NodeRec {
@@ -295,7 +356,11 @@ impl Graph {
     }
 
     /// Runs `f` with the node's type and a message context.
-    fn with_node<R>(&mut self, id: NodeId, f: impl FnOnce(&dyn NodeType, &mut MsgCx<'_>) -> R) -> R {
+    fn with_node<R>(
+        &mut self,
+        id: NodeId,
+        f: impl FnOnce(&dyn NodeType, &mut MsgCx<'_>) -> R,
+    ) -> R {
         let label = self.label(id);
         let now = self.sh.clock.now();
         let workers = self.sh.cfg.workers;
@@ -338,7 +403,14 @@ impl Graph {
             let uid = g.next_uid;
             g.next_uid += 1;
             let ext = g.nodes[&n].core.imp.hook_counters().len();
-            Arc::new(HookState::new(uid, name, spec, ext, workers, Arc::clone(&g.sh.live)))
+            Arc::new(HookState::new(
+                uid,
+                name,
+                spec,
+                ext,
+                workers,
+                Arc::clone(&g.sh.live),
+            ))
         };
         let sa = mk(self, a, ha, spec_a);
         let sb = mk(self, b, hb, spec_b);
@@ -377,16 +449,25 @@ impl Graph {
             peer_is_self,
             num_hooks: rec.hooks.len(),
         };
-        rec.core.imp.new_hook(name, &cx).map_err(|why| GraphError::HookRefused {
-            ty: rec.core.imp.type_name(),
-            hook: name.to_string(),
-            why,
-        })
+        rec.core
+            .imp
+            .new_hook(name, &cx)
+            .map_err(|why| GraphError::HookRefused {
+                ty: rec.core.imp.type_name(),
+                hook: name.to_string(),
+                why,
+            })
     }
 
     /// Removes hook `h` of node `a` and its peer; returns the two nodes for the last-hook check.
     fn unlink(&mut self, a: NodeId, h: &str) -> [NodeId; 2] {
-        let rec = self.nodes.get_mut(&a).unwrap().hooks.remove(h).expect("hook exists");
+        let rec = self
+            .nodes
+            .get_mut(&a)
+            .unwrap()
+            .hooks
+            .remove(h)
+            .expect("hook exists");
         let b = rec.peer_node;
         let prec = self
             .nodes
@@ -420,7 +501,14 @@ impl Graph {
         let mut candidates = Vec::new();
         if let Some((l, r)) = self.nodes[&id].core.imp.splice_on_shutdown() {
             let n = &self.nodes[&id];
-            if let (Some(hl), Some(hr)) = (n.hooks.get(l).cloned(), n.hooks.get(r).cloned()) {
+            let pair = (n.hooks.get(l).cloned(), n.hooks.get(r).cloned());
+            if let (Some(hl), Some(hr)) = pair
+                .clone()
+                .0
+                .zip(pair.1)
+                .filter(|(a, b)| a.peer_node != id && b.peer_node != id)
+                .unzip()
+            {
                 // Re-point the two peers at each other; their hooks keep their state.
                 let rec = self.nodes.get_mut(&id).unwrap();
                 let own_l = rec.hooks.remove(l).unwrap();
@@ -428,12 +516,24 @@ impl Graph {
                 own_l.state.alive.store(false, Ordering::Release);
                 own_r.state.alive.store(false, Ordering::Release);
                 {
-                    let pl = self.nodes.get_mut(&hl.peer_node).unwrap().hooks.get_mut(&hl.peer_hook).unwrap();
+                    let pl = self
+                        .nodes
+                        .get_mut(&hl.peer_node)
+                        .unwrap()
+                        .hooks
+                        .get_mut(&hl.peer_hook)
+                        .unwrap();
                     pl.peer_node = hr.peer_node;
                     pl.peer_hook = hr.peer_hook.clone();
                 }
                 {
-                    let pr = self.nodes.get_mut(&hr.peer_node).unwrap().hooks.get_mut(&hr.peer_hook).unwrap();
+                    let pr = self
+                        .nodes
+                        .get_mut(&hr.peer_node)
+                        .unwrap()
+                        .hooks
+                        .get_mut(&hr.peer_hook)
+                        .unwrap();
                     pr.peer_node = hl.peer_node;
                     pr.peer_hook = hl.peer_hook.clone();
                 }
@@ -441,6 +541,10 @@ impl Graph {
         }
         let names: Vec<String> = self.nodes[&id].hooks.keys().cloned().collect();
         for h in names {
+            // A hook looped back to this node went with its peer.
+            if !self.nodes[&id].hooks.contains_key(&h) {
+                continue;
+            }
             let [_, b] = self.unlink(id, &h);
             if b != id {
                 candidates.push(b);
@@ -461,13 +565,38 @@ impl Graph {
     /// Publishes the model to the workers and reclaims what they can no longer see.
     fn publish(&mut self) {
         self.version += 1;
-        let index: HashMap<NodeId, NodeIx> =
-            self.nodes.keys().enumerate().map(|(i, id)| (*id, i as NodeIx)).collect();
+        let sh = Arc::clone(&self.sh);
+        match &sh.topo {
+            Topo::Epoch(cell) => {
+                let snap = self.build_snapshot();
+                cell.replace(&sh.epoch, snap);
+            }
+            Topo::Locked(lock) => {
+                // The baseline applies the edit to the shared topology under the write lock.
+                let mut w = lock.write().unwrap_or_else(|e| e.into_inner());
+                *w = self.build_snapshot();
+            }
+        }
+        sh.epoch.reclaim();
+    }
+
+    fn build_snapshot(&self) -> Snapshot {
+        let index: HashMap<NodeId, NodeIx> = self
+            .nodes
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (*id, i as NodeIx))
+            .collect();
         let nodes = self
             .nodes
             .values()
             .map(|n| {
-                let width = n.hooks.values().map(|h| h.state.slot as usize + 1).max().unwrap_or(0);
+                let width = n
+                    .hooks
+                    .values()
+                    .map(|h| h.state.slot as usize + 1)
+                    .max()
+                    .unwrap_or(0);
                 let mut hooks: Vec<Option<SnapHook>> = (0..width).map(|_| None).collect();
                 for h in n.hooks.values() {
                     let peer = &self.nodes[&h.peer_node].hooks[&h.peer_hook];
@@ -488,20 +617,22 @@ impl Graph {
             .iter()
             .map(|p| p.map_or(NO_NODE, |id| index[&id]))
             .collect();
-        self.sh.topo.replace(
-            &self.sh.epoch,
-            Snapshot {
-                nodes,
-                ports,
-                version: self.version,
-            },
-        );
-        self.sh.epoch.reclaim();
+        Snapshot {
+            nodes,
+            ports,
+            version: self.version,
+        }
     }
 
     /// `mkpeer [path] <type> <hook> <peerhook>`: creates a node of `ty` connected to
     /// `path`'s `hook` by its `peerhook`. Returns the new node's ID.
-    pub fn mkpeer(&mut self, path: &str, ty: &str, hook: &str, peerhook: &str) -> Result<NodeId, GraphError> {
+    pub fn mkpeer(
+        &mut self,
+        path: &str,
+        ty: &str,
+        hook: &str,
+        peerhook: &str,
+    ) -> Result<NodeId, GraphError> {
         let a = self.resolve(if path.is_empty() { "." } else { path })?;
         check_hook_name(hook)?;
         check_hook_name(peerhook)?;
@@ -511,9 +642,7 @@ impl Graph {
                 hook: hook.to_string(),
             });
         }
-        let imp = crate::nodes::create(ty).ok_or_else(|| {
-            GraphError::UnknownType(ty.to_string(), crate::nodes::user_types().join(" "))
-        })?;
+        let imp = self.create(ty)?;
         let b = self.add_node(imp, None);
         if let Err(e) = self.link(a, hook, b, peerhook) {
             self.destroy(b);
@@ -525,7 +654,13 @@ impl Graph {
 
     /// `connect [path] <relpath> <hook> <peerhook>`: connects `path`'s `hook` to the
     /// `peerhook` of the node at `relpath` (absolute, or relative to `path`).
-    pub fn connect(&mut self, path: &str, relpath: &str, hook: &str, peerhook: &str) -> Result<(), GraphError> {
+    pub fn connect(
+        &mut self,
+        path: &str,
+        relpath: &str,
+        hook: &str,
+        peerhook: &str,
+    ) -> Result<(), GraphError> {
         let a = self.resolve(if path.is_empty() { "." } else { path })?;
         let b = self.resolve_from(relpath, a)?;
         self.link(a, hook, b, peerhook)?;
@@ -580,8 +715,10 @@ impl Graph {
             let names: Vec<String> = self.nodes[&id].hooks.keys().cloned().collect();
             let mut cands = Vec::new();
             for h in names {
-                let [_, b] = self.unlink(id, &h);
-                cands.push(b);
+                if self.nodes[&id].hooks.contains_key(&h) {
+                    let [_, b] = self.unlink(id, &h);
+                    cands.push(b);
+                }
             }
             self.nodes[&id].core.imp.reset();
             self.reap(cands);
@@ -594,7 +731,12 @@ impl Graph {
 
     /// `msg <path> <command> [argument]`: a control message to a node. Generic messages
     /// (`nodeinfo`, `listhooks`, `listnodes`, `listtypes`) work on every node.
-    pub fn msg(&mut self, path: &str, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    pub fn msg(
+        &mut self,
+        path: &str,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         let id = self.resolve(path)?;
         match cmd {
             "nodeinfo" => return Ok(Some(info_value(&self.node_info(id), false))),
@@ -603,7 +745,10 @@ impl Graph {
                 let list = self.list();
                 return Ok(Some(Value::record([
                     ("numnames", Value::Uint(list.len() as u64)),
-                    ("nodeinfo", Value::Array(list.iter().map(|n| info_value(n, false)).collect())),
+                    (
+                        "nodeinfo",
+                        Value::Array(list.iter().map(|n| info_value(n, false)).collect()),
+                    ),
                 ])));
             }
             "listtypes" => {
@@ -655,7 +800,13 @@ impl Graph {
         let name: String = ctl
             .ifname()
             .chars()
-            .map(|c| if c == '.' || c == ':' || c == '[' || c == ']' || c.is_whitespace() { '_' } else { c })
+            .map(|c| {
+                if c == '.' || c == ':' || c == '[' || c == ']' || c.is_whitespace() {
+                    '_'
+                } else {
+                    c
+                }
+            })
             .take(super::MAX_NAME)
             .collect();
         check_node_name(&name)?;
@@ -734,7 +885,17 @@ impl Graph {
     pub fn types(&self) -> Vec<(&'static str, usize)> {
         crate::nodes::TYPES
             .iter()
-            .map(|t| (*t, self.nodes.values().filter(|n| n.core.imp.type_name() == *t).count()))
+            .copied()
+            .chain(self.custom.iter().map(|(n, _)| *n))
+            .map(|t| {
+                (
+                    t,
+                    self.nodes
+                        .values()
+                        .filter(|n| n.core.imp.type_name() == t)
+                        .count(),
+                )
+            })
             .collect()
     }
 
@@ -760,7 +921,11 @@ impl Graph {
                         .enumerate()
                         .map(|(i, k)| (*k, h.state.stats.get(i)))
                         .collect();
-                    v.extend(ext.iter().enumerate().map(|(i, k)| (*k, h.state.stats.get(super::hook_stat::GENERIC + i))));
+                    v.extend(
+                        ext.iter()
+                            .enumerate()
+                            .map(|(i, k)| (*k, h.state.stats.get(super::hook_stat::GENERIC + i))),
+                    );
                     (name.clone(), v)
                 })
                 .collect(),
@@ -817,68 +982,120 @@ impl Graph {
         s
     }
 
-    /// A script of ctl commands that recreates the topology, names and node settings (ether
-    /// nodes are expected to exist: they come from attached interfaces).
+    /// A script of ctl commands that recreates the topology, names and node settings. Ether
+    /// nodes are expected to exist (they come from attached interfaces). A part of the graph
+    /// not reachable from an interface or `.` is built from `.` through a temporary hook
+    /// that is removed at the end; unnamed nodes get names `_savedN` so later lines can
+    /// address them.
     pub fn save(&mut self) -> String {
+        use std::collections::HashSet;
         let mut out = String::from("# xdpgraph topology, written by `ctl save`\n");
-        // Build a spanning order: connect from already-created nodes.
-        let mut created: std::collections::HashSet<NodeId> = std::collections::HashSet::new();
         let mut label_of: HashMap<NodeId, String> = HashMap::new();
         for (id, n) in &self.nodes {
             if n.port.is_some() || *id == self.ctl {
-                created.insert(*id);
-                label_of.insert(*id, if *id == self.ctl { ".".into() } else { self.label(*id) });
+                label_of.insert(
+                    *id,
+                    if *id == self.ctl {
+                        ".".into()
+                    } else {
+                        self.label(*id)
+                    },
+                );
             }
         }
-        let mut done_hooks: std::collections::HashSet<(NodeId, String)> = Default::default();
-        let mut temp = 0usize;
+        let mut done: HashSet<(NodeId, String)> = HashSet::new();
+        let mut temps: Vec<(String, String)> = Vec::new();
+        let mut skipped: HashSet<NodeId> = HashSet::new();
+        let mut unnamed = 0usize;
+        let name_new =
+            |g: &Graph, out: &mut String, via: String, id: NodeId, unnamed: &mut usize| -> String {
+                let n = match &g.nodes[&id].name {
+                    Some(n) => n.clone(),
+                    None => {
+                        *unnamed += 1;
+                        format!("_saved{unnamed}")
+                    }
+                };
+                *out += &format!("name {via} {n}\n");
+                format!("{n}:")
+            };
         loop {
-            let mut progress = false;
-            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-            for id in &ids {
-                if !created.contains(id) {
-                    continue;
-                }
-                let hooks: Vec<(String, HookRec)> =
-                    self.nodes[id].hooks.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                for (h, rec) in hooks {
-                    if done_hooks.contains(&(*id, h.clone())) {
-                        continue;
+            // Grow from every node already created.
+            let mut progress = true;
+            while progress {
+                progress = false;
+                let ids: Vec<NodeId> = self
+                    .nodes
+                    .keys()
+                    .copied()
+                    .filter(|i| label_of.contains_key(i))
+                    .collect();
+                for id in ids {
+                    let hooks: Vec<(String, HookRec)> = self.nodes[&id]
+                        .hooks
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    for (h, rec) in hooks {
+                        if done.contains(&(id, h.clone())) {
+                            continue;
+                        }
+                        let from = label_of[&id].clone();
+                        if let Some(peer) = label_of.get(&rec.peer_node) {
+                            out += &format!("connect {from} {peer} {h} {}\n", rec.peer_hook);
+                        } else {
+                            let ty = self.nodes[&rec.peer_node].core.imp.type_name();
+                            out += &format!("mkpeer {from} {ty} {h} {}\n", rec.peer_hook);
+                            let via = if from == "." {
+                                format!(".:{h}")
+                            } else {
+                                format!("{from}{h}")
+                            };
+                            let lbl = name_new(self, &mut out, via, rec.peer_node, &mut unnamed);
+                            label_of.insert(rec.peer_node, lbl);
+                        }
+                        done.insert((id, h));
+                        done.insert((rec.peer_node, rec.peer_hook));
+                        progress = true;
                     }
-                    let from = label_of[id].clone();
-                    if created.contains(&rec.peer_node) {
-                        out += &format!("connect {} {} {} {}\n", from, label_of[&rec.peer_node], h, rec.peer_hook);
-                    } else {
-                        let p = &self.nodes[&rec.peer_node];
-                        out += &format!("mkpeer {} {} {} {}\n", from, p.core.imp.type_name(), h, rec.peer_hook);
-                        let lbl = match &p.name {
-                            Some(n) => {
-                                out += &format!("name {}{} {}\n", if from == "." { ".:" .to_string() } else { from.clone() }, h, n);
-                                format!("{n}:")
-                            }
-                            None => {
-                                temp += 1;
-                                let n = format!("_saved{temp}");
-                                out += &format!("name {}{} {}\n", if from == "." { ".:" .to_string() } else { from.clone() }, h, n);
-                                format!("{n}:")
-                            }
-                        };
-                        created.insert(rec.peer_node);
-                        label_of.insert(rec.peer_node, lbl);
-                    }
-                    done_hooks.insert((*id, h.clone()));
-                    done_hooks.insert((rec.peer_node, rec.peer_hook.clone()));
-                    progress = true;
                 }
             }
-            if !progress {
+            // A node not reached yet: attach it to `.` through a spare hook.
+            let Some(root) = self
+                .nodes
+                .keys()
+                .copied()
+                .find(|i| !label_of.contains_key(i) && !skipped.contains(i))
+            else {
                 break;
+            };
+            let rec = &self.nodes[&root];
+            let used = |n: &str| rec.hooks.contains_key(n);
+            match rec.core.imp.spare_hook(&used) {
+                Some(spare) => {
+                    let tmp = format!("_save{}", temps.len());
+                    out += &format!("mkpeer . {} {tmp} {spare}\n", rec.core.imp.type_name());
+                    let lbl = name_new(self, &mut out, format!(".:{tmp}"), root, &mut unnamed);
+                    temps.push((lbl.clone(), spare));
+                    label_of.insert(root, lbl);
+                }
+                None => {
+                    out += &format!(
+                        "# not saved: {} (no free hook to attach it by)\n",
+                        self.label(root)
+                    );
+                    skipped.insert(root);
+                }
             }
         }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for id in ids {
-            let Some(lbl) = label_of.get(&id).cloned() else { continue };
-            let (msgs, persistent) = self.with_node(id, |t, cx| (t.config_msgs(cx), cx.is_persistent() && !t.persistent()));
+            let Some(lbl) = label_of.get(&id).cloned() else {
+                continue;
+            };
+            let (msgs, persistent) = self.with_node(id, |t, cx| {
+                (t.config_msgs(cx), cx.is_persistent() && !t.persistent())
+            });
             if persistent {
                 out += &format!("msg {lbl} setpersistent\n");
             }
@@ -889,13 +1106,19 @@ impl Graph {
                 }
             }
         }
+        for (lbl, spare) in temps {
+            out += &format!("rmhook {lbl} {spare}\n");
+        }
         out
     }
 }
 
 fn info_value(n: &NodeInfo, with_hooks: bool) -> Value {
     let mut f = vec![
-        ("name".to_string(), Value::Str(n.name.clone().unwrap_or_default())),
+        (
+            "name".to_string(),
+            Value::Str(n.name.clone().unwrap_or_default()),
+        ),
         ("type".to_string(), Value::Str(n.ty.to_string())),
         ("id".to_string(), Value::Hex(n.id as u64)),
         ("hooks".to_string(), Value::Uint(n.hooks.len() as u64)),

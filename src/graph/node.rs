@@ -55,7 +55,12 @@ impl HookCx<'_> {
     pub fn first_free(&self, from: Slot) -> Result<Slot, String> {
         (from..=MAX_SLOT)
             .find(|s| !self.slot_used(*s))
-            .ok_or_else(|| format!("node has no free hook slot (limit {})", MAX_SLOT as usize + 1))
+            .ok_or_else(|| {
+                format!(
+                    "node has no free hook slot (limit {})",
+                    MAX_SLOT as usize + 1
+                )
+            })
     }
 }
 
@@ -104,11 +109,21 @@ pub trait NodeType: Send + Sync + 'static {
     }
 
     /// Handles a control message on the management thread.
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>)
-        -> Result<Option<Value>, GraphError>;
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError>;
 
     /// Periodic housekeeping on the management thread (ageing, table resizing).
     fn tick(&self, _cx: &mut MsgCx<'_>) {}
+
+    /// A hook name this type would accept that `used` says is free (for `ctl save` to attach
+    /// a node to `.` temporarily). None when there is none.
+    fn spare_hook(&self, _used: &dyn Fn(&str) -> bool) -> Option<String> {
+        None
+    }
 
     /// Saved-configuration commands (for `ctl save`): messages that recreate the node's
     /// settings, as (command, argument) pairs.
@@ -149,7 +164,12 @@ pub struct NodeCore {
 impl NodeCore {
     pub const COPIES: usize = DropReason::COUNT;
 
-    pub(crate) fn new(id: NodeId, imp: Box<dyn NodeType>, workers: usize, live: Arc<LiveCounts>) -> NodeCore {
+    pub(crate) fn new(
+        id: NodeId,
+        imp: Box<dyn NodeType>,
+        workers: usize,
+        live: Arc<LiveCounts>,
+    ) -> NodeCore {
         live.nodes_created.fetch_add(1, Ordering::SeqCst);
         NodeCore {
             id,
@@ -190,7 +210,14 @@ pub struct HookState {
 }
 
 impl HookState {
-    pub(crate) fn new(uid: u64, name: &str, spec: HookSpec, ext: usize, workers: usize, live: Arc<LiveCounts>) -> HookState {
+    pub(crate) fn new(
+        uid: u64,
+        name: &str,
+        spec: HookSpec,
+        ext: usize,
+        workers: usize,
+        live: Arc<LiveCounts>,
+    ) -> HookState {
         live.hooks_created.fetch_add(1, Ordering::SeqCst);
         HookState {
             uid,
@@ -242,7 +269,10 @@ impl MsgCx<'_> {
         self.hooks.get(name).map(|h| &h.state)
     }
     pub fn hook_at(&self, slot: Slot) -> Option<&Arc<HookState>> {
-        self.hooks.values().map(|h| &h.state).find(|h| h.slot == slot)
+        self.hooks
+            .values()
+            .map(|h| &h.state)
+            .find(|h| h.slot == slot)
     }
     pub fn hooks(&self) -> impl Iterator<Item = &Arc<HookState>> {
         self.hooks.values().map(|h| &h.state)
@@ -262,7 +292,12 @@ impl MsgCx<'_> {
         }
     }
     /// The argument, or an error saying it is required.
-    pub fn need<'v>(&self, cmd: &str, arg: Option<&'v Value>, form: &str) -> Result<&'v Value, GraphError> {
+    pub fn need<'v>(
+        &self,
+        cmd: &str,
+        arg: Option<&'v Value>,
+        form: &str,
+    ) -> Result<&'v Value, GraphError> {
         arg.ok_or_else(|| self.bad(cmd, format!("needs an argument: {form}")))
     }
     /// Refuses an argument for a command that takes none.
@@ -289,7 +324,10 @@ pub fn hook_stats_value(h: &HookState, ext_names: &[&str]) -> Value {
         .map(|(i, n)| (n.to_string(), Value::Uint(h.stats.get(i))))
         .collect();
     for (i, n) in ext_names.iter().enumerate() {
-        f.push((n.to_string(), Value::Uint(h.stats.get(hook_stat::GENERIC + i))));
+        f.push((
+            n.to_string(),
+            Value::Uint(h.stats.get(hook_stat::GENERIC + i)),
+        ));
     }
     Value::Struct(f)
 }

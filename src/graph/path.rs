@@ -41,7 +41,9 @@ impl Addr {
                 let base = if head == "." {
                     Base::Current
                 } else if let Some(hex) = head.strip_prefix('[') {
-                    let hex = hex.strip_suffix(']').ok_or_else(|| bad("an ID is written [hex]"))?;
+                    let hex = hex
+                        .strip_suffix(']')
+                        .ok_or_else(|| bad("an ID is written [hex]"))?;
                     let id = u32::from_str_radix(hex, 16)
                         .map_err(|_| bad("an ID is written [hex], e.g. [1f]"))?;
                     Base::Id(id)
@@ -75,7 +77,9 @@ fn check_common(s: &str) -> Result<(), &'static str> {
     if s.contains(['.', ':']) {
         return Err("contains '.' or ':'");
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"') {
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"')
+    {
         return Err("contains whitespace, a quote or a control character");
     }
     Ok(())
@@ -106,18 +110,39 @@ mod tests {
     fn address_forms() {
         assert_eq!(
             Addr::parse("br0:").unwrap(),
-            Addr { base: Base::Name("br0".into()), hops: vec![] }
+            Addr {
+                base: Base::Name("br0".into()),
+                hops: vec![]
+            }
         );
         assert_eq!(Addr::parse("[1f]:").unwrap().base, Base::Id(0x1f));
         assert_eq!(
             Addr::parse("em0:lower.link2").unwrap(),
-            Addr { base: Base::Name("em0".into()), hops: vec!["lower".into(), "link2".into()] }
+            Addr {
+                base: Base::Name("em0".into()),
+                hops: vec!["lower".into(), "link2".into()]
+            }
         );
-        assert_eq!(Addr::parse(".").unwrap(), Addr { base: Base::Current, hops: vec![] });
-        assert_eq!(Addr::parse(".:").unwrap(), Addr { base: Base::Current, hops: vec![] });
+        assert_eq!(
+            Addr::parse(".").unwrap(),
+            Addr {
+                base: Base::Current,
+                hops: vec![]
+            }
+        );
+        assert_eq!(
+            Addr::parse(".:").unwrap(),
+            Addr {
+                base: Base::Current,
+                hops: vec![]
+            }
+        );
         assert_eq!(
             Addr::parse("left.right").unwrap(),
-            Addr { base: Base::Current, hops: vec!["left".into(), "right".into()] }
+            Addr {
+                base: Base::Current,
+                hops: vec!["left".into(), "right".into()]
+            }
         );
     }
 

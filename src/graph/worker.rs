@@ -15,7 +15,7 @@
 
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
 use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, NO_NODE};
-use super::{gstat, DropReason, GraphError, NodeId, Shared};
+use super::{gstat, DropReason, GraphError, NodeId, Shared, Topo};
 use crate::buf::{Burst, Frame, Pool};
 use crate::epoch::{Guard, Participant};
 use crate::port::{Port, PortId};
@@ -41,6 +41,9 @@ struct Outs {
     list: Vec<(Slot, BurstBox)>,
     /// Slot → index + 1 into `list` of the open (not full) burst for that slot.
     open: Vec<u32>,
+    /// The slot sent to last and its index + 1 in `list` (a fast path for runs of frames
+    /// going the same way); 0 when unset.
+    last: (Slot, u32),
 }
 
 impl Outs {
@@ -90,7 +93,13 @@ impl Ports {
 }
 
 #[inline]
-fn count_drop(stats: &crate::counters::PerWorker, core: &NodeCore, w: usize, why: DropReason, n: u64) {
+fn count_drop(
+    stats: &crate::counters::PerWorker,
+    core: &NodeCore,
+    w: usize,
+    why: DropReason,
+    n: u64,
+) {
     core.counters.add(w, why as usize, n);
     stats.add(w, gstat::DROPS + why as usize, n);
 }
@@ -162,6 +171,17 @@ impl<'a> Cx<'a> {
     /// Sends `f` out of `slot`.
     #[inline]
     pub fn send(&mut self, slot: Slot, f: Frame) {
+        let (ls, li) = self.outs.last;
+        if li != 0 && ls == slot {
+            if let Ok(()) = self.outs.list[li as usize - 1].1.push(f) {
+                return;
+            }
+        }
+        self.send_slow(slot, f)
+    }
+
+    #[inline(never)]
+    fn send_slow(&mut self, slot: Slot, f: Frame) {
         let s = slot as usize;
         if s >= self.outs.open.len() {
             self.outs.open.resize(s + 1, 0);
@@ -178,6 +198,7 @@ impl<'a> Cx<'a> {
         }
         // Cannot fail: the burst was checked not full.
         let _ = self.outs.list[i - 1].1.push(f);
+        self.outs.last = (slot, i as u32);
     }
 
     /// Sends the whole burst out of `slot`, as one unit; `frames` is left empty.
@@ -215,7 +236,10 @@ impl<'a> Cx<'a> {
     #[inline]
     pub fn copy(&mut self, f: &Frame) -> Option<Frame> {
         let c = self.pool.copy(f).ok()?;
-        self.node.core.counters.add(self.worker, NodeCore::COPIES, 1);
+        self.node
+            .core
+            .counters
+            .add(self.worker, NodeCore::COPIES, 1);
         self.stats.add(self.worker, gstat::COPIES, 1);
         Some(c)
     }
@@ -223,6 +247,28 @@ impl<'a> Cx<'a> {
     /// Stages `f` for transmission on port `port`.
     pub fn port_tx(&mut self, port: PortId, f: Frame) {
         self.stage(port, f, false)
+    }
+
+    /// Transmits a whole burst on port `port` (staged frames first, to keep order). `frames`
+    /// is left empty.
+    pub fn port_tx_burst(&mut self, port: PortId, frames: &mut BurstBox) {
+        let Some(i) = self.ports.local(port) else {
+            return self.drop_all(frames, DropReason::NoPort);
+        };
+        if !self.ports.list[i].tx.is_empty() {
+            for f in frames.drain() {
+                self.stage(port, f, false);
+            }
+            return;
+        }
+        let lp = &mut self.ports.list[i];
+        let n = frames.len() as u64;
+        lp.port.tx_burst(self.pool, frames);
+        let left = frames.len() as u64;
+        self.stats.add(self.worker, gstat::TX, n - left);
+        if left > 0 {
+            self.drop_all(frames, DropReason::TxFull);
+        }
     }
 
     /// Stages `f` for delivery to the host stack through port `port`.
@@ -235,12 +281,21 @@ impl<'a> Cx<'a> {
             self.drop_frame(f, DropReason::NoPort);
             return;
         };
-        let full = if host { self.ports.list[i].host.is_full() } else { self.ports.list[i].tx.is_full() };
+        let full = if host {
+            self.ports.list[i].host.is_full()
+        } else {
+            self.ports.list[i].tx.is_full()
+        };
         if full {
             let (sent, left) = flush_port(&mut self.ports.list[i], self.pool, host);
             let w = self.worker;
-            self.stats.add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
-            let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+            self.stats
+                .add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+            let why = if host {
+                DropReason::HostUnavailable
+            } else {
+                DropReason::TxFull
+            };
             if left > 0 {
                 count_drop(self.stats, &self.node.core, w, why, left);
             }
@@ -252,7 +307,9 @@ impl<'a> Cx<'a> {
 
 /// Transmits a port's staged frames; frees what the port refused. Returns (sent, refused).
 fn flush_port(lp: &mut LocalPort, pool: &mut Pool, host: bool) -> (u64, u64) {
-    let LocalPort { port, tx, host: hb, .. } = lp;
+    let LocalPort {
+        port, tx, host: hb, ..
+    } = lp;
     let b = if host { hb } else { tx };
     let before = b.len();
     if before == 0 {
@@ -329,6 +386,7 @@ impl Worker {
                     max_bursts,
                     list: Vec::with_capacity(256),
                     open: vec![0; 64],
+                    last: (0, 0),
                 },
                 ports: Ports {
                     list: Vec::new(),
@@ -377,8 +435,14 @@ impl Worker {
         }
         for host in [false, true] {
             let (sent, left) = flush_port(&mut lp, &mut c.pool, host);
-            self.sh.stats.add(c.id, if host { gstat::HOST_TX } else { gstat::TX }, sent);
-            let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+            self.sh
+                .stats
+                .add(c.id, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+            let why = if host {
+                DropReason::HostUnavailable
+            } else {
+                DropReason::TxFull
+            };
             self.sh.stats.add(c.id, gstat::DROPS + why as usize, left);
         }
         let mut port = lp.port;
@@ -392,7 +456,10 @@ impl Worker {
 
     /// The port object (for tests: downcast with `as_any`).
     pub fn port(&self, id: PortId) -> Option<&dyn Port> {
-        self.core.ports.local(id).map(|i| &*self.core.ports.list[i].port)
+        self.core
+            .ports
+            .local(id)
+            .map(|i| &*self.core.ports.list[i].port)
     }
     pub fn port_mut(&mut self, id: PortId) -> Option<&mut (dyn Port + 'static)> {
         let i = self.core.ports.local(id)?;
@@ -486,36 +553,64 @@ impl Worker {
     /// once, here.
     fn run_burst(&mut self, port: PortId, slot: Slot, burst: BurstBox) {
         let sh: &Shared = &self.sh;
-        let c = &mut self.core;
         let guard = self.part.pin();
-        let snap = sh.topo.load(&guard);
+        match &sh.topo {
+            Topo::Epoch(cell) => {
+                self.core
+                    .run_burst(sh, cell.load(&guard), &guard, port, slot, burst)
+            }
+            Topo::Locked(lock) => {
+                let snap = lock.read().unwrap_or_else(|e| e.into_inner());
+                self.core.run_burst(sh, &snap, &guard, port, slot, burst)
+            }
+        }
+    }
+}
+
+impl Core {
+    fn run_burst(
+        &mut self,
+        sh: &Shared,
+        snap: &Snapshot,
+        guard: &Guard,
+        port: PortId,
+        slot: Slot,
+        burst: BurstBox,
+    ) {
         let now = sh.clock.now();
-        let w = c.id;
-        sh.stats.add(w, if slot == SLOT_HOST { gstat::HOST_RX } else { gstat::RX }, burst.len() as u64);
+        let w = self.id;
+        sh.stats.add(
+            w,
+            if slot == SLOT_HOST {
+                gstat::HOST_RX
+            } else {
+                gstat::RX
+            },
+            burst.len() as u64,
+        );
         sh.stats.add(w, gstat::BURSTS, 1);
         let node = snap.port_node(port);
         if node == NO_NODE {
             let mut burst = burst;
             let n = burst.len() as u64;
             for f in burst.drain() {
-                c.pool.free(f);
+                self.pool.free(f);
             }
-            sh.stats.add(w, gstat::DROPS + DropReason::PortDown as usize, n);
-            c.outs.give(burst);
+            sh.stats
+                .add(w, gstat::DROPS + DropReason::PortDown as usize, n);
+            self.outs.give(burst);
             return;
         }
-        c.stack.push(Work {
+        self.stack.push(Work {
             node,
             slot,
             hops: 0,
             burst,
         });
-        c.run_stack(sh, snap, &guard, now);
-        c.flush(sh, snap);
+        self.run_stack(sh, snap, guard, now);
+        self.flush(sh, snap);
     }
-}
 
-impl Core {
     fn run_stack(&mut self, sh: &Shared, snap: &Snapshot, guard: &Guard, now: u32) {
         let w = self.id;
         let stats = &sh.stats;
@@ -549,6 +644,7 @@ impl Core {
             }
             self.outs.give(burst);
             // Hand each output burst to the peer of its slot.
+            self.outs.last = (0, 0);
             let mut list = std::mem::take(&mut self.outs.list);
             for (slot, out) in list.drain(..) {
                 if let Some(o) = self.outs.open.get_mut(slot as usize) {
@@ -561,7 +657,15 @@ impl Core {
     }
 
     #[inline]
-    fn dispatch(&mut self, stats: &crate::counters::PerWorker, snap: &Snapshot, from: NodeIx, slot: Slot, mut b: BurstBox, hops: u16) {
+    fn dispatch(
+        &mut self,
+        stats: &crate::counters::PerWorker,
+        snap: &Snapshot,
+        from: NodeIx,
+        slot: Slot,
+        mut b: BurstBox,
+        hops: u16,
+    ) {
         let w = self.id;
         let why = match snap.hook(from, slot) {
             None => DropReason::NotConnected,
@@ -600,13 +704,21 @@ impl Core {
             for host in [false, true] {
                 let (sent, left) = flush_port(lp, &mut self.pool, host);
                 if sent > 0 {
-                    sh.stats.add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
+                    sh.stats
+                        .add(w, if host { gstat::HOST_TX } else { gstat::TX }, sent);
                 }
                 if left > 0 {
-                    let why = if host { DropReason::HostUnavailable } else { DropReason::TxFull };
+                    let why = if host {
+                        DropReason::HostUnavailable
+                    } else {
+                        DropReason::TxFull
+                    };
                     let ix = snap.port_node(lp.id);
                     if ix != NO_NODE {
-                        snap.nodes[ix as usize].core.counters.add(w, why as usize, left);
+                        snap.nodes[ix as usize]
+                            .core
+                            .counters
+                            .add(w, why as usize, left);
                     }
                     sh.stats.add(w, gstat::DROPS + why as usize, left);
                 }

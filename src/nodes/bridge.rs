@@ -31,10 +31,16 @@
 use super::hosttable::HostTable;
 use crate::buf::Frame;
 use crate::epoch::EpochCell;
-use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot};
+use crate::graph::{
+    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
+    Slot,
+};
 use crate::value::Value;
 use crate::wire::MacAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::{Relaxed, Release}};
+use std::sync::atomic::{
+    AtomicBool, AtomicU32,
+    Ordering::{Relaxed, Release},
+};
 
 /// Tag bits of a bridge hook.
 const UPLINK: u32 = 1 << 31;
@@ -57,8 +63,18 @@ mod stat {
     pub const LOOP_DETECTS: usize = GENERIC + 10;
     pub const MEMORY_FAILURES: usize = GENERIC + 11;
     pub const NAMES: &[&str] = &[
-        "recvOctets", "recvPackets", "recvMulticasts", "recvBroadcasts", "recvUnknown", "recvRunts",
-        "recvInvalid", "xmitMulticasts", "xmitBroadcasts", "loopDrops", "loopDetects", "memoryFailures",
+        "recvOctets",
+        "recvPackets",
+        "recvMulticasts",
+        "recvBroadcasts",
+        "recvUnknown",
+        "recvRunts",
+        "recvInvalid",
+        "xmitMulticasts",
+        "xmitBroadcasts",
+        "loopDrops",
+        "loopDetects",
+        "memoryFailures",
     ];
 }
 
@@ -81,7 +97,15 @@ pub struct Bridge {
 }
 
 const MSGS: &[&str] = &[
-    "setconfig", "getconfig", "reset", "getstats", "clrstats", "getclrstats", "gettable", "setpersistent", "movehost",
+    "setconfig",
+    "getconfig",
+    "reset",
+    "getstats",
+    "clrstats",
+    "getclrstats",
+    "gettable",
+    "setpersistent",
+    "movehost",
 ];
 
 impl Default for Bridge {
@@ -96,14 +120,12 @@ fn pack(h: &HookState) -> u64 {
     h.uid << 16 | h.slot as u64
 }
 
+/// Destination and source MACs of a frame of at least 14 bytes, as 48-bit integers.
 #[inline]
-fn mac_at(d: &[u8], at: usize) -> u64 {
-    (d[at] as u64) << 40
-        | (d[at + 1] as u64) << 32
-        | (d[at + 2] as u64) << 24
-        | (d[at + 3] as u64) << 16
-        | (d[at + 4] as u64) << 8
-        | d[at + 5] as u64
+fn macs(d: &[u8]) -> (u64, u64) {
+    let a = u64::from_be_bytes(d[0..8].try_into().unwrap());
+    let b = u64::from_be_bytes(d[4..12].try_into().unwrap());
+    (a >> 16, b & 0xffff_ffff_ffff)
 }
 
 impl Bridge {
@@ -120,10 +142,22 @@ impl Bridge {
 
     fn config(&self) -> Value {
         Value::record([
-            ("debugLevel", Value::Uint(self.debug_level.load(Relaxed) as u64)),
-            ("loopTimeout", Value::Uint(self.loop_timeout.load(Relaxed) as u64)),
-            ("maxStaleness", Value::Uint(self.max_staleness.load(Relaxed) as u64)),
-            ("minStableAge", Value::Uint(self.min_stable_age.load(Relaxed) as u64)),
+            (
+                "debugLevel",
+                Value::Uint(self.debug_level.load(Relaxed) as u64),
+            ),
+            (
+                "loopTimeout",
+                Value::Uint(self.loop_timeout.load(Relaxed) as u64),
+            ),
+            (
+                "maxStaleness",
+                Value::Uint(self.max_staleness.load(Relaxed) as u64),
+            ),
+            (
+                "minStableAge",
+                Value::Uint(self.min_stable_age.load(Relaxed) as u64),
+            ),
         ])
     }
 
@@ -165,11 +199,22 @@ impl Bridge {
         }
     }
 
-    fn link_hook<'m>(cx: &'m MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<&'m std::sync::Arc<HookState>, GraphError> {
+    fn link_hook<'m>(
+        cx: &'m MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<&'m std::sync::Arc<HookState>, GraphError> {
         let v = cx.need(cmd, arg, "<link#> (negative for an uplink)")?;
-        let n = v.int_in("link", -(LINK_NUM as i128), LINK_NUM as i128).map_err(|e| cx.bad(cmd, e.0))?;
-        let name = if n < 0 { format!("uplink{}", -n) } else { format!("link{n}") };
-        cx.hook(&name).ok_or_else(|| GraphError::NotConnected(format!("{}{}", cx.node(), name)))
+        let n = v
+            .int_in("link", -(LINK_NUM as i128), LINK_NUM as i128)
+            .map_err(|e| cx.bad(cmd, e.0))?;
+        let name = if n < 0 {
+            format!("uplink{}", -n)
+        } else {
+            format!("link{n}")
+        };
+        cx.hook(&name)
+            .ok_or_else(|| GraphError::NotConnected(format!("{}{}", cx.node(), name)))
     }
 
     fn stats_value(h: &HookState) -> Value {
@@ -231,7 +276,10 @@ impl NodeType for Bridge {
         } else if let Some(n) = super::numbered(name, "link", LINK_NUM) {
             (n, false)
         } else {
-            return Err("bridge hooks are link<N> (N >= 0) and uplink<N> (N >= 1), without leading zeros".into());
+            return Err(
+                "bridge hooks are link<N> (N >= 0) and uplink<N> (N >= 1), without leading zeros"
+                    .into(),
+            );
         };
         if cx.peer_is_self {
             return Err("a bridge hook cannot connect to the bridge itself".into());
@@ -249,6 +297,10 @@ impl NodeType for Bridge {
             slot: cx.first_free(0)?,
             tag,
         })
+    }
+
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..LINK_NUM).map(|i| format!("link{i}")).find(|n| !used(n))
     }
 
     fn hook_counters(&self) -> &'static [&'static str] {
@@ -274,7 +326,8 @@ impl NodeType for Bridge {
         let me = pack(link);
         let learn = link.tag & UPLINK == 0;
         let min_stable = self.min_stable_age.load(Relaxed);
-        let (mut pkts, mut octets, mut mcast, mut bcast, mut unknown) = (0u64, 0u64, 0u64, 0u64, 0u64);
+        let (mut pkts, mut octets, mut mcast, mut bcast, mut unknown) =
+            (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut muted = false;
         for f in frames.drain() {
             if muted {
@@ -288,7 +341,7 @@ impl NodeType for Bridge {
                 cx.drop_frame(f, DropReason::Runt);
                 continue;
             }
-            let (dst, src) = (mac_at(d, 0), mac_at(d, 6));
+            let (dst, src) = macs(d);
             if src & (1 << 40) != 0 {
                 cx.count(link, stat::RECV_INVALID, 1);
                 cx.drop_frame(f, DropReason::InvalidSrc);
@@ -379,21 +432,38 @@ impl NodeType for Bridge {
         MSGS
     }
 
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Ok(match cmd {
             "getconfig" => {
                 cx.none(cmd, arg)?;
                 Some(self.config())
             }
             "setconfig" => {
-                let a = cx.need(cmd, arg, "{ debugLevel=N loopTimeout=N maxStaleness=N minStableAge=N }")?;
+                let a = cx.need(
+                    cmd,
+                    arg,
+                    "{ debugLevel=N loopTimeout=N maxStaleness=N minStableAge=N }",
+                )?;
                 let fields = ["debugLevel", "loopTimeout", "maxStaleness", "minStableAge"];
                 a.check_fields(&fields).map_err(|e| cx.bad(cmd, e.0))?;
                 let mut vals = [0u32; 4];
-                let cur = [&self.debug_level, &self.loop_timeout, &self.max_staleness, &self.min_stable_age];
+                let cur = [
+                    &self.debug_level,
+                    &self.loop_timeout,
+                    &self.max_staleness,
+                    &self.min_stable_age,
+                ];
                 for (i, f) in fields.iter().enumerate() {
                     vals[i] = match a.field(f) {
-                        Some(v) => v.int_in(f, 0, u32::MAX as i128).map_err(|e| cx.bad(cmd, e.0))? as u32,
+                        Some(v) => {
+                            v.int_in(f, 0, u32::MAX as i128)
+                                .map_err(|e| cx.bad(cmd, e.0))? as u32
+                        }
                         None => cur[i].load(Relaxed),
                     };
                 }
@@ -435,7 +505,10 @@ impl NodeType for Bridge {
                         ])
                     })
                     .collect();
-                Some(Value::record([("numHosts", Value::Uint(hosts.len() as u64)), ("hosts", Value::Array(hosts))]))
+                Some(Value::record([
+                    ("numHosts", Value::Uint(hosts.len() as u64)),
+                    ("hosts", Value::Array(hosts)),
+                ]))
             }
             "setpersistent" => {
                 cx.none(cmd, arg)?;
@@ -444,16 +517,28 @@ impl NodeType for Bridge {
             }
             "movehost" => {
                 let a = cx.need(cmd, arg, "{ addr=aa:bb:cc:dd:ee:ff hook=\"link0\" }")?;
-                a.check_fields(&["addr", "hook"]).map_err(|e| cx.bad(cmd, e.0))?;
-                let mac = a.field("addr").and_then(Value::as_mac).ok_or_else(|| cx.bad(cmd, "addr=<mac> is required"))?;
+                a.check_fields(&["addr", "hook"])
+                    .map_err(|e| cx.bad(cmd, e.0))?;
+                let mac = a
+                    .field("addr")
+                    .and_then(Value::as_mac)
+                    .ok_or_else(|| cx.bad(cmd, "addr=<mac> is required"))?;
                 if mac.is_multicast() {
                     return Err(cx.bad(cmd, "a multicast address cannot be a host"));
                 }
-                let hook = a.field("hook").and_then(Value::as_str).ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
-                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook { node: cx.node().to_string(), hook: hook.to_string() })?;
+                let hook = a
+                    .field("hook")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
+                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
+                    node: cx.node().to_string(),
+                    hook: hook.to_string(),
+                })?;
                 let g = cx.epoch.pin_writer();
                 let t = self.table.load(&g);
-                let (e, _) = t.insert(mac.to_u64(), pack(h), cx.now).ok_or_else(|| cx.bad(cmd, "host table full"))?;
+                let (e, _) = t
+                    .insert(mac.to_u64(), pack(h), cx.now)
+                    .ok_or_else(|| cx.bad(cmd, "host table full"))?;
                 e.set_val(pack(h));
                 e.set_learned(cx.now);
                 e.touch(cx.now);

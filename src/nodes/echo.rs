@@ -15,10 +15,18 @@ impl NodeType for Echo {
     fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
         super::any_hook(cx)
     }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+    }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         cx.forward(slot, frames);
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, _arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        _arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Err(cx.unknown(cmd, &[]))
     }
 }

@@ -18,7 +18,10 @@
 //! `host_unavailable`, `tag_failed` (an out-of-band VLAN tag could not be written in-band).
 
 use crate::buf::Frame;
-use crate::graph::{BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot, SLOT_HOST, SLOT_WIRE};
+use crate::graph::{
+    BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot,
+    SLOT_HOST, SLOT_WIRE,
+};
 use crate::port::{PortCtl, PortId};
 use crate::value::Value;
 use crate::wire::{EtherType, MacAddr};
@@ -42,8 +45,17 @@ pub struct Ether {
 }
 
 const MSGS: &[&str] = &[
-    "getifname", "getifindex", "getenaddr", "setenaddr", "getpromisc", "setpromisc", "getautosrc",
-    "setautosrc", "addmulti", "delmulti", "getstats",
+    "getifname",
+    "getifindex",
+    "getenaddr",
+    "setenaddr",
+    "getpromisc",
+    "setpromisc",
+    "getautosrc",
+    "setautosrc",
+    "addmulti",
+    "delmulti",
+    "getstats",
 ];
 
 impl Ether {
@@ -73,6 +85,9 @@ impl Ether {
             return cx.drop_all(frames, DropReason::PortDown);
         }
         let autosrc = self.autosrc.load(Relaxed);
+        if !autosrc && frames.as_slice().iter().all(|f| f.len >= 14 && f.vtag == 0) {
+            return cx.port_tx_burst(self.port, frames);
+        }
         let mac = MacAddr::from_u64(self.mac.load(Relaxed));
         for mut f in frames.drain() {
             if f.len < 14 {
@@ -81,7 +96,11 @@ impl Ether {
             }
             if let Some(tci) = f.oob_tag() {
                 f.vtag = 0;
-                if cx.pool().insert_vlan_tag(&mut f, EtherType::VLAN, tci).is_err() {
+                if cx
+                    .pool()
+                    .insert_vlan_tag(&mut f, EtherType::VLAN, tci)
+                    .is_err()
+                {
                     cx.drop_frame(f, DropReason::TagFailed);
                     continue;
                 }
@@ -100,9 +119,13 @@ impl Ether {
             return false;
         }
         let dst = MacAddr::from_bytes(&d[0..6]);
-        let ours = dst.is_multicast() || dst.to_u64() == self.mac.load(Relaxed) || self.ctl.promisc();
+        let ours =
+            dst.is_multicast() || dst.to_u64() == self.mac.load(Relaxed) || self.ctl.promisc();
         let t = u16::from_be_bytes([d[12], d[13]]);
-        let known = matches!(t, EtherType::IPV4 | EtherType::ARP | EtherType::IPV6 | EtherType::VLAN | EtherType::QINQ);
+        let known = matches!(
+            t,
+            EtherType::IPV4 | EtherType::ARP | EtherType::IPV6 | EtherType::VLAN | EtherType::QINQ
+        );
         ours && known
     }
 
@@ -131,7 +154,8 @@ fn bool_arg(cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<bool, Grap
 
 fn mac_arg(cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<MacAddr, GraphError> {
     let v = cx.need(cmd, arg, "aa:bb:cc:dd:ee:ff")?;
-    v.as_mac().ok_or_else(|| cx.bad(cmd, format!("expected a MAC address, got {v}")))
+    v.as_mac()
+        .ok_or_else(|| cx.bad(cmd, format!("expected a MAC address, got {v}")))
 }
 
 fn io_err(cx: &MsgCx<'_>, e: std::io::Error) -> GraphError {
@@ -200,7 +224,12 @@ impl NodeType for Ether {
     fn messages(&self) -> &'static [&'static str] {
         MSGS
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Ok(match cmd {
             "getifname" => {
                 cx.none(cmd, arg)?;
@@ -246,25 +275,37 @@ impl NodeType for Ether {
                 if !m.is_multicast() {
                     return Err(cx.bad(cmd, format!("{m} is not a multicast address")));
                 }
-                let r = if cmd == "addmulti" { self.ctl.add_multi(m) } else { self.ctl.del_multi(m) };
+                let r = if cmd == "addmulti" {
+                    self.ctl.add_multi(m)
+                } else {
+                    self.ctl.del_multi(m)
+                };
                 r.map_err(|e| io_err(cx, e))?;
                 None
             }
             "getstats" => {
                 cx.none(cmd, arg)?;
-                let mut f: Vec<(String, Value)> = vec![("up".into(), Value::Int(self.ctl.is_up() as i64))];
-                f.extend(self.ctl.counters().into_iter().map(|(k, v)| (k.to_string(), Value::Uint(v))));
+                let mut f: Vec<(String, Value)> =
+                    vec![("up".into(), Value::Int(self.ctl.is_up() as i64))];
+                f.extend(
+                    self.ctl
+                        .counters()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), Value::Uint(v))),
+                );
                 Some(Value::Struct(f))
             }
             _ => return Err(cx.unknown(cmd, MSGS)),
         })
     }
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
-        let mut v = vec![("setautosrc".to_string(), Some(Value::Int(self.autosrc.load(Relaxed) as i64)))];
+        let mut v = vec![(
+            "setautosrc".to_string(),
+            Some(Value::Int(self.autosrc.load(Relaxed) as i64)),
+        )];
         if self.set_promisc.load(Relaxed) {
             v.push(("setpromisc".to_string(), Some(Value::Int(1))));
         }
         v
     }
 }
-

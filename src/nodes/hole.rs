@@ -5,7 +5,9 @@
 //! `{ frames octets }` received on that hook.
 //! Counters: per hook inFrames/inOctets.
 
-use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot};
+use crate::graph::{
+    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot,
+};
 use crate::value::Value;
 
 pub struct Hole;
@@ -19,16 +21,29 @@ impl NodeType for Hole {
     fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
         super::any_hook(cx)
     }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+    }
     fn rcv(&self, cx: &mut Cx<'_>, _slot: Slot, frames: &mut BurstBox) {
         cx.drop_all(frames, DropReason::Discarded);
     }
     fn messages(&self) -> &'static [&'static str] {
         MSGS
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         let a = cx.need(cmd, arg, "\"<hook>\"")?;
-        let name = a.as_str().ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
-        let h = cx.hook(name).ok_or_else(|| GraphError::NoHook { node: cx.node().to_string(), hook: name.to_string() })?;
+        let name = a
+            .as_str()
+            .ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
+        let h = cx.hook(name).ok_or_else(|| GraphError::NoHook {
+            node: cx.node().to_string(),
+            hook: name.to_string(),
+        })?;
         let reply = Value::record([
             ("frames", Value::Uint(h.stats.get(hook_stat::IN_FRAMES))),
             ("octets", Value::Uint(h.stats.get(hook_stat::IN_OCTETS))),

@@ -18,13 +18,21 @@ impl NodeType for Hub {
     fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
         super::any_hook(cx)
     }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+    }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         flood_copies(cx, slot, frames);
     }
     fn messages(&self) -> &'static [&'static str] {
         &["setpersistent"]
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         cx.none(cmd, arg)?;
         cx.set_persistent();
         Ok(None)

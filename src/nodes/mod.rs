@@ -22,7 +22,11 @@ pub const TYPES: &[&str] = &[
 /// Types `mkpeer` can create (ether nodes come from attached interfaces, the socket node is
 /// the control node `.`).
 pub fn user_types() -> Vec<&'static str> {
-    TYPES.iter().copied().filter(|t| *t != "ether" && *t != "socket").collect()
+    TYPES
+        .iter()
+        .copied()
+        .filter(|t| *t != "ether" && *t != "socket")
+        .collect()
 }
 
 /// A new node of type `ty`, or None for an unknown (or not user-creatable) type.

@@ -11,7 +11,10 @@
 //! `{ recvOctets recvPackets xmitOctets xmitPackets memoryFailures }`.
 //! Drops: `no_active_link` (no enabled many link), `no_buffers` (a copy for `all`).
 
-use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot};
+use crate::graph::{
+    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
+    Slot,
+};
 use crate::value::Value;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -35,7 +38,13 @@ pub struct One2Many {
     rr: Box<[CachePadded<AtomicUsize>]>,
 }
 
-const MSGS: &[&str] = &["setconfig", "getconfig", "getstats", "clrstats", "getclrstats"];
+const MSGS: &[&str] = &[
+    "setconfig",
+    "getconfig",
+    "getstats",
+    "clrstats",
+    "getclrstats",
+];
 
 impl Default for One2Many {
     fn default() -> Self {
@@ -49,7 +58,9 @@ impl One2Many {
             xmit: AtomicU32::new(XMIT_ROUNDROBIN),
             fail: AtomicU32::new(FAIL_MANUAL),
             enabled: AtomicU64::new(0),
-            rr: (0..64).map(|_| CachePadded::new(AtomicUsize::new(0))).collect(),
+            rr: (0..64)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
         }
     }
 
@@ -72,12 +83,22 @@ fn alg(v: &Value, names: &[(&str, u32)], what: &str) -> Result<u32, String> {
             return Ok(*n);
         }
     }
-    let n = v.as_i128().ok_or_else(|| format!("{what}: expected a number or one of {:?}", names.iter().map(|x| x.0).collect::<Vec<_>>()))?;
+    let n = v.as_i128().ok_or_else(|| {
+        format!(
+            "{what}: expected a number or one of {:?}",
+            names.iter().map(|x| x.0).collect::<Vec<_>>()
+        )
+    })?;
     names
         .iter()
         .find(|(_, k)| *k as i128 == n)
         .map(|x| x.1)
-        .ok_or_else(|| format!("{what}: {n} is not one of {:?}", names.iter().map(|x| x.1).collect::<Vec<_>>()))
+        .ok_or_else(|| {
+            format!(
+                "{what}: {n} is not one of {:?}",
+                names.iter().map(|x| x.1).collect::<Vec<_>>()
+            )
+        })
 }
 
 impl NodeType for One2Many {
@@ -89,9 +110,17 @@ impl NodeType for One2Many {
             return Ok(HookSpec { slot: ONE, tag: 0 });
         }
         match super::numbered(name, "many", MAX_LINKS as u32 - 1) {
-            Some(n) => Ok(HookSpec { slot: n as Slot + 1, tag: n }),
+            Some(n) => Ok(HookSpec {
+                slot: n as Slot + 1,
+                tag: n,
+            }),
             None => Err("one2many hooks are one and many0..many63".into()),
         }
+    }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..MAX_LINKS)
+            .map(|i| format!("many{i}"))
+            .find(|n| !used(n))
     }
     fn hook_counters(&self) -> &'static [&'static str] {
         &["memoryFailures"]
@@ -155,7 +184,12 @@ impl NodeType for One2Many {
     fn messages(&self) -> &'static [&'static str] {
         MSGS
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Ok(match cmd {
             "getconfig" => {
                 cx.none(cmd, arg)?;
@@ -163,30 +197,55 @@ impl NodeType for One2Many {
             }
             "setconfig" => {
                 let a = cx.need(cmd, arg, "{ xmitAlg=N failAlg=N enabledLinks=[ ... ] }")?;
-                a.check_fields(&["xmitAlg", "failAlg", "enabledLinks"]).map_err(|e| cx.bad(cmd, e.0))?;
+                a.check_fields(&["xmitAlg", "failAlg", "enabledLinks"])
+                    .map_err(|e| cx.bad(cmd, e.0))?;
                 let xmit = match a.field("xmitAlg") {
-                    Some(v) => alg(v, &[("roundrobin", XMIT_ROUNDROBIN), ("all", XMIT_ALL), ("failover", XMIT_FAILOVER)], "xmitAlg")
-                        .map_err(|e| cx.bad(cmd, e))?,
+                    Some(v) => alg(
+                        v,
+                        &[
+                            ("roundrobin", XMIT_ROUNDROBIN),
+                            ("all", XMIT_ALL),
+                            ("failover", XMIT_FAILOVER),
+                        ],
+                        "xmitAlg",
+                    )
+                    .map_err(|e| cx.bad(cmd, e))?,
                     None => self.xmit.load(Relaxed),
                 };
                 let fail = match a.field("failAlg") {
-                    Some(v) => alg(v, &[("manual", FAIL_MANUAL), ("notify", FAIL_NOTIFY)], "failAlg").map_err(|e| cx.bad(cmd, e))?,
+                    Some(v) => alg(
+                        v,
+                        &[("manual", FAIL_MANUAL), ("notify", FAIL_NOTIFY)],
+                        "failAlg",
+                    )
+                    .map_err(|e| cx.bad(cmd, e))?,
                     None => self.fail.load(Relaxed),
                 };
                 let en = match a.field("enabledLinks") {
                     Some(Value::Array(items)) => {
                         if items.len() > MAX_LINKS {
-                            return Err(cx.bad(cmd, format!("enabledLinks has {} entries; at most {MAX_LINKS}", items.len())));
+                            return Err(cx.bad(
+                                cmd,
+                                format!(
+                                    "enabledLinks has {} entries; at most {MAX_LINKS}",
+                                    items.len()
+                                ),
+                            ));
                         }
                         let mut m = 0u64;
                         for (i, v) in items.iter().enumerate() {
-                            if v.as_i128().ok_or_else(|| cx.bad(cmd, "enabledLinks entries are 0 or 1"))? != 0 {
+                            if v.as_i128()
+                                .ok_or_else(|| cx.bad(cmd, "enabledLinks entries are 0 or 1"))?
+                                != 0
+                            {
                                 m |= 1 << i;
                             }
                         }
                         m
                     }
-                    Some(v) => return Err(cx.bad(cmd, format!("enabledLinks: expected an array, got {v}"))),
+                    Some(v) => {
+                        return Err(cx.bad(cmd, format!("enabledLinks: expected an array, got {v}")))
+                    }
                     None => self.enabled.load(Relaxed),
                 };
                 self.xmit.store(xmit, Relaxed);
@@ -196,7 +255,9 @@ impl NodeType for One2Many {
             }
             "getstats" | "clrstats" | "getclrstats" => {
                 let v = cx.need(cmd, arg, "<link#> (-1 for one)")?;
-                let n = v.int_in("link", -1, MAX_LINKS as i128 - 1).map_err(|e| cx.bad(cmd, e.0))?;
+                let n = v
+                    .int_in("link", -1, MAX_LINKS as i128 - 1)
+                    .map_err(|e| cx.bad(cmd, e.0))?;
                 let slot = (n + 1) as Slot;
                 let h = cx.hook_at(slot);
                 let get = |i: usize| h.map_or(0, |h| h.stats.get(i));

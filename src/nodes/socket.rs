@@ -23,7 +23,12 @@ impl NodeType for Socket {
     fn rcv(&self, cx: &mut Cx<'_>, _slot: Slot, frames: &mut BurstBox) {
         cx.drop_all(frames, DropReason::Discarded);
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, _arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        _arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Err(cx.unknown(cmd, &[]))
     }
 }

@@ -11,7 +11,9 @@
 //! Messages: `getstats`, `clrstats`, `getclrstats`: `{ right={...} left={...} right2left={...}
 //! left2right={...} }`, each `{ inOctets inFrames outOctets outFrames }`.
 
-use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot};
+use crate::graph::{
+    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot,
+};
 use crate::value::Value;
 
 pub struct Tee;
@@ -20,7 +22,12 @@ const LEFT: Slot = 0;
 const RIGHT: Slot = 1;
 const L2R: Slot = 2;
 const R2L: Slot = 3;
-const NAMES: [(&str, Slot); 4] = [("right", RIGHT), ("left", LEFT), ("right2left", R2L), ("left2right", L2R)];
+const NAMES: [(&str, Slot); 4] = [
+    ("right", RIGHT),
+    ("left", LEFT),
+    ("right2left", R2L),
+    ("left2right", L2R),
+];
 
 impl NodeType for Tee {
     fn type_name(&self) -> &'static str {
@@ -32,6 +39,9 @@ impl NodeType for Tee {
             .find(|(n, _)| *n == name)
             .map(|(_, s)| HookSpec { slot: *s, tag: 0 })
             .ok_or_else(|| "tee hooks are left, right, left2right, right2left".to_string())
+    }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        NAMES.iter().map(|(n, _)| n.to_string()).find(|n| !used(n))
     }
     fn splice_on_shutdown(&self) -> Option<(&'static str, &'static str)> {
         Some(("left", "right"))
@@ -63,7 +73,12 @@ impl NodeType for Tee {
     fn messages(&self) -> &'static [&'static str] {
         &["getstats", "clrstats", "getclrstats"]
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         cx.none(cmd, arg)?;
         let mut f = Vec::new();
         for (name, _) in NAMES {

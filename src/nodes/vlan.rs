@@ -20,11 +20,17 @@
 //! Drops: `runt`, `tag_failed` (truncated tag, no room to insert), `no_filter`, plus
 //! `not_connected` when the destination hook is missing.
 
-use crate::graph::{hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot};
+use crate::buf::VTAG_PRESENT;
+use crate::graph::{
+    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
+    Slot,
+};
 use crate::value::Value;
 use crate::wire::{EtherType, Tci};
-use crate::buf::VTAG_PRESENT;
-use std::sync::atomic::{AtomicU32, Ordering::{AcqRel, Acquire, Relaxed, Release}};
+use std::sync::atomic::{
+    AtomicU32,
+    Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
 
 const DOWNSTREAM: Slot = 0;
 const NOMATCH: Slot = 1;
@@ -42,8 +48,18 @@ pub struct Vlan {
 }
 
 const MSGS: &[&str] = &[
-    "addfilter", "delfilter", "delvidflt", "gettable", "getdecap", "setdecap", "getencap", "setencap",
-    "getencapproto", "setencapproto", "getstats", "clrstats",
+    "addfilter",
+    "delfilter",
+    "delvidflt",
+    "gettable",
+    "getdecap",
+    "setdecap",
+    "getencap",
+    "setencap",
+    "getencapproto",
+    "setencapproto",
+    "getstats",
+    "clrstats",
 ];
 
 impl Default for Vlan {
@@ -130,7 +146,9 @@ impl Vlan {
         let encap = self.encap.load(Relaxed);
         let proto = self.encap_proto.load(Relaxed) as u16;
         if slot == NOMATCH {
-            if encap & ENCAP_FROM_NOMATCH == 0 || frames.as_slice().iter().all(|f| f.oob_tag().is_none()) {
+            if encap & ENCAP_FROM_NOMATCH == 0
+                || frames.as_slice().iter().all(|f| f.oob_tag().is_none())
+            {
                 return cx.forward(DOWNSTREAM, frames);
             }
             for mut f in frames.drain() {
@@ -172,7 +190,10 @@ impl Vlan {
         // Rare: some frames could not be tagged. Send the tagged ones, drop the rest.
         for f in frames.drain() {
             let d = cx.data(&f);
-            if d.len() >= 16 && u16::from_be_bytes([d[12], d[13]]) == proto && u16::from_be_bytes([d[14], d[15]]) == tci.0 {
+            if d.len() >= 16
+                && u16::from_be_bytes([d[12], d[13]]) == proto
+                && u16::from_be_bytes([d[14], d[15]]) == tci.0
+            {
                 cx.send(DOWNSTREAM, f);
             } else {
                 cx.drop_frame(f, DropReason::TagFailed);
@@ -232,6 +253,9 @@ impl NodeType for Vlan {
     fn disconnected(&self, hook: &HookState, _cx: &mut MsgCx<'_>) {
         self.clear_filter(hook);
     }
+    fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
+        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+    }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         if slot == DOWNSTREAM {
             self.from_downstream(cx, frames)
@@ -242,11 +266,17 @@ impl NodeType for Vlan {
     fn messages(&self) -> &'static [&'static str] {
         MSGS
     }
-    fn msg(&self, cx: &mut MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<Option<Value>, GraphError> {
+    fn msg(
+        &self,
+        cx: &mut MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
         Ok(match cmd {
             "addfilter" => {
                 let a = cx.need(cmd, arg, "{ hook=\"name\" vid=N pcp=N cfi=N }")?;
-                a.check_fields(&["hook", "vid", "vlan", "pcp", "cfi"]).map_err(|e| cx.bad(cmd, e.0))?;
+                a.check_fields(&["hook", "vid", "vlan", "pcp", "cfi"])
+                    .map_err(|e| cx.bad(cmd, e.0))?;
                 let hook = a
                     .field("hook")
                     .and_then(Value::as_str)
@@ -262,7 +292,8 @@ impl NodeType for Vlan {
                     return Err(cx.bad(cmd, "vid and vlan disagree"));
                 }
                 let vid = vid_new.max(vid_old) as u16;
-                let tci = Tci::new(vid, num("pcp", 7)? as u8, num("cfi", 1)? as u8).map_err(|e| cx.bad(cmd, e.to_string()))?;
+                let tci = Tci::new(vid, num("pcp", 7)? as u8, num("cfi", 1)? as u8)
+                    .map_err(|e| cx.bad(cmd, e.to_string()))?;
                 let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
                     node: cx.node().to_string(),
                     hook: hook.to_string(),
@@ -271,10 +302,16 @@ impl NodeType for Vlan {
                     return Err(cx.bad(cmd, format!("\"{hook}\" cannot carry a filter")));
                 }
                 if h.word.load(Acquire) & FILTER_SET != 0 {
-                    return Err(GraphError::Exists(format!("{} filter on hook \"{hook}\"", cx.node())));
+                    return Err(GraphError::Exists(format!(
+                        "{} filter on hook \"{hook}\"",
+                        cx.node()
+                    )));
                 }
                 if self.by_vid[vid as usize].load(Acquire) != 0 {
-                    return Err(GraphError::Exists(format!("{} filter for vid {vid}", cx.node())));
+                    return Err(GraphError::Exists(format!(
+                        "{} filter for vid {vid}",
+                        cx.node()
+                    )));
                 }
                 h.word.store(FILTER_SET | tci.0 as u64, Release);
                 self.by_vid[vid as usize].store(h.slot as u32 + 1, Release);
@@ -282,13 +319,18 @@ impl NodeType for Vlan {
             }
             "delfilter" => {
                 let a = cx.need(cmd, arg, "\"<hook>\"")?;
-                let hook = a.as_str().ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
+                let hook = a
+                    .as_str()
+                    .ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
                 let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
                     node: cx.node().to_string(),
                     hook: hook.to_string(),
                 })?;
                 if h.word.load(Acquire) & FILTER_SET == 0 {
-                    return Err(GraphError::NotFound(format!("{} filter on hook \"{hook}\"", cx.node())));
+                    return Err(GraphError::NotFound(format!(
+                        "{} filter on hook \"{hook}\"",
+                        cx.node()
+                    )));
                 }
                 self.clear_filter(h);
                 None
@@ -296,17 +338,28 @@ impl NodeType for Vlan {
             "delvidflt" => {
                 let vid = flag(cx, cmd, arg, 4095)? as u16;
                 let s = self.by_vid[vid as usize].load(Acquire);
-                let h = (s != 0).then(|| cx.hook_at((s - 1) as Slot)).flatten().cloned();
+                let h = (s != 0)
+                    .then(|| cx.hook_at((s - 1) as Slot))
+                    .flatten()
+                    .cloned();
                 match h {
                     Some(h) if h.word.load(Acquire) & FILTER_SET != 0 => self.clear_filter(&h),
-                    _ => return Err(GraphError::NotFound(format!("{} filter for vid {vid}", cx.node()))),
+                    _ => {
+                        return Err(GraphError::NotFound(format!(
+                            "{} filter for vid {vid}",
+                            cx.node()
+                        )))
+                    }
                 }
                 None
             }
             "gettable" => {
                 cx.none(cmd, arg)?;
                 let rows = self.table(cx);
-                Some(Value::record([("n", Value::Uint(rows.len() as u64)), ("filter", Value::Array(rows))]))
+                Some(Value::record([
+                    ("n", Value::Uint(rows.len() as u64)),
+                    ("filter", Value::Array(rows)),
+                ]))
             }
             "getdecap" => {
                 cx.none(cmd, arg)?;
@@ -331,7 +384,10 @@ impl NodeType for Vlan {
             "setencapproto" => {
                 let p = flag(cx, cmd, arg, 0xffff)?;
                 if p != EtherType::VLAN as u32 && p != EtherType::QINQ as u32 {
-                    return Err(cx.bad(cmd, format!("0x{p:x} is not a VLAN TPID (0x8100 or 0x88a8)")));
+                    return Err(cx.bad(
+                        cmd,
+                        format!("0x{p:x} is not a VLAN TPID (0x8100 or 0x88a8)"),
+                    ));
                 }
                 self.encap_proto.store(p, Relaxed);
                 None

@@ -136,7 +136,9 @@ impl Port for MemPort {
 
     fn host_rx_burst(&mut self, pool: &mut Pool, out: &mut Burst) {
         while !out.is_full() {
-            let Some(b) = self.host_rx.pop_front() else { break };
+            let Some(b) = self.host_rx.pop_front() else {
+                break;
+            };
             match pool.frame_from(&b) {
                 Ok(f) => {
                     let _ = out.push(f);
@@ -213,7 +215,10 @@ impl PortCtl for MemPortCtl {
     }
     fn set_mac(&self, mac: MacAddr) -> io::Result<()> {
         if mac.is_multicast() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "multicast address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "multicast address",
+            ));
         }
         *self.mac.lock().unwrap() = mac;
         Ok(())

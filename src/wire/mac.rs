@@ -105,7 +105,13 @@ mod tests {
 
     #[test]
     fn parse_rejects_garbage() {
-        for bad in ["", "02:00", "02:00:00:00:00:00:00", "zz:00:00:00:00:00", "020:0:0:0:0:0"] {
+        for bad in [
+            "",
+            "02:00",
+            "02:00:00:00:00:00:00",
+            "zz:00:00:00:00:00",
+            "020:0:0:0:0:0",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }
@@ -113,7 +119,10 @@ mod tests {
     #[test]
     fn group_bits() {
         assert!(MacAddr::BROADCAST.is_multicast() && MacAddr::BROADCAST.is_broadcast());
-        assert!("01:00:5e:00:00:01".parse::<MacAddr>().unwrap().is_multicast());
+        assert!("01:00:5e:00:00:01"
+            .parse::<MacAddr>()
+            .unwrap()
+            .is_multicast());
         assert!("02:00:00:00:00:01".parse::<MacAddr>().unwrap().is_unicast());
     }
 }

@@ -120,7 +120,10 @@ mod tests {
     fn qinq_fields() {
         let tag = VlanHeader::new_checked(&QINQ[12..]).unwrap();
         assert_eq!(tag.tpid(), EtherType::QINQ);
-        assert_eq!((tag.tci().vid(), tag.tci().pcp(), tag.tci().cfi()), (4095, 7, 1));
+        assert_eq!(
+            (tag.tci().vid(), tag.tci().pcp(), tag.tci().cfi()),
+            (4095, 7, 1)
+        );
         assert_eq!(tag.inner_ethertype(), EtherType::VLAN);
     }
 
