@@ -7,10 +7,15 @@
 
 #![deny(unsafe_code)]
 
+pub mod afxdp;
 pub mod buf;
 pub mod counters;
+pub mod ctl;
+pub mod dataplane;
 pub mod epoch;
+pub mod gen;
 pub mod graph;
+pub mod lab;
 pub mod nodes;
 pub mod port;
 pub mod sys;

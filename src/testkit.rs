@@ -25,7 +25,7 @@ impl Lab {
                 manual_clock: true,
                 ..GraphConfig::default()
             },
-            Pool::heap(8192, 2048, 256),
+            Pool::heap(if cfg!(miri) { 1024 } else { 8192 }, 2048, 256),
         )
     }
 

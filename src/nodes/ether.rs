@@ -40,8 +40,6 @@ pub struct Ether {
     mac: AtomicU64,
     /// Promiscuity this node switched on (to switch off on reset).
     set_promisc: AtomicBool,
-    /// Cleared when the interface vanishes: transmissions are dropped as `port_down`.
-    up: AtomicBool,
 }
 
 const MSGS: &[&str] = &[
@@ -67,7 +65,6 @@ impl Ether {
             autosrc: AtomicBool::new(true),
             mac: AtomicU64::new(mac),
             set_promisc: AtomicBool::new(false),
-            up: AtomicBool::new(true),
         }
     }
 
@@ -75,13 +72,9 @@ impl Ether {
         self.port
     }
 
-    /// Marks the interface up or down (the port monitor calls this).
-    pub fn set_up(&self, up: bool) {
-        self.up.store(up, Relaxed);
-    }
-
     fn transmit(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
-        if !self.up.load(Relaxed) {
+        // A vanished or downed interface: its frames are dropped, counted (checked per burst).
+        if !self.ctl.is_up() {
             return cx.drop_all(frames, DropReason::PortDown);
         }
         let autosrc = self.autosrc.load(Relaxed);

@@ -37,6 +37,10 @@ pub struct MemPort {
     pub tx_limit: usize,
     /// Accept no frames for the host (no host path).
     pub host_refuse: bool,
+    /// Generator pacing: frames per second (0: as fast as polled).
+    pps: u64,
+    start: Option<std::time::Instant>,
+    generated: u64,
 }
 
 impl MemPort {
@@ -57,7 +61,16 @@ impl MemPort {
             host_tx_frames: 0,
             tx_limit: usize::MAX,
             host_refuse: false,
+            pps: 0,
+            start: None,
+            generated: 0,
         }
+    }
+
+    /// Paces the generator at `pps` frames per second (0: unpaced).
+    pub fn paced(mut self, pps: u64) -> MemPort {
+        self.pps = pps;
+        self
     }
 
     /// A benchmark port: receives `count` frames cycling through `templates`, counts what it
@@ -94,7 +107,14 @@ impl Port for MemPort {
     }
 
     fn rx_burst(&mut self, pool: &mut Pool, out: &mut Burst) {
-        while !out.is_full() {
+        let mut budget = usize::MAX;
+        if self.pps > 0 && self.generate > 0 {
+            let start = *self.start.get_or_insert_with(std::time::Instant::now);
+            let due = (start.elapsed().as_secs_f64() * self.pps as f64) as u64;
+            budget = due.saturating_sub(self.generated).min(crate::buf::BURST as u64) as usize;
+        }
+        let before = out.len();
+        while !out.is_full() && out.len() - before < budget {
             if let Some(b) = self.rx.pop_front() {
                 match pool.frame_from(&b) {
                     Ok(f) => {
@@ -111,6 +131,7 @@ impl Port for MemPort {
                     Ok(f) => {
                         let _ = out.push(f);
                         self.generate -= 1;
+                        self.generated += 1;
                         self.next_template = (self.next_template + 1) % self.templates.len();
                     }
                     Err(_) => break,

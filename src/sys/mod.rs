@@ -5,3 +5,5 @@
 
 pub mod cpu;
 pub mod mmap;
+pub mod netdev;
+pub mod xsk;

@@ -1,0 +1,66 @@
+//! The AF_XDP data plane: the XDP program that steers frames, the per-interface port control,
+//! and the per-queue socket ports.
+//!
+//! * [`program`]: loads `bpf/xdpgraph.bpf.c` (built by build.rs) with libbpf-rs, attaches it in
+//!   native or generic mode, flips steering through its `steer` map, registers sockets in its
+//!   `xsks` map, and detaches on drop. A program left attached by a crashed run is recognised by
+//!   its name and replaced; a foreign program is never touched.
+//! * [`iface`]: [`IfaceCtl`], the [`PortCtl`](crate::port::PortCtl) of a real interface:
+//!   MAC, promiscuity, multicast, link state, counters, steering, and its TAP mirror.
+//! * [`port`]: [`XskPort`], the [`Port`](crate::port::Port) of one (interface, queue) on one
+//!   worker, over the worker's shared UMEM.
+
+pub mod iface;
+pub mod port;
+pub mod program;
+
+pub use iface::IfaceCtl;
+pub use port::{QueueStats, SocketConfig, Umem, XskPort};
+pub use program::{XdpMode, XdpProgram};
+
+use std::io;
+
+/// UMEM chunk size: one frame per 4 KiB page.
+pub const CHUNK_SIZE: usize = 4096;
+/// Bytes the kernel leaves before each received frame (XDP_PACKET_HEADROOM); our pool keeps
+/// the same headroom for frames it creates, so VLAN tags can always be pushed in place.
+pub const HEADROOM: usize = 256;
+/// Largest MTU a chunk carries (room for a VLAN tag kept): 4096 − 256 − 14 − 4.
+pub const MAX_MTU: u32 = (CHUNK_SIZE - HEADROOM - 14 - 4) as u32;
+/// Largest MTU veth accepts for native XDP without multi-buffer (`xdp.frags`) support.
+pub const VETH_NATIVE_MAX_MTU: u32 = 3506;
+
+/// Why the AF_XDP data plane could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum AfxdpError {
+    #[error("{0}: {1}")]
+    Io(String, #[source] io::Error),
+    #[error("{ifname}: {what}: {err}")]
+    Bpf { ifname: String, what: String, err: String },
+    #[error(
+        "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}); lower it \
+         (ip link set {ifname} mtu {max}) — multi-buffer frames are not supported yet"
+    )]
+    Mtu { ifname: String, mtu: u32, max: u32 },
+    #[error(
+        "{ifname}: another XDP program is attached ({name}, id {id}); xdpgraph will not replace \
+         a program it did not attach (detach it with: ip link set {ifname} xdp off)"
+    )]
+    Busy { ifname: String, name: String, id: u32 },
+    #[error("{ifname}: {why}")]
+    Queues { ifname: String, why: String },
+}
+
+pub(crate) fn io_ctx(what: impl Into<String>) -> impl FnOnce(io::Error) -> AfxdpError {
+    let w = what.into();
+    move |e| AfxdpError::Io(w, e)
+}
+
+/// Number of RX queues of an interface (from sysfs).
+pub fn rx_queues(ifname: &str) -> io::Result<u32> {
+    let n = std::fs::read_dir(format!("/sys/class/net/{ifname}/queues"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+        .count();
+    Ok(n as u32)
+}

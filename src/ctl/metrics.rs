@@ -1,0 +1,89 @@
+//! The graph's counters in Prometheus text format, and a minimal loopback HTTP endpoint.
+
+use super::exec::Reply;
+use super::server::{Request, Work};
+use crate::graph::{gstat, DropReason, Graph};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{self, SyncSender};
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Renders every counter.
+pub fn render(g: &Graph) -> String {
+    let mut s = String::new();
+    s += "# HELP xdpgraph_frames_total Frames entering and leaving the graph.\n# TYPE xdpgraph_frames_total counter\n";
+    for (k, i) in [("rx", gstat::RX), ("tx", gstat::TX), ("host_tx", gstat::HOST_TX), ("host_rx", gstat::HOST_RX), ("copies", gstat::COPIES)] {
+        let _ = writeln!(s, "xdpgraph_frames_total{{dir=\"{k}\"}} {}", g.stat(i));
+    }
+    s += "# HELP xdpgraph_bursts_total Bursts run through the graph.\n# TYPE xdpgraph_bursts_total counter\n";
+    let _ = writeln!(s, "xdpgraph_bursts_total {}", g.stat(gstat::BURSTS));
+    s += "# HELP xdpgraph_drops_total Frames dropped, by reason, across all nodes (including shut down ones).\n# TYPE xdpgraph_drops_total counter\n";
+    for r in DropReason::ALL {
+        let _ = writeln!(s, "xdpgraph_drops_total{{reason=\"{}\"}} {}", r.name(), g.drops(*r));
+    }
+    s += "# HELP xdpgraph_node_drops_total Frames dropped by a node, by reason.\n# TYPE xdpgraph_node_drops_total counter\n";
+    let (rows, _) = g.errors();
+    for r in rows {
+        let _ = writeln!(s, "xdpgraph_node_drops_total{{node=\"{}\",reason=\"{}\"}} {}", esc(&r.node), r.reason.name(), r.count);
+    }
+    s += "# HELP xdpgraph_hook_frames_total Frames through a hook.\n# TYPE xdpgraph_hook_frames_total counter\n";
+    let mut oct = String::from("# HELP xdpgraph_hook_octets_total Octets through a hook.\n# TYPE xdpgraph_hook_octets_total counter\n");
+    for n in g.list() {
+        if let Ok(st) = g.node_stats(&n.path()) {
+            for (h, cs) in st.hooks {
+                for (k, v) in cs {
+                    let (metric, dir) = match k {
+                        "inFrames" => (&mut s, "in"),
+                        "outFrames" => (&mut s, "out"),
+                        "inOctets" => (&mut oct, "in"),
+                        "outOctets" => (&mut oct, "out"),
+                        _ => continue,
+                    };
+                    let name = if k.ends_with("Frames") { "xdpgraph_hook_frames_total" } else { "xdpgraph_hook_octets_total" };
+                    let _ = writeln!(metric, "{name}{{node=\"{}\",hook=\"{}\",dir=\"{dir}\"}} {v}", esc(&n.path()), esc(&h));
+                }
+            }
+        }
+    }
+    s += &oct;
+    s += "# HELP xdpgraph_nodes Nodes in the graph.\n# TYPE xdpgraph_nodes gauge\n";
+    let _ = writeln!(s, "xdpgraph_nodes {}", g.list().len());
+    s
+}
+
+/// Serves `GET /metrics` on `addr` (loopback only), asking the management thread for each
+/// scrape.
+pub fn serve(addr: &str, to_mgmt: SyncSender<Request>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let a: SocketAddr = addr.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--metrics {addr}: expected IP:PORT")))?;
+    if !a.ip().is_loopback() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--metrics {addr}: only loopback addresses are served")));
+    }
+    let l = TcpListener::bind(a)?;
+    std::thread::Builder::new().name("xdpgraph-metrics".into()).spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut r = BufReader::new(&s);
+            let mut first = String::new();
+            let _ = r.read_line(&mut first);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" || h == "\n" {
+                    break;
+                }
+            }
+            let (tx, rx) = mpsc::channel();
+            let body = if first.starts_with("GET /metrics") {
+                let _ = to_mgmt.send(Request { work: Work::Metrics, reply: tx });
+                rx.recv().map(|r: Reply| r.text).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
+            let mut w = &s;
+            let _ = write!(w, "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        }
+    })
+}

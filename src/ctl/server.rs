@@ -1,0 +1,188 @@
+//! The daemon's control socket.
+//!
+//! A Unix stream socket created mode 0600 (root only; the peer's uid is checked as well).
+//! Each connection gets a thread that reads newline-delimited JSON requests (at most
+//! [`MAX_REQUEST`](super::MAX_REQUEST) bytes each), hands them to the management thread through
+//! a channel, and writes back the reply once the command has been applied. Bad requests get an
+//! error reply; a client that disconnects mid-request is simply dropped.
+
+use super::exec::Reply;
+use super::MAX_REQUEST;
+use serde_json::json;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most clients connected at once.
+pub const MAX_CLIENTS: usize = 64;
+
+/// What the management thread is asked to do.
+pub enum Work {
+    /// Run a command line.
+    Line(String),
+    /// Render the Prometheus metrics.
+    Metrics,
+}
+
+/// A request waiting for the management thread.
+pub struct Request {
+    pub work: Work,
+    pub reply: mpsc::Sender<Reply>,
+}
+
+/// The listening control socket; removed when dropped.
+pub struct Server {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listens on `path`, sending requests to `to_mgmt`.
+    pub fn start(path: &str, to_mgmt: SyncSender<Request>) -> io::Result<Server> {
+        let p = Path::new(path);
+        if let Some(dir) = p.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+            }
+        }
+        if p.exists() {
+            if UnixStream::connect(p).is_ok() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{path}: another xdpgraph is already serving this socket")));
+            }
+            std::fs::remove_file(p)?;
+        }
+        let old = crate::sys::netdev::umask(0o177);
+        let l = UnixListener::bind(p);
+        crate::sys::netdev::umask(old);
+        let l = l.map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+        l.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::Builder::new().name("xdpgraph-ctl".into()).spawn(move || accept_loop(l, to_mgmt, s2))?;
+        Ok(Server { path: p.to_path_buf(), stop, thread: Some(thread) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) {
+    let clients = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::Relaxed) {
+        match l.accept() {
+            Ok((s, _)) => {
+                let _ = s.set_nonblocking(false);
+                if clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+                    let _ = refuse(s, &format!("too many clients (at most {MAX_CLIENTS})"), "EBUSY");
+                    continue;
+                }
+                match crate::sys::netdev::peer_uid(s.as_raw_fd()) {
+                    Ok(0) => {}
+                    Ok(uid) if uid == crate::sys::netdev::euid() => {}
+                    Ok(uid) => {
+                        let _ = refuse(s, &format!("permission denied: uid {uid} is not root"), "EPERM");
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+                clients.fetch_add(1, Ordering::SeqCst);
+                let (tx, c, st) = (to_mgmt.clone(), clients.clone(), stop.clone());
+                let spawned = std::thread::Builder::new().name("xdpgraph-client".into()).spawn(move || {
+                    let _ = serve(s, tx, st);
+                    c.fetch_sub(1, Ordering::SeqCst);
+                });
+                if spawned.is_err() {
+                    clients.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn refuse(mut s: UnixStream, why: &str, errno: &'static str) -> io::Result<()> {
+    let r = Reply::err(why, errno);
+    writeln!(s, "{}", r.to_wire())
+}
+
+fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // Read one line, at most MAX_REQUEST bytes (polling `stop` while idle).
+        let got = loop {
+            let mut limited = (&mut r).take((MAX_REQUEST + 1 - buf.len()) as u64);
+            match limited.read_until(b'\n', &mut buf) {
+                Ok(0) => break None, // EOF: the client went away (mid-request or not)
+                Ok(_) if buf.ends_with(b"\n") => break Some(()),
+                Ok(_) if buf.len() > MAX_REQUEST => {
+                    let e = Reply::err(format!("request larger than {MAX_REQUEST} bytes"), "E2BIG");
+                    let _ = writeln!(w, "{}", e.to_wire());
+                    return Ok(());
+                }
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if got.is_none() {
+            return Ok(());
+        }
+        let reply = match parse_request(&buf) {
+            Ok(line) => {
+                let (tx, rx) = mpsc::channel();
+                if to_mgmt.send(Request { work: Work::Line(line), reply: tx }).is_err() {
+                    Reply::err("the daemon is shutting down", "EIO")
+                } else {
+                    rx.recv().unwrap_or_else(|_| Reply::err("the daemon is shutting down", "EIO"))
+                }
+            }
+            Err(e) => Reply::err(e, "EINVAL"),
+        };
+        writeln!(w, "{}", reply.to_wire())?;
+    }
+}
+
+fn parse_request(buf: &[u8]) -> Result<String, String> {
+    let s = std::str::from_utf8(buf).map_err(|_| "malformed request: not UTF-8".to_string())?;
+    let j: serde_json::Value = serde_json::from_str(s.trim()).map_err(|e| format!("malformed request ({e}): expected {{\"line\": \"<command>\"}}"))?;
+    match j.get("line").and_then(|l| l.as_str()) {
+        Some(l) if !l.contains('\n') => Ok(l.to_string()),
+        Some(_) => Err("malformed request: one command per request".into()),
+        None => Err("malformed request: expected {\"line\": \"<command>\"}".into()),
+    }
+}
+
+/// Encodes a request line for the wire.
+pub fn encode_request(line: &str) -> String {
+    json!({ "line": line }).to_string()
+}

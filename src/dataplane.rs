@@ -1,0 +1,428 @@
+//! The running data plane: one pinned worker thread per core, each polling its AF_XDP queues
+//! (and in-memory ports) and running bursts through the graph; the management side (the
+//! caller's thread) owns the [`Graph`] and attaches and detaches interfaces.
+//!
+//! Queues are spread over workers: queue q of every interface goes to worker q mod W, so every
+//! worker has a socket on every interface and can transmit on it; a frame never crosses
+//! workers. An interface therefore needs at least as many RX queues as there are workers (the
+//! lab creates its veths with enough). Each worker owns one UMEM (its frame pool) shared by all
+//! its sockets: forwarding between interfaces on a worker moves descriptors, never bytes.
+
+use crate::afxdp::{self, AfxdpError, IfaceCtl, QueueStats, SocketConfig, Umem, XdpMode, XskPort};
+use crate::buf::{Pool, Region};
+use crate::graph::{Graph, GraphConfig, GraphError, GraphHandle};
+use crate::port::mem::{MemPort, MemPortCtl};
+use crate::port::{Port, PortCtl, PortId};
+use crate::sys::netdev::{self, Tap};
+use crate::wire::MacAddr;
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How the data plane runs.
+#[derive(Debug, Clone)]
+pub struct DataplaneConfig {
+    /// One worker per listed core, pinned.
+    pub cores: Vec<usize>,
+    pub xdp_mode: XdpMode,
+    pub socket: SocketConfig,
+    /// UMEM chunks (frames) per worker.
+    pub frames_per_worker: usize,
+    /// Spin instead of sleeping in poll(2) when idle.
+    pub busy_poll: bool,
+    /// Create a TAP mirror per interface for the ether node's `upper` hook.
+    pub taps: bool,
+    pub graph: GraphConfig,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            cores: vec![0],
+            xdp_mode: XdpMode::Auto,
+            socket: SocketConfig::default(),
+            frames_per_worker: 16384,
+            busy_poll: false,
+            taps: true,
+            graph: GraphConfig::default(),
+        }
+    }
+}
+
+/// Why the data plane refused something.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    #[error(transparent)]
+    Afxdp(#[from] AfxdpError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("{0}")]
+    Other(String),
+}
+
+enum Cmd {
+    OpenXsk {
+        port: PortId,
+        ifindex: u32,
+        queues: Vec<u32>,
+        xsks: libbpf_rs::MapHandle,
+        stats: Vec<Arc<QueueStats>>,
+        tap: Option<(Tap, bool)>,
+        reply: Sender<Result<(), String>>,
+    },
+    AddPort(Box<dyn Port>, Sender<Result<(), String>>),
+    Close(PortId, Sender<Result<(), String>>),
+}
+
+struct WorkerThread {
+    core: usize,
+    cmds: Sender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Attached {
+    port: PortId,
+    ctl: Arc<IfaceCtl>,
+    /// Queues per worker.
+    queues: Vec<Vec<u32>>,
+    xsks: libbpf_rs::MapHandle,
+    _tap: Option<Tap>,
+}
+
+/// An in-memory port made by [`Dataplane::add_mem_port`].
+struct MemAttached {
+    port: PortId,
+}
+
+/// The running data plane.
+pub struct Dataplane {
+    cfg: DataplaneConfig,
+    graph: Graph,
+    workers: Vec<WorkerThread>,
+    ifaces: BTreeMap<String, Attached>,
+    mems: BTreeMap<String, MemAttached>,
+    stop: Arc<AtomicBool>,
+}
+
+/// TAP name for an interface: `<ifname>h`, cut to the 15 characters Linux allows.
+pub fn tap_name(ifname: &str) -> String {
+    let mut n: String = ifname.chars().take(14).collect();
+    n.push('h');
+    n
+}
+
+impl Dataplane {
+    /// Starts the workers (no interface yet).
+    pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
+        if cfg.cores.is_empty() {
+            return Err(DataplaneError::Other("no cores given (--cores 0,1,...)".into()));
+        }
+        let online = crate::sys::cpu::online_cores();
+        if let Some(c) = cfg.cores.iter().find(|c| **c >= online) {
+            return Err(DataplaneError::Other(format!("core {c} does not exist (this machine has {online})")));
+        }
+        let graph = Graph::new(GraphConfig { workers: cfg.cores.len(), ..cfg.graph.clone() });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for (id, &core) in cfg.cores.iter().enumerate() {
+            let (tx, rx) = mpsc::channel();
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (h, stop2, c2) = (graph.handle(), stop.clone(), cfg.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("xdpgraph-w{id}"))
+                .spawn(move || worker_main(id, core, h, c2, rx, stop2, ready_tx))
+                .map_err(|e| DataplaneError::Other(format!("spawning worker {id}: {e}")))?;
+            workers.push(WorkerThread { core, cmds: tx, thread: Some(thread) });
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(DataplaneError::Other(format!("worker {id} on core {core}: {e}"))),
+                Err(_) => return Err(DataplaneError::Other(format!("worker {id} on core {core} died at start"))),
+            }
+        }
+        Ok(Dataplane { cfg, graph, workers, ifaces: BTreeMap::new(), mems: BTreeMap::new(), stop })
+    }
+
+    pub fn graph(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+    pub fn graph_ref(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn handle(&self) -> GraphHandle {
+        self.graph.handle()
+    }
+    pub fn config(&self) -> &DataplaneConfig {
+        &self.cfg
+    }
+    pub fn cores(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.core).collect()
+    }
+    /// Attached interfaces (name, port).
+    pub fn interfaces(&self) -> Vec<(String, PortId)> {
+        self.ifaces.iter().map(|(k, a)| (k.clone(), a.port)).chain(self.mems.iter().map(|(k, m)| (k.clone(), m.port))).collect()
+    }
+    pub fn iface(&self, name: &str) -> Option<&Arc<IfaceCtl>> {
+        self.ifaces.get(name).map(|a| &a.ctl)
+    }
+
+    fn ask(&self, w: usize, make: impl FnOnce(Sender<Result<(), String>>) -> Cmd) -> Result<(), String> {
+        let (tx, rx) = mpsc::channel();
+        self.workers[w].cmds.send(make(tx)).map_err(|_| format!("worker {w} has stopped"))?;
+        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("worker {w} did not answer"))?
+    }
+
+    /// Attaches an interface: XDP program, one socket per queue on the workers, an ether node
+    /// named after it (and a TAP mirror for its `upper` hook). `queues` limits how many RX
+    /// queues are used (default: all).
+    pub fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<PortId, DataplaneError> {
+        if self.ifaces.contains_key(ifname) || self.mems.contains_key(ifname) {
+            return Err(GraphError::Exists(format!("interface {ifname}")).into());
+        }
+        let nw = self.workers.len() as u32;
+        let have = afxdp::rx_queues(ifname).map_err(afxdp::io_ctx(format!("{ifname}: reading its queues")))?;
+        let nq = queues.unwrap_or(have).min(have);
+        if nq < nw {
+            return Err(AfxdpError::Queues {
+                ifname: ifname.into(),
+                why: format!(
+                    "{nq} RX queue(s) used, but {nw} workers each need one to transmit on it; \
+                     use fewer --cores, or give the interface more queues (ethtool -L, or a veth made with numrxqueues/numtxqueues {nw})"
+                ),
+            }
+            .into());
+        }
+        let mut ctl = IfaceCtl::attach(ifname, self.cfg.xdp_mode)?;
+        let tap = if self.cfg.taps {
+            let name = tap_name(ifname);
+            match Tap::open(&name) {
+                Ok(t) => {
+                    let _ = netdev::set_mac(&name, PortCtl::mac(&ctl));
+                    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
+                    let _ = netdev::set_flags(&name, libc::IFF_UP, true);
+                    ctl.tap_name = Some(name);
+                    Some(t)
+                }
+                Err(e) => {
+                    tracing::warn!(%ifname, "no TAP mirror ({e}): the upper hook has no host path");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let ctl = Arc::new(ctl);
+        let xsks = ctl.program().xsks()?;
+        let ifindex = ctl.ifindex();
+        let (_, port) = self.graph.attach_port(ctl.clone() as Arc<dyn PortCtl>)?;
+        let mut per_worker: Vec<Vec<u32>> = vec![Vec::new(); nw as usize];
+        for q in 0..nq {
+            per_worker[(q % nw) as usize].push(q);
+        }
+        for (w, qs) in per_worker.iter().enumerate() {
+            let stats: Vec<Arc<QueueStats>> = qs.iter().map(|q| Arc::new(QueueStats { queue: *q, ..Default::default() })).collect();
+            for s in &stats {
+                ctl.add_queue(s.clone());
+            }
+            let tap_for = match &tap {
+                Some(t) => Some((t.try_clone().map_err(afxdp::io_ctx("duplicating the TAP descriptor"))?, w == 0)),
+                None => None,
+            };
+            let xsks_w = libbpf_rs::MapHandle::try_from(&xsks).map_err(|e| DataplaneError::Other(e.to_string()))?;
+            let qs2 = qs.clone();
+            let r = self.ask(w, |reply| Cmd::OpenXsk { port, ifindex, queues: qs2, xsks: xsks_w, stats, tap: tap_for, reply });
+            if let Err(e) = r {
+                let att = Attached { port, ctl, queues: per_worker.clone(), xsks, _tap: tap };
+                self.ifaces.insert(ifname.to_string(), att);
+                let _ = self.detach(ifname);
+                return Err(DataplaneError::Other(format!("{ifname}: worker {w}: {e}")));
+            }
+        }
+        tracing::info!(%ifname, port, queues = nq, mode = ctl.program().mode(), "attached");
+        self.ifaces.insert(ifname.to_string(), Attached { port, ctl, queues: per_worker, xsks, _tap: tap });
+        Ok(port)
+    }
+
+    /// Detaches an interface: its ether node goes (with its hooks), its sockets close, its XDP
+    /// program is removed, and the interface behaves as before.
+    pub fn detach(&mut self, ifname: &str) -> Result<(), DataplaneError> {
+        if let Some(m) = self.mems.remove(ifname) {
+            self.graph.detach_port(m.port)?;
+            for w in 0..self.workers.len() {
+                let _ = self.ask(w, |r| Cmd::Close(m.port, r));
+            }
+            return Ok(());
+        }
+        let a = self.ifaces.remove(ifname).ok_or_else(|| GraphError::NotFound(format!("interface {ifname}")))?;
+        let _ = a.ctl.program().set_steering(false);
+        for qs in &a.queues {
+            for q in qs {
+                afxdp::program::unregister_socket(&a.xsks, *q);
+            }
+        }
+        let r = self.graph.detach_port(a.port);
+        for w in 0..self.workers.len() {
+            if let Err(e) = self.ask(w, |reply| Cmd::Close(a.port, reply)) {
+                tracing::warn!(%ifname, worker = w, "closing sockets: {e}");
+            }
+        }
+        a.ctl.detach_program();
+        tracing::info!(%ifname, "detached");
+        r.map_err(Into::into)
+    }
+
+    /// Adds an in-memory port named `name` (for tests and demos without interfaces). With
+    /// `gen`, worker 0 receives `gen.1` frames from templates `gen.0`, paced at `gen.2` per
+    /// second (0: unpaced). Every worker can transmit on it (frames are counted and freed).
+    pub fn add_mem_port(&mut self, name: &str, mac: MacAddr, gen: Option<(Vec<Vec<u8>>, u64, u64)>) -> Result<PortId, DataplaneError> {
+        if self.ifaces.contains_key(name) || self.mems.contains_key(name) {
+            return Err(GraphError::Exists(format!("interface {name}")).into());
+        }
+        let ctl = Arc::new(MemPortCtl::new(name, 1000 + self.mems.len() as u32, mac));
+        let (_, port) = self.graph.attach_port(ctl)?;
+        for w in 0..self.workers.len() {
+            let p: Box<dyn Port> = match (&gen, w) {
+                (Some((t, n, pps)), 0) => Box::new(MemPort::generator(port, t.clone(), *n).paced(*pps)),
+                _ => Box::new(MemPort::sink(port)),
+            };
+            self.ask(w, |r| Cmd::AddPort(p, r)).map_err(DataplaneError::Other)?;
+        }
+        self.mems.insert(name.to_string(), MemAttached { port });
+        Ok(port)
+    }
+
+    /// Housekeeping (call every ~100 ms): graph timers, reclamation, vanished interfaces.
+    pub fn tick(&mut self) {
+        self.graph.tick();
+        for (name, a) in &self.ifaces {
+            let was = a.ctl.is_up();
+            let now = a.ctl.refresh();
+            if was && !now {
+                tracing::warn!(ifname = %name, "interface vanished or went down: its ether node is down");
+            } else if !was && now {
+                tracing::info!(ifname = %name, "interface is up again");
+            }
+        }
+    }
+
+    /// Stops the workers and detaches every interface.
+    pub fn shutdown(mut self) {
+        self.shutdown_inner();
+    }
+
+    fn shutdown_inner(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.workers.iter_mut() {
+            if let Some(t) = w.thread.take() {
+                if t.join().is_err() {
+                    tracing::error!(core = w.core, "a worker panicked");
+                }
+            }
+        }
+        for (_, a) in std::mem::take(&mut self.ifaces) {
+            a.ctl.detach_program();
+        }
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}
+
+fn worker_main(
+    id: usize,
+    core: usize,
+    h: GraphHandle,
+    cfg: DataplaneConfig,
+    cmds: Receiver<Cmd>,
+    stop: Arc<AtomicBool>,
+    ready: Sender<Result<(), String>>,
+) {
+    if let Err(e) = crate::sys::cpu::pin_current_thread(core) {
+        tracing::warn!(core, "cannot pin worker {id}: {e}");
+    }
+    let len = cfg.frames_per_worker * afxdp::CHUNK_SIZE;
+    let mapping = match crate::sys::mmap::Mapping::anonymous(len, false) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ready.send(Err(format!("cannot map {len} bytes for the UMEM: {e}")));
+            return;
+        }
+    };
+    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    let pool = Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM);
+    let mut w = match h.worker(id, pool) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let mut fds: BTreeMap<PortId, Vec<RawFd>> = BTreeMap::new();
+    let mut idle = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(cmd) = cmds.try_recv() {
+            handle_cmd(&mut w, &mut umem, &mut fds, &cfg, cmd);
+        }
+        if w.poll() > 0 {
+            idle = 0;
+            continue;
+        }
+        idle = idle.saturating_add(1);
+        if !cfg.busy_poll && idle > 2048 {
+            let all: Vec<RawFd> = fds.values().flatten().copied().collect();
+            if all.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            } else {
+                let _ = crate::sys::xsk::poll_readable(&all, 1);
+            }
+        }
+    }
+    for id in w.port_ids() {
+        close_port(&mut w, &mut umem, &mut fds, id);
+    }
+}
+
+fn close_port(w: &mut crate::graph::Worker, umem: &mut Umem, fds: &mut BTreeMap<PortId, Vec<RawFd>>, id: PortId) {
+    fds.remove(&id);
+    if let Some(p) = w.remove_port(id) {
+        let any: Box<dyn std::any::Any> = p;
+        if let Ok(x) = any.downcast::<XskPort>() {
+            x.close(umem);
+        }
+    }
+}
+
+fn handle_cmd(w: &mut crate::graph::Worker, umem: &mut Umem, fds: &mut BTreeMap<PortId, Vec<RawFd>>, cfg: &DataplaneConfig, cmd: Cmd) {
+    match cmd {
+        Cmd::OpenXsk { port, ifindex, queues, xsks, stats, tap, reply } => {
+            let reg = |q: u32, fd: RawFd| afxdp::program::register_socket(&xsks, q, fd);
+            let r = XskPort::open(port, ifindex, &queues, umem, w.pool_mut(), &cfg.socket, &reg, &stats);
+            let _ = reply.send(match r {
+                Ok(mut p) => {
+                    if let Some((t, reader)) = tap {
+                        p.set_tap(t, reader);
+                    }
+                    fds.insert(port, p.fds());
+                    w.add_port(Box::new(p));
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            });
+        }
+        Cmd::AddPort(p, reply) => {
+            w.add_port(p);
+            let _ = reply.send(Ok(()));
+        }
+        Cmd::Close(port, reply) => {
+            close_port(w, umem, fds, port);
+            let _ = reply.send(Ok(()));
+        }
+    }
+}

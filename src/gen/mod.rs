@@ -1,0 +1,3 @@
+//! The traffic generator (`xdpgraph gen`). Not built yet: see issue 5.
+
+pub mod cli;

@@ -1,0 +1,358 @@
+//! Interface ioctls, TAP devices, network namespaces and AF_PACKET sockets.
+
+use crate::wire::MacAddr;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The index of interface `name`.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    // SAFETY: passes a NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface named {name}")));
+    }
+    Ok(i)
+}
+
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
+    }
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in r.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    Ok(r)
+}
+
+fn ctl_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); owned immediately.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ioctl(req: libc::Ioctl, r: &mut libc::ifreq) -> io::Result<()> {
+    let s = ctl_socket()?;
+    // SAFETY: the request takes a pointer to an ifreq, which `r` is.
+    if unsafe { libc::ioctl(s.as_raw_fd(), req, r as *mut libc::ifreq) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn mac(name: &str) -> io::Result<MacAddr> {
+    let mut r = ifreq(name)?;
+    ioctl(libc::SIOCGIFHWADDR, &mut r)?;
+    // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
+    let sa = unsafe { r.ifr_ifru.ifru_hwaddr };
+    let mut m = [0u8; 6];
+    for (d, s) in m.iter_mut().zip(sa.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok(MacAddr(m))
+}
+
+pub fn set_mac(name: &str, m: MacAddr) -> io::Result<()> {
+    let mut r = ifreq(name)?;
+    // SAFETY: zeroed sockaddr is valid; we write the hwaddr member before the ioctl reads it.
+    let mut sa: libc::sockaddr = unsafe { std::mem::zeroed() };
+    sa.sa_family = libc::ARPHRD_ETHER;
+    for (d, s) in sa.sa_data.iter_mut().zip(m.0) {
+        *d = s as libc::c_char;
+    }
+    r.ifr_ifru.ifru_hwaddr = sa;
+    ioctl(libc::SIOCSIFHWADDR, &mut r)
+}
+
+pub fn flags(name: &str) -> io::Result<i32> {
+    let mut r = ifreq(name)?;
+    ioctl(libc::SIOCGIFFLAGS, &mut r)?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member.
+    Ok(unsafe { r.ifr_ifru.ifru_flags } as i32 & 0xffff)
+}
+
+/// Sets (`on`) or clears the given IFF_* bits.
+pub fn set_flags(name: &str, bits: i32, on: bool) -> io::Result<()> {
+    let cur = flags(name)?;
+    let new = if on { cur | bits } else { cur & !bits };
+    if new == cur {
+        return Ok(());
+    }
+    let mut r = ifreq(name)?;
+    r.ifr_ifru.ifru_flags = new as libc::c_short;
+    ioctl(libc::SIOCSIFFLAGS, &mut r)
+}
+
+pub fn mtu(name: &str) -> io::Result<u32> {
+    let mut r = ifreq(name)?;
+    ioctl(libc::SIOCGIFMTU, &mut r)?;
+    // SAFETY: SIOCGIFMTU filled the mtu member.
+    Ok(unsafe { r.ifr_ifru.ifru_mtu } as u32)
+}
+
+/// Joins (`add`) or leaves a link-layer multicast group.
+pub fn multicast(name: &str, m: MacAddr, add: bool) -> io::Result<()> {
+    let mut r = ifreq(name)?;
+    // SAFETY: zeroed sockaddr is valid; hwaddr carries the group address.
+    let mut sa: libc::sockaddr = unsafe { std::mem::zeroed() };
+    sa.sa_family = libc::AF_UNSPEC as u16;
+    for (d, s) in sa.sa_data.iter_mut().zip(m.0) {
+        *d = s as libc::c_char;
+    }
+    r.ifr_ifru.ifru_hwaddr = sa;
+    ioctl(if add { libc::SIOCADDMULTI } else { libc::SIOCDELMULTI }, &mut r)
+}
+
+/// A TAP interface: frames written are received by the host stack on it; frames the host
+/// sends on it are read.
+pub struct Tap {
+    fd: OwnedFd,
+    pub name: String,
+}
+
+impl Tap {
+    /// Creates (or attaches to) TAP interface `name`, non-blocking.
+    pub fn open(name: &str) -> io::Result<Tap> {
+        let path = CString::new("/dev/net/tun").unwrap();
+        // SAFETY: opens a device node; the descriptor is owned immediately.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::new(io::ErrorKind::Other, format!("/dev/net/tun: {}", io::Error::last_os_error())));
+        }
+        // SAFETY: fresh descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut r = ifreq(name)?;
+        r.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF takes a pointer to an ifreq.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut r as *mut libc::ifreq) } < 0 {
+            return Err(io::Error::new(io::ErrorKind::Other, format!("TUNSETIFF {name}: {}", io::Error::last_os_error())));
+        }
+        Ok(Tap { fd, name: name.to_string() })
+    }
+
+    /// Another descriptor for the same TAP queue (for writers on other threads).
+    pub fn try_clone(&self) -> io::Result<Tap> {
+        Ok(Tap {
+            fd: self.fd.try_clone()?,
+            name: self.name.clone(),
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads one frame; Ok(0) when none is waiting.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let n = unsafe { libc::read(self.fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        Ok(n as usize)
+    }
+
+    /// Writes one frame.
+    pub fn write(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: writes frame.len() bytes from frame.
+        let n = unsafe { libc::write(self.fd(), frame.as_ptr() as *const libc::c_void, frame.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Moves the calling thread into network namespace `name` (from /var/run/netns).
+pub fn enter_netns(name: &str) -> io::Result<()> {
+    let path = CString::new(format!("/var/run/netns/{name}")).unwrap();
+    // SAFETY: opens a namespace file; closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("netns {name}: {}", io::Error::last_os_error())));
+    }
+    // SAFETY: fresh descriptor, owned.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: setns on a namespace descriptor; affects only the calling thread.
+    if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A raw AF_PACKET socket bound to one interface (all EtherTypes).
+pub struct PacketSocket {
+    fd: OwnedFd,
+}
+
+impl PacketSocket {
+    /// Opens a socket on `ifname` of the calling thread's namespace.
+    pub fn open(ifname: &str) -> io::Result<PacketSocket> {
+        let idx = ifindex(ifname)?;
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2); owned immediately.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto as i32) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fresh descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = proto;
+        sa.sll_ifindex = idx as i32;
+        // SAFETY: binds with a valid sockaddr_ll of the stated size.
+        let r = unsafe {
+            libc::bind(fd.as_raw_fd(), &sa as *const libc::sockaddr_ll as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let s = PacketSocket { fd };
+        s.set_rcvbuf(8 << 20);
+        Ok(s)
+    }
+
+    /// Opens a socket on `ifname` inside network namespace `ns` (the socket stays in that
+    /// namespace; the calling thread does not move).
+    pub fn open_in(ns: &str, ifname: &str) -> io::Result<PacketSocket> {
+        let (ns, ifname) = (ns.to_string(), ifname.to_string());
+        std::thread::spawn(move || {
+            enter_netns(&ns)?;
+            PacketSocket::open(&ifname)
+        })
+        .join()
+        .map_err(|_| io::Error::new(io::ErrorKind::Other, "netns thread panicked"))?
+    }
+
+    fn set_rcvbuf(&self, bytes: i32) {
+        // SAFETY: passes a pointer to an int option value (failure is harmless).
+        unsafe {
+            libc::setsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &bytes as *const i32 as *const libc::c_void, 4);
+        }
+    }
+
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: sends frame.len() bytes from frame on a bound packet socket.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Receives one frame, waiting at most `timeout_ms`. Frames this socket itself sent
+    /// (PACKET_OUTGOING) are skipped. Ok(None) on timeout.
+    pub fn recv(&self, buf: &mut [u8], timeout_ms: i32) -> io::Result<Option<usize>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
+            let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd.
+            let r = unsafe { libc::poll(&mut p, 1, left) };
+            if r <= 0 {
+                return Ok(None);
+            }
+            // SAFETY: zeroed sockaddr_ll is valid; the kernel fills at most `len` bytes.
+            let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: receives at most buf.len() bytes into buf.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                    &mut sa as *mut libc::sockaddr_ll as *mut libc::sockaddr,
+                    &mut len,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    continue;
+                }
+                return Err(e);
+            }
+            if sa.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+                continue;
+            }
+            return Ok(Some(n as usize));
+        }
+    }
+
+    /// (packets received, packets dropped) since the last call (PACKET_STATISTICS).
+    pub fn stats(&self) -> io::Result<(u32, u32)> {
+        let mut st = [0u32; 2];
+        let mut len = 8u32;
+        // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
+        let r = unsafe {
+            libc::getsockopt(self.fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS, st.as_mut_ptr() as *mut libc::c_void, &mut len)
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((st[0], st[1]))
+    }
+}
+
+/// The user ID of the process at the other end of a Unix socket (SO_PEERCRED).
+pub fn peer_uid(fd: RawFd) -> io::Result<u32> {
+    // SAFETY: zeroed ucred is valid; the kernel writes at most `len` bytes into it.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED on a connected Unix socket writes a ucred.
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred as *mut libc::ucred as *mut libc::c_void, &mut len) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
+/// Sets the process umask, returning the previous one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask(2) cannot fail.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// The effective user ID of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(sig: libc::c_int) {
+    STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs SIGINT and SIGTERM handlers that record the signal; [`stop_signal`] reads it.
+pub fn catch_stop_signals() {
+    for s in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: installs an async-signal-safe handler (one atomic store).
+        unsafe {
+            libc::signal(s, on_stop_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// The SIGINT/SIGTERM received, if any (after [`catch_stop_signals`]).
+pub fn stop_signal() -> Option<i32> {
+    match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
