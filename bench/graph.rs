@@ -100,7 +100,6 @@ fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
 
 struct Run {
     mpps_in: f64,
-    ns_per_frame: f64,
     edits: u64,
     out_per_in: f64,
 }
@@ -175,10 +174,32 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
     assert_eq!(g.total_drops(), 0, "{}: frames were dropped", t.name());
     Run {
         mpps_in: frames as f64 / ns * 1e3,
-        ns_per_frame: ns / frames as f64,
         edits,
         out_per_in: tx / rx.max(1.0),
     }
+}
+
+/// Deterministic mode for instruction counting (scripts/bench-instructions.sh runs it under
+/// callgrind): exactly `n` frames through one topology on this thread.
+fn run_count(t: Topo, mode: TopologyMode, n: u64) {
+    let mut g = Graph::new(GraphConfig {
+        workers: 1,
+        topology: mode,
+        manual_clock: true,
+        ..Default::default()
+    });
+    let (src, sinks, template) = build(&mut g, t);
+    let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
+    w.add_port(Box::new(MemPort::generator(src, vec![template], n)));
+    for s in sinks {
+        w.add_port(Box::new(MemPort::sink(s)));
+    }
+    let mut done = 0u64;
+    while done < n {
+        done += w.poll() as u64;
+    }
+    assert_eq!(g.total_drops(), 0);
+    println!("frames {done}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -200,9 +221,33 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if let Some(n) = std::env::var("BENCH_COUNT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        let t = [
+            Topo::Xconnect,
+            Topo::Bridge,
+            Topo::VlanBridge,
+            Topo::TeeFanout,
+        ]
+        .into_iter()
+        .find(|t| t.name().contains(only.as_str()))
+        .expect("BENCH_ONLY names a topology");
+        let mode = if std::env::var("BENCH_DESIGN").as_deref() == Ok("rwlock") {
+            TopologyMode::RwLock
+        } else {
+            TopologyMode::Epoch
+        };
+        run_count(t, mode, n);
+        return;
+    }
     println!("| topology | design | idle Mpps/core | idle ns/frame | churn Mpps/core | churn ns/frame | churn/idle | edits/s | frames out per in |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let epoch_only = std::env::var("BENCH_EPOCH_ONLY").is_ok();
+    let mut cases = Vec::new();
     for t in [
         Topo::Xconnect,
         Topo::Bridge,
@@ -216,36 +261,43 @@ fn main() {
             (TopologyMode::Epoch, "epoch"),
             (TopologyMode::RwLock, "RwLock baseline"),
         ] {
-            if std::env::var("BENCH_EPOCH_ONLY").is_ok() && mode != TopologyMode::Epoch {
+            if epoch_only && mode != TopologyMode::Epoch {
                 continue;
             }
-            let mut idle = Vec::new();
-            let mut busy = Vec::new();
-            let mut eps = Vec::new();
-            let mut ratio = 0.0;
-            // Interleave idle and churn runs so drift in the machine hits both alike.
-            for _ in 0..runs {
-                let a = run_once(t, mode, false, secs);
-                let b = run_once(t, mode, true, secs);
-                ratio = a.out_per_in;
-                idle.push(a.mpps_in);
-                busy.push(b.mpps_in);
-                eps.push(b.edits as f64 / secs);
-                let _ = (a.ns_per_frame, b.ns_per_frame);
-            }
-            let (i, b) = (median(idle), median(busy));
-            println!(
-                "| {} | {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.3} | {:.0} | {:.1} |",
-                t.name(),
-                label,
-                i,
-                1e3 / i,
-                b,
-                1e3 / b,
-                b / i,
-                median(eps),
-                ratio
-            );
+            cases.push((t, mode, label));
         }
+    }
+    // Every round runs every case, idle and under churn, so drift in a noisy machine spreads
+    // over all of them; medians per case.
+    let mut idle = vec![Vec::new(); cases.len()];
+    let mut busy = vec![Vec::new(); cases.len()];
+    let mut eps = vec![Vec::new(); cases.len()];
+    let mut ratio = vec![0.0; cases.len()];
+    for _ in 0..runs {
+        for (i, (t, mode, _)) in cases.iter().enumerate() {
+            let a = run_once(*t, *mode, false, secs);
+            let b = run_once(*t, *mode, true, secs);
+            ratio[i] = a.out_per_in;
+            idle[i].push(a.mpps_in);
+            busy[i].push(b.mpps_in);
+            eps[i].push(b.edits as f64 / secs);
+        }
+    }
+    for (i, (t, _, label)) in cases.iter().enumerate() {
+        let (im, bm) = (median(idle[i].clone()), median(busy[i].clone()));
+        // The churn/idle ratio is the median of the per-round ratios (each pair ran back to back).
+        let per_round: Vec<f64> = idle[i].iter().zip(&busy[i]).map(|(a, b)| b / a).collect();
+        println!(
+            "| {} | {} | {:.2} | {:.1} | {:.2} | {:.1} | {:.3} | {:.0} | {:.1} |",
+            t.name(),
+            label,
+            im,
+            1e3 / im,
+            bm,
+            1e3 / bm,
+            median(per_round),
+            median(eps[i].clone()),
+            ratio[i]
+        );
     }
 }

@@ -23,7 +23,11 @@ pub const BURST: usize = 64;
 pub const VTAG_PRESENT: u32 = 1 << 31;
 
 /// A frame: where its bytes are in the pool and how many there are.
+///
+/// 16-byte aligned so that it moves as one 128-bit value (a frame written in pieces and read
+/// back whole stalls store-to-load forwarding on every hop).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C, align(16))]
 pub struct Frame {
     /// Offset of the first byte in the pool region.
     pub addr: u64,
@@ -110,8 +114,7 @@ impl Burst {
         let n = self.len;
         self.len = 0;
         Drain {
-            frames: &self.frames[..n],
-            i: 0,
+            it: self.frames[..n].iter(),
         }
     }
     /// Removes the first `n` frames (they now belong to the caller), keeping the rest in order.
@@ -132,22 +135,18 @@ impl Burst {
 
 /// The frames taken out of a burst by [`Burst::drain`].
 pub struct Drain<'a> {
-    frames: &'a [Frame],
-    i: usize,
+    it: std::slice::Iter<'a, Frame>,
 }
 
 impl Iterator for Drain<'_> {
     type Item = Frame;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Frame> {
-        let f = self.frames.get(self.i).copied();
-        self.i += 1;
-        f
+        self.it.next().copied()
     }
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.frames.len().saturating_sub(self.i);
-        (n, Some(n))
+        self.it.size_hint()
     }
 }
 

@@ -119,13 +119,20 @@ impl Dataplane {
     /// Starts the workers (no interface yet).
     pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
         if cfg.cores.is_empty() {
-            return Err(DataplaneError::Other("no cores given (--cores 0,1,...)".into()));
+            return Err(DataplaneError::Other(
+                "no cores given (--cores 0,1,...)".into(),
+            ));
         }
         let online = crate::sys::cpu::online_cores();
         if let Some(c) = cfg.cores.iter().find(|c| **c >= online) {
-            return Err(DataplaneError::Other(format!("core {c} does not exist (this machine has {online})")));
+            return Err(DataplaneError::Other(format!(
+                "core {c} does not exist (this machine has {online})"
+            )));
         }
-        let graph = Graph::new(GraphConfig { workers: cfg.cores.len(), ..cfg.graph.clone() });
+        let graph = Graph::new(GraphConfig {
+            workers: cfg.cores.len(),
+            ..cfg.graph.clone()
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         for (id, &core) in cfg.cores.iter().enumerate() {
@@ -136,14 +143,33 @@ impl Dataplane {
                 .name(format!("xdpgraph-w{id}"))
                 .spawn(move || worker_main(id, core, h, c2, rx, stop2, ready_tx))
                 .map_err(|e| DataplaneError::Other(format!("spawning worker {id}: {e}")))?;
-            workers.push(WorkerThread { core, cmds: tx, thread: Some(thread) });
+            workers.push(WorkerThread {
+                core,
+                cmds: tx,
+                thread: Some(thread),
+            });
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(DataplaneError::Other(format!("worker {id} on core {core}: {e}"))),
-                Err(_) => return Err(DataplaneError::Other(format!("worker {id} on core {core} died at start"))),
+                Ok(Err(e)) => {
+                    return Err(DataplaneError::Other(format!(
+                        "worker {id} on core {core}: {e}"
+                    )))
+                }
+                Err(_) => {
+                    return Err(DataplaneError::Other(format!(
+                        "worker {id} on core {core} died at start"
+                    )))
+                }
             }
         }
-        Ok(Dataplane { cfg, graph, workers, ifaces: BTreeMap::new(), mems: BTreeMap::new(), stop })
+        Ok(Dataplane {
+            cfg,
+            graph,
+            workers,
+            ifaces: BTreeMap::new(),
+            mems: BTreeMap::new(),
+            stop,
+        })
     }
 
     pub fn graph(&mut self) -> &mut Graph {
@@ -163,16 +189,28 @@ impl Dataplane {
     }
     /// Attached interfaces (name, port).
     pub fn interfaces(&self) -> Vec<(String, PortId)> {
-        self.ifaces.iter().map(|(k, a)| (k.clone(), a.port)).chain(self.mems.iter().map(|(k, m)| (k.clone(), m.port))).collect()
+        self.ifaces
+            .iter()
+            .map(|(k, a)| (k.clone(), a.port))
+            .chain(self.mems.iter().map(|(k, m)| (k.clone(), m.port)))
+            .collect()
     }
     pub fn iface(&self, name: &str) -> Option<&Arc<IfaceCtl>> {
         self.ifaces.get(name).map(|a| &a.ctl)
     }
 
-    fn ask(&self, w: usize, make: impl FnOnce(Sender<Result<(), String>>) -> Cmd) -> Result<(), String> {
+    fn ask(
+        &self,
+        w: usize,
+        make: impl FnOnce(Sender<Result<(), String>>) -> Cmd,
+    ) -> Result<(), String> {
         let (tx, rx) = mpsc::channel();
-        self.workers[w].cmds.send(make(tx)).map_err(|_| format!("worker {w} has stopped"))?;
-        rx.recv_timeout(Duration::from_secs(10)).map_err(|_| format!("worker {w} did not answer"))?
+        self.workers[w]
+            .cmds
+            .send(make(tx))
+            .map_err(|_| format!("worker {w} has stopped"))?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| format!("worker {w} did not answer"))?
     }
 
     /// Attaches an interface: XDP program, one socket per queue on the workers, an ether node
@@ -183,7 +221,8 @@ impl Dataplane {
             return Err(GraphError::Exists(format!("interface {ifname}")).into());
         }
         let nw = self.workers.len() as u32;
-        let have = afxdp::rx_queues(ifname).map_err(afxdp::io_ctx(format!("{ifname}: reading its queues")))?;
+        let have = afxdp::rx_queues(ifname)
+            .map_err(afxdp::io_ctx(format!("{ifname}: reading its queues")))?;
         let nq = queues.unwrap_or(have).min(have);
         if nq < nw {
             return Err(AfxdpError::Queues {
@@ -201,7 +240,8 @@ impl Dataplane {
             match Tap::open(&name) {
                 Ok(t) => {
                     let _ = netdev::set_mac(&name, PortCtl::mac(&ctl));
-                    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
+                    let _ =
+                        std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
                     let _ = netdev::set_flags(&name, libc::IFF_UP, true);
                     ctl.tap_name = Some(name);
                     Some(t)
@@ -223,26 +263,62 @@ impl Dataplane {
             per_worker[(q % nw) as usize].push(q);
         }
         for (w, qs) in per_worker.iter().enumerate() {
-            let stats: Vec<Arc<QueueStats>> = qs.iter().map(|q| Arc::new(QueueStats { queue: *q, ..Default::default() })).collect();
+            let stats: Vec<Arc<QueueStats>> = qs
+                .iter()
+                .map(|q| {
+                    Arc::new(QueueStats {
+                        queue: *q,
+                        ..Default::default()
+                    })
+                })
+                .collect();
             for s in &stats {
                 ctl.add_queue(s.clone());
             }
             let tap_for = match &tap {
-                Some(t) => Some((t.try_clone().map_err(afxdp::io_ctx("duplicating the TAP descriptor"))?, w == 0)),
+                Some(t) => Some((
+                    t.try_clone()
+                        .map_err(afxdp::io_ctx("duplicating the TAP descriptor"))?,
+                    w == 0,
+                )),
                 None => None,
             };
-            let xsks_w = libbpf_rs::MapHandle::try_from(&xsks).map_err(|e| DataplaneError::Other(e.to_string()))?;
+            let xsks_w = libbpf_rs::MapHandle::try_from(&xsks)
+                .map_err(|e| DataplaneError::Other(e.to_string()))?;
             let qs2 = qs.clone();
-            let r = self.ask(w, |reply| Cmd::OpenXsk { port, ifindex, queues: qs2, xsks: xsks_w, stats, tap: tap_for, reply });
+            let r = self.ask(w, |reply| Cmd::OpenXsk {
+                port,
+                ifindex,
+                queues: qs2,
+                xsks: xsks_w,
+                stats,
+                tap: tap_for,
+                reply,
+            });
             if let Err(e) = r {
-                let att = Attached { port, ctl, queues: per_worker.clone(), xsks, _tap: tap };
+                let att = Attached {
+                    port,
+                    ctl,
+                    queues: per_worker.clone(),
+                    xsks,
+                    _tap: tap,
+                };
                 self.ifaces.insert(ifname.to_string(), att);
                 let _ = self.detach(ifname);
                 return Err(DataplaneError::Other(format!("{ifname}: worker {w}: {e}")));
             }
         }
         tracing::info!(%ifname, port, queues = nq, mode = ctl.program().mode(), "attached");
-        self.ifaces.insert(ifname.to_string(), Attached { port, ctl, queues: per_worker, xsks, _tap: tap });
+        self.ifaces.insert(
+            ifname.to_string(),
+            Attached {
+                port,
+                ctl,
+                queues: per_worker,
+                xsks,
+                _tap: tap,
+            },
+        );
         Ok(port)
     }
 
@@ -256,7 +332,10 @@ impl Dataplane {
             }
             return Ok(());
         }
-        let a = self.ifaces.remove(ifname).ok_or_else(|| GraphError::NotFound(format!("interface {ifname}")))?;
+        let a = self
+            .ifaces
+            .remove(ifname)
+            .ok_or_else(|| GraphError::NotFound(format!("interface {ifname}")))?;
         let _ = a.ctl.program().set_steering(false);
         for qs in &a.queues {
             for q in qs {
@@ -277,7 +356,12 @@ impl Dataplane {
     /// Adds an in-memory port named `name` (for tests and demos without interfaces). With
     /// `gen`, worker 0 receives `gen.1` frames from templates `gen.0`, paced at `gen.2` per
     /// second (0: unpaced). Every worker can transmit on it (frames are counted and freed).
-    pub fn add_mem_port(&mut self, name: &str, mac: MacAddr, gen: Option<(Vec<Vec<u8>>, u64, u64)>) -> Result<PortId, DataplaneError> {
+    pub fn add_mem_port(
+        &mut self,
+        name: &str,
+        mac: MacAddr,
+        gen: Option<(Vec<Vec<u8>>, u64, u64)>,
+    ) -> Result<PortId, DataplaneError> {
         if self.ifaces.contains_key(name) || self.mems.contains_key(name) {
             return Err(GraphError::Exists(format!("interface {name}")).into());
         }
@@ -285,10 +369,13 @@ impl Dataplane {
         let (_, port) = self.graph.attach_port(ctl)?;
         for w in 0..self.workers.len() {
             let p: Box<dyn Port> = match (&gen, w) {
-                (Some((t, n, pps)), 0) => Box::new(MemPort::generator(port, t.clone(), *n).paced(*pps)),
+                (Some((t, n, pps)), 0) => {
+                    Box::new(MemPort::generator(port, t.clone(), *n).paced(*pps))
+                }
                 _ => Box::new(MemPort::sink(port)),
             };
-            self.ask(w, |r| Cmd::AddPort(p, r)).map_err(DataplaneError::Other)?;
+            self.ask(w, |r| Cmd::AddPort(p, r))
+                .map_err(DataplaneError::Other)?;
         }
         self.mems.insert(name.to_string(), MemAttached { port });
         Ok(port)
@@ -389,7 +476,12 @@ fn worker_main(
     }
 }
 
-fn close_port(w: &mut crate::graph::Worker, umem: &mut Umem, fds: &mut BTreeMap<PortId, Vec<RawFd>>, id: PortId) {
+fn close_port(
+    w: &mut crate::graph::Worker,
+    umem: &mut Umem,
+    fds: &mut BTreeMap<PortId, Vec<RawFd>>,
+    id: PortId,
+) {
     fds.remove(&id);
     if let Some(p) = w.remove_port(id) {
         let any: Box<dyn std::any::Any> = p;
@@ -399,11 +491,34 @@ fn close_port(w: &mut crate::graph::Worker, umem: &mut Umem, fds: &mut BTreeMap<
     }
 }
 
-fn handle_cmd(w: &mut crate::graph::Worker, umem: &mut Umem, fds: &mut BTreeMap<PortId, Vec<RawFd>>, cfg: &DataplaneConfig, cmd: Cmd) {
+fn handle_cmd(
+    w: &mut crate::graph::Worker,
+    umem: &mut Umem,
+    fds: &mut BTreeMap<PortId, Vec<RawFd>>,
+    cfg: &DataplaneConfig,
+    cmd: Cmd,
+) {
     match cmd {
-        Cmd::OpenXsk { port, ifindex, queues, xsks, stats, tap, reply } => {
+        Cmd::OpenXsk {
+            port,
+            ifindex,
+            queues,
+            xsks,
+            stats,
+            tap,
+            reply,
+        } => {
             let reg = |q: u32, fd: RawFd| afxdp::program::register_socket(&xsks, q, fd);
-            let r = XskPort::open(port, ifindex, &queues, umem, w.pool_mut(), &cfg.socket, &reg, &stats);
+            let r = XskPort::open(
+                port,
+                ifindex,
+                &queues,
+                umem,
+                w.pool_mut(),
+                &cfg.socket,
+                &reg,
+                &stats,
+            );
             let _ = reply.send(match r {
                 Ok(mut p) => {
                     if let Some((t, reader)) = tap {

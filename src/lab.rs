@@ -42,10 +42,13 @@ pub struct LabError {
 }
 
 fn run(args: &[&str]) -> Result<String, LabError> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| LabError {
-        cmd: args.join(" "),
-        err: format!("{e} (is iproute2 installed?)"),
-    })?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| LabError {
+            cmd: args.join(" "),
+            err: format!("{e} (is iproute2 installed?)"),
+        })?;
     if !out.status.success() {
         return Err(LabError {
             cmd: args.join(" "),
@@ -64,11 +67,20 @@ pub struct Lab {
 impl Lab {
     /// Creates the lab (removing a previous one with the same prefix first).
     pub fn up(cfg: LabConfig) -> Result<Lab, LabError> {
-        if cfg.prefix.is_empty() || cfg.prefix.len() > 10 || !cfg.prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(LabError { cmd: "lab up".into(), err: format!("prefix {:?}: 1..=10 letters and digits", cfg.prefix) });
+        if cfg.prefix.is_empty()
+            || cfg.prefix.len() > 10
+            || !cfg.prefix.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(LabError {
+                cmd: "lab up".into(),
+                err: format!("prefix {:?}: 1..=10 letters and digits", cfg.prefix),
+            });
         }
         if cfg.ports == 0 || cfg.ports > 99 {
-            return Err(LabError { cmd: "lab up".into(), err: "--ports must be 1..=99".into() });
+            return Err(LabError {
+                cmd: "lab up".into(),
+                err: "--ports must be 1..=99".into(),
+            });
         }
         Lab::down(&cfg.prefix)?;
         let lab = Lab { cfg };
@@ -82,22 +94,84 @@ impl Lab {
     fn create(&self) -> Result<(), LabError> {
         let q = self.cfg.queues.max(1).to_string();
         for i in 0..self.cfg.ports {
-            let (root, ns, peer) = (self.iface(i), self.ns(i), format!("{}{}p", self.cfg.prefix, i));
+            let (root, ns, peer) = (
+                self.iface(i),
+                self.ns(i),
+                format!("{}{}p", self.cfg.prefix, i),
+            );
             run(&["ip", "netns", "add", &ns])?;
             run(&[
-                "ip", "link", "add", &root, "numtxqueues", &q, "numrxqueues", &q, "type", "veth", "peer", "name", &peer, "numtxqueues", &q,
-                "numrxqueues", &q, "netns", &ns,
+                "ip",
+                "link",
+                "add",
+                &root,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+                "numtxqueues",
+                &q,
+                "numrxqueues",
+                &q,
+                "netns",
+                &ns,
             ])?;
             run(&["ip", "-n", &ns, "link", "set", &peer, "name", "eth0"])?;
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "address", &format!("02:77:00:00:01:{i:02x}")])?;
-            run(&["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
-            run(&["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "link",
+                "set",
+                "eth0",
+                "address",
+                &format!("02:77:00:00:01:{i:02x}"),
+            ])?;
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ])?;
+            run(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ])?;
             if self.cfg.addresses {
-                run(&["ip", "-n", &ns, "addr", "add", &format!("{}/24", self.addr(i)), "dev", "eth0"])?;
+                run(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{}/24", self.addr(i)),
+                    "dev",
+                    "eth0",
+                ])?;
             }
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-            run(&["ip", "link", "set", &root, "address", &format!("02:77:00:00:00:{i:02x}")])?;
+            run(&[
+                "ip",
+                "link",
+                "set",
+                &root,
+                "address",
+                &format!("02:77:00:00:00:{i:02x}"),
+            ])?;
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{root}/disable_ipv6"), "1");
             run(&["ip", "link", "set", &root, "up"])?;
         }
@@ -150,7 +224,20 @@ impl Lab {
     /// any reply came back.
     pub fn ping(&self, from: usize, to: usize, count: u32, wait_s: u32) -> bool {
         Command::new("ip")
-            .args(["netns", "exec", &self.ns(from), "ping", "-n", "-q", "-c", &count.to_string(), "-W", &wait_s.to_string(), "-i", "0.2"])
+            .args([
+                "netns",
+                "exec",
+                &self.ns(from),
+                "ping",
+                "-n",
+                "-q",
+                "-c",
+                &count.to_string(),
+                "-W",
+                &wait_s.to_string(),
+                "-i",
+                "0.2",
+            ])
             .arg(self.addr(to))
             .output()
             .map(|o| o.status.success())

@@ -13,7 +13,11 @@ use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
 use xdpgraph::lab::{Lab, LabConfig};
 
 #[derive(Parser)]
-#[command(name = "xdpgraph", version, about = "FreeBSD's netgraph on Linux: a userspace packet graph over AF_XDP")]
+#[command(
+    name = "xdpgraph",
+    version,
+    about = "FreeBSD's netgraph on Linux: a userspace packet graph over AF_XDP"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -118,13 +122,17 @@ fn parse_cores(s: &str) -> Result<Vec<usize>> {
     let mut v = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) = (a.parse().context("--cores")?, b.parse().context("--cores")?);
+            let (a, b): (usize, usize) =
+                (a.parse().context("--cores")?, b.parse().context("--cores")?);
             if a > b {
                 bail!("--cores: range {part} is backwards");
             }
             v.extend(a..=b);
         } else {
-            v.push(part.parse().with_context(|| format!("--cores: {part:?} is not a core number"))?);
+            v.push(
+                part.parse()
+                    .with_context(|| format!("--cores: {part:?} is not a core number"))?,
+            );
         }
     }
     if v.is_empty() {
@@ -144,7 +152,10 @@ fn run(a: RunArgs) -> Result<()> {
     let cfg = DataplaneConfig {
         cores: parse_cores(&a.cores)?,
         xdp_mode: a.xdp_mode.parse::<XdpMode>().map_err(anyhow::Error::msg)?,
-        socket: SocketConfig { zero_copy: !a.no_zero_copy, ..SocketConfig::default() },
+        socket: SocketConfig {
+            zero_copy: !a.no_zero_copy,
+            ..SocketConfig::default()
+        },
         frames_per_worker: a.frames,
         busy_poll: a.busy_poll,
         taps: !a.no_tap,
@@ -153,16 +164,28 @@ fn run(a: RunArgs) -> Result<()> {
     let mut dp = Dataplane::start(cfg).context("starting the workers")?;
     for spec in &a.ifaces {
         let (name, q) = match spec.split_once(':') {
-            Some((n, q)) => (n, Some(q.parse::<u32>().with_context(|| format!("--iface {spec}: queues must be a number"))?)),
+            Some((n, q)) => (
+                n,
+                Some(
+                    q.parse::<u32>()
+                        .with_context(|| format!("--iface {spec}: queues must be a number"))?,
+                ),
+            ),
             None => (spec.as_str(), None),
         };
-        dp.attach(name, q).with_context(|| format!("attaching {name}"))?;
+        dp.attach(name, q)
+            .with_context(|| format!("attaching {name}"))?;
     }
     for (i, name) in a.mem_ports.iter().enumerate() {
         let gen = (i == 0).then_some(a.mem_gen).flatten().map(|pps| {
-            (vec![xdpgraph::testkit::eth(2, 1), xdpgraph::testkit::eth(1, 2)], u64::MAX, pps)
+            (
+                vec![xdpgraph::testkit::eth(2, 1), xdpgraph::testkit::eth(1, 2)],
+                u64::MAX,
+                pps,
+            )
         });
-        dp.add_mem_port(name, xdpgraph::testkit::mac(0x100 + i as u64), gen).with_context(|| format!("--mem-port {name}"))?;
+        dp.add_mem_port(name, xdpgraph::testkit::mac(0x100 + i as u64), gen)
+            .with_context(|| format!("--mem-port {name}"))?;
     }
     if let Some(f) = &a.file {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
@@ -178,7 +201,8 @@ fn run(a: RunArgs) -> Result<()> {
     }
     let (tx, rx) = mpsc::sync_channel::<server::Request>(256);
     let path = ctl::socket_path(a.socket.as_deref());
-    let srv = server::Server::start(&path, tx.clone()).with_context(|| format!("control socket {path}"))?;
+    let srv = server::Server::start(&path, tx.clone())
+        .with_context(|| format!("control socket {path}"))?;
     if let Some(m) = &a.metrics {
         ctl::metrics::serve(m, tx.clone()).context("--metrics")?;
     }
@@ -194,7 +218,10 @@ fn run(a: RunArgs) -> Result<()> {
             Ok(req) => {
                 let r = match req.work {
                     server::Work::Line(l) => exec::execute(&mut dp, &l),
-                    server::Work::Metrics => exec::Reply::ok(ctl::metrics::render(dp.graph_ref()), serde_json::Value::Null),
+                    server::Work::Metrics => exec::Reply::ok(
+                        ctl::metrics::render(dp.graph_ref()),
+                        serde_json::Value::Null,
+                    ),
                 };
                 let _ = req.reply.send(r);
             }
@@ -218,7 +245,10 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             if a.json {
-                println!("{}", serde_json::json!({"error": e.to_string(), "errno": "ECONNREFUSED"}));
+                println!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "errno": "ECONNREFUSED"})
+                );
             } else {
                 eprintln!("xdpgraph ctl: {e}");
             }
@@ -226,7 +256,11 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
         }
     };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    let mut p = client::Printer { json: a.json, out: &mut out, err: &mut err };
+    let mut p = client::Printer {
+        json: a.json,
+        out: &mut out,
+        err: &mut err,
+    };
     let r = if let Some(f) = &a.file {
         client::run_file(&mut c, &mut p, f, 0)
     } else if !a.command.is_empty() {
@@ -262,14 +296,34 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
 
 fn lab(cmd: LabCmd) -> Result<()> {
     match cmd {
-        LabCmd::Up { ports, prefix, queues, no_addresses } => {
-            let mut cfg = LabConfig { prefix, ports, addresses: !no_addresses, ..LabConfig::default() };
+        LabCmd::Up {
+            ports,
+            prefix,
+            queues,
+            no_addresses,
+        } => {
+            let mut cfg = LabConfig {
+                prefix,
+                ports,
+                addresses: !no_addresses,
+                ..LabConfig::default()
+            };
             if let Some(q) = queues {
                 cfg.queues = q;
             }
             let l = Lab::up(cfg)?;
             for i in 0..l.cfg.ports {
-                println!("{}  <->  {}:eth0 {}{}", l.iface(i), l.ns(i), l.host_mac(i), if l.cfg.addresses { format!(" {}/24", l.addr(i)) } else { String::new() });
+                println!(
+                    "{}  <->  {}:eth0 {}{}",
+                    l.iface(i),
+                    l.ns(i),
+                    l.host_mac(i),
+                    if l.cfg.addresses {
+                        format!(" {}/24", l.addr(i))
+                    } else {
+                        String::new()
+                    }
+                );
             }
             Ok(())
         }
@@ -279,8 +333,13 @@ fn lab(cmd: LabCmd) -> Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
     let r = match cli.cmd {
         Cmd::Ctl(a) => return ctl_main(a),
         Cmd::Run(a) => run(a),

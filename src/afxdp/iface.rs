@@ -25,7 +25,9 @@ impl IfaceCtl {
     /// Attaches the XDP program to `ifname` (steering off: the host keeps the interface).
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<IfaceCtl, AfxdpError> {
         let prog = XdpProgram::attach(ifname, mode)?;
-        let promisc_before = netdev::flags(ifname).map(|f| f & libc::IFF_PROMISC != 0).unwrap_or(false);
+        let promisc_before = netdev::flags(ifname)
+            .map(|f| f & libc::IFF_PROMISC != 0)
+            .unwrap_or(false);
         Ok(IfaceCtl {
             name: ifname.to_string(),
             ifindex: prog.ifindex(),
@@ -59,8 +61,12 @@ impl IfaceCtl {
 
     /// Re-reads whether the interface still exists and is up; returns the new state.
     pub fn refresh(&self) -> bool {
-        let up = netdev::ifindex(&self.name).map(|i| i == self.ifindex).unwrap_or(false)
-            && netdev::flags(&self.name).map(|f| f & libc::IFF_UP != 0).unwrap_or(false);
+        let up = netdev::ifindex(&self.name)
+            .map(|i| i == self.ifindex)
+            .unwrap_or(false)
+            && netdev::flags(&self.name)
+                .map(|f| f & libc::IFF_UP != 0)
+                .unwrap_or(false);
         self.up.store(up, Relaxed);
         up
     }
@@ -70,7 +76,9 @@ impl IfaceCtl {
     pub fn kernel_drops(&self) -> Vec<(&'static str, u64)> {
         use std::sync::atomic::Ordering::Relaxed as R;
         let qs = self.queue_stats();
-        let sum = |f: fn(&QueueStats) -> &std::sync::atomic::AtomicU64| qs.iter().map(|q| f(q).load(R)).sum::<u64>();
+        let sum = |f: fn(&QueueStats) -> &std::sync::atomic::AtomicU64| {
+            qs.iter().map(|q| f(q).load(R)).sum::<u64>()
+        };
         vec![
             ("xdp_no_socket", self.program().stats().no_socket),
             ("xsk_rx_dropped", sum(|q| &q.rx_dropped)),
@@ -116,7 +124,9 @@ impl PortCtl for IfaceCtl {
         Ok(())
     }
     fn promisc(&self) -> bool {
-        netdev::flags(&self.name).map(|f| f & libc::IFF_PROMISC != 0).unwrap_or(false)
+        netdev::flags(&self.name)
+            .map(|f| f & libc::IFF_PROMISC != 0)
+            .unwrap_or(false)
     }
     fn set_promisc(&self, on: bool) -> io::Result<()> {
         netdev::set_flags(&self.name, libc::IFF_PROMISC, on)
@@ -128,16 +138,27 @@ impl PortCtl for IfaceCtl {
         netdev::multicast(&self.name, mac, false)
     }
     fn set_steering(&self, to_graph: bool) -> io::Result<()> {
-        self.program().set_steering(to_graph).map_err(io::Error::other)
+        self.program()
+            .set_steering(to_graph)
+            .map_err(io::Error::other)
     }
     fn is_up(&self) -> bool {
         self.up.load(Relaxed)
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut v: Vec<(&'static str, u64)> = ["rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped", "rx_errors", "tx_errors"]
-            .iter()
-            .map(|n| (*n, sysfs_counter(&self.name, n)))
-            .collect();
+        let mut v: Vec<(&'static str, u64)> = [
+            "rx_packets",
+            "tx_packets",
+            "rx_bytes",
+            "tx_bytes",
+            "rx_dropped",
+            "tx_dropped",
+            "rx_errors",
+            "tx_errors",
+        ]
+        .iter()
+        .map(|n| (*n, sysfs_counter(&self.name, n)))
+        .collect();
         let p = self.program().stats();
         v.push(("xdp_pass", p.pass));
         v.push(("xdp_redirect", p.redirect));

@@ -11,6 +11,7 @@
 //!   worker, over the worker's shared UMEM.
 
 pub mod iface;
+pub mod l2fwd;
 pub mod port;
 pub mod program;
 
@@ -36,7 +37,11 @@ pub enum AfxdpError {
     #[error("{0}: {1}")]
     Io(String, #[source] io::Error),
     #[error("{ifname}: {what}: {err}")]
-    Bpf { ifname: String, what: String, err: String },
+    Bpf {
+        ifname: String,
+        what: String,
+        err: String,
+    },
     #[error(
         "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}); lower it \
          (ip link set {ifname} mtu {max}) — multi-buffer frames are not supported yet"
@@ -46,7 +51,11 @@ pub enum AfxdpError {
         "{ifname}: another XDP program is attached ({name}, id {id}); xdpgraph will not replace \
          a program it did not attach (detach it with: ip link set {ifname} xdp off)"
     )]
-    Busy { ifname: String, name: String, id: u32 },
+    Busy {
+        ifname: String,
+        name: String,
+        id: u32,
+    },
     #[error("{ifname}: {why}")]
     Queues { ifname: String, why: String },
 }

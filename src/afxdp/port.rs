@@ -33,7 +33,8 @@ impl QueueStats {
     fn publish(&self, s: &XskStats) {
         self.rx_dropped.store(s.rx_dropped, Relaxed);
         self.rx_ring_full.store(s.rx_ring_full, Relaxed);
-        self.rx_fill_ring_empty.store(s.rx_fill_ring_empty_descs, Relaxed);
+        self.rx_fill_ring_empty
+            .store(s.rx_fill_ring_empty_descs, Relaxed);
         self.rx_invalid_descs.store(s.rx_invalid_descs, Relaxed);
         self.tx_invalid_descs.store(s.tx_invalid_descs, Relaxed);
         self.tx_ring_empty.store(s.tx_ring_empty_descs, Relaxed);
@@ -53,13 +54,21 @@ impl Umem {
     /// Describes the UMEM behind `pool`, whose region must be an mmap'd [`Mapping`](crate::sys::mmap::Mapping)
     /// of `CHUNK_SIZE` chunks.
     pub fn for_region(addr: u64, len: u64) -> Umem {
-        Umem { addr, len, live: Vec::new() }
+        Umem {
+            addr,
+            len,
+            live: Vec::new(),
+        }
     }
 
     fn source(&self) -> UmemSource {
         match self.live.first() {
             Some(fd) => UmemSource::Shared(*fd),
-            None => UmemSource::Register { addr: self.addr, len: self.len, chunk_size: super::CHUNK_SIZE as u32 },
+            None => UmemSource::Register {
+                addr: self.addr,
+                len: self.len,
+                chunk_size: super::CHUNK_SIZE as u32,
+            },
         }
     }
 }
@@ -96,7 +105,11 @@ pub struct SocketConfig {
 
 impl Default for SocketConfig {
     fn default() -> Self {
-        SocketConfig { sizes: RingSizes::default(), zero_copy: true, fill_target: 1024 }
+        SocketConfig {
+            sizes: RingSizes::default(),
+            zero_copy: true,
+            fill_target: 1024,
+        }
     }
 }
 
@@ -136,19 +149,27 @@ impl XskPort {
                 Ok(s) => s,
                 Err(e) => {
                     port.detach(pool);
-                    umem.live.retain(|fd| !port.queues.iter().any(|q| q.sock.fd() == *fd));
+                    umem.live
+                        .retain(|fd| !port.queues.iter().any(|q| q.sock.fd() == *fd));
                     return Err(e);
                 }
             };
             umem.live.push(sock.fd());
             let st = stats.get(i).cloned().unwrap_or_default();
             st.zero_copy.store(sock.zero_copy as u64, Relaxed);
-            let mut queue = Queue { sock, in_fill: 0, in_tx: 0, stats: st };
+            let mut queue = Queue {
+                sock,
+                in_fill: 0,
+                in_tx: 0,
+                stats: st,
+            };
             refill(&mut queue, pool, port.fill_target);
             if let Err(e) = register(q, queue.sock.fd()) {
                 port.queues.push(queue);
                 port.detach(pool);
-                return Err(io::Error::other(format!("registering queue {q} in the XDP program: {e}")));
+                return Err(io::Error::other(format!(
+                    "registering queue {q} in the XDP program: {e}"
+                )));
             }
             port.queues.push(queue);
         }
@@ -235,7 +256,11 @@ impl Port for XskPort {
             let n = q.sock.rx.available(out.room() as u32);
             for j in 0..n {
                 let d = q.sock.rx.get(j);
-                let _ = out.push(Frame { addr: d.addr, len: d.len, vtag: 0 });
+                let _ = out.push(Frame {
+                    addr: d.addr,
+                    len: d.len,
+                    vtag: 0,
+                });
             }
             if n > 0 {
                 q.sock.rx.release(n);
@@ -248,7 +273,9 @@ impl Port for XskPort {
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
-        let Some(q) = self.queues.first_mut() else { return };
+        let Some(q) = self.queues.first_mut() else {
+            return;
+        };
         if q.sock.tx.free(frames.len() as u32) < frames.len() as u32 {
             complete(q, pool);
         }
@@ -256,7 +283,13 @@ impl Port for XskPort {
         if n == 0 {
             return;
         }
-        let descs = frames.as_slice()[..n as usize].iter().map(|f| libc::xdp_desc { addr: f.addr, len: f.len, options: 0 });
+        let descs = frames.as_slice()[..n as usize]
+            .iter()
+            .map(|f| libc::xdp_desc {
+                addr: f.addr,
+                len: f.len,
+                options: 0,
+            });
         q.sock.tx.produce(descs, n);
         frames.consume_front(n as usize);
         q.in_tx += n;
@@ -282,7 +315,11 @@ impl Port for XskPort {
                 pool.free_addr(base);
                 break;
             }
-            let _ = out.push(Frame { addr: base + head as u64, len: n as u32, vtag: 0 });
+            let _ = out.push(Frame {
+                addr: base + head as u64,
+                len: n as u32,
+                vtag: 0,
+            });
         }
     }
 
@@ -307,7 +344,7 @@ impl Port for XskPort {
             complete(q, pool);
             refill(q, pool, target);
             // Copy-mode TX stops at its per-call budget: kick again while the ring holds frames.
-            if q.in_tx > 0 && q.sock.tx.needs_wakeup() && q.sock.kick_tx().is_err() {
+            if q.sock.tx.unconsumed() > 0 && q.sock.tx.needs_wakeup() && q.sock.kick_tx().is_err() {
                 q.stats.kick_errors.fetch_add(1, Relaxed);
             }
             if publish {
@@ -339,7 +376,9 @@ impl Port for XskPort {
                 pool.free_addr(d.addr);
                 q.in_tx = q.in_tx.saturating_sub(1);
             }
-            q.stats.lost_on_close.fetch_add((q.in_fill + q.in_tx) as u64, Relaxed);
+            q.stats
+                .lost_on_close
+                .fetch_add((q.in_fill + q.in_tx) as u64, Relaxed);
         }
     }
 

@@ -26,7 +26,9 @@ impl std::str::FromStr for XdpMode {
             "auto" => Ok(XdpMode::Auto),
             "native" | "drv" => Ok(XdpMode::Native),
             "generic" | "skb" => Ok(XdpMode::Generic),
-            _ => Err(format!("xdp mode must be auto, native or generic, not {s:?}")),
+            _ => Err(format!(
+                "xdp mode must be auto, native or generic, not {s:?}"
+            )),
         }
     }
 }
@@ -59,12 +61,19 @@ fn fl(bits: u32) -> XdpFlags {
 
 fn bpf_err(ifname: &str, what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError {
     let (i, w) = (ifname.to_string(), what.to_string());
-    move |e| AfxdpError::Bpf { ifname: i, what: w, err: e.to_string() }
+    move |e| AfxdpError::Bpf {
+        ifname: i,
+        what: w,
+        err: e.to_string(),
+    }
 }
 
 /// The (id, name) of the XDP program attached to `ifindex` in `flags`' mode, if any.
 fn attached(ifindex: i32, flags: XdpFlags, any: &impl AsFd) -> Option<(u32, String)> {
-    let id = Xdp::new(any.as_fd()).query_id(ifindex, flags).ok().filter(|id| *id != 0)?;
+    let id = Xdp::new(any.as_fd())
+        .query_id(ifindex, flags)
+        .ok()
+        .filter(|id| *id != 0)?;
     let name = libbpf_rs::query::ProgInfoIter::default()
         .find(|p| p.id == id)
         .map(|p| p.name.to_string_lossy().into_owned())
@@ -76,30 +85,52 @@ impl XdpProgram {
     /// Loads a fresh copy of the program and attaches it to `ifname`. A copy left by an earlier
     /// run is replaced; any other program makes this fail.
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, AfxdpError> {
-        let ifindex = crate::sys::netdev::ifindex(ifname).map_err(super::io_ctx(ifname.to_string()))? as i32;
-        let mtu = crate::sys::netdev::mtu(ifname).map_err(super::io_ctx(format!("{ifname}: reading MTU")))?;
+        let ifindex =
+            crate::sys::netdev::ifindex(ifname).map_err(super::io_ctx(ifname.to_string()))? as i32;
+        let mtu = crate::sys::netdev::mtu(ifname)
+            .map_err(super::io_ctx(format!("{ifname}: reading MTU")))?;
         if mtu > super::MAX_MTU {
-            return Err(AfxdpError::Mtu { ifname: ifname.into(), mtu, max: super::MAX_MTU });
+            return Err(AfxdpError::Mtu {
+                ifname: ifname.into(),
+                mtu,
+                max: super::MAX_MTU,
+            });
         }
         let obj = ObjectBuilder::default()
             .open_memory(OBJECT)
             .map_err(bpf_err(ifname, "opening the XDP object"))?
             .load()
-            .map_err(bpf_err(ifname, "loading the XDP program (are you root? is BPF enabled?)"))?;
-        let prog = obj.progs().find(|p| p.name() == PROG_NAME).expect("program in object");
+            .map_err(bpf_err(
+                ifname,
+                "loading the XDP program (are you root? is BPF enabled?)",
+            ))?;
+        let prog = obj
+            .progs()
+            .find(|p| p.name() == PROG_NAME)
+            .expect("program in object");
         let fd = prog.as_fd();
         // Whatever is attached now, in any mode.
         for m in [XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits()] {
             if let Some((id, name)) = attached(ifindex, fl(m), &fd) {
                 if name == PROG_NAME {
                     tracing::warn!(%ifname, id, "replacing an xdpgraph XDP program left by an earlier run");
-                    Xdp::new(fd).detach(ifindex, fl(m)).map_err(bpf_err(ifname, "detaching the stale program"))?;
+                    Xdp::new(fd)
+                        .detach(ifindex, fl(m))
+                        .map_err(bpf_err(ifname, "detaching the stale program"))?;
                 } else {
-                    return Err(AfxdpError::Busy { ifname: ifname.into(), name, id });
+                    return Err(AfxdpError::Busy {
+                        ifname: ifname.into(),
+                        name,
+                        id,
+                    });
                 }
             }
         }
-        let try_attach = |bits: u32| Xdp::new(fd).attach(ifindex, fl(bits | XdpFlags::UPDATE_IF_NOEXIST.bits())).map(|_| bits);
+        let try_attach = |bits: u32| {
+            Xdp::new(fd)
+                .attach(ifindex, fl(bits | XdpFlags::UPDATE_IF_NOEXIST.bits()))
+                .map(|_| bits)
+        };
         let (drv, skb) = (XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits());
         let flags = match mode {
             XdpMode::Native => try_attach(drv),
@@ -110,11 +141,29 @@ impl XdpProgram {
             }),
         }
         .map_err(|e| {
-            let hint = if mtu > super::VETH_NATIVE_MAX_MTU { format!(" (MTU {mtu}: veth's native XDP needs {} or less)", super::VETH_NATIVE_MAX_MTU) } else { String::new() };
-            AfxdpError::Bpf { ifname: ifname.into(), what: format!("attaching XDP{hint}"), err: e.to_string() }
+            let hint = if mtu > super::VETH_NATIVE_MAX_MTU {
+                format!(
+                    " (MTU {mtu}: veth's native XDP needs {} or less)",
+                    super::VETH_NATIVE_MAX_MTU
+                )
+            } else {
+                String::new()
+            };
+            AfxdpError::Bpf {
+                ifname: ifname.into(),
+                what: format!("attaching XDP{hint}"),
+                err: e.to_string(),
+            }
         })?;
         let prog_id = attached(ifindex, fl(flags), &fd).map(|x| x.0).unwrap_or(0);
-        let p = XdpProgram { obj, ifname: ifname.into(), ifindex, flags, prog_id, detached: false };
+        let p = XdpProgram {
+            obj,
+            ifname: ifname.into(),
+            ifindex,
+            flags,
+            prog_id,
+            detached: false,
+        };
         p.set_steering(false)?;
         Ok(p)
     }
@@ -138,13 +187,20 @@ impl XdpProgram {
     }
 
     fn map(&self, name: &str) -> libbpf_rs::Map<'_> {
-        self.obj.maps().find(|m| m.name() == name).expect("map in object")
+        self.obj
+            .maps()
+            .find(|m| m.name() == name)
+            .expect("map in object")
     }
 
     /// Steers received frames to the sockets (`true`) or to the kernel.
     pub fn set_steering(&self, on: bool) -> Result<(), AfxdpError> {
         self.map("steer")
-            .update(&0u32.to_ne_bytes(), &(on as u32).to_ne_bytes(), MapFlags::ANY)
+            .update(
+                &0u32.to_ne_bytes(),
+                &(on as u32).to_ne_bytes(),
+                MapFlags::ANY,
+            )
             .map_err(bpf_err(&self.ifname, "updating the steer map"))
     }
 
@@ -158,7 +214,8 @@ impl XdpProgram {
 
     /// An owned handle on the `xsks` map, for workers to register their sockets.
     pub fn xsks(&self) -> Result<MapHandle, AfxdpError> {
-        MapHandle::try_from(&self.map("xsks")).map_err(bpf_err(&self.ifname, "duplicating the xsks map"))
+        MapHandle::try_from(&self.map("xsks"))
+            .map_err(bpf_err(&self.ifname, "duplicating the xsks map"))
     }
 
     pub fn stats(&self) -> ProgStats {
@@ -167,10 +224,18 @@ impl XdpProgram {
             m.lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
                 .ok()
                 .flatten()
-                .map(|v| v.iter().map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap())).sum())
+                .map(|v| {
+                    v.iter()
+                        .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap()))
+                        .sum()
+                })
                 .unwrap_or(0)
         };
-        ProgStats { pass: get(0), redirect: get(1), no_socket: get(2) }
+        ProgStats {
+            pass: get(0),
+            redirect: get(1),
+            no_socket: get(2),
+        }
     }
 }
 
@@ -187,7 +252,11 @@ impl XdpProgram {
         if std::mem::replace(&mut self.detached, true) {
             return;
         }
-        let prog = self.obj.progs().find(|p| p.name() == PROG_NAME).expect("program");
+        let prog = self
+            .obj
+            .progs()
+            .find(|p| p.name() == PROG_NAME)
+            .expect("program");
         let fd = prog.as_fd();
         // Detach only our own copy (the interface may be gone, or someone replaced it).
         match attached(self.ifindex, fl(self.flags), &fd) {
@@ -203,7 +272,12 @@ impl XdpProgram {
 
 /// Registers socket `fd` for `queue` in an `xsks` map.
 pub fn register_socket(xsks: &MapHandle, queue: u32, fd: i32) -> Result<(), String> {
-    xsks.update(&queue.to_ne_bytes(), &(fd as u32).to_ne_bytes(), MapFlags::ANY).map_err(|e| e.to_string())
+    xsks.update(
+        &queue.to_ne_bytes(),
+        &(fd as u32).to_ne_bytes(),
+        MapFlags::ANY,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Removes `queue`'s socket from an `xsks` map.

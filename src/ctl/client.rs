@@ -22,7 +22,10 @@ impl Client {
             io::ErrorKind::PermissionDenied => io::Error::new(e.kind(), format!("{path}: permission denied (the control socket is root-only)")),
             _ => io::Error::new(e.kind(), format!("{path}: {e}")),
         })?;
-        Ok(Client { r: BufReader::new(s.try_clone()?), w: s })
+        Ok(Client {
+            r: BufReader::new(s.try_clone()?),
+            w: s,
+        })
     }
 
     /// Sends one command line and waits for its reply.
@@ -30,9 +33,13 @@ impl Client {
         writeln!(self.w, "{}", super::server::encode_request(line))?;
         let mut buf = String::new();
         if self.r.read_line(&mut buf)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the daemon closed the connection"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the daemon closed the connection",
+            ));
         }
-        let j: serde_json::Value = serde_json::from_str(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {e}")))?;
+        let j: serde_json::Value = serde_json::from_str(&buf)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {e}")))?;
         Ok(Reply::from_wire(&j))
     }
 }
@@ -48,12 +55,20 @@ impl Printer<'_> {
     /// Prints a reply; returns whether it succeeded.
     pub fn reply(&mut self, r: &Reply) -> bool {
         if self.json {
-            let j = if r.ok { r.json.clone() } else { serde_json::json!({"error": r.error, "errno": r.errno}) };
+            let j = if r.ok {
+                r.json.clone()
+            } else {
+                serde_json::json!({"error": r.error, "errno": r.errno})
+            };
             let _ = writeln!(self.out, "{j}");
         } else if r.ok {
             let _ = write!(self.out, "{}", r.text);
         } else {
-            let _ = writeln!(self.err, "xdpgraph ctl: {}", r.error.as_deref().unwrap_or("failed"));
+            let _ = writeln!(
+                self.err,
+                "xdpgraph ctl: {}",
+                r.error.as_deref().unwrap_or("failed")
+            );
         }
         r.ok
     }
@@ -72,6 +87,7 @@ pub enum Step {
 
 /// Runs one line, handling the client-side verbs (`read`, `quit`, `dot FILE`, `save FILE`).
 pub fn run_line(c: &mut Client, p: &mut Printer<'_>, line: &str, depth: usize) -> io::Result<Step> {
+    let line = line.trim();
     let Some((verb, words)) = grammar::split(line) else {
         return Ok(Step::Ok);
     };
@@ -83,7 +99,8 @@ pub fn run_line(c: &mut Client, p: &mut Printer<'_>, line: &str, depth: usize) -
                 p.fail("read: scripts nested too deeply");
                 return Ok(Step::Failed);
             }
-            return run_file(c, p, file, depth + 1).map(|ok| if ok { Step::Ok } else { Step::Failed });
+            return run_file(c, p, file, depth + 1)
+                .map(|ok| if ok { Step::Ok } else { Step::Failed });
         }
         (Ok(v @ (VerbId::Dot | VerbId::Save)), [file]) => {
             let r = c.call(if v == VerbId::Dot { "dot" } else { "save" })?;
@@ -116,7 +133,11 @@ pub fn run_file(c: &mut Client, p: &mut Printer<'_>, file: &str, depth: usize) -
             Step::Ok => {}
             Step::Quit => return Ok(true),
             Step::Failed => {
-                let _ = writeln!(p.err, "xdpgraph ctl: {file}:{}: stopped at this line", n + 1);
+                let _ = writeln!(
+                    p.err,
+                    "xdpgraph ctl: {file}:{}: stopped at this line",
+                    n + 1
+                );
                 return Ok(false);
             }
         }
@@ -128,7 +149,9 @@ pub fn run_file(c: &mut Client, p: &mut Printer<'_>, file: &str, depth: usize) -
 pub fn shell(c: &mut Client, p: &mut Printer<'_>) -> io::Result<bool> {
     use rustyline::error::ReadlineError;
     let mut ed = rustyline::DefaultEditor::new().map_err(io::Error::other)?;
-    let hist = std::env::var("HOME").map(|h| format!("{h}/.xdpgraph_history")).ok();
+    let hist = std::env::var("HOME")
+        .map(|h| format!("{h}/.xdpgraph_history"))
+        .ok();
     if let Some(h) = &hist {
         let _ = ed.load_history(h);
     }

@@ -22,10 +22,22 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok(text: String, json: J) -> Reply {
-        Reply { ok: true, text, json, error: None, errno: None }
+        Reply {
+            ok: true,
+            text,
+            json,
+            error: None,
+            errno: None,
+        }
     }
     pub fn err(msg: impl Into<String>, errno: &'static str) -> Reply {
-        Reply { ok: false, text: String::new(), json: J::Null, error: Some(msg.into()), errno: Some(errno) }
+        Reply {
+            ok: false,
+            text: String::new(),
+            json: J::Null,
+            error: Some(msg.into()),
+            errno: Some(errno),
+        }
     }
     /// The wire form.
     pub fn to_wire(&self) -> J {
@@ -37,23 +49,43 @@ impl Reply {
     }
     pub fn from_wire(j: &J) -> Reply {
         if j.get("ok").and_then(J::as_bool) == Some(true) {
-            Reply::ok(j.get("text").and_then(J::as_str).unwrap_or("").to_string(), j.get("json").cloned().unwrap_or(J::Null))
+            Reply::ok(
+                j.get("text").and_then(J::as_str).unwrap_or("").to_string(),
+                j.get("json").cloned().unwrap_or(J::Null),
+            )
         } else {
             let errno = match j.get("errno").and_then(J::as_str) {
                 Some(e) => errno_static(e),
                 None => "EIO",
             };
-            Reply::err(j.get("error").and_then(J::as_str).unwrap_or("malformed reply").to_string(), errno)
+            Reply::err(
+                j.get("error")
+                    .and_then(J::as_str)
+                    .unwrap_or("malformed reply")
+                    .to_string(),
+                errno,
+            )
         }
     }
 }
 
 fn errno_static(e: &str) -> &'static str {
-    ["EINVAL", "ENOENT", "EISCONN", "EADDRINUSE", "EEXIST", "ENOTCONN", "EIO", "E2BIG", "EPERM", "EBUSY"]
-        .iter()
-        .find(|x| **x == e)
-        .copied()
-        .unwrap_or("EIO")
+    [
+        "EINVAL",
+        "ENOENT",
+        "EISCONN",
+        "EADDRINUSE",
+        "EEXIST",
+        "ENOTCONN",
+        "EIO",
+        "E2BIG",
+        "EPERM",
+        "EBUSY",
+    ]
+    .iter()
+    .find(|x| **x == e)
+    .copied()
+    .unwrap_or("EIO")
 }
 
 fn errno_name(n: i32) -> &'static str {
@@ -83,7 +115,10 @@ pub fn execute(c: &mut dyn Control, line: &str) -> Reply {
         Err(e) => return Reply::err(e.to_string(), "EINVAL"),
     };
     if words.len() < v.min || words.len() > v.max {
-        return Reply::err(format!("{}: wrong number of arguments; usage: {}", v.name, v.usage), "EINVAL");
+        return Reply::err(
+            format!("{}: wrong number of arguments; usage: {}", v.name, v.usage),
+            "EINVAL",
+        );
     }
     match run(c, v.id, &words) {
         Ok(r) => r,
@@ -114,7 +149,9 @@ fn hooks_table(n: &NodeInfo) -> String {
     if n.hooks.is_empty() {
         return String::new();
     }
-    let mut s = String::from("  Local hook      Peer name       Peer type    Peer ID           Peer hook      \n");
+    let mut s = String::from(
+        "  Local hook      Peer name       Peer type    Peer ID           Peer hook      \n",
+    );
     s += "  ----------      ---------       ---------    -------           ---------      \n";
     for h in &n.hooks {
         s += &format!(
@@ -158,7 +195,15 @@ fn stats_of(c: &mut dyn Control, path: &str) -> Result<(String, J), GraphError> 
             t += &format!(" {k}={v}");
         }
         t.push('\n');
-        hooks.insert(h.clone(), J::Object(counters.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()));
+        hooks.insert(
+            h.clone(),
+            J::Object(
+                counters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v)))
+                    .collect(),
+            ),
+        );
     }
     if s.copies > 0 {
         t += &format!("    copies: {}\n", s.copies);
@@ -180,7 +225,10 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
         VerbId::Mkpeer => {
             let (p, a) = opt_path(w, 3);
             let id = c.graph().mkpeer(p, a[0], a[1], a[2])?;
-            Reply::ok(String::new(), json!({"id": format!("{id:08x}"), "path": format!("[{id:x}]:")}))
+            Reply::ok(
+                String::new(),
+                json!({"id": format!("{id:08x}"), "path": format!("[{id:x}]:")}),
+            )
         }
         VerbId::Connect => {
             let (p, a) = opt_path(w, 3);
@@ -211,10 +259,16 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
             };
             let r = c.graph().msg(w[0], w[1], arg.as_ref())?;
             let text = match &r {
-                Some(v) => format!("Rec'd response \"{}\" from \"{}\":\nArgs:\t{}\n", w[1], w[0], v),
+                Some(v) => format!(
+                    "Rec'd response \"{}\" from \"{}\":\nArgs:\t{}\n",
+                    w[1], w[0], v
+                ),
                 None => String::new(),
             };
-            Reply::ok(text, json!({"path": w[0], "cmd": w[1], "reply": r.as_ref().map(Value::to_json)}))
+            Reply::ok(
+                text,
+                json!({"path": w[0], "cmd": w[1], "reply": r.as_ref().map(Value::to_json)}),
+            )
         }
         VerbId::List => {
             let mut long = false;
@@ -227,18 +281,34 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
                         long = true;
                         named = true
                     }
-                    other => return Err(GraphError::Refused(format!("list: unknown option {other} (use -l, -n)"))),
+                    other => {
+                        return Err(GraphError::Refused(format!(
+                            "list: unknown option {other} (use -l, -n)"
+                        )))
+                    }
                 }
             }
-            let nodes: Vec<NodeInfo> = c.graph().list().into_iter().filter(|n| !named || n.name.is_some()).collect();
-            let mut t = format!("There are {} total {}nodes:\n", nodes.len(), if named { "named " } else { "" });
+            let nodes: Vec<NodeInfo> = c
+                .graph()
+                .list()
+                .into_iter()
+                .filter(|n| !named || n.name.is_some())
+                .collect();
+            let mut t = format!(
+                "There are {} total {}nodes:\n",
+                nodes.len(),
+                if named { "named " } else { "" }
+            );
             for n in &nodes {
                 t += &node_line(n);
                 if long {
                     t += &hooks_table(n);
                 }
             }
-            Reply::ok(t, json!({"nodes": nodes.iter().map(|n| node_json(n, long)).collect::<Vec<_>>()}))
+            Reply::ok(
+                t,
+                json!({"nodes": nodes.iter().map(|n| node_json(n, long)).collect::<Vec<_>>()}),
+            )
         }
         VerbId::Show => {
             let (no_hooks, path) = match w {
@@ -274,7 +344,10 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
             for (n, k) in &types {
                 t += &format!("  {n:<17} {k}\n");
             }
-            Reply::ok(t, json!({"types": types.iter().map(|(n, k)| json!({"type": n, "nodes": k})).collect::<Vec<_>>()}))
+            Reply::ok(
+                t,
+                json!({"types": types.iter().map(|(n, k)| json!({"type": n, "nodes": k})).collect::<Vec<_>>()}),
+            )
         }
         VerbId::Dot => {
             let d = c.graph().dot();
@@ -286,13 +359,28 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
         }
         VerbId::Errors => {
             let (rows, totals) = c.graph().errors();
-            let mut t = format!("  {:<24} {:<18} {:>12}  {}\n", "Node", "Reason", "Count", "Meaning");
+            let mut t = format!(
+                "  {:<24} {:<18} {:>12}  {}\n",
+                "Node", "Reason", "Count", "Meaning"
+            );
             for r in &rows {
-                t += &format!("  {:<24} {:<18} {:>12}  {}\n", r.node, r.reason.name(), r.count, r.reason.describe());
+                t += &format!(
+                    "  {:<24} {:<18} {:>12}  {}\n",
+                    r.node,
+                    r.reason.name(),
+                    r.count,
+                    r.reason.describe()
+                );
             }
             t += "  Totals (all nodes, including shut down ones):\n";
             for (r, n) in &totals {
-                t += &format!("  {:<24} {:<18} {:>12}  {}\n", "*", r.name(), n, r.describe());
+                t += &format!(
+                    "  {:<24} {:<18} {:>12}  {}\n",
+                    "*",
+                    r.name(),
+                    n,
+                    r.describe()
+                );
             }
             if totals.is_empty() {
                 t += "  no drops\n";
@@ -308,7 +396,9 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
         }
         VerbId::Attach => {
             let q = match w.get(1) {
-                Some(s) => Some(s.trim_start_matches("--queues=").parse::<u32>().map_err(|_| GraphError::Refused(format!("attach: queues must be a number, not {s:?}")))?),
+                Some(s) => Some(s.trim_start_matches("--queues=").parse::<u32>().map_err(
+                    |_| GraphError::Refused(format!("attach: queues must be a number, not {s:?}")),
+                )?),
                 None => None,
             };
             c.attach(w[0], q).map_err(GraphError::Refused)?;
@@ -320,18 +410,35 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
         }
         VerbId::Interfaces => {
             let l = c.interfaces();
-            let mut t = format!("  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n", "Interface", "Port", "Kind", "Mode", "Queues", "State");
+            let mut t = format!(
+                "  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n",
+                "Interface", "Port", "Kind", "Mode", "Queues", "State"
+            );
             for i in &l {
-                t += &format!("  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n", i.name, i.port, i.kind, i.mode, i.queues, if i.up { "up" } else { "DOWN" });
+                t += &format!(
+                    "  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n",
+                    i.name,
+                    i.port,
+                    i.kind,
+                    i.mode,
+                    i.queues,
+                    if i.up { "up" } else { "DOWN" }
+                );
             }
-            Reply::ok(t, json!({"interfaces": l.iter().map(|i| json!({"name": i.name, "port": i.port, "kind": i.kind, "mode": i.mode, "queues": i.queues, "up": i.up})).collect::<Vec<_>>()}))
+            Reply::ok(
+                t,
+                json!({"interfaces": l.iter().map(|i| json!({"name": i.name, "port": i.port, "kind": i.kind, "mode": i.mode, "queues": i.queues, "up": i.up})).collect::<Vec<_>>()}),
+            )
         }
         VerbId::Help => {
-            let h = grammar::help(w.first().copied()).map_err(|e| GraphError::Refused(e.to_string()))?;
+            let h = grammar::help(w.first().copied())
+                .map_err(|e| GraphError::Refused(e.to_string()))?;
             Reply::ok(h.clone(), json!({"help": h}))
         }
         VerbId::Quit | VerbId::Read => {
-            return Err(GraphError::Refused("this command works in the ctl client only".into()));
+            return Err(GraphError::Refused(
+                "this command works in the ctl client only".into(),
+            ));
         }
     })
 }
@@ -348,12 +455,26 @@ mod tests {
         assert!(execute(&mut g, "name .:a h").ok);
         let r = execute(&mut g, "ls");
         assert!(r.text.starts_with("There are 2 total nodes:"), "{}", r.text);
-        assert!(r.text.contains("Name: h               Type: hub"), "{}", r.text);
+        assert!(
+            r.text.contains("Name: h               Type: hub"),
+            "{}",
+            r.text
+        );
         assert_eq!(r.json["nodes"][1]["type"], "hub");
         let r = execute(&mut g, "show h:");
-        assert!(r.text.contains("b               <unnamed>       socket"), "{}", r.text);
+        assert!(
+            r.text.contains("b               <unnamed>       socket"),
+            "{}",
+            r.text
+        );
         let r = execute(&mut g, "msg h: nodeinfo");
-        assert!(r.text.starts_with("Rec'd response \"nodeinfo\" from \"h:\":\nArgs:\t{ name=\"h\" type=\"hub\""), "{}", r.text);
+        assert!(
+            r.text.starts_with(
+                "Rec'd response \"nodeinfo\" from \"h:\":\nArgs:\t{ name=\"h\" type=\"hub\""
+            ),
+            "{}",
+            r.text
+        );
         let r = execute(&mut g, "frob");
         assert_eq!((r.ok, r.errno), (false, Some("EINVAL")));
         let r = execute(&mut g, "show nosuch:");
@@ -363,7 +484,10 @@ mod tests {
         let r = execute(&mut g, "name h: .bad");
         assert!(r.error.unwrap().contains("invalid node name"));
         let r = execute(&mut g, "msg h: setpersistent { x");
-        assert!(r.error.unwrap().contains("bad argument"), "ASCII errors are reported");
+        assert!(
+            r.error.unwrap().contains("bad argument"),
+            "ASCII errors are reported"
+        );
         let r = execute(&mut g, "rmhook");
         assert!(r.error.unwrap().contains("usage: rmhook [path] <hook>"));
         assert!(execute(&mut g, "  # only a comment").ok);

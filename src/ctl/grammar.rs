@@ -30,6 +30,7 @@ pub enum VerbId {
 }
 
 /// One row of the grammar.
+#[derive(Debug)]
 pub struct Verb {
     pub id: VerbId,
     pub name: &'static str,
@@ -77,14 +78,23 @@ pub enum LookupError {
 /// Finds a verb by name, alias or unique prefix (case-insensitive).
 pub fn lookup(word: &str) -> Result<&'static Verb, LookupError> {
     let w = word.to_ascii_lowercase();
-    if let Some(v) = VERBS.iter().find(|v| v.name == w || v.aliases.contains(&w.as_str())) {
+    if let Some(v) = VERBS
+        .iter()
+        .find(|v| v.name == w || v.aliases.contains(&w.as_str()))
+    {
         return Ok(v);
     }
-    let c: Vec<&Verb> = VERBS.iter().filter(|v| !w.is_empty() && v.name.starts_with(&w)).collect();
+    let c: Vec<&Verb> = VERBS
+        .iter()
+        .filter(|v| !w.is_empty() && v.name.starts_with(&w))
+        .collect();
     match c.len() {
         1 => Ok(c[0]),
         0 => Err(LookupError::Unknown(word.to_string())),
-        _ => Err(LookupError::Ambiguous(word.to_string(), c.iter().map(|v| v.name).collect::<Vec<_>>().join(", "))),
+        _ => Err(LookupError::Ambiguous(
+            word.to_string(),
+            c.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+        )),
     }
 }
 
@@ -100,7 +110,9 @@ pub fn split(line: &str) -> Option<(&str, Vec<&str>)> {
     let rest = it.next().unwrap_or("").trim_start();
     if matches!(lookup(verb), Ok(v) if v.id == VerbId::Msg) {
         // msg <path> <cmd> <argument...>: the argument keeps its spaces.
-        let mut p = rest.splitn(3, char::is_whitespace).filter(|s| !s.is_empty());
+        let mut p = rest
+            .splitn(3, char::is_whitespace)
+            .filter(|s| !s.is_empty());
         let mut words: Vec<&str> = Vec::new();
         if let Some(a) = p.next() {
             words.push(a);
@@ -123,12 +135,20 @@ pub fn split(line: &str) -> Option<(&str, Vec<&str>)> {
 pub fn help(which: Option<&str>) -> Result<String, LookupError> {
     if let Some(w) = which {
         let v = lookup(w)?;
-        let aka = if v.aliases.is_empty() { String::new() } else { format!(" (also: {})", v.aliases.join(", ")) };
+        let aka = if v.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", v.aliases.join(", "))
+        };
         return Ok(format!("Usage: {}{}\n  {}\n", v.usage, aka, v.help));
     }
     let mut s = String::from("Available commands:\n");
     for v in VERBS {
-        s += &format!("  {:<44} {}\n", v.usage, v.help.split(". ").next().unwrap_or(""));
+        s += &format!(
+            "  {:<44} {}\n",
+            v.usage,
+            v.help.split(". ").next().unwrap_or("")
+        );
     }
     s += "Commands may be abbreviated to a unique prefix.\n";
     Ok(s)
@@ -142,7 +162,10 @@ mod tests {
     fn prefixes_and_aliases() {
         assert_eq!(lookup("mk").unwrap().id, VerbId::Mkpeer);
         assert_eq!(lookup("LS").unwrap().id, VerbId::List);
-        assert_eq!(lookup("sh").unwrap_err(), LookupError::Ambiguous("sh".into(), "shutdown, show".into()));
+        assert_eq!(
+            lookup("sh").unwrap_err(),
+            LookupError::Ambiguous("sh".into(), "shutdown, show".into())
+        );
         assert_eq!(lookup("sho").unwrap().id, VerbId::Show);
         assert!(matches!(lookup("frob"), Err(LookupError::Unknown(_))));
         assert_eq!(lookup("exit").unwrap().id, VerbId::Quit);
@@ -152,7 +175,10 @@ mod tests {
     fn msg_keeps_its_argument_whole() {
         let (v, w) = split("msg br0: setconfig { loopTimeout=30  maxStaleness=5 }").unwrap();
         assert_eq!(v, "msg");
-        assert_eq!(w, vec!["br0:", "setconfig", "{ loopTimeout=30  maxStaleness=5 }"]);
+        assert_eq!(
+            w,
+            vec!["br0:", "setconfig", "{ loopTimeout=30  maxStaleness=5 }"]
+        );
         assert_eq!(split("  # comment"), None);
         assert_eq!(split(""), None);
         assert_eq!(split("mkpeer p0: bridge lower link0").unwrap().1.len(), 4);

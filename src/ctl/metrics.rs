@@ -16,19 +16,36 @@ fn esc(s: &str) -> String {
 pub fn render(g: &Graph) -> String {
     let mut s = String::new();
     s += "# HELP xdpgraph_frames_total Frames entering and leaving the graph.\n# TYPE xdpgraph_frames_total counter\n";
-    for (k, i) in [("rx", gstat::RX), ("tx", gstat::TX), ("host_tx", gstat::HOST_TX), ("host_rx", gstat::HOST_RX), ("copies", gstat::COPIES)] {
+    for (k, i) in [
+        ("rx", gstat::RX),
+        ("tx", gstat::TX),
+        ("host_tx", gstat::HOST_TX),
+        ("host_rx", gstat::HOST_RX),
+        ("copies", gstat::COPIES),
+    ] {
         let _ = writeln!(s, "xdpgraph_frames_total{{dir=\"{k}\"}} {}", g.stat(i));
     }
     s += "# HELP xdpgraph_bursts_total Bursts run through the graph.\n# TYPE xdpgraph_bursts_total counter\n";
     let _ = writeln!(s, "xdpgraph_bursts_total {}", g.stat(gstat::BURSTS));
     s += "# HELP xdpgraph_drops_total Frames dropped, by reason, across all nodes (including shut down ones).\n# TYPE xdpgraph_drops_total counter\n";
     for r in DropReason::ALL {
-        let _ = writeln!(s, "xdpgraph_drops_total{{reason=\"{}\"}} {}", r.name(), g.drops(*r));
+        let _ = writeln!(
+            s,
+            "xdpgraph_drops_total{{reason=\"{}\"}} {}",
+            r.name(),
+            g.drops(*r)
+        );
     }
     s += "# HELP xdpgraph_node_drops_total Frames dropped by a node, by reason.\n# TYPE xdpgraph_node_drops_total counter\n";
     let (rows, _) = g.errors();
     for r in rows {
-        let _ = writeln!(s, "xdpgraph_node_drops_total{{node=\"{}\",reason=\"{}\"}} {}", esc(&r.node), r.reason.name(), r.count);
+        let _ = writeln!(
+            s,
+            "xdpgraph_node_drops_total{{node=\"{}\",reason=\"{}\"}} {}",
+            esc(&r.node),
+            r.reason.name(),
+            r.count
+        );
     }
     s += "# HELP xdpgraph_hook_frames_total Frames through a hook.\n# TYPE xdpgraph_hook_frames_total counter\n";
     let mut oct = String::from("# HELP xdpgraph_hook_octets_total Octets through a hook.\n# TYPE xdpgraph_hook_octets_total counter\n");
@@ -43,8 +60,17 @@ pub fn render(g: &Graph) -> String {
                         "outOctets" => (&mut oct, "out"),
                         _ => continue,
                     };
-                    let name = if k.ends_with("Frames") { "xdpgraph_hook_frames_total" } else { "xdpgraph_hook_octets_total" };
-                    let _ = writeln!(metric, "{name}{{node=\"{}\",hook=\"{}\",dir=\"{dir}\"}} {v}", esc(&n.path()), esc(&h));
+                    let name = if k.ends_with("Frames") {
+                        "xdpgraph_hook_frames_total"
+                    } else {
+                        "xdpgraph_hook_octets_total"
+                    };
+                    let _ = writeln!(
+                        metric,
+                        "{name}{{node=\"{}\",hook=\"{}\",dir=\"{dir}\"}} {v}",
+                        esc(&n.path()),
+                        esc(&h)
+                    );
                 }
             }
         }
@@ -57,10 +83,21 @@ pub fn render(g: &Graph) -> String {
 
 /// Serves `GET /metrics` on `addr` (loopback only), asking the management thread for each
 /// scrape.
-pub fn serve(addr: &str, to_mgmt: SyncSender<Request>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let a: SocketAddr = addr.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--metrics {addr}: expected IP:PORT")))?;
+pub fn serve(
+    addr: &str,
+    to_mgmt: SyncSender<Request>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let a: SocketAddr = addr.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("--metrics {addr}: expected IP:PORT"),
+        )
+    })?;
     if !a.ip().is_loopback() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("--metrics {addr}: only loopback addresses are served")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("--metrics {addr}: only loopback addresses are served"),
+        ));
     }
     let l = TcpListener::bind(a)?;
     std::thread::Builder::new().name("xdpgraph-metrics".into()).spawn(move || {

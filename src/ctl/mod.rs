@@ -29,7 +29,11 @@ pub const DEFAULT_SOCKET: &str = "/run/xdpgraph/ctl.sock";
 /// The socket path: `--socket`, else `$XDPGRAPH_SOCKET`, else the default.
 pub fn socket_path(arg: Option<&str>) -> String {
     arg.map(str::to_string)
-        .or_else(|| std::env::var("XDPGRAPH_SOCKET").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("XDPGRAPH_SOCKET")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or_else(|| DEFAULT_SOCKET.to_string())
 }
 
@@ -74,7 +78,9 @@ impl Control for crate::dataplane::Dataplane {
         crate::dataplane::Dataplane::graph(self)
     }
     fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), String> {
-        crate::dataplane::Dataplane::attach(self, ifname, queues).map(|_| ()).map_err(|e| e.to_string())
+        crate::dataplane::Dataplane::attach(self, ifname, queues)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
     fn detach(&mut self, ifname: &str) -> Result<(), String> {
         crate::dataplane::Dataplane::detach(self, ifname).map_err(|e| e.to_string())
@@ -92,7 +98,14 @@ impl Control for crate::dataplane::Dataplane {
                     queues: c.queue_stats().len(),
                     up: c.is_up(),
                 },
-                None => IfaceInfo { name, port, kind: "mem", mode: "-".into(), queues: 0, up: true },
+                None => IfaceInfo {
+                    name,
+                    port,
+                    kind: "mem",
+                    mode: "-".into(),
+                    queues: 0,
+                    up: true,
+                },
             })
             .collect()
     }

@@ -55,7 +55,10 @@ impl Server {
         }
         if p.exists() {
             if UnixStream::connect(p).is_ok() {
-                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("{path}: another xdpgraph is already serving this socket")));
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{path}: another xdpgraph is already serving this socket"),
+                ));
             }
             std::fs::remove_file(p)?;
         }
@@ -67,8 +70,14 @@ impl Server {
         l.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
-        let thread = std::thread::Builder::new().name("xdpgraph-ctl".into()).spawn(move || accept_loop(l, to_mgmt, s2))?;
-        Ok(Server { path: p.to_path_buf(), stop, thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("xdpgraph-ctl".into())
+            .spawn(move || accept_loop(l, to_mgmt, s2))?;
+        Ok(Server {
+            path: p.to_path_buf(),
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -93,29 +102,41 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
             Ok((s, _)) => {
                 let _ = s.set_nonblocking(false);
                 if clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-                    let _ = refuse(s, &format!("too many clients (at most {MAX_CLIENTS})"), "EBUSY");
+                    let _ = refuse(
+                        s,
+                        &format!("too many clients (at most {MAX_CLIENTS})"),
+                        "EBUSY",
+                    );
                     continue;
                 }
                 match crate::sys::netdev::peer_uid(s.as_raw_fd()) {
                     Ok(0) => {}
                     Ok(uid) if uid == crate::sys::netdev::euid() => {}
                     Ok(uid) => {
-                        let _ = refuse(s, &format!("permission denied: uid {uid} is not root"), "EPERM");
+                        let _ = refuse(
+                            s,
+                            &format!("permission denied: uid {uid} is not root"),
+                            "EPERM",
+                        );
                         continue;
                     }
                     Err(_) => continue,
                 }
                 clients.fetch_add(1, Ordering::SeqCst);
                 let (tx, c, st) = (to_mgmt.clone(), clients.clone(), stop.clone());
-                let spawned = std::thread::Builder::new().name("xdpgraph-client".into()).spawn(move || {
-                    let _ = serve(s, tx, st);
-                    c.fetch_sub(1, Ordering::SeqCst);
-                });
+                let spawned = std::thread::Builder::new()
+                    .name("xdpgraph-client".into())
+                    .spawn(move || {
+                        let _ = serve(s, tx, st);
+                        c.fetch_sub(1, Ordering::SeqCst);
+                    });
                 if spawned.is_err() {
                     clients.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -145,7 +166,12 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
                     return Ok(());
                 }
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     if stop.load(Ordering::Relaxed) {
                         return Ok(());
                     }
@@ -160,10 +186,17 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
         let reply = match parse_request(&buf) {
             Ok(line) => {
                 let (tx, rx) = mpsc::channel();
-                if to_mgmt.send(Request { work: Work::Line(line), reply: tx }).is_err() {
+                if to_mgmt
+                    .send(Request {
+                        work: Work::Line(line),
+                        reply: tx,
+                    })
+                    .is_err()
+                {
                     Reply::err("the daemon is shutting down", "EIO")
                 } else {
-                    rx.recv().unwrap_or_else(|_| Reply::err("the daemon is shutting down", "EIO"))
+                    rx.recv()
+                        .unwrap_or_else(|_| Reply::err("the daemon is shutting down", "EIO"))
                 }
             }
             Err(e) => Reply::err(e, "EINVAL"),
@@ -174,7 +207,8 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
 
 fn parse_request(buf: &[u8]) -> Result<String, String> {
     let s = std::str::from_utf8(buf).map_err(|_| "malformed request: not UTF-8".to_string())?;
-    let j: serde_json::Value = serde_json::from_str(s.trim()).map_err(|e| format!("malformed request ({e}): expected {{\"line\": \"<command>\"}}"))?;
+    let j: serde_json::Value = serde_json::from_str(s.trim())
+        .map_err(|e| format!("malformed request ({e}): expected {{\"line\": \"<command>\"}}"))?;
     match j.get("line").and_then(|l| l.as_str()) {
         Some(l) if !l.contains('\n') => Ok(l.to_string()),
         Some(_) => Err("malformed request: one command per request".into()),

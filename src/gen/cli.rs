@@ -10,5 +10,7 @@ pub struct GenArgs {
 
 /// Runs the generator.
 pub fn main(_a: GenArgs) -> Result<(), std::io::Error> {
-    Err(std::io::Error::other("the traffic generator is not implemented yet"))
+    Err(std::io::Error::other(
+        "the traffic generator is not implemented yet",
+    ))
 }

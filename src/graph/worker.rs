@@ -169,19 +169,24 @@ impl<'a> Cx<'a> {
     }
 
     /// Sends `f` out of `slot`.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, slot: Slot, f: Frame) {
         let (ls, li) = self.outs.last;
         if li != 0 && ls == slot {
-            if let Ok(()) = self.outs.list[li as usize - 1].1.push(f) {
+            let b = &mut self.outs.list[li as usize - 1].1;
+            if !b.is_full() {
+                let _ = b.push(f);
                 return;
             }
         }
-        self.send_slow(slot, f)
+        // Scalars, not the struct: passing the frame by reference would force it through the
+        // stack (written in pieces, read whole: a store-forwarding stall on every frame).
+        self.send_slow(slot, f.addr, f.len, f.vtag)
     }
 
     #[inline(never)]
-    fn send_slow(&mut self, slot: Slot, f: Frame) {
+    fn send_slow(&mut self, slot: Slot, addr: u64, len: u32, vtag: u32) {
+        let f = Frame { addr, len, vtag };
         let s = slot as usize;
         if s >= self.outs.open.len() {
             self.outs.open.resize(s + 1, 0);

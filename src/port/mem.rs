@@ -111,7 +111,9 @@ impl Port for MemPort {
         if self.pps > 0 && self.generate > 0 {
             let start = *self.start.get_or_insert_with(std::time::Instant::now);
             let due = (start.elapsed().as_secs_f64() * self.pps as f64) as u64;
-            budget = due.saturating_sub(self.generated).min(crate::buf::BURST as u64) as usize;
+            budget = due
+                .saturating_sub(self.generated)
+                .min(crate::buf::BURST as u64) as usize;
         }
         let before = out.len();
         while !out.is_full() && out.len() - before < budget {

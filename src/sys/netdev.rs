@@ -7,18 +7,25 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The index of interface `name`.
 pub fn ifindex(name: &str) -> io::Result<u32> {
-    let c = CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    let c = CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
     // SAFETY: passes a NUL-terminated string.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if i == 0 {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no interface named {name}")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface named {name}"),
+        ));
     }
     Ok(i)
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
     }
     // SAFETY: ifreq is plain data; all-zero is valid.
     let mut r: libc::ifreq = unsafe { std::mem::zeroed() };
@@ -107,7 +114,14 @@ pub fn multicast(name: &str, m: MacAddr, add: bool) -> io::Result<()> {
         *d = s as libc::c_char;
     }
     r.ifr_ifru.ifru_hwaddr = sa;
-    ioctl(if add { libc::SIOCADDMULTI } else { libc::SIOCDELMULTI }, &mut r)
+    ioctl(
+        if add {
+            libc::SIOCADDMULTI
+        } else {
+            libc::SIOCDELMULTI
+        },
+        &mut r,
+    )
 }
 
 /// A TAP interface: frames written are received by the host stack on it; frames the host
@@ -122,9 +136,17 @@ impl Tap {
     pub fn open(name: &str) -> io::Result<Tap> {
         let path = CString::new("/dev/net/tun").unwrap();
         // SAFETY: opens a device node; the descriptor is owned immediately.
-        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
         if fd < 0 {
-            return Err(io::Error::new(io::ErrorKind::Other, format!("/dev/net/tun: {}", io::Error::last_os_error())));
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                format!("/dev/net/tun: {}", io::Error::last_os_error()),
+            ));
         }
         // SAFETY: fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -132,9 +154,15 @@ impl Tap {
         r.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
         // SAFETY: TUNSETIFF takes a pointer to an ifreq.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut r as *mut libc::ifreq) } < 0 {
-            return Err(io::Error::new(io::ErrorKind::Other, format!("TUNSETIFF {name}: {}", io::Error::last_os_error())));
+            return Err(io::Error::new(
+                io::ErrorKind::Other,
+                format!("TUNSETIFF {name}: {}", io::Error::last_os_error()),
+            ));
         }
-        Ok(Tap { fd, name: name.to_string() })
+        Ok(Tap {
+            fd,
+            name: name.to_string(),
+        })
     }
 
     /// Another descriptor for the same TAP queue (for writers on other threads).
@@ -166,7 +194,13 @@ impl Tap {
     /// Writes one frame.
     pub fn write(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: writes frame.len() bytes from frame.
-        let n = unsafe { libc::write(self.fd(), frame.as_ptr() as *const libc::c_void, frame.len()) };
+        let n = unsafe {
+            libc::write(
+                self.fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -180,7 +214,10 @@ pub fn enter_netns(name: &str) -> io::Result<()> {
     // SAFETY: opens a namespace file; closed below.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("netns {name}: {}", io::Error::last_os_error())));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("netns {name}: {}", io::Error::last_os_error()),
+        ));
     }
     // SAFETY: fresh descriptor, owned.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -189,6 +226,22 @@ pub fn enter_netns(name: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+const PACKET_AUXDATA: libc::c_int = 8;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TpacketAuxdata {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
 }
 
 /// A raw AF_PACKET socket bound to one interface (all EtherTypes).
@@ -202,7 +255,13 @@ impl PacketSocket {
         let idx = ifindex(ifname)?;
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // SAFETY: plain socket(2); owned immediately.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto as i32) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                proto as i32,
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -215,13 +274,28 @@ impl PacketSocket {
         sa.sll_ifindex = idx as i32;
         // SAFETY: binds with a valid sockaddr_ll of the stated size.
         let r = unsafe {
-            libc::bind(fd.as_raw_fd(), &sa as *const libc::sockaddr_ll as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
         let s = PacketSocket { fd };
         s.set_rcvbuf(8 << 20);
+        let one: i32 = 1;
+        // SAFETY: PACKET_AUXDATA takes an int; failure only loses VLAN reconstruction.
+        unsafe {
+            libc::setsockopt(
+                s.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_AUXDATA,
+                &one as *const i32 as *const libc::c_void,
+                4,
+            );
+        }
         Ok(s)
     }
 
@@ -240,45 +314,69 @@ impl PacketSocket {
     fn set_rcvbuf(&self, bytes: i32) {
         // SAFETY: passes a pointer to an int option value (failure is harmless).
         unsafe {
-            libc::setsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &bytes as *const i32 as *const libc::c_void, 4);
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &bytes as *const i32 as *const libc::c_void,
+                4,
+            );
         }
     }
 
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: sends frame.len() bytes from frame on a bound packet socket.
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr() as *const libc::c_void, frame.len(), 0) };
+        let n = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr() as *const libc::c_void,
+                frame.len(),
+                0,
+            )
+        };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(())
     }
 
-    /// Receives one frame, waiting at most `timeout_ms`. Frames this socket itself sent
-    /// (PACKET_OUTGOING) are skipped. Ok(None) on timeout.
+    /// Receives one frame as it was on the wire, waiting at most `timeout_ms`: a VLAN tag the
+    /// kernel moved out of band is put back. Frames this socket sent are skipped. Ok(None) on
+    /// timeout.
     pub fn recv(&self, buf: &mut [u8], timeout_ms: i32) -> io::Result<Option<usize>> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
-            let mut p = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let left = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .as_millis() as i32;
+            let mut p = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             let r = unsafe { libc::poll(&mut p, 1, left) };
             if r <= 0 {
                 return Ok(None);
             }
-            // SAFETY: zeroed sockaddr_ll is valid; the kernel fills at most `len` bytes.
+            // SAFETY: zeroed sockaddr_ll is valid; the kernel fills at most msg_namelen bytes.
             let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: receives at most buf.len() bytes into buf.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    &mut sa as *mut libc::sockaddr_ll as *mut libc::sockaddr,
-                    &mut len,
-                )
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len().saturating_sub(4),
             };
+            let mut cbuf = [0u64; 16];
+            // SAFETY: zeroed msghdr is valid; pointers set below reference live locals.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = &mut sa as *mut libc::sockaddr_ll as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&cbuf);
+            // SAFETY: recvmsg into the buffers described by msg.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::WouldBlock {
@@ -289,7 +387,29 @@ impl PacketSocket {
             if sa.sll_pkttype == libc::PACKET_OUTGOING as u8 {
                 continue;
             }
-            return Ok(Some(n as usize));
+            let mut n = n as usize;
+            // SAFETY: walks the control messages the kernel wrote into cbuf, per CMSG_* rules.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
+                        let aux = (libc::CMSG_DATA(c) as *const TpacketAuxdata).read_unaligned();
+                        if aux.tp_status & TP_STATUS_VLAN_VALID != 0 && n >= 12 {
+                            let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                                aux.tp_vlan_tpid
+                            } else {
+                                0x8100
+                            };
+                            buf.copy_within(12..n, 16);
+                            buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                            buf[14..16].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                            n += 4;
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Ok(Some(n));
         }
     }
 
@@ -299,7 +419,13 @@ impl PacketSocket {
         let mut len = 8u32;
         // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
         let r = unsafe {
-            libc::getsockopt(self.fd.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_STATISTICS, st.as_mut_ptr() as *mut libc::c_void, &mut len)
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                st.as_mut_ptr() as *mut libc::c_void,
+                &mut len,
+            )
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
@@ -314,7 +440,15 @@ pub fn peer_uid(fd: RawFd) -> io::Result<u32> {
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED on a connected Unix socket writes a ucred.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_PEERCRED, &mut cred as *mut libc::ucred as *mut libc::c_void, &mut len) };
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut libc::ucred as *mut libc::c_void,
+            &mut len,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }

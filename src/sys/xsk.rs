@@ -51,7 +51,11 @@ pub enum BindMode {
 pub enum UmemSource {
     /// Register this region (address and length of a mapping the caller keeps alive for the
     /// socket's life) with `chunk_size`-byte chunks.
-    Register { addr: u64, len: u64, chunk_size: u32 },
+    Register {
+        addr: u64,
+        len: u64,
+        chunk_size: u32,
+    },
     /// Share the UMEM registered by the socket with this descriptor.
     Shared(RawFd),
 }
@@ -185,6 +189,13 @@ impl<T: Copy> ProdRing<T> {
     pub fn needs_wakeup(&self) -> bool {
         self.0.flags() & libc::XDP_RING_NEED_WAKEUP != 0
     }
+    /// How many produced entries the kernel has not consumed yet.
+    #[inline]
+    pub fn unconsumed(&self) -> u32 {
+        self.0
+            .cached_prod
+            .wrapping_sub(self.0.consumer().load(Ordering::Acquire))
+    }
     /// Entries produced and not yet consumed by the kernel (for detach).
     pub fn pending(&self) -> Vec<T> {
         let r = &self.0;
@@ -280,7 +291,15 @@ fn getsockopt<T: Copy>(fd: RawFd, opt: libc::c_int, init: T) -> io::Result<T> {
     let mut v = init;
     let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: the kernel writes at most `len` bytes into `v`, a plain-data struct.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_XDP, opt, &mut v as *mut T as *mut libc::c_void, &mut len) };
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            opt,
+            &mut v as *mut T as *mut libc::c_void,
+            &mut len,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -293,7 +312,13 @@ fn ctx(what: &str, e: io::Error) -> io::Error {
 
 impl XskSocket {
     /// Creates a socket, sets up its rings, and binds it to `ifindex`/`queue`.
-    pub fn bind(umem: &UmemSource, ifindex: u32, queue: u32, sizes: RingSizes, mode: BindMode) -> io::Result<XskSocket> {
+    pub fn bind(
+        umem: &UmemSource,
+        ifindex: u32,
+        queue: u32,
+        sizes: RingSizes,
+        mode: BindMode,
+    ) -> io::Result<XskSocket> {
         // SAFETY: plain socket(2); the descriptor is owned immediately.
         let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
         if raw < 0 {
@@ -302,7 +327,12 @@ impl XskSocket {
         // SAFETY: `raw` is a fresh, valid descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let s = fd.as_raw_fd();
-        if let UmemSource::Register { addr, len, chunk_size } = umem {
+        if let UmemSource::Register {
+            addr,
+            len,
+            chunk_size,
+        } = umem
+        {
             // SAFETY: zeroed is a valid xdp_umem_reg (all-integer struct).
             let mut reg: libc::xdp_umem_reg = unsafe { std::mem::zeroed() };
             reg.addr = *addr;
@@ -311,19 +341,32 @@ impl XskSocket {
             reg.headroom = 0;
             setsockopt(s, libc::XDP_UMEM_REG, &reg).map_err(|e| ctx("XDP_UMEM_REG", e))?;
         }
-        setsockopt(s, libc::XDP_UMEM_FILL_RING, &sizes.fill).map_err(|e| ctx("XDP_UMEM_FILL_RING", e))?;
-        setsockopt(s, libc::XDP_UMEM_COMPLETION_RING, &sizes.comp).map_err(|e| ctx("XDP_UMEM_COMPLETION_RING", e))?;
+        setsockopt(s, libc::XDP_UMEM_FILL_RING, &sizes.fill)
+            .map_err(|e| ctx("XDP_UMEM_FILL_RING", e))?;
+        setsockopt(s, libc::XDP_UMEM_COMPLETION_RING, &sizes.comp)
+            .map_err(|e| ctx("XDP_UMEM_COMPLETION_RING", e))?;
         setsockopt(s, libc::XDP_RX_RING, &sizes.rx).map_err(|e| ctx("XDP_RX_RING", e))?;
         setsockopt(s, libc::XDP_TX_RING, &sizes.tx).map_err(|e| ctx("XDP_TX_RING", e))?;
         // SAFETY: zeroed is a valid xdp_mmap_offsets.
         let off: libc::xdp_mmap_offsets =
-            getsockopt(s, libc::XDP_MMAP_OFFSETS, unsafe { std::mem::zeroed() }).map_err(|e| ctx("XDP_MMAP_OFFSETS", e))?;
-        let fill = ProdRing::new(Ring::map(s, libc::XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizes.fill).map_err(|e| ctx("mmap fill ring", e))?);
-        let comp = ConsRing::new(
-            Ring::map(s, libc::XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizes.comp).map_err(|e| ctx("mmap completion ring", e))?,
+            getsockopt(s, libc::XDP_MMAP_OFFSETS, unsafe { std::mem::zeroed() })
+                .map_err(|e| ctx("XDP_MMAP_OFFSETS", e))?;
+        let fill = ProdRing::new(
+            Ring::map(s, libc::XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizes.fill)
+                .map_err(|e| ctx("mmap fill ring", e))?,
         );
-        let rx = ConsRing::new(Ring::map(s, libc::XDP_PGOFF_RX_RING as u64, &off.rx, sizes.rx).map_err(|e| ctx("mmap rx ring", e))?);
-        let tx = ProdRing::new(Ring::map(s, libc::XDP_PGOFF_TX_RING as u64, &off.tx, sizes.tx).map_err(|e| ctx("mmap tx ring", e))?);
+        let comp = ConsRing::new(
+            Ring::map(s, libc::XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizes.comp)
+                .map_err(|e| ctx("mmap completion ring", e))?,
+        );
+        let rx = ConsRing::new(
+            Ring::map(s, libc::XDP_PGOFF_RX_RING as u64, &off.rx, sizes.rx)
+                .map_err(|e| ctx("mmap rx ring", e))?,
+        );
+        let tx = ProdRing::new(
+            Ring::map(s, libc::XDP_PGOFF_TX_RING as u64, &off.tx, sizes.tx)
+                .map_err(|e| ctx("mmap tx ring", e))?,
+        );
 
         // SAFETY: zeroed is a valid sockaddr_xdp.
         let mut sa: libc::sockaddr_xdp = unsafe { std::mem::zeroed() };
@@ -338,7 +381,11 @@ impl XskSocket {
             }
             UmemSource::Register { .. } => {
                 sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP
-                    | if mode == BindMode::ZeroCopy { libc::XDP_ZEROCOPY } else { libc::XDP_COPY };
+                    | if mode == BindMode::ZeroCopy {
+                        libc::XDP_ZEROCOPY
+                    } else {
+                        libc::XDP_COPY
+                    };
                 (mode == BindMode::ZeroCopy, true)
             }
         };
@@ -351,7 +398,10 @@ impl XskSocket {
             )
         };
         if r != 0 {
-            return Err(ctx(&format!("bind AF_XDP socket to ifindex {ifindex} queue {queue}"), io::Error::last_os_error()));
+            return Err(ctx(
+                &format!("bind AF_XDP socket to ifindex {ifindex} queue {queue}"),
+                io::Error::last_os_error(),
+            ));
         }
         // Let one sendto() move the whole TX ring in copy mode (older kernels refuse: fine).
         let _ = setsockopt(s, XDP_MAX_TX_SKB_BUDGET, &sizes.tx);
@@ -366,8 +416,14 @@ impl XskSocket {
             need_wakeup,
             fd,
         };
-        let zc = sock.options().map(|o| o & libc::XDP_OPTIONS_ZEROCOPY != 0).unwrap_or(zero_copy);
-        Ok(XskSocket { zero_copy: zc, ..sock })
+        let zc = sock
+            .options()
+            .map(|o| o & libc::XDP_OPTIONS_ZEROCOPY != 0)
+            .unwrap_or(zero_copy);
+        Ok(XskSocket {
+            zero_copy: zc,
+            ..sock
+        })
     }
 
     pub fn fd(&self) -> RawFd {
@@ -376,7 +432,8 @@ impl XskSocket {
 
     fn options(&self) -> io::Result<u32> {
         // SAFETY: zeroed is a valid xdp_options.
-        let o: libc::xdp_options = getsockopt(self.fd(), libc::XDP_OPTIONS, unsafe { std::mem::zeroed() })?;
+        let o: libc::xdp_options =
+            getsockopt(self.fd(), libc::XDP_OPTIONS, unsafe { std::mem::zeroed() })?;
         Ok(o.flags)
     }
 
@@ -384,11 +441,21 @@ impl XskSocket {
     #[inline]
     pub fn kick_tx(&self) -> io::Result<()> {
         // SAFETY: sendto with a null buffer of length 0 is the documented AF_XDP TX wakeup.
-        let r = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        let r = unsafe {
+            libc::sendto(
+                self.fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
         if r < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS) | Some(libc::ENETDOWN) => return Ok(()),
+                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
+                | Some(libc::ENETDOWN) => return Ok(()),
                 _ => return Err(e),
             }
         }
@@ -400,13 +467,22 @@ impl XskSocket {
     pub fn kick_rx(&self) {
         // SAFETY: recvfrom with a null buffer of length 0 is the documented RX wakeup.
         unsafe {
-            libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut());
+            libc::recvfrom(
+                self.fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
         }
     }
 
     pub fn stats(&self) -> io::Result<XskStats> {
         // SAFETY: zeroed is a valid xdp_statistics.
-        let s: libc::xdp_statistics = getsockopt(self.fd(), libc::XDP_STATISTICS, unsafe { std::mem::zeroed() })?;
+        let s: libc::xdp_statistics = getsockopt(self.fd(), libc::XDP_STATISTICS, unsafe {
+            std::mem::zeroed()
+        })?;
         Ok(XskStats {
             rx_dropped: s.rx_dropped,
             rx_invalid_descs: s.rx_invalid_descs,
@@ -424,7 +500,14 @@ unsafe impl Send for XskSocket {}
 
 /// Waits up to `timeout_ms` for any of `fds` to become readable.
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     // SAFETY: passes a valid array of pollfd of the stated length.
     let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
     if r < 0 {

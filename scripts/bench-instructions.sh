@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Instructions per frame for each in-process benchmark topology and both designs, counted by
+# callgrind inside Worker::poll (deterministic: immune to the machine's timing noise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
+cargo bench --bench graph --no-run 2>/dev/null
+B=$(ls -t target/release/deps/graph-* | grep -v '\.d$' | head -1)
+N=${N:-200000}
+echo "| topology | epoch: instructions/frame | RwLock baseline: instructions/frame |"
+echo "|---|---:|---:|"
+for topo in "ether→ether" "learned unicast" "ether→vlan→bridge→ether" "tee fan-out"; do
+    row="| $topo |"
+    for design in epoch rwlock; do
+        out=$(mktemp)
+        BENCH_COUNT=$N BENCH_ONLY="$topo" BENCH_DESIGN=$design valgrind --tool=callgrind --callgrind-out-file="$out" \
+            --collect-atstart=no --toggle-collect='xdpgraph::graph::worker::Worker::poll' "$B" >/dev/null 2>&1
+        ir=$(grep '^summary:' "$out" | awk '{print $2}')
+        rm -f "$out"
+        row="$row $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') |"
+    done
+    echo "$row"
+done

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks to build and run xdpgraph: clang (compiles the XDP
+# program), libelf/zlib/pkg-config (libbpf, built from source by libbpf-sys), iproute2 and ping
+# (the veth lab), util-linux (setpriv, for the permission test). Idempotent; needs root for apt.
+set -euo pipefail
+need=()
+command -v clang >/dev/null || need+=(clang)
+dpkg -s libelf-dev >/dev/null 2>&1 || need+=(libelf-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v make >/dev/null || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo not found: install Rust (https://rustup.rs) and re-run" >&2
+    exit 1
+fi

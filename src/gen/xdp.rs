@@ -1,0 +1,206 @@
+//! The helper XDP programs of `bpf/bench.bpf.c`: the generator's replay engine (BPF_PROG_RUN
+//! with live frames), a counting sink, a pass program and the in-kernel redirect reference.
+//! Attachments can be made inside a network namespace (the lab's far ends).
+
+use crate::afxdp::XdpMode;
+use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput, Xdp, XdpFlags};
+use std::os::fd::{AsFd, OwnedFd};
+
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
+
+/// Flag for BPF_PROG_RUN: transmit the frames for real (Linux 5.18+).
+pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+
+/// Counters of the helper programs.
+pub mod stat {
+    pub const SINK_FRAMES: u32 = 0;
+    pub const SINK_OCTETS: u32 = 1;
+    pub const GEN_TX: u32 = 2;
+    pub const REDIRECTS: u32 = 3;
+}
+
+/// Why a helper program could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {err}")]
+pub struct XdpHelperError {
+    pub what: String,
+    pub err: String,
+}
+
+fn herr(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> XdpHelperError {
+    let w = what.into();
+    move |e| XdpHelperError {
+        what: w,
+        err: e.to_string(),
+    }
+}
+
+/// The loaded helper programs (one instance: its maps are shared by every attachment).
+pub struct Helpers {
+    obj: Object,
+}
+
+/// Runs `f` on a thread inside network namespace `ns` (or on this thread when None).
+pub fn in_netns<T: Send + 'static>(
+    ns: Option<&str>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, XdpHelperError> {
+    match ns {
+        None => Ok(f()),
+        Some(ns) => {
+            let ns = ns.to_string();
+            std::thread::spawn(move || {
+                crate::sys::netdev::enter_netns(&ns).map_err(|e| XdpHelperError {
+                    what: format!("entering netns {ns}"),
+                    err: e.to_string(),
+                })?;
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| XdpHelperError {
+                what: "netns thread".into(),
+                err: "panicked".into(),
+            })?
+        }
+    }
+}
+
+/// A helper program attached to an interface; detached on drop.
+pub struct Attachment {
+    ns: Option<String>,
+    ifindex: i32,
+    flags: u32,
+    fd: OwnedFd,
+    pub ifname: String,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        let (ifindex, flags) = (self.ifindex, self.flags);
+        let fd = match self.fd.try_clone() {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        let _ = in_netns(self.ns.as_deref(), move || {
+            let _ = Xdp::new(fd.as_fd()).detach(ifindex, XdpFlags::from_bits_truncate(flags));
+        });
+    }
+}
+
+impl Helpers {
+    pub fn load() -> Result<Helpers, XdpHelperError> {
+        let obj = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(herr("opening the helper XDP object"))?
+            .load()
+            .map_err(herr("loading the helper XDP programs (root? BPF enabled?)"))?;
+        Ok(Helpers { obj })
+    }
+
+    fn prog_fd(&self, name: &str) -> Result<OwnedFd, XdpHelperError> {
+        let p = self
+            .obj
+            .progs()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| XdpHelperError {
+                what: name.into(),
+                err: "no such program".into(),
+            })?;
+        p.as_fd().try_clone_to_owned().map_err(|e| XdpHelperError {
+            what: name.into(),
+            err: e.to_string(),
+        })
+    }
+
+    /// Attaches program `prog` to `ifname` (inside namespace `ns` if given).
+    pub fn attach(
+        &self,
+        prog: &str,
+        ns: Option<&str>,
+        ifname: &str,
+        mode: XdpMode,
+    ) -> Result<Attachment, XdpHelperError> {
+        let fd = self.prog_fd(prog)?;
+        let fd2 = fd.try_clone().map_err(|e| XdpHelperError {
+            what: "dup".into(),
+            err: e.to_string(),
+        })?;
+        let name = ifname.to_string();
+        let (ifindex, flags) = in_netns(ns, move || -> Result<(i32, u32), XdpHelperError> {
+            let ifindex = crate::sys::netdev::ifindex(&name).map_err(|e| XdpHelperError {
+                what: name.clone(),
+                err: e.to_string(),
+            })? as i32;
+            let flags = match mode {
+                XdpMode::Generic => XdpFlags::SKB_MODE,
+                _ => XdpFlags::DRV_MODE,
+            };
+            let bits = flags.bits();
+            Xdp::new(fd2.as_fd())
+                .attach(ifindex, flags)
+                .map_err(|e| XdpHelperError {
+                    what: format!("attaching XDP to {name}"),
+                    err: e.to_string(),
+                })?;
+            Ok((ifindex, bits))
+        })??;
+        Ok(Attachment {
+            ns: ns.map(str::to_string),
+            ifindex,
+            flags,
+            fd,
+            ifname: ifname.into(),
+        })
+    }
+
+    /// Sets the redirect program's target interface.
+    pub fn set_redirect_target(&self, ifindex: u32) -> Result<(), XdpHelperError> {
+        let m = self
+            .obj
+            .maps()
+            .find(|m| m.name() == "cfg")
+            .expect("cfg map");
+        m.update(&0u32.to_ne_bytes(), &ifindex.to_ne_bytes(), MapFlags::ANY)
+            .map_err(herr("setting the redirect target"))
+    }
+
+    /// A counter summed over CPUs.
+    pub fn stat(&self, k: u32) -> u64 {
+        let m = self
+            .obj
+            .maps()
+            .find(|m| m.name() == "stats")
+            .expect("stats map");
+        m.lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten()
+            .map(|v| {
+                v.iter()
+                    .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap()))
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Transmits `frame` `repeat` times out of interface `ifindex` (of the calling thread's
+    /// namespace) with BPF_PROG_RUN live frames. Returns the program's runs.
+    pub fn replay(&self, ifindex: u32, frame: &[u8], repeat: u32) -> Result<(), XdpHelperError> {
+        let p = self
+            .obj
+            .progs_mut()
+            .find(|p| p.name() == "xdpgraph_gen_tx")
+            .expect("gen program");
+        // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
+        let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
+        let mut ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let mut input = ProgramInput::default();
+        input.context_in = Some(&mut ctx);
+        input.data_in = Some(frame);
+        input.repeat = repeat;
+        input.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+        p.test_run(input).map_err(herr(
+            "BPF_PROG_RUN (live frames need Linux 5.18+ and an XDP program on the veth peer)",
+        ))?;
+        Ok(())
+    }
+}
