@@ -35,6 +35,28 @@ struct {
 	__type(value, __u32);
 } cfg SEC(".maps");
 
+/* The generator's stamping: where the sequence number and timestamp go, and how flows vary. */
+struct gen_cfg {
+	__u32 stamp;    /* 0: send the template unchanged */
+	__u32 off;      /* payload offset: magic (2), seq (8, LE), tx time ns (8, LE) */
+	__u32 flows;    /* vary the flow over this many (>= 1) */
+	__u32 ip_off;   /* IPv4 header offset (0: no IP) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen_cfg);
+} gencfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} genseq SEC(".maps");
+
 static __always_inline void add(__u32 k, __u64 v)
 {
 	__u64 *p = bpf_map_lookup_elem(&stats, &k);
@@ -42,10 +64,60 @@ static __always_inline void add(__u32 k, __u64 v)
 		*p += v;
 }
 
+static __always_inline __u16 csum_fold(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
 SEC("xdp")
 int xdpgraph_gen_tx(struct xdp_md *ctx)
 {
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct gen_cfg *c = bpf_map_lookup_elem(&gencfg, &zero);
+	__u64 *seqp = bpf_map_lookup_elem(&genseq, &zero);
+
 	add(GEN_TX, 1);
+	if (!c || !seqp || !c->stamp)
+		return XDP_TX;
+	__u64 seq = (*seqp)++;
+	__u32 off = c->off & 0x3ff;
+	__u8 *p = data + off;
+	if ((void *)(p + 18) > data_end)
+		return XDP_TX;
+	__u64 now = bpf_ktime_get_ns();
+	__builtin_memcpy(p + 2, &seq, 8);
+	__builtin_memcpy(p + 10, &now, 8);
+	__u32 flows = c->flows ? c->flows : 1;
+	__u32 flow = (__u32)(seq % flows);
+	__u32 ipo = c->ip_off & 0x3ff;
+	__u8 *ip = data + ipo;
+	if (flows > 1 && ipo && (void *)(ip + 28) <= data_end) {
+		/* Source MAC low bytes, source IPv4 low bytes, UDP source port: the flow. */
+		__u8 *mac = data;
+		if ((void *)(mac + 12) > data_end)
+			return XDP_TX;
+		mac[10] = flow >> 8;
+		mac[11] = flow;
+		ip[14] = flow >> 8;
+		ip[15] = flow;
+		__u16 sport = __builtin_bswap16((__u16)(1024 + flow));
+		__builtin_memcpy(ip + 20, &sport, 2);
+		ip[26] = 0; /* UDP checksum: none (valid for IPv4) */
+		ip[27] = 0;
+		ip[10] = 0;
+		ip[11] = 0;
+		__u32 s = 0;
+		__u16 *w = (__u16 *)ip;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			s += w[i];
+		__u16 cs = csum_fold(s);
+		__builtin_memcpy(ip + 10, &cs, 2);
+	}
 	return XDP_TX;
 }
 

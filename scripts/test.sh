@@ -21,5 +21,5 @@ if [ "${XDPGRAPH_MIRI:-0}" = 1 ]; then
     ./scripts/miri.sh
 fi
 echo "== leftovers"
-if ip -o link 2>/dev/null | grep -q xdp; then echo "an XDP program was left attached" >&2; ip -o link | grep xdp >&2; exit 1; fi
+if ip -o link 2>/dev/null | grep -q 'name xdpgraph_'; then echo "an xdpgraph XDP program was left attached" >&2; ip -o link | grep 'name xdpgraph_' >&2; exit 1; fi
 echo "all tests passed"

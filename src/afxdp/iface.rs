@@ -79,11 +79,12 @@ impl IfaceCtl {
         let sum = |f: fn(&QueueStats) -> &std::sync::atomic::AtomicU64| {
             qs.iter().map(|q| f(q).load(R)).sum::<u64>()
         };
+        // Disjoint counters only: rx_dropped already includes drops for an empty fill ring
+        // (reported apart, in `counters`, as xsk_fill_ring_empty).
         vec![
             ("xdp_no_socket", self.program().stats().no_socket),
             ("xsk_rx_dropped", sum(|q| &q.rx_dropped)),
             ("xsk_rx_ring_full", sum(|q| &q.rx_ring_full)),
-            ("xsk_fill_ring_empty", sum(|q| &q.rx_fill_ring_empty)),
             ("xsk_rx_invalid_descs", sum(|q| &q.rx_invalid_descs)),
             ("xsk_tx_invalid_descs", sum(|q| &q.tx_invalid_descs)),
             ("xsk_lost_on_close", sum(|q| &q.lost_on_close)),
@@ -163,6 +164,12 @@ impl PortCtl for IfaceCtl {
         v.push(("xdp_pass", p.pass));
         v.push(("xdp_redirect", p.redirect));
         v.extend(self.kernel_drops());
+        let fill_empty = self
+            .queue_stats()
+            .iter()
+            .map(|q| q.rx_fill_ring_empty.load(Relaxed))
+            .sum();
+        v.push(("xsk_fill_ring_empty", fill_empty));
         v
     }
 }

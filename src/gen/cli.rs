@@ -1,4 +1,10 @@
-//! `xdpgraph gen` arguments.
+//! `xdpgraph gen`: arguments and output.
+
+use super::frame::{FrameSpec, Sizes};
+use super::rate::Rate;
+use super::{Engine, GenConfig, GenError, Report, RxEngine};
+use crate::wire::MacAddr;
+use std::time::Duration;
 
 /// Traffic generator options.
 #[derive(Debug, clap::Args)]
@@ -6,11 +12,258 @@ pub struct GenArgs {
     /// Interface to send on.
     #[arg(long)]
     pub tx: String,
+    /// Network namespace of --tx.
+    #[arg(long)]
+    pub tx_netns: Option<String>,
+    /// Interface to receive and match frames on.
+    #[arg(long)]
+    pub rx: Option<String>,
+    /// Network namespace of --rx.
+    #[arg(long)]
+    pub rx_netns: Option<String>,
+    /// Transmit engine: afxdp (per-frame stamps, even pacing) or replay (BPF_PROG_RUN live frames, several Mpps).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "replay"])]
+    pub engine: String,
+    /// Receiver: afxdp (matches frames: loss, reordering, latency) or xdp (counts, for high rates).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "xdp"])]
+    pub rx_engine: String,
+    /// Rate: frames/s (1000, 1.5M, 500kpps), bits/s on the wire (1Gbps, 100Mbit), or max.
+    #[arg(long, default_value = "max")]
+    pub rate: String,
+    /// Frame size on the wire with FCS (64..MTU+18), or a range A-B.
+    #[arg(long, default_value = "64")]
+    pub size: String,
+    /// Simple IMIX (7 x 64, 4 x 594, 1 x 1518) instead of --size.
+    #[arg(long)]
+    pub imix: bool,
+    /// Vary MACs, IPs and UDP ports over N flows.
+    #[arg(long, default_value_t = 1)]
+    pub flows: u32,
+    /// 802.1Q tag: VID or VID:PCP.
+    #[arg(long)]
+    pub vlan: Option<String>,
+    /// Seconds to send.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Frames to send.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Destination MAC (default: the --rx interface's, else broadcast).
+    #[arg(long)]
+    pub dst_mac: Option<String>,
+    /// Source MAC (default: the --tx interface's).
+    #[arg(long)]
+    pub src_mac: Option<String>,
+    #[arg(long, default_value = "198.18.0.1")]
+    pub src_ip: String,
+    #[arg(long, default_value = "198.18.0.2")]
+    pub dst_ip: String,
+    /// Core for the transmit thread.
+    #[arg(long)]
+    pub core: Option<usize>,
+    /// Core for the receive thread.
+    #[arg(long)]
+    pub rx_core: Option<usize>,
+    /// Find the highest rate with loss at most --loss (RFC 2544 style).
+    #[arg(long)]
+    pub search: bool,
+    /// Loss threshold for --search, in percent.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Seconds per --search trial.
+    #[arg(long, default_value_t = 2.0)]
+    pub trial: f64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No per-second lines.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
-/// Runs the generator.
-pub fn main(_a: GenArgs) -> Result<(), std::io::Error> {
-    Err(std::io::Error::other(
-        "the traffic generator is not implemented yet",
-    ))
+fn ip(s: &str) -> Result<[u8; 4], GenError> {
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|a| a.octets())
+        .map_err(|_| GenError::Setup(format!("bad IPv4 address {s:?}")))
+}
+
+fn mac_of(ns: Option<&str>, ifname: &str) -> Option<MacAddr> {
+    let n = ifname.to_string();
+    super::xdp::in_netns(ns, move || crate::sys::netdev::mac(&n).ok())
+        .ok()
+        .flatten()
+}
+
+/// Turns arguments into a run configuration.
+pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
+    if a.duration.is_none() && a.count.is_none() && !a.search {
+        return Err(GenError::Setup("give --duration SECS or --count N".into()));
+    }
+    let vlan = match &a.vlan {
+        None => None,
+        Some(v) => {
+            let (vid, pcp) = v.split_once(':').map_or((v.as_str(), "0"), |(x, y)| (x, y));
+            let vid: u16 = vid
+                .parse()
+                .ok()
+                .filter(|v| *v <= 4095)
+                .ok_or_else(|| GenError::Setup(format!("--vlan {v}: VID 0..4095")))?;
+            let pcp: u8 = pcp
+                .parse()
+                .ok()
+                .filter(|p| *p <= 7)
+                .ok_or_else(|| GenError::Setup(format!("--vlan {v}: PCP 0..7")))?;
+            Some((vid, pcp))
+        }
+    };
+    let parse_mac = |s: &str| {
+        s.parse::<MacAddr>()
+            .map_err(|e| GenError::Setup(e.to_string()))
+    };
+    let src_mac = match &a.src_mac {
+        Some(m) => parse_mac(m)?,
+        None => mac_of(a.tx_netns.as_deref(), &a.tx).ok_or_else(|| {
+            GenError::Setup(format!("no interface {} (netns {:?})", a.tx, a.tx_netns))
+        })?,
+    };
+    let dst_mac = match (&a.dst_mac, &a.rx) {
+        (Some(m), _) => parse_mac(m)?,
+        (None, Some(rx)) => mac_of(a.rx_netns.as_deref(), rx).unwrap_or(MacAddr::BROADCAST),
+        _ => MacAddr::BROADCAST,
+    };
+    if a.flows == 0 || a.flows > 65536 {
+        return Err(GenError::Setup("--flows: 1..=65536".into()));
+    }
+    Ok(GenConfig {
+        tx: a.tx.clone(),
+        tx_netns: a.tx_netns.clone(),
+        rx: a.rx.clone(),
+        rx_netns: a.rx_netns.clone(),
+        engine: if a.engine == "replay" {
+            Engine::Replay
+        } else {
+            Engine::Afxdp
+        },
+        rx_engine: if a.rx_engine == "xdp" {
+            RxEngine::Xdp
+        } else {
+            RxEngine::Afxdp
+        },
+        rate: Rate::parse(&a.rate).map_err(GenError::Setup)?,
+        sizes: if a.imix {
+            Sizes::Imix
+        } else {
+            Sizes::parse(&a.size).map_err(GenError::Setup)?
+        },
+        spec: FrameSpec {
+            src_mac,
+            dst_mac,
+            src_ip: ip(&a.src_ip)?,
+            dst_ip: ip(&a.dst_ip)?,
+            vlan,
+            flows: a.flows,
+        },
+        duration: a.duration.map(Duration::from_secs_f64),
+        count: a.count,
+        tx_core: a.core,
+        rx_core: a.rx_core,
+        drain: Duration::from_millis(300),
+    })
+}
+
+/// The final table.
+pub fn table(r: &Report) -> String {
+    let mut s = format!(
+        "engine {}   {:.2} s\n  sent      {:>12} frames  {:>9.3} Mpps  {:>9.3} Gbit/s (L1)\n",
+        r.engine,
+        r.seconds,
+        r.tx_frames,
+        r.tx_pps / 1e6,
+        r.tx_l1_bps / 1e9
+    );
+    if let Some(rx) = r.rx_frames {
+        s += &format!(
+            "  received  {:>12} frames  {:>9.3} Mpps\n",
+            rx,
+            r.rx_pps.unwrap_or(0.0) / 1e6
+        );
+        s += &format!(
+            "  lost      {:>12} frames  ({:.4}%)\n",
+            r.lost.unwrap_or(0),
+            r.loss_ratio.unwrap_or(0.0) * 100.0
+        );
+        if let (Some(o), Some(d)) = (r.reordered, r.duplicated) {
+            s += &format!("  reordered {:>12}         duplicated {}\n", o, d);
+        }
+    }
+    if let Some(l) = r.latency {
+        s += &format!(
+            "  latency us  min {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n",
+            l.min, l.p50, l.p90, l.p99, l.p999, l.max, l.mean
+        );
+    }
+    s
+}
+
+/// Runs `xdpgraph gen`.
+pub fn main(a: GenArgs) -> Result<(), GenError> {
+    crate::sys::netdev::catch_stop_signals();
+    let cfg = config(&a)?;
+    if a.search {
+        let trial = Duration::from_secs_f64(a.trial);
+        let quiet = a.quiet || a.json;
+        let (rate, r) = super::search(&cfg, a.loss / 100.0, trial, &mut |l| {
+            if !quiet {
+                eprintln!("  {l}");
+            }
+        })?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::json!({"search": {"loss_threshold_pct": a.loss, "pps": rate}, "last": r.to_json()})
+            );
+        } else {
+            println!(
+                "highest rate with loss <= {}%: {:.3} Mpps",
+                a.loss,
+                rate / 1e6
+            );
+            print!("{}", table(&r));
+        }
+        return Ok(());
+    }
+    let (mut last_t, mut last_tx, mut last_rx) = (0.0, 0u64, 0u64);
+    let quiet = a.quiet || a.json;
+    let r = super::run(&cfg, &mut |t, live| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (tx, rx, p99) = (
+            live.tx.load(Relaxed),
+            live.rx.load(Relaxed),
+            live.p99_ns.load(Relaxed),
+        );
+        let dt = (t - last_t).max(1e-9);
+        if !quiet {
+            let mut l = format!("{t:6.1}s  tx {:8.3} Mpps", (tx - last_tx) as f64 / dt / 1e6);
+            if cfg.rx.is_some() {
+                let (dtx, drx) = (tx - last_tx, rx.saturating_sub(last_rx));
+                let loss = if dtx > 0 {
+                    (1.0 - drx as f64 / dtx as f64).max(0.0) * 100.0
+                } else {
+                    0.0
+                };
+                l += &format!("  rx {:8.3} Mpps  loss {loss:6.2}%", drx as f64 / dt / 1e6);
+                if p99 > 0 {
+                    l += &format!("  p99 {:.1} us", p99 as f64 / 1000.0);
+                }
+            }
+            eprintln!("{l}");
+        }
+        (last_t, last_tx, last_rx) = (t, tx, rx);
+    })?;
+    if a.json {
+        println!("{}", r.to_json());
+    } else {
+        print!("{}", table(&r));
+    }
+    Ok(())
 }

@@ -1,4 +1,284 @@
-//! The traffic generator (`xdpgraph gen`). Not built yet: see issue 5.
+//! The traffic generator (`xdpgraph gen`).
+//!
+//! * Engines ([`tx`]): `afxdp` builds every frame in an AF_XDP UMEM (sequence number, TX time,
+//!   UDP checksum per frame) and paces evenly; `replay` has the kernel replay a template
+//!   through an XDP program with `BPF_PROG_RUN` and live frames (the xdp-trafficgen technique:
+//!   several Mpps from one thread), the program stamping each frame.
+//! * Receivers ([`rx`]): `afxdp` matches every frame (received, lost, reordered, duplicated,
+//!   latency histogram); `xdp` counts with an XDP program (for rates above what AF_XDP copy
+//!   mode can take).
+//! * [`frame`]: Ethernet/IPv4/UDP frames, flows, 802.1Q, sizes and IMIX; [`rate`]: rates and
+//!   pacing; [`xdp`]: the helper XDP programs.
 
 pub mod cli;
+pub mod frame;
+pub mod rate;
+pub mod rx;
+pub mod tx;
 pub mod xdp;
+
+use frame::{FrameSpec, Sizes};
+use rate::Rate;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which transmit engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Afxdp,
+    Replay,
+}
+
+/// Which receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxEngine {
+    Afxdp,
+    Xdp,
+}
+
+/// A generator run.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    pub tx: String,
+    pub tx_netns: Option<String>,
+    pub rx: Option<String>,
+    pub rx_netns: Option<String>,
+    pub engine: Engine,
+    pub rx_engine: RxEngine,
+    pub rate: Rate,
+    pub sizes: Sizes,
+    pub spec: FrameSpec,
+    pub duration: Option<Duration>,
+    pub count: Option<u64>,
+    pub tx_core: Option<usize>,
+    pub rx_core: Option<usize>,
+    /// Time to keep receiving after the last frame is sent.
+    pub drain: Duration,
+}
+
+/// Live counters shared by the engine, the receiver and the reporter.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub tx: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub rx: AtomicU64,
+    /// p99 latency of the last second, ns (0: none).
+    pub p99_ns: AtomicU64,
+}
+
+/// Latency percentiles, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Latency {
+    pub min: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub engine: &'static str,
+    pub seconds: f64,
+    pub tx_frames: u64,
+    /// Bytes on the wire including FCS.
+    pub tx_bytes: u64,
+    pub tx_pps: f64,
+    /// Bits per second counting preamble and inter-frame gap (20 B per frame).
+    pub tx_l1_bps: f64,
+    pub rx_frames: Option<u64>,
+    pub rx_pps: Option<f64>,
+    pub lost: Option<u64>,
+    pub reordered: Option<u64>,
+    pub duplicated: Option<u64>,
+    pub loss_ratio: Option<f64>,
+    pub latency: Option<Latency>,
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "engine": self.engine,
+            "seconds": self.seconds,
+            "tx": {"frames": self.tx_frames, "bytes": self.tx_bytes, "pps": self.tx_pps, "l1_bps": self.tx_l1_bps},
+            "rx": self.rx_frames.map(|f| serde_json::json!({
+                "frames": f, "pps": self.rx_pps, "lost": self.lost, "reordered": self.reordered,
+                "duplicated": self.duplicated, "loss_ratio": self.loss_ratio,
+            })),
+            "latency_us": self.latency.map(|l| serde_json::json!({
+                "min": l.min, "p50": l.p50, "p90": l.p90, "p99": l.p99, "p99.9": l.p999, "max": l.max, "mean": l.mean,
+            })),
+        })
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    #[error("{0}")]
+    Setup(String),
+    #[error(
+        "frames sent on {0} are refused: a veth accepts XDP_TX/redirected frames only when its peer has an XDP program \
+         (attach one on the peer — xdpgraph run does — or use --engine afxdp)"
+    )]
+    Refused(String),
+}
+
+/// Runs the generator; `tick` is called about once a second with (elapsed, live counters).
+pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, GenError> {
+    let max_size = tx::max_wire_size(cfg)?;
+    if let Sizes::Fixed(n) | Sizes::Range(n, _) = cfg.sizes {
+        if n < cfg.spec.min_size() {
+            return Err(GenError::Setup(format!(
+                "--size {n}: the smallest frame with this header is {} bytes",
+                cfg.spec.min_size()
+            )));
+        }
+        if n > max_size {
+            return Err(GenError::Setup(format!(
+                "--size {n}: larger than {} allows ({max_size} bytes with FCS)",
+                cfg.tx
+            )));
+        }
+    }
+    let live = Arc::new(Live::default());
+    let stop_tx = Arc::new(AtomicBool::new(false));
+    let stop_rx = Arc::new(AtomicBool::new(false));
+    let receiver = match &cfg.rx {
+        Some(_) => Some(rx::start(cfg, live.clone(), stop_rx.clone())?),
+        None => None,
+    };
+    // (After the receiver is up: it may be what puts an XDP program on the peer.)
+    if cfg.engine == Engine::Replay {
+        if let Some(false) = xdp::veth_peer_has_xdp(cfg.tx_netns.as_deref(), &cfg.tx) {
+            stop_rx.store(true, Ordering::SeqCst);
+            if let Some(h) = receiver {
+                let _ = h.join();
+            }
+            return Err(GenError::Refused(cfg.tx.clone()));
+        }
+    }
+    let t0 = Instant::now();
+    let tx = tx::start(cfg, max_size, live.clone(), stop_tx.clone())?;
+    let mut next = 1.0;
+    while !tx.is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+        let el = t0.elapsed().as_secs_f64();
+        if el >= next {
+            tick(el, &live);
+            next += 1.0;
+        }
+        if let Some(d) = cfg.duration {
+            if t0.elapsed() >= d {
+                stop_tx.store(true, Ordering::SeqCst);
+            }
+        }
+        if crate::sys::netdev::stop_signal().is_some() {
+            stop_tx.store(true, Ordering::SeqCst);
+        }
+    }
+    let txr = tx
+        .join()
+        .map_err(|_| GenError::Setup("the transmit thread panicked".into()))??;
+    let seconds = txr.seconds;
+    std::thread::sleep(cfg.drain);
+    stop_rx.store(true, Ordering::SeqCst);
+    let rxr = match receiver {
+        Some(h) => Some(
+            h.join()
+                .map_err(|_| GenError::Setup("the receive thread panicked".into()))??,
+        ),
+        None => None,
+    };
+    let mut r = Report {
+        engine: match cfg.engine {
+            Engine::Afxdp => "afxdp",
+            Engine::Replay => "replay",
+        },
+        seconds,
+        tx_frames: txr.frames,
+        tx_bytes: txr.bytes,
+        tx_pps: txr.frames as f64 / seconds.max(1e-9),
+        tx_l1_bps: (txr.bytes + 20 * txr.frames) as f64 * 8.0 / seconds.max(1e-9),
+        ..Default::default()
+    };
+    if let Some(x) = rxr {
+        r.rx_frames = Some(x.frames);
+        r.rx_pps = Some(x.frames as f64 / seconds.max(1e-9));
+        if let Some(u) = x.unique {
+            let lost = txr.frames.saturating_sub(u);
+            r.lost = Some(lost);
+            r.reordered = Some(x.reordered);
+            r.duplicated = Some(x.duplicated);
+            r.loss_ratio = Some(if txr.frames == 0 {
+                0.0
+            } else {
+                lost as f64 / txr.frames as f64
+            });
+        } else {
+            let lost = txr.frames.saturating_sub(x.frames);
+            r.lost = Some(lost);
+            r.loss_ratio = Some(if txr.frames == 0 {
+                0.0
+            } else {
+                lost as f64 / txr.frames as f64
+            });
+        }
+        r.latency = x.latency;
+        if txr.frames > 1000 && x.frames == 0 && cfg.engine == Engine::Replay {
+            return Err(GenError::Refused(cfg.tx.clone()));
+        }
+    }
+    Ok(r)
+}
+
+/// RFC 2544-style search: the highest rate whose loss is at most `max_loss` (a ratio), by
+/// bisection between 0 and the unpaced rate, each trial lasting `trial`.
+pub fn search(
+    cfg: &GenConfig,
+    max_loss: f64,
+    trial: Duration,
+    log: &mut dyn FnMut(&str),
+) -> Result<(f64, Report), GenError> {
+    let mut c = cfg.clone();
+    c.count = None;
+    c.duration = Some(trial);
+    c.rate = Rate::Max;
+    let first = run(&c, &mut |_, _| {})?;
+    if first.rx_frames.is_none() {
+        return Err(GenError::Setup("--search needs --rx".into()));
+    }
+    log(&format!(
+        "unpaced: {:.3} Mpps sent, loss {:.4}%",
+        first.tx_pps / 1e6,
+        first.loss_ratio.unwrap_or(0.0) * 100.0
+    ));
+    if first.loss_ratio.unwrap_or(1.0) <= max_loss {
+        return Ok((first.tx_pps, first));
+    }
+    let (mut lo, mut hi) = (0.0f64, first.tx_pps);
+    let mut best: Option<(f64, Report)> = None;
+    while hi - lo > hi * 0.01 {
+        let mid = (lo + hi) / 2.0;
+        c.rate = Rate::Pps(mid);
+        let r = run(&c, &mut |_, _| {})?;
+        let ok = r.loss_ratio.unwrap_or(1.0) <= max_loss;
+        log(&format!(
+            "{:.3} Mpps: loss {:.4}% {}",
+            mid / 1e6,
+            r.loss_ratio.unwrap_or(0.0) * 100.0,
+            if ok { "ok" } else { "too much" }
+        ));
+        if ok {
+            lo = mid;
+            best = Some((r.tx_pps, r));
+        } else {
+            hi = mid;
+        }
+    }
+    best.ok_or_else(|| GenError::Setup("no rate met the loss threshold".into()))
+}

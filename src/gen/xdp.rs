@@ -204,3 +204,87 @@ impl Helpers {
         Ok(())
     }
 }
+
+/// For a veth: whether its peer (found in the root or any named namespace) has an XDP program
+/// attached. None when `ifname` is not a veth or its peer cannot be found.
+pub fn veth_peer_has_xdp(ns: Option<&str>, ifname: &str) -> Option<bool> {
+    let name = ifname.to_string();
+    let (me, peer) = in_netns(ns, move || -> Option<(u32, u32)> {
+        let me = crate::sys::netdev::ifindex(&name).ok()?;
+        let st = crate::sys::netdev::ethtool_stats(&name).ok()?;
+        let peer = st.iter().find(|(k, _)| k == "peer_ifindex")?.1 as u32;
+        Some((me, peer))
+    })
+    .ok()
+    .flatten()?;
+    let mut spaces: Vec<Option<String>> = vec![None];
+    if let Ok(d) = std::fs::read_dir("/var/run/netns") {
+        spaces.extend(
+            d.flatten()
+                .map(|e| Some(e.file_name().to_string_lossy().into_owned())),
+        );
+    }
+    for sp in spaces {
+        let r = in_netns(sp.as_deref(), move || -> Option<bool> {
+            // The interface with the peer's index here, if it points back at us.
+            for e in std::fs::read_dir("/sys/class/net").ok()?.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if crate::sys::netdev::ifindex(&n).ok() != Some(peer) {
+                    continue;
+                }
+                let st = crate::sys::netdev::ethtool_stats(&n).ok()?;
+                if st
+                    .iter()
+                    .find(|(k, _)| k == "peer_ifindex")
+                    .map(|x| x.1 as u32)
+                    != Some(me)
+                {
+                    continue;
+                }
+                let stdin = std::io::stdin();
+                let id = Xdp::new(stdin.as_fd())
+                    .query_id(peer as i32, XdpFlags::NONE)
+                    .unwrap_or(0);
+                return Some(id != 0);
+            }
+            None
+        })
+        .ok()
+        .flatten();
+        if r.is_some() {
+            return r;
+        }
+    }
+    None
+}
+
+/// Configures the generator program's stamping (sequence number and timestamp at `off`,
+/// flows varied over `flows`, IPv4 header at `ip_off`) and resets its sequence.
+pub fn configure_gen(
+    h: &Helpers,
+    stamp: bool,
+    off: u32,
+    flows: u32,
+    ip_off: u32,
+) -> Result<(), XdpHelperError> {
+    let m = h
+        .obj
+        .maps()
+        .find(|m| m.name() == "gencfg")
+        .expect("gencfg map");
+    let v: Vec<u8> = [stamp as u32, off, flows.max(1), ip_off]
+        .iter()
+        .flat_map(|x| x.to_ne_bytes())
+        .collect();
+    m.update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
+        .map_err(herr("configuring the generator"))?;
+    let s = h
+        .obj
+        .maps()
+        .find(|m| m.name() == "genseq")
+        .expect("genseq map");
+    let cpus = libbpf_rs::num_possible_cpus().map_err(herr("counting CPUs"))?;
+    let zeros: Vec<Vec<u8>> = (0..cpus).map(|_| 0u64.to_ne_bytes().to_vec()).collect();
+    s.update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)
+        .map_err(herr("resetting the sequence"))
+}

@@ -23,3 +23,11 @@ pub fn online_cores() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// Sets the calling thread's timer slack (how late a sleep may wake), in nanoseconds.
+pub fn set_timer_slack(ns: u64) {
+    // SAFETY: PR_SET_TIMERSLACK takes an unsigned long; it affects only this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0);
+    }
+}

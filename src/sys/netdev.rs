@@ -490,3 +490,67 @@ pub fn stop_signal() -> Option<i32> {
         s => Some(s),
     }
 }
+
+/// An interface's driver statistics (what `ethtool -S` shows), by name.
+pub fn ethtool_stats(name: &str) -> io::Result<Vec<(String, u64)>> {
+    const SIOCETHTOOL: libc::Ioctl = 0x8946;
+    const ETHTOOL_GSSET_INFO: u32 = 0x37;
+    const ETHTOOL_GSTRINGS: u32 = 0x1b;
+    const ETHTOOL_GSTATS: u32 = 0x1d;
+    const ETH_SS_STATS: u32 = 1;
+    const GSTRING_LEN: usize = 32;
+    let s = ctl_socket()?;
+    let call = |buf: &mut [u8]| -> io::Result<()> {
+        let mut r = ifreq(name)?;
+        r.ifr_ifru.ifru_data = buf.as_mut_ptr() as *mut libc::c_char;
+        // SAFETY: SIOCETHTOOL reads/writes the ethtool command structure in `buf`, which is
+        // large enough for the command and its declared length.
+        if unsafe { libc::ioctl(s.as_raw_fd(), SIOCETHTOOL, &mut r as *mut libc::ifreq) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // struct ethtool_sset_info { u32 cmd; u32 reserved; u64 sset_mask; u32 data[]; }
+    let mut info = [0u8; 24];
+    info[0..4].copy_from_slice(&ETHTOOL_GSSET_INFO.to_ne_bytes());
+    info[8..16].copy_from_slice(&(1u64 << ETH_SS_STATS).to_ne_bytes());
+    call(&mut info)?;
+    let mask = u64::from_ne_bytes(info[8..16].try_into().unwrap());
+    if mask == 0 {
+        return Ok(Vec::new());
+    }
+    let n = u32::from_ne_bytes(info[16..20].try_into().unwrap()) as usize;
+    // struct ethtool_gstrings { u32 cmd; u32 string_set; u32 len; u8 data[]; }
+    let mut strings = vec![0u8; 12 + n * GSTRING_LEN];
+    strings[0..4].copy_from_slice(&ETHTOOL_GSTRINGS.to_ne_bytes());
+    strings[4..8].copy_from_slice(&ETH_SS_STATS.to_ne_bytes());
+    strings[8..12].copy_from_slice(&(n as u32).to_ne_bytes());
+    call(&mut strings)?;
+    // struct ethtool_stats { u32 cmd; u32 n_stats; u64 data[]; }
+    let mut stats = vec![0u8; 8 + n * 8];
+    stats[0..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
+    stats[4..8].copy_from_slice(&(n as u32).to_ne_bytes());
+    call(&mut stats)?;
+    Ok((0..n)
+        .map(|i| {
+            let raw = &strings[12 + i * GSTRING_LEN..12 + (i + 1) * GSTRING_LEN];
+            let end = raw.iter().position(|b| *b == 0).unwrap_or(GSTRING_LEN);
+            let v = u64::from_ne_bytes(stats[8 + i * 8..16 + i * 8].try_into().unwrap());
+            (String::from_utf8_lossy(&raw[..end]).into_owned(), v)
+        })
+        .collect())
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the clock `bpf_ktime_get_ns` reads).
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `t`.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t);
+    }
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}

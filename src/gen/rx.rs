@@ -1,0 +1,209 @@
+//! Receivers: matching every frame over AF_XDP, or counting with an XDP program.
+
+use super::frame;
+use super::{GenConfig, GenError, Latency, Live, RxEngine};
+use crate::afxdp::{self, program, SocketConfig, Umem, XdpMode, XdpProgram, XskPort};
+use crate::buf::{Burst, Pool, Region};
+use crate::port::Port;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a receiver saw.
+#[derive(Debug, Clone, Default)]
+pub struct RxResult {
+    pub frames: u64,
+    /// Distinct sequence numbers (AF_XDP receiver only).
+    pub unique: Option<u64>,
+    pub reordered: u64,
+    pub duplicated: u64,
+    pub latency: Option<Latency>,
+}
+
+fn setup(e: impl std::fmt::Display) -> GenError {
+    GenError::Setup(e.to_string())
+}
+
+/// Starts the receiver; returns once it is ready to receive.
+pub fn start(
+    cfg: &GenConfig,
+    live: Arc<Live>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<Result<RxResult, GenError>>, GenError> {
+    let c = cfg.clone();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let h = std::thread::Builder::new()
+        .name("xdpgraph-gen-rx".into())
+        .spawn(move || {
+            let r = (|| {
+                if let Some(ns) = &c.rx_netns {
+                    crate::sys::netdev::enter_netns(ns).map_err(setup)?;
+                }
+                if let Some(core) = c.rx_core {
+                    let _ = crate::sys::cpu::pin_current_thread(core);
+                }
+                match c.rx_engine {
+                    RxEngine::Xdp => count(&c, &live, &stop, &ready_tx),
+                    RxEngine::Afxdp => matcher(&c, &live, &stop, &ready_tx),
+                }
+            })();
+            if let Err(e) = &r {
+                let _ = ready_tx.send(Err(e.to_string()));
+            }
+            r
+        })
+        .map_err(setup)?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(h),
+        Ok(Err(e)) => {
+            let _ = h.join();
+            Err(GenError::Setup(format!("receiver: {e}")))
+        }
+        Err(_) => Err(GenError::Setup("receiver: thread ended".into())),
+    }
+}
+
+fn count(
+    c: &GenConfig,
+    live: &Live,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), String>>,
+) -> Result<RxResult, GenError> {
+    let rx = c.rx.as_deref().unwrap();
+    let h = super::xdp::Helpers::load().map_err(setup)?;
+    let _att = h
+        .attach("xdpgraph_sink", None, rx, XdpMode::Auto)
+        .map_err(setup)?;
+    let base = h.stat(super::xdp::stat::SINK_FRAMES);
+    let _ = ready.send(Ok(()));
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5));
+        live.rx.store(
+            h.stat(super::xdp::stat::SINK_FRAMES) - base,
+            Ordering::Relaxed,
+        );
+    }
+    let frames = h.stat(super::xdp::stat::SINK_FRAMES) - base;
+    live.rx.store(frames, Ordering::Relaxed);
+    Ok(RxResult {
+        frames,
+        ..Default::default()
+    })
+}
+
+fn matcher(
+    c: &GenConfig,
+    live: &Live,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), String>>,
+) -> Result<RxResult, GenError> {
+    let rx = c.rx.as_deref().unwrap();
+    let prog = XdpProgram::attach(rx, XdpMode::Auto).map_err(setup)?;
+    let mapping =
+        crate::sys::mmap::Mapping::anonymous(8192 * afxdp::CHUNK_SIZE, false).map_err(setup)?;
+    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    let mut pool = Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM);
+    let xsks = prog.xsks().map_err(setup)?;
+    let nq = afxdp::rx_queues(rx).map_err(setup)?;
+    let queues: Vec<u32> = (0..nq).collect();
+    let reg = |q: u32, fd: i32| program::register_socket(&xsks, q, fd);
+    let mut port = XskPort::open(
+        0,
+        prog.ifindex(),
+        &queues,
+        &mut umem,
+        &mut pool,
+        &SocketConfig {
+            fill_target: 2048,
+            ..Default::default()
+        },
+        &reg,
+        &[],
+    )
+    .map_err(|e| GenError::Setup(format!("{rx}: AF_XDP sockets: {e}")))?;
+    prog.set_steering(true).map_err(setup)?;
+    let _ = ready.send(Ok(()));
+    let mut hist =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)?;
+    let mut second =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)?;
+    let mut seen: Vec<u64> = Vec::new();
+    let (mut frames, mut unique, mut reordered, mut duplicated, mut max_seq) =
+        (0u64, 0u64, 0u64, 0u64, None::<u64>);
+    let mut burst = Burst::new();
+    let mut tick = Instant::now();
+    let fds = port.fds();
+    let mut idle = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        port.maintain(&mut pool);
+        port.rx_burst(&mut pool, &mut burst);
+        if burst.is_empty() {
+            // Spin briefly, then wait in poll(2) so as not to steal a core.
+            idle += 1;
+            if idle > 64 {
+                let _ = crate::sys::xsk::poll_readable(&fds, 2);
+            }
+        } else {
+            idle = 0;
+        }
+        let now = crate::sys::netdev::monotonic_ns();
+        for f in burst.drain() {
+            if let Some((seq, ts, _)) = frame::parse(pool.data(&f)) {
+                frames += 1;
+                let w = (seq / 64) as usize;
+                if w >= seen.len() {
+                    seen.resize(w + 1024, 0);
+                }
+                let bit = 1u64 << (seq % 64);
+                if seen[w] & bit != 0 {
+                    duplicated += 1;
+                } else {
+                    seen[w] |= bit;
+                    unique += 1;
+                }
+                match max_seq {
+                    Some(m) if seq < m => reordered += 1,
+                    _ => max_seq = Some(seq),
+                }
+                let lat = now.saturating_sub(ts).max(1);
+                let _ = hist.record(lat);
+                let _ = second.record(lat);
+            }
+            pool.free(f);
+        }
+        live.rx.store(frames, Ordering::Relaxed);
+        if tick.elapsed() >= Duration::from_secs(1) {
+            live.p99_ns.store(
+                if second.is_empty() {
+                    0
+                } else {
+                    second.value_at_quantile(0.99)
+                },
+                Ordering::Relaxed,
+            );
+            second.reset();
+            tick = Instant::now();
+        }
+    }
+    port.detach(&mut pool);
+    let _ = prog.set_steering(false);
+    let us = |v: u64| v as f64 / 1000.0;
+    let latency = (!hist.is_empty()).then(|| Latency {
+        min: us(hist.min()),
+        p50: us(hist.value_at_quantile(0.5)),
+        p90: us(hist.value_at_quantile(0.9)),
+        p99: us(hist.value_at_quantile(0.99)),
+        p999: us(hist.value_at_quantile(0.999)),
+        max: us(hist.max()),
+        mean: hist.mean() / 1000.0,
+    });
+    Ok(RxResult {
+        frames,
+        unique: Some(unique),
+        reordered,
+        duplicated,
+        latency,
+    })
+}

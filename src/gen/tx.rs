@@ -1,0 +1,249 @@
+//! Transmit engines.
+
+use super::frame::{self, Sizes};
+use super::rate::Pacer;
+use super::{Engine, GenConfig, GenError, Live};
+use crate::buf::{Pool, Region};
+use crate::sys::xsk::{BindMode, RingSizes, UmemSource, XskSocket};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What an engine sent.
+#[derive(Debug, Clone, Copy)]
+pub struct TxResult {
+    pub frames: u64,
+    /// On the wire, with FCS.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+fn setup(e: impl std::fmt::Display) -> GenError {
+    GenError::Setup(e.to_string())
+}
+
+/// The largest frame (with FCS) the TX interface carries and a UMEM chunk holds.
+pub fn max_wire_size(cfg: &GenConfig) -> Result<usize, GenError> {
+    let name = cfg.tx.clone();
+    let mtu = super::xdp::in_netns(cfg.tx_netns.as_deref(), move || {
+        crate::sys::netdev::mtu(&name)
+    })
+    .map_err(setup)?
+    .map_err(|e| GenError::Setup(format!("{}: {e}", cfg.tx)))? as usize;
+    Ok((mtu + cfg.spec.l2_len() + 4).min(crate::afxdp::CHUNK_SIZE - crate::afxdp::HEADROOM + 4))
+}
+
+/// Starts the engine on its own thread (in the TX namespace, pinned if asked).
+pub fn start(
+    cfg: &GenConfig,
+    max_size: usize,
+    live: Arc<Live>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<Result<TxResult, GenError>>, GenError> {
+    let c = cfg.clone();
+    std::thread::Builder::new()
+        .name("xdpgraph-gen-tx".into())
+        .spawn(move || {
+            if let Some(ns) = &c.tx_netns {
+                crate::sys::netdev::enter_netns(ns).map_err(setup)?;
+            }
+            if let Some(core) = c.tx_core {
+                let _ = crate::sys::cpu::pin_current_thread(core);
+            }
+            crate::sys::cpu::set_timer_slack(1000);
+            match c.engine {
+                Engine::Afxdp => afxdp(&c, max_size, &live, &stop),
+                Engine::Replay => replay(&c, max_size, &live, &stop),
+            }
+        })
+        .map_err(setup)
+}
+
+fn afxdp(
+    c: &GenConfig,
+    max_size: usize,
+    live: &Live,
+    stop: &AtomicBool,
+) -> Result<TxResult, GenError> {
+    let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
+    let chunks = 4096;
+    let mapping = crate::sys::mmap::Mapping::anonymous(chunks * crate::afxdp::CHUNK_SIZE, false)
+        .map_err(setup)?;
+    let src = UmemSource::Register {
+        addr: mapping.as_ptr() as u64,
+        len: mapping.len() as u64,
+        chunk_size: crate::afxdp::CHUNK_SIZE as u32,
+    };
+    let mut pool = Pool::with_region(
+        Region::Mapped(mapping),
+        crate::afxdp::CHUNK_SIZE,
+        crate::afxdp::HEADROOM,
+    );
+    let sizes = RingSizes {
+        fill: 64,
+        comp: 2048,
+        rx: 64,
+        tx: 2048,
+    };
+    let mut sock = XskSocket::bind(&src, ifindex, 0, sizes, BindMode::ZeroCopy)
+        .or_else(|_| XskSocket::bind(&src, ifindex, 0, sizes, BindMode::Copy))
+        .map_err(|e| GenError::Setup(format!("{}: AF_XDP socket: {e}", c.tx)))?;
+    let (ip, off) = (c.spec.ip_offset(), c.spec.stamp_offset());
+    let flows = c.spec.flows.max(1);
+    let mut templates: HashMap<usize, Vec<u8>> = HashMap::new();
+    let pps = c.rate.pps(c.sizes.mean(max_size));
+    let mut pacer = Pacer::new(pps);
+    let head = pool.headroom() as u64;
+    let (mut seq, mut done, mut bytes, mut in_flight) = (0u64, 0u64, 0u64, 0u64);
+    let t0 = Instant::now();
+    let limit = c.count.unwrap_or(u64::MAX);
+    let mut descs: Vec<libc::xdp_desc> = Vec::with_capacity(64);
+    loop {
+        // Completions return chunks.
+        let n = sock.comp.available(512);
+        for i in 0..n {
+            pool.free_addr(sock.comp.get(i));
+        }
+        sock.comp.release(n);
+        done += n as u64;
+        in_flight -= n as u64;
+        live.tx.store(done, Ordering::Relaxed);
+        if stop.load(Ordering::Relaxed) || seq >= limit {
+            break;
+        }
+        let due = pacer.due(64).min(limit - seq);
+        if due == 0 {
+            // Sleep rather than spin (on a small machine a spinning sender steals the core the
+            // forwarder or the receiver needs); frames due meanwhile go out together.
+            // At least 50 us: at high rates several frames then go out together, and the
+            // schedule (absolute) keeps the average rate exact.
+            std::thread::sleep(Duration::from_secs_f64(pacer.wait().max(50e-6)));
+            continue;
+        }
+        let k = (sock.tx.free(due as u32) as u64)
+            .min(due)
+            .min(pool.available() as u64);
+        if k == 0 {
+            let _ = sock.kick_tx();
+            continue;
+        }
+        descs.clear();
+        for _ in 0..k {
+            let base = pool.alloc().expect("checked available");
+            let size = c.sizes.size_of(seq, max_size).max(c.spec.min_size());
+            let t = templates
+                .entry(size)
+                .or_insert_with(|| c.spec.build(size, 0));
+            let len = t.len();
+            let buf = &mut pool.chunk_mut(base)[head as usize..head as usize + len];
+            buf.copy_from_slice(t);
+            if flows > 1 {
+                frame::set_flow(buf, ip, (seq % flows as u64) as u32);
+            }
+            frame::stamp(buf, ip, off, seq, crate::sys::netdev::monotonic_ns());
+            descs.push(libc::xdp_desc {
+                addr: base + head,
+                len: len as u32,
+                options: 0,
+            });
+            bytes += len as u64 + 4;
+            seq += 1;
+        }
+        sock.tx.produce(descs.iter().copied(), k as u32);
+        in_flight += k;
+        pacer.sent(k);
+        let _ = sock.kick_tx();
+    }
+    // Wait for what is still in the kernel.
+    let t_end = Instant::now();
+    while in_flight > 0 && t_end.elapsed() < Duration::from_secs(2) {
+        let _ = sock.kick_tx();
+        let n = sock.comp.available(512);
+        for i in 0..n {
+            pool.free_addr(sock.comp.get(i));
+        }
+        sock.comp.release(n);
+        done += n as u64;
+        in_flight -= n as u64;
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    live.tx.store(done, Ordering::Relaxed);
+    // Bytes of frames never completed are not counted.
+    let bytes = if seq == 0 { 0 } else { bytes * done / seq };
+    Ok(TxResult {
+        frames: done,
+        bytes,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+fn replay(
+    c: &GenConfig,
+    max_size: usize,
+    live: &Live,
+    stop: &AtomicBool,
+) -> Result<TxResult, GenError> {
+    let h = super::xdp::Helpers::load().map_err(setup)?;
+    super::xdp::configure_gen(
+        &h,
+        true,
+        c.spec.stamp_offset() as u32,
+        c.spec.flows,
+        c.spec.ip_offset() as u32,
+    )
+    .map_err(setup)?;
+    let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
+    // One template per call; IMIX and ranges cycle over their sizes call by call.
+    let pattern: Vec<usize> = match &c.sizes {
+        Sizes::Fixed(n) => vec![*n],
+        Sizes::Imix => (0..12).map(|i| Sizes::Imix.size_of(i, max_size)).collect(),
+        Sizes::Range(a, b) => (0..16).map(|i| a + (b - a) * i / 15).collect(),
+    };
+    let templates: Vec<Vec<u8>> = pattern
+        .iter()
+        .map(|s| {
+            let mut t = c.spec.build((*s).max(c.spec.min_size()).min(max_size), 0);
+            let u = c.spec.ip_offset() + 20;
+            t[u + 6] = 0; // no UDP checksum: the program rewrites the payload
+            t[u + 7] = 0;
+            t
+        })
+        .collect();
+    let pps = c.rate.pps(c.sizes.mean(max_size));
+    // A BPF_PROG_RUN call has a fixed cost of tens of ms here: unpaced, make calls long;
+    // paced, send about 50 ms worth per call.
+    let chunk = match pps {
+        None => 1u64 << 20,
+        Some(p) => ((p * 0.05) as u64).clamp(64, 1 << 20),
+    };
+    let limit = c.count.unwrap_or(u64::MAX);
+    let base = h.stat(super::xdp::stat::GEN_TX);
+    let (mut sent, mut bytes, mut i) = (0u64, 0u64, 0usize);
+    let t0 = Instant::now();
+    while !stop.load(Ordering::Relaxed) && sent < limit {
+        let n = chunk.min(limit - sent) as u32;
+        let t = &templates[i % templates.len()];
+        i += 1;
+        h.replay(ifindex, t, n).map_err(setup)?;
+        sent += n as u64;
+        bytes += n as u64 * (t.len() as u64 + 4);
+        live.tx.store(sent, Ordering::Relaxed);
+        if let Some(p) = pps {
+            let due = sent as f64 / p;
+            let el = t0.elapsed().as_secs_f64();
+            if due > el {
+                std::thread::sleep(Duration::from_secs_f64(due - el));
+            }
+        }
+    }
+    let frames = h.stat(super::xdp::stat::GEN_TX) - base;
+    Ok(TxResult {
+        frames,
+        bytes: if sent == 0 { 0 } else { bytes * frames / sent },
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
