@@ -41,6 +41,8 @@ struct gen_cfg {
 	__u32 off;      /* payload offset: magic (2), seq (8, LE), tx time ns (8, LE) */
 	__u32 flows;    /* vary the flow over this many (>= 1) */
 	__u32 ip_off;   /* IPv4 header offset (0: no IP) */
+	__u32 sizes;    /* 0: template size; 1: IMIX of size[0..3] (7:4:1); 2: range size[0]..size[1] */
+	__u32 size[3];  /* frame lengths without FCS; the template is the largest */
 };
 
 struct {
@@ -84,6 +86,43 @@ int xdpgraph_gen_tx(struct xdp_md *ctx)
 	if (!c || !seqp || !c->stamp)
 		return XDP_TX;
 	__u64 seq = (*seqp)++;
+	__u32 ipo = c->ip_off & 0x3ff;
+	if (c->sizes && ipo) {
+		/* Trim the (largest) template to this frame's size, then fix the lengths. */
+		__u32 want;
+		if (c->sizes == 1) {
+			__u32 k = (__u32)(seq % 12);
+			want = k < 7 ? c->size[0] : (k < 11 ? c->size[1] : c->size[2]);
+		} else {
+			__u32 span = c->size[1] >= c->size[0] ? c->size[1] - c->size[0] + 1 : 1;
+			want = c->size[0] + (__u32)(((seq * 0x9e3779b97f4a7c15ULL) >> 33) % span);
+		}
+		__u32 len = (__u32)(data_end - data);
+		if (want < len) {
+			if (bpf_xdp_adjust_tail(ctx, (int)want - (int)len))
+				return XDP_TX;
+			data = (void *)(long)ctx->data;
+			data_end = (void *)(long)ctx->data_end;
+		}
+		__u8 *iph = data + ipo;
+		if ((void *)(iph + 28) > data_end)
+			return XDP_TX;
+		__u16 tot = __builtin_bswap16((__u16)((__u32)(data_end - data) - ipo));
+		__u16 ulen = __builtin_bswap16((__u16)((__u32)(data_end - data) - ipo - 20));
+		__builtin_memcpy(iph + 2, &tot, 2);
+		__builtin_memcpy(iph + 24, &ulen, 2);
+		iph[26] = 0;
+		iph[27] = 0;
+		iph[10] = 0;
+		iph[11] = 0;
+		__u32 cs = 0;
+		__u16 *w = (__u16 *)iph;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			cs += w[i];
+		__u16 folded = csum_fold(cs);
+		__builtin_memcpy(iph + 10, &folded, 2);
+	}
 	__u32 off = c->off & 0x3ff;
 	__u8 *p = data + off;
 	if ((void *)(p + 18) > data_end)
@@ -93,7 +132,6 @@ int xdpgraph_gen_tx(struct xdp_md *ctx)
 	__builtin_memcpy(p + 10, &now, 8);
 	__u32 flows = c->flows ? c->flows : 1;
 	__u32 flow = (__u32)(seq % flows);
-	__u32 ipo = c->ip_off & 0x3ff;
 	__u8 *ip = data + ipo;
 	if (flows > 1 && ipo && (void *)(ip + 28) <= data_end) {
 		/* Source MAC low bytes, source IPv4 low bytes, UDP source port: the flow. */

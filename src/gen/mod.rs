@@ -91,6 +91,8 @@ pub struct Report {
     /// Bits per second counting preamble and inter-frame gap (20 B per frame).
     pub tx_l1_bps: f64,
     pub rx_frames: Option<u64>,
+    /// Bytes received, with FCS.
+    pub rx_bytes: Option<u64>,
     pub rx_pps: Option<f64>,
     pub lost: Option<u64>,
     pub reordered: Option<u64>,
@@ -106,7 +108,7 @@ impl Report {
             "seconds": self.seconds,
             "tx": {"frames": self.tx_frames, "bytes": self.tx_bytes, "pps": self.tx_pps, "l1_bps": self.tx_l1_bps},
             "rx": self.rx_frames.map(|f| serde_json::json!({
-                "frames": f, "pps": self.rx_pps, "lost": self.lost, "reordered": self.reordered,
+                "frames": f, "bytes": self.rx_bytes, "pps": self.rx_pps, "lost": self.lost, "reordered": self.reordered,
                 "duplicated": self.duplicated, "loss_ratio": self.loss_ratio,
             })),
             "latency_us": self.latency.map(|l| serde_json::json!({
@@ -208,6 +210,7 @@ pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, 
     };
     if let Some(x) = rxr {
         r.rx_frames = Some(x.frames);
+        r.rx_bytes = Some(x.bytes);
         r.rx_pps = Some(x.frames as f64 / seconds.max(1e-9));
         if let Some(u) = x.unique {
             let lost = txr.frames.saturating_sub(u);

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Default)]
 pub struct RxResult {
     pub frames: u64,
+    /// Bytes received, counting the 4-byte FCS per frame (as sizes are given).
+    pub bytes: u64,
     /// Distinct sequence numbers (AF_XDP receiver only).
     pub unique: Option<u64>,
     pub reordered: u64,
@@ -77,6 +79,7 @@ fn count(
         .attach("xdpgraph_sink", None, rx, XdpMode::Auto)
         .map_err(setup)?;
     let base = h.stat(super::xdp::stat::SINK_FRAMES);
+    let base_octets = h.stat(super::xdp::stat::SINK_OCTETS);
     let _ = ready.send(Ok(()));
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(5));
@@ -86,9 +89,11 @@ fn count(
         );
     }
     let frames = h.stat(super::xdp::stat::SINK_FRAMES) - base;
+    let bytes = h.stat(super::xdp::stat::SINK_OCTETS) - base_octets + 4 * frames;
     live.rx.store(frames, Ordering::Relaxed);
     Ok(RxResult {
         frames,
+        bytes,
         ..Default::default()
     })
 }
@@ -130,8 +135,8 @@ fn matcher(
     let mut second =
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)?;
     let mut seen: Vec<u64> = Vec::new();
-    let (mut frames, mut unique, mut reordered, mut duplicated, mut max_seq) =
-        (0u64, 0u64, 0u64, 0u64, None::<u64>);
+    let (mut frames, mut bytes, mut unique, mut reordered, mut duplicated, mut max_seq) =
+        (0u64, 0u64, 0u64, 0u64, 0u64, None::<u64>);
     let mut burst = Burst::new();
     let mut tick = Instant::now();
     let fds = port.fds();
@@ -152,6 +157,7 @@ fn matcher(
         for f in burst.drain() {
             if let Some((seq, ts, _)) = frame::parse(pool.data(&f)) {
                 frames += 1;
+                bytes += f.len as u64 + 4;
                 let w = (seq / 64) as usize;
                 if w >= seen.len() {
                     seen.resize(w + 1024, 0);
@@ -201,6 +207,7 @@ fn matcher(
     });
     Ok(RxResult {
         frames,
+        bytes,
         unique: Some(unique),
         reordered,
         duplicated,

@@ -181,56 +181,42 @@ fn afxdp(
     })
 }
 
-fn replay(
-    c: &GenConfig,
-    max_size: usize,
-    live: &Live,
-    stop: &AtomicBool,
-) -> Result<TxResult, GenError> {
+fn replay(c: &GenConfig, max_size: usize, live: &Live, stop: &AtomicBool) -> Result<TxResult, GenError> {
     let h = super::xdp::Helpers::load().map_err(setup)?;
-    super::xdp::configure_gen(
-        &h,
-        true,
-        c.spec.stamp_offset() as u32,
-        c.spec.flows,
-        c.spec.ip_offset() as u32,
-    )
-    .map_err(setup)?;
-    let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
-    // One template per call; IMIX and ranges cycle over their sizes call by call.
-    let pattern: Vec<usize> = match &c.sizes {
-        Sizes::Fixed(n) => vec![*n],
-        Sizes::Imix => (0..12).map(|i| Sizes::Imix.size_of(i, max_size)).collect(),
-        Sizes::Range(a, b) => (0..16).map(|i| a + (b - a) * i / 15).collect(),
+    let min = c.spec.min_size();
+    let clamp = |s: usize| s.max(min).min(max_size);
+    // One template, the largest size; the XDP program trims each frame to its size (IMIX,
+    // ranges), so the mix holds frame by frame.
+    let (mode, sizes, largest) = match &c.sizes {
+        Sizes::Fixed(n) => (0, [0; 3], clamp(*n)),
+        Sizes::Imix => {
+            let s = [clamp(64), clamp(594), clamp(1518)];
+            (1, [s[0] as u32 - 4, s[1] as u32 - 4, s[2] as u32 - 4], s[2])
+        }
+        Sizes::Range(a, b) => (2, [clamp(*a) as u32 - 4, clamp(*b) as u32 - 4, 0], clamp(*b)),
     };
-    let templates: Vec<Vec<u8>> = pattern
-        .iter()
-        .map(|s| {
-            let mut t = c.spec.build((*s).max(c.spec.min_size()).min(max_size), 0);
-            let u = c.spec.ip_offset() + 20;
-            t[u + 6] = 0; // no UDP checksum: the program rewrites the payload
-            t[u + 7] = 0;
-            t
-        })
-        .collect();
-    let pps = c.rate.pps(c.sizes.mean(max_size));
+    super::xdp::configure_gen(&h, true, c.spec.stamp_offset() as u32, c.spec.flows, c.spec.ip_offset() as u32, mode, sizes).map_err(setup)?;
+    let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
+    let mut t = c.spec.build(largest, 0);
+    let u = c.spec.ip_offset() + 20;
+    t[u + 6] = 0; // no UDP checksum: the program rewrites the payload
+    t[u + 7] = 0;
+    let mean = c.sizes.mean(max_size).max(min as f64);
+    let pps = c.rate.pps(mean);
     // A BPF_PROG_RUN call has a fixed cost of tens of ms here: unpaced, make calls long;
-    // paced, send about 50 ms worth per call.
+    // paced, send about 50 ms worth per call (frames then leave in 50 ms bursts).
     let chunk = match pps {
         None => 1u64 << 20,
         Some(p) => ((p * 0.05) as u64).clamp(64, 1 << 20),
     };
     let limit = c.count.unwrap_or(u64::MAX);
     let base = h.stat(super::xdp::stat::GEN_TX);
-    let (mut sent, mut bytes, mut i) = (0u64, 0u64, 0usize);
+    let mut sent = 0u64;
     let t0 = Instant::now();
     while !stop.load(Ordering::Relaxed) && sent < limit {
         let n = chunk.min(limit - sent) as u32;
-        let t = &templates[i % templates.len()];
-        i += 1;
-        h.replay(ifindex, t, n).map_err(setup)?;
+        h.replay(ifindex, &t, n).map_err(setup)?;
         sent += n as u64;
-        bytes += n as u64 * (t.len() as u64 + 4);
         live.tx.store(sent, Ordering::Relaxed);
         if let Some(p) = pps {
             let due = sent as f64 / p;
@@ -241,9 +227,10 @@ fn replay(
         }
     }
     let frames = h.stat(super::xdp::stat::GEN_TX) - base;
-    Ok(TxResult {
-        frames,
-        bytes: if sent == 0 { 0 } else { bytes * frames / sent },
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    // Bytes on the wire: exact for fixed sizes, the mix's mean otherwise.
+    let bytes = match c.sizes {
+        Sizes::Fixed(_) => frames * (t.len() as u64 + 4),
+        _ => (frames as f64 * mean) as u64,
+    };
+    Ok(TxResult { frames, bytes, seconds: t0.elapsed().as_secs_f64() })
 }

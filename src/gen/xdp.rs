@@ -259,20 +259,25 @@ pub fn veth_peer_has_xdp(ns: Option<&str>, ifname: &str) -> Option<bool> {
 }
 
 /// Configures the generator program's stamping (sequence number and timestamp at `off`,
-/// flows varied over `flows`, IPv4 header at `ip_off`) and resets its sequence.
+/// flows varied over `flows`, IPv4 header at `ip_off`) and resets its sequence. `sizes`: 0
+/// (the template's), 1 (IMIX of `size[0..3]`, 7:4:1) or 2 (range `size[0]..=size[1]`), as
+/// frame lengths without FCS; the template must be the largest.
+#[allow(clippy::too_many_arguments)]
 pub fn configure_gen(
     h: &Helpers,
     stamp: bool,
     off: u32,
     flows: u32,
     ip_off: u32,
+    sizes: u32,
+    size: [u32; 3],
 ) -> Result<(), XdpHelperError> {
     let m = h
         .obj
         .maps()
         .find(|m| m.name() == "gencfg")
         .expect("gencfg map");
-    let v: Vec<u8> = [stamp as u32, off, flows.max(1), ip_off]
+    let v: Vec<u8> = [stamp as u32, off, flows.max(1), ip_off, sizes, size[0], size[1], size[2]]
         .iter()
         .flat_map(|x| x.to_ne_bytes())
         .collect();

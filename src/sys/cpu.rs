@@ -31,3 +31,17 @@ pub fn set_timer_slack(ns: u64) {
         libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0);
     }
 }
+
+/// Pins thread or process `pid` (e.g. a kernel NAPI thread) to `core`.
+pub fn pin_thread(pid: i32, core: usize) -> io::Result<()> {
+    // SAFETY: as in `pin_current_thread`, for another thread id.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
