@@ -112,15 +112,18 @@ impl Drop for Fwd {
     }
 }
 
-fn setup(cfg: &str, lab: &LabGuard) -> Fwd {
+fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
     let (a, b) = (lab.iface(0), lab.iface(1));
     let dst = lab.host_mac(1);
     let mut f = Fwd { _attach: Vec::new(), _helpers: None, thread: None, dp: None, bridge: false };
     match cfg {
         "linux-bridge" => {
             let h = Helpers::load().unwrap();
-            // The sender's frames arrive as XDP_TX frames: the veth needs an XDP program.
-            f._attach.push(h.attach("xdpgraph_pass", None, &a, XdpMode::Native).unwrap());
+            // The replay sender's frames arrive as XDP_TX frames: the veth needs an XDP program
+            // (which also moves its receive path into NAPI). Socket-sent frames need none.
+            if sender == Engine::Replay {
+                f._attach.push(h.attach("xdpgraph_pass", None, &a, XdpMode::Native).unwrap());
+            }
             sh(&["ip", "link", "add", "blbr", "type", "bridge"]);
             f.bridge = true;
             sh(&["ip", "link", "set", &a, "master", "blbr"]);
@@ -214,7 +217,9 @@ struct Sample {
     p999: f64,
 }
 
-fn measure(cfg: &str, secs: f64) -> Sample {
+/// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
+/// `latency`) latency at 50 kpps.
+fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
     let lab = LabGuard::up(LabConfig { prefix: "bl".into(), ports: 2, queues: 1, addresses: false, ..Default::default() }).unwrap();
     // The sink's receive work runs in a NAPI thread pinned to core 1 (with the sender), so it
     // never lands on the forwarding core. BENCH_NAPI_THREAD=1 also moves the forwarder's ingress
@@ -224,7 +229,7 @@ fn measure(cfg: &str, secs: f64) -> Sample {
     // sender's core, where veth runs it.
     threaded(Some(&lab.ns(1)), "eth0");
     let _pin = Pinner::start();
-    let _fwd = setup(cfg, &lab);
+    let _fwd = setup(cfg, &lab, sender);
     if std::env::var("BENCH_NAPI_THREAD").is_ok() {
         // After setup: the veth has its NAPI only once an XDP program is attached.
         threaded(None, &lab.iface(0));
@@ -233,28 +238,48 @@ fn measure(cfg: &str, secs: f64) -> Sample {
     let mut s = Sample::default();
     // 64 B frames; tagged ones (the vlan configuration's trunk) are 68 B, and 64 B once untagged.
     let small = Sizes::Fixed(if cfg == "xdpgraph-vlan-bridge" { 68 } else { 64 });
-    let r = gen::run(&gen_cfg(cfg, &lab, Engine::Replay, RxEngine::Xdp, Rate::Max, small.clone(), secs), &mut |_, _| {}).unwrap();
+    let r = gen::run(&gen_cfg(cfg, &lab, sender, RxEngine::Xdp, Rate::Max, small.clone(), secs), &mut |_, _| {}).unwrap();
     s.mpps64 = r.rx_pps.unwrap() / 1e6;
-    let r = gen::run(&gen_cfg(cfg, &lab, Engine::Replay, RxEngine::Xdp, Rate::Max, Sizes::Imix, secs), &mut |_, _| {}).unwrap();
+    let r = gen::run(&gen_cfg(cfg, &lab, sender, RxEngine::Xdp, Rate::Max, Sizes::Imix, secs), &mut |_, _| {}).unwrap();
     let rx = r.rx_frames.unwrap() as f64;
     s.mpps_imix = r.rx_pps.unwrap() / 1e6;
     // Received bits on the wire (+20 B preamble and inter-frame gap per frame).
     s.gbps_imix = (r.rx_bytes.unwrap() as f64 + 20.0 * rx) * 8.0 / r.seconds / 1e9;
-    let r = gen::run(&gen_cfg(cfg, &lab, Engine::Afxdp, RxEngine::Afxdp, Rate::Pps(50_000.0), small, secs.min(3.0)), &mut |_, _| {}).unwrap();
-    if let Some(l) = r.latency {
-        (s.p50, s.p99, s.p999) = (l.p50, l.p99, l.p999);
+    let mut loss = 0.0;
+    if latency {
+        let r = gen::run(&gen_cfg(cfg, &lab, Engine::Afxdp, RxEngine::Afxdp, Rate::Pps(50_000.0), small, secs.min(3.0)), &mut |_, _| {}).unwrap();
+        if let Some(l) = r.latency {
+            (s.p50, s.p99, s.p999) = (l.p50, l.p99, l.p999);
+        }
+        loss = r.loss_ratio.unwrap_or(0.0);
     }
     eprintln!(
-        "  {cfg}: 64B {:.3} Mpps, IMIX {:.3} Mpps {:.2} Gbit/s, latency p50 {:.1} p99 {:.1} p99.9 {:.1} us (loss at 50 kpps {:.3}%)",
+        "  {cfg} ({}): 64B {:.3} Mpps, IMIX {:.3} Mpps {:.2} Gbit/s{}",
+        sender_name(sender),
         s.mpps64,
         s.mpps_imix,
         s.gbps_imix,
-        s.p50,
-        s.p99,
-        s.p999,
-        r.loss_ratio.unwrap_or(0.0) * 100.0
+        if latency { format!(", latency p50 {:.1} p99 {:.1} p99.9 {:.1} us (loss at 50 kpps {:.3}%)", s.p50, s.p99, s.p999, loss * 100.0) } else { String::new() }
     );
     s
+}
+
+fn sender_name(e: Engine) -> &'static str {
+    match e {
+        Engine::Afxdp => "socket sender",
+        Engine::Replay => "replay sender",
+    }
+}
+
+/// The throughput senders: the AF_XDP engine (socket-based: frames reach the veth as skbs; the
+/// kernel paths then forward them on the sender's core) and the replay engine (frames reach
+/// the veth as xdp_frames; the veth needs an XDP program). `BENCH_SENDER=afxdp|replay` picks one.
+fn senders() -> Vec<Engine> {
+    match std::env::var("BENCH_SENDER").as_deref() {
+        Ok("afxdp") => vec![Engine::Afxdp],
+        Ok("replay") => vec![Engine::Replay],
+        _ => vec![Engine::Afxdp, Engine::Replay],
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -274,41 +299,61 @@ fn main() {
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let cfgs: Vec<&str> = CONFIGS.iter().copied().filter(|c| c.contains(only.as_str())).collect();
-    let mut res: Vec<Vec<Sample>> = vec![Vec::new(); cfgs.len()];
+    let senders = senders();
+    // res[sender][config] = samples
+    let mut res: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); cfgs.len()]; senders.len()];
     for r in 0..runs {
         eprintln!("round {}", r + 1);
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
-            res[i].push(measure(cfgs[i], secs));
+            for (j, snd) in senders.iter().enumerate() {
+                res[j][i].push(measure(cfgs[i], *snd, secs, j == 0));
+            }
         }
     }
-    let med = |i: usize, f: fn(&Sample) -> f64| median(res[i].iter().map(f).collect());
     let idx = |n: &str| cfgs.iter().position(|c| *c == n);
     let mut md = String::new();
     md += &format!(
         "Measured {} with `sudo ./bench/e2e.sh`: {runs} rounds, {secs} s per throughput run, forwarder on core 0, sender and receiver on core 1.\n\n",
         std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
     );
-    md += "| configuration | 64 B Mpps (runs) | 64 B median | vs Linux bridge | vs bare AF_XDP loop | IMIX Mpps | IMIX Gbit/s | latency p50 / p99 / p99.9 µs at 50 kpps |\n";
-    md += "|---|---|---:|---:|---:|---:|---:|---|\n";
-    let mut csv = String::from("config,mpps64,mpps_imix,gbps_imix,p50_us,p99_us,p999_us\n");
-    for (i, c) in cfgs.iter().enumerate() {
-        let m64 = med(i, |s| s.mpps64);
-        let vs = |n: &str| idx(n).map(|j| format!("{:.2}x", m64 / med(j, |s| s.mpps64))).unwrap_or("-".into());
-        let runs: Vec<String> = res[i].iter().map(|s| format!("{:.3}", s.mpps64)).collect();
-        md += &format!(
-            "| {c} | {} | {:.3} | {} | {} | {:.3} | {:.2} | {:.1} / {:.1} / {:.1} |\n",
-            runs.join(", "),
-            m64,
-            vs("linux-bridge"),
-            vs("afxdp-l2fwd"),
-            med(i, |s| s.mpps_imix),
-            med(i, |s| s.gbps_imix),
-            med(i, |s| s.p50),
-            med(i, |s| s.p99),
-            med(i, |s| s.p999)
-        );
-        csv += &format!("{c},{m64:.4},{:.4},{:.4},{:.2},{:.2},{:.2}\n", med(i, |s| s.mpps_imix), med(i, |s| s.gbps_imix), med(i, |s| s.p50), med(i, |s| s.p99), med(i, |s| s.p999));
+    let mut csv = String::from("config,sender,mpps64,mpps_imix,gbps_imix,p50_us,p99_us,p999_us\n");
+    for (j, snd) in senders.iter().enumerate() {
+        let med = |i: usize, f: fn(&Sample) -> f64| median(res[j][i].iter().map(f).collect());
+        md += &format!("**{}** ({}):\n\n", sender_name(*snd), if *snd == Engine::Afxdp {
+            "`xdpgraph gen --engine afxdp`, frames reach the first veth as skbs"
+        } else {
+            "`xdpgraph gen --engine replay`, frames reach the first veth as xdp_frames; the Linux bridge's port then needs an XDP program"
+        });
+        md += "| configuration | 64 B Mpps (runs) | 64 B median | vs Linux bridge | vs bare AF_XDP loop | IMIX Mpps | IMIX Gbit/s |";
+        if j == 0 {
+            md += " latency p50 / p99 / p99.9 µs at 50 kpps |";
+        }
+        md += "\n|---|---|---:|---:|---:|---:|---:|";
+        if j == 0 {
+            md += "---|";
+        }
+        md += "\n";
+        for (i, c) in cfgs.iter().enumerate() {
+            let m64 = med(i, |s| s.mpps64);
+            let vs = |n: &str| idx(n).map(|k| format!("{:.2}x", m64 / med(k, |s| s.mpps64))).unwrap_or("-".into());
+            let runs: Vec<String> = res[j][i].iter().map(|s| format!("{:.3}", s.mpps64)).collect();
+            md += &format!("| {c} | {} | {:.3} | {} | {} | {:.3} | {:.2} |", runs.join(", "), m64, vs("linux-bridge"), vs("afxdp-l2fwd"), med(i, |s| s.mpps_imix), med(i, |s| s.gbps_imix));
+            if j == 0 {
+                md += &format!(" {:.1} / {:.1} / {:.1} |", med(i, |s| s.p50), med(i, |s| s.p99), med(i, |s| s.p999));
+            }
+            md += "\n";
+            csv += &format!(
+                "{c},{},{m64:.4},{:.4},{:.4},{:.2},{:.2},{:.2}\n",
+                if *snd == Engine::Afxdp { "socket" } else { "replay" },
+                med(i, |s| s.mpps_imix),
+                med(i, |s| s.gbps_imix),
+                med(i, |s| s.p50),
+                med(i, |s| s.p99),
+                med(i, |s| s.p999)
+            );
+        }
+        md += "\n";
     }
     println!("{md}");
     if std::env::var("BENCH_NO_WRITE").is_ok() || !only.is_empty() {
