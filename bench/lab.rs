@@ -30,10 +30,20 @@ use xdpgraph::gen::{self, Engine, GenConfig, RxEngine};
 use xdpgraph::lab::{LabConfig, LabGuard};
 use xdpgraph::value::Value;
 
-const CONFIGS: &[&str] = &["linux-bridge", "xdp-redirect", "afxdp-l2fwd", "xdpgraph-xconnect", "xdpgraph-bridge", "xdpgraph-vlan-bridge"];
+const CONFIGS: &[&str] = &[
+    "linux-bridge",
+    "xdp-redirect",
+    "afxdp-l2fwd",
+    "xdpgraph-xconnect",
+    "xdpgraph-bridge",
+    "xdpgraph-vlan-bridge",
+];
 
 fn sh(args: &[&str]) {
-    let s = std::process::Command::new(args[0]).args(&args[1..]).status().unwrap();
+    let s = std::process::Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .unwrap();
     assert!(s.success(), "{args:?}");
 }
 
@@ -56,8 +66,11 @@ impl Pinner {
         let t = std::thread::spawn(move || {
             while !s2.load(Ordering::Relaxed) {
                 for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-                    let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-                    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                    let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                        continue;
+                    };
+                    let comm =
+                        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                     let core = if comm.starts_with("napi/bl") {
                         0
                     } else if comm.starts_with("napi/eth0-") {
@@ -102,12 +115,20 @@ impl Drop for Fwd {
             if std::env::var("BENCH_VERBOSE").is_ok() {
                 use xdpgraph::graph::gstat;
                 let g = dp.graph_ref();
-                eprintln!("    xdpgraph: rx {} in {} bursts ({:.1} frames/burst), drops {:?}", g.stat(gstat::RX), g.stat(gstat::BURSTS), g.stat(gstat::RX) as f64 / g.stat(gstat::BURSTS).max(1) as f64, g.errors().1);
+                eprintln!(
+                    "    xdpgraph: rx {} in {} bursts ({:.1} frames/burst), drops {:?}",
+                    g.stat(gstat::RX),
+                    g.stat(gstat::BURSTS),
+                    g.stat(gstat::RX) as f64 / g.stat(gstat::BURSTS).max(1) as f64,
+                    g.errors().1
+                );
             }
             dp.shutdown();
         }
         if self.bridge {
-            let _ = std::process::Command::new("ip").args(["link", "del", "blbr"]).status();
+            let _ = std::process::Command::new("ip")
+                .args(["link", "del", "blbr"])
+                .status();
         }
     }
 }
@@ -115,64 +136,119 @@ impl Drop for Fwd {
 fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
     let (a, b) = (lab.iface(0), lab.iface(1));
     let dst = lab.host_mac(1);
-    let mut f = Fwd { _attach: Vec::new(), _helpers: None, thread: None, dp: None, bridge: false };
+    let mut f = Fwd {
+        _attach: Vec::new(),
+        _helpers: None,
+        thread: None,
+        dp: None,
+        bridge: false,
+    };
     match cfg {
         "linux-bridge" => {
             let h = Helpers::load().unwrap();
             // The replay sender's frames arrive as XDP_TX frames: the veth needs an XDP program
             // (which also moves its receive path into NAPI). Socket-sent frames need none.
             if sender == Engine::Replay {
-                f._attach.push(h.attach("xdpgraph_pass", None, &a, XdpMode::Native).unwrap());
+                f._attach.push(
+                    h.attach("xdpgraph_pass", None, &a, XdpMode::Native)
+                        .unwrap(),
+                );
             }
             sh(&["ip", "link", "add", "blbr", "type", "bridge"]);
             f.bridge = true;
             sh(&["ip", "link", "set", &a, "master", "blbr"]);
             sh(&["ip", "link", "set", &b, "master", "blbr"]);
             sh(&["ip", "link", "set", "blbr", "up"]);
-            sh(&["bridge", "fdb", "add", &dst.to_string(), "dev", &b, "master", "static"]);
+            sh(&[
+                "bridge",
+                "fdb",
+                "add",
+                &dst.to_string(),
+                "dev",
+                &b,
+                "master",
+                "static",
+            ]);
             f._helpers = Some(h);
         }
         "xdp-redirect" => {
             let h = Helpers::load().unwrap();
-            h.set_redirect_target(xdpgraph::sys::netdev::ifindex(&b).unwrap()).unwrap();
-            f._attach.push(h.attach("xdpgraph_redirect", None, &a, XdpMode::Native).unwrap());
-            f._attach.push(h.attach("xdpgraph_pass", None, &b, XdpMode::Native).unwrap());
+            h.set_redirect_target(xdpgraph::sys::netdev::ifindex(&b).unwrap())
+                .unwrap();
+            f._attach.push(
+                h.attach("xdpgraph_redirect", None, &a, XdpMode::Native)
+                    .unwrap(),
+            );
+            f._attach.push(
+                h.attach("xdpgraph_pass", None, &b, XdpMode::Native)
+                    .unwrap(),
+            );
             f._helpers = Some(h);
         }
         "afxdp-l2fwd" => {
             let stop = Arc::new(AtomicBool::new(false));
             let (s2, a2, b2) = (stop.clone(), a.clone(), b.clone());
             let t = std::thread::spawn(move || {
-                afxdp::l2fwd::run(&a2, &b2, 0, &SocketConfig::default(), XdpMode::Native, 8192, &s2).unwrap();
+                afxdp::l2fwd::run(
+                    &a2,
+                    &b2,
+                    0,
+                    &SocketConfig::default(),
+                    XdpMode::Native,
+                    8192,
+                    &s2,
+                )
+                .unwrap();
             });
             std::thread::sleep(Duration::from_millis(300));
             f.thread = Some((stop, t));
         }
         _ => {
-            let mut dp = Dataplane::start(DataplaneConfig { cores: vec![0], busy_poll: true, taps: false, frames_per_worker: 8192, ..Default::default() }).unwrap();
+            let mut dp = Dataplane::start(DataplaneConfig {
+                cores: vec![0],
+                busy_poll: true,
+                taps: false,
+                frames_per_worker: 8192,
+                ..Default::default()
+            })
+            .unwrap();
             dp.attach(&a, None).unwrap();
             dp.attach(&b, None).unwrap();
             let g = dp.graph();
             for i in [&a, &b] {
-                g.msg(&format!("{i}:"), "setautosrc", Some(&Value::Int(0))).unwrap();
+                g.msg(&format!("{i}:"), "setautosrc", Some(&Value::Int(0)))
+                    .unwrap();
             }
             let movehost = format!("{{ addr={dst} hook=\"link1\" }}");
             match cfg {
-                "xdpgraph-xconnect" => g.connect(&format!("{a}:"), &format!("{b}:"), "lower", "lower").unwrap(),
+                "xdpgraph-xconnect" => g
+                    .connect(&format!("{a}:"), &format!("{b}:"), "lower", "lower")
+                    .unwrap(),
                 "xdpgraph-bridge" => {
-                    g.mkpeer(&format!("{a}:"), "bridge", "lower", "link0").unwrap();
+                    g.mkpeer(&format!("{a}:"), "bridge", "lower", "link0")
+                        .unwrap();
                     g.name(&format!("{a}:lower"), "br0").unwrap();
-                    g.connect(&format!("{b}:"), "br0:", "lower", "link1").unwrap();
-                    g.msg("br0:", "movehost", Some(&Value::parse(&movehost).unwrap())).unwrap();
+                    g.connect(&format!("{b}:"), "br0:", "lower", "link1")
+                        .unwrap();
+                    g.msg("br0:", "movehost", Some(&Value::parse(&movehost).unwrap()))
+                        .unwrap();
                 }
                 _ => {
-                    g.mkpeer(&format!("{a}:"), "vlan", "lower", "downstream").unwrap();
+                    g.mkpeer(&format!("{a}:"), "vlan", "lower", "downstream")
+                        .unwrap();
                     g.name(&format!("{a}:lower"), "v").unwrap();
                     g.mkpeer("v:", "bridge", "v10", "link0").unwrap();
                     g.name("v:v10", "br0").unwrap();
-                    g.msg("v:", "addfilter", Some(&Value::parse(r#"{ hook="v10" vid=10 }"#).unwrap())).unwrap();
-                    g.connect(&format!("{b}:"), "br0:", "lower", "link1").unwrap();
-                    g.msg("br0:", "movehost", Some(&Value::parse(&movehost).unwrap())).unwrap();
+                    g.msg(
+                        "v:",
+                        "addfilter",
+                        Some(&Value::parse(r#"{ hook="v10" vid=10 }"#).unwrap()),
+                    )
+                    .unwrap();
+                    g.connect(&format!("{b}:"), "br0:", "lower", "link1")
+                        .unwrap();
+                    g.msg("br0:", "movehost", Some(&Value::parse(&movehost).unwrap()))
+                        .unwrap();
                 }
             }
             f.dp = Some(dp);
@@ -181,7 +257,15 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
     f
 }
 
-fn gen_cfg(cfg: &str, lab: &LabGuard, engine: Engine, rx: RxEngine, rate: Rate, sizes: Sizes, secs: f64) -> GenConfig {
+fn gen_cfg(
+    cfg: &str,
+    lab: &LabGuard,
+    engine: Engine,
+    rx: RxEngine,
+    rate: Rate,
+    sizes: Sizes,
+    secs: f64,
+) -> GenConfig {
     GenConfig {
         tx: "eth0".into(),
         tx_netns: Some(lab.ns(0)),
@@ -220,7 +304,14 @@ struct Sample {
 /// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
 /// `latency`) latency at 50 kpps.
 fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
-    let lab = LabGuard::up(LabConfig { prefix: "bl".into(), ports: 2, queues: 1, addresses: false, ..Default::default() }).unwrap();
+    let lab = LabGuard::up(LabConfig {
+        prefix: "bl".into(),
+        ports: 2,
+        queues: 1,
+        addresses: false,
+        ..Default::default()
+    })
+    .unwrap();
     // The sink's receive work runs in a NAPI thread pinned to core 1 (with the sender), so it
     // never lands on the forwarding core. BENCH_NAPI_THREAD=1 also moves the forwarder's ingress
     // NAPI into a thread pinned to core 0: then the kernel paths forward on core 0, but that
@@ -237,17 +328,57 @@ fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
     }
     let mut s = Sample::default();
     // 64 B frames; tagged ones (the vlan configuration's trunk) are 68 B, and 64 B once untagged.
-    let small = Sizes::Fixed(if cfg == "xdpgraph-vlan-bridge" { 68 } else { 64 });
-    let r = gen::run(&gen_cfg(cfg, &lab, sender, RxEngine::Xdp, Rate::Max, small.clone(), secs), &mut |_, _| {}).unwrap();
+    let small = Sizes::Fixed(if cfg == "xdpgraph-vlan-bridge" {
+        68
+    } else {
+        64
+    });
+    let r = gen::run(
+        &gen_cfg(
+            cfg,
+            &lab,
+            sender,
+            RxEngine::Xdp,
+            Rate::Max,
+            small.clone(),
+            secs,
+        ),
+        &mut |_, _| {},
+    )
+    .unwrap();
     s.mpps64 = r.rx_pps.unwrap() / 1e6;
-    let r = gen::run(&gen_cfg(cfg, &lab, sender, RxEngine::Xdp, Rate::Max, Sizes::Imix, secs), &mut |_, _| {}).unwrap();
+    let r = gen::run(
+        &gen_cfg(
+            cfg,
+            &lab,
+            sender,
+            RxEngine::Xdp,
+            Rate::Max,
+            Sizes::Imix,
+            secs,
+        ),
+        &mut |_, _| {},
+    )
+    .unwrap();
     let rx = r.rx_frames.unwrap() as f64;
     s.mpps_imix = r.rx_pps.unwrap() / 1e6;
     // Received bits on the wire (+20 B preamble and inter-frame gap per frame).
     s.gbps_imix = (r.rx_bytes.unwrap() as f64 + 20.0 * rx) * 8.0 / r.seconds / 1e9;
     let mut loss = 0.0;
     if latency {
-        let r = gen::run(&gen_cfg(cfg, &lab, Engine::Afxdp, RxEngine::Afxdp, Rate::Pps(50_000.0), small, secs.min(3.0)), &mut |_, _| {}).unwrap();
+        let r = gen::run(
+            &gen_cfg(
+                cfg,
+                &lab,
+                Engine::Afxdp,
+                RxEngine::Afxdp,
+                Rate::Pps(50_000.0),
+                small,
+                secs.min(3.0),
+            ),
+            &mut |_, _| {},
+        )
+        .unwrap();
         if let Some(l) = r.latency {
             (s.p50, s.p99, s.p999) = (l.p50, l.p99, l.p999);
         }
@@ -259,7 +390,17 @@ fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
         s.mpps64,
         s.mpps_imix,
         s.gbps_imix,
-        if latency { format!(", latency p50 {:.1} p99 {:.1} p99.9 {:.1} us (loss at 50 kpps {:.3}%)", s.p50, s.p99, s.p999, loss * 100.0) } else { String::new() }
+        if latency {
+            format!(
+                ", latency p50 {:.1} p99 {:.1} p99.9 {:.1} us (loss at 50 kpps {:.3}%)",
+                s.p50,
+                s.p99,
+                s.p999,
+                loss * 100.0
+            )
+        } else {
+            String::new()
+        }
     );
     s
 }
@@ -295,10 +436,20 @@ fn main() {
         eprintln!("bench lab: needs root (veth lab, XDP); skipped");
         return;
     }
-    let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let cfgs: Vec<&str> = CONFIGS.iter().copied().filter(|c| c.contains(only.as_str())).collect();
+    let cfgs: Vec<&str> = CONFIGS
+        .iter()
+        .copied()
+        .filter(|c| c.contains(only.as_str()))
+        .collect();
     let senders = senders();
     // res[sender][config] = samples
     let mut res: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); cfgs.len()]; senders.len()];
@@ -320,11 +471,15 @@ fn main() {
     let mut csv = String::from("config,sender,mpps64,mpps_imix,gbps_imix,p50_us,p99_us,p999_us\n");
     for (j, snd) in senders.iter().enumerate() {
         let med = |i: usize, f: fn(&Sample) -> f64| median(res[j][i].iter().map(f).collect());
-        md += &format!("**{}** ({}):\n\n", sender_name(*snd), if *snd == Engine::Afxdp {
-            "`xdpgraph gen --engine afxdp`, frames reach the first veth as skbs"
-        } else {
-            "`xdpgraph gen --engine replay`, frames reach the first veth as xdp_frames; the Linux bridge's port then needs an XDP program"
-        });
+        md += &format!(
+            "**{}** ({}):\n\n",
+            sender_name(*snd),
+            if *snd == Engine::Afxdp {
+                "`xdpgraph gen --engine afxdp`, frames reach the first veth as skbs"
+            } else {
+                "`xdpgraph gen --engine replay`, frames reach the first veth as xdp_frames; the Linux bridge's port then needs an XDP program"
+            }
+        );
         md += "| configuration | 64 B Mpps (runs) | 64 B median | vs Linux bridge | vs bare AF_XDP loop | IMIX Mpps | IMIX Gbit/s |";
         if j == 0 {
             md += " latency p50 / p99 / p99.9 µs at 50 kpps |";
@@ -336,16 +491,40 @@ fn main() {
         md += "\n";
         for (i, c) in cfgs.iter().enumerate() {
             let m64 = med(i, |s| s.mpps64);
-            let vs = |n: &str| idx(n).map(|k| format!("{:.2}x", m64 / med(k, |s| s.mpps64))).unwrap_or("-".into());
-            let runs: Vec<String> = res[j][i].iter().map(|s| format!("{:.3}", s.mpps64)).collect();
-            md += &format!("| {c} | {} | {:.3} | {} | {} | {:.3} | {:.2} |", runs.join(", "), m64, vs("linux-bridge"), vs("afxdp-l2fwd"), med(i, |s| s.mpps_imix), med(i, |s| s.gbps_imix));
+            let vs = |n: &str| {
+                idx(n)
+                    .map(|k| format!("{:.2}x", m64 / med(k, |s| s.mpps64)))
+                    .unwrap_or("-".into())
+            };
+            let runs: Vec<String> = res[j][i]
+                .iter()
+                .map(|s| format!("{:.3}", s.mpps64))
+                .collect();
+            md += &format!(
+                "| {c} | {} | {:.3} | {} | {} | {:.3} | {:.2} |",
+                runs.join(", "),
+                m64,
+                vs("linux-bridge"),
+                vs("afxdp-l2fwd"),
+                med(i, |s| s.mpps_imix),
+                med(i, |s| s.gbps_imix)
+            );
             if j == 0 {
-                md += &format!(" {:.1} / {:.1} / {:.1} |", med(i, |s| s.p50), med(i, |s| s.p99), med(i, |s| s.p999));
+                md += &format!(
+                    " {:.1} / {:.1} / {:.1} |",
+                    med(i, |s| s.p50),
+                    med(i, |s| s.p99),
+                    med(i, |s| s.p999)
+                );
             }
             md += "\n";
             csv += &format!(
                 "{c},{},{m64:.4},{:.4},{:.4},{:.2},{:.2},{:.2}\n",
-                if *snd == Engine::Afxdp { "socket" } else { "replay" },
+                if *snd == Engine::Afxdp {
+                    "socket"
+                } else {
+                    "replay"
+                },
                 med(i, |s| s.mpps_imix),
                 med(i, |s| s.gbps_imix),
                 med(i, |s| s.p50),

@@ -260,10 +260,31 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
     assert_eq!(r.rx_bytes, Some(3_000_000 * 64));
     eprintln!("replay engine: {:.2} Mpps", r.tx_pps / 1e6);
     // IMIX, frame by frame: the program trims each frame to its size.
-    let a = P::parse_from(["gen", "--tx", "eth0", "--tx-netns", &lab.ns(0), "--rx", &root_if, "--rx-engine", "xdp", "--engine", "replay", "--imix", "--count", "120000", "--quiet"]).g;
+    let a = P::parse_from([
+        "gen",
+        "--tx",
+        "eth0",
+        "--tx-netns",
+        &lab.ns(0),
+        "--rx",
+        &root_if,
+        "--rx-engine",
+        "xdp",
+        "--engine",
+        "replay",
+        "--imix",
+        "--count",
+        "120000",
+        "--quiet",
+    ])
+    .g;
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     assert_eq!(r.rx_frames, Some(120_000));
-    assert_eq!(r.rx_bytes, Some(10_000 * (7 * 64 + 4 * 594 + 1518)), "exactly the IMIX mix");
+    assert_eq!(
+        r.rx_bytes,
+        Some(10_000 * (7 * 64 + 4 * 594 + 1518)),
+        "exactly the IMIX mix"
+    );
     std::thread::sleep(std::time::Duration::from_millis(10));
 }
 

@@ -409,3 +409,230 @@ fn nothing_is_left_behind_even_when_a_test_panics() {
     .unwrap();
     assert!(!ns.contains(&prefix), "namespaces removed");
 }
+
+fn lab_only(ports: usize) -> Option<(LabGuard, MutexGuard<'static, ()>)> {
+    if !root() {
+        return None;
+    }
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let prefix = format!(
+        "t{}x{}",
+        std::process::id() % 1000,
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let lab = LabGuard::up(LabConfig {
+        prefix,
+        ports,
+        queues: 1,
+        addresses: false,
+        ..Default::default()
+    })
+    .unwrap();
+    Some((lab, serial))
+}
+
+#[test]
+fn generic_mode_forwards_too() {
+    let Some((lab, _s)) = lab_only(2) else { return };
+    let mut dp = Dataplane::start(DataplaneConfig {
+        cores: vec![0],
+        xdp_mode: xdpgraph::afxdp::XdpMode::Generic,
+        frames_per_worker: 4096,
+        ..Default::default()
+    })
+    .unwrap();
+    for i in 0..2 {
+        dp.attach(&lab.iface(i), None).unwrap();
+        dp.graph()
+            .msg(
+                &format!("{}:", lab.iface(i)),
+                "setautosrc",
+                Some(&Value::Int(0)),
+            )
+            .unwrap();
+    }
+    assert_eq!(dp.iface(&lab.iface(0)).unwrap().program().mode(), "generic");
+    dp.graph()
+        .connect(
+            &format!("{}:", lab.iface(0)),
+            &format!("{}:", lab.iface(1)),
+            "lower",
+            "lower",
+        )
+        .unwrap();
+    let (s0, s1) = (
+        PacketSocket::open_in(&lab.ns(0), "eth0").unwrap(),
+        PacketSocket::open_in(&lab.ns(1), "eth0").unwrap(),
+    );
+    send(
+        &s0,
+        &(0..20)
+            .map(|i| frame(lab.host_mac(1), lab.host_mac(0), i))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(collect(&s1, 300).len(), 20);
+}
+
+#[test]
+fn an_mtu_too_large_is_refused_with_a_clear_message() {
+    let Some((lab, _s)) = lab_only(1) else { return };
+    let ok = std::process::Command::new("ip")
+        .args(["link", "set", &lab.iface(0), "mtu", "9000"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut dp = Dataplane::start(DataplaneConfig {
+        cores: vec![0],
+        frames_per_worker: 4096,
+        ..Default::default()
+    })
+    .unwrap();
+    let e = dp.attach(&lab.iface(0), None).unwrap_err().to_string();
+    assert!(e.contains("MTU 9000") && e.contains("ip link set"), "{e}");
+    let links = String::from_utf8(
+        std::process::Command::new("ip")
+            .args(["-o", "link", "show", &lab.iface(0)])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(!links.contains("xdp"), "nothing attached: {links}");
+}
+
+#[test]
+fn upper_reaches_the_host_through_the_tap() {
+    let Some(mut e) = Env::new(2, false) else {
+        return;
+    };
+    // Port 1's frames go up into port 0's host stack; what the host sends there comes back.
+    let (p0, p1) = (e.p(0), e.p(1));
+    e.dp.graph().connect(&p1, &p0, "lower", "upper").unwrap();
+    let tap = xdpgraph::dataplane::tap_name(&e.lab.iface(0));
+    let host = PacketSocket::open(&tap).unwrap();
+    let s1 = e.sock(1);
+    send(&s1, &[frame(e.mac(0), e.mac(1), 5)]);
+    let got = collect(&host, 500);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![5],
+        "received by the host on {tap}"
+    );
+    host.send(&frame(e.mac(1), e.mac(0), 6)).unwrap();
+    let got = collect(&s1, 500);
+    assert_eq!(
+        got.iter().map(|x| x.0).collect::<Vec<_>>(),
+        vec![6],
+        "the host's frame came out of upper"
+    );
+}
+
+#[test]
+fn a_vanished_interface_marks_its_node_down_and_the_rest_keeps_going() {
+    let Some(mut e) = Env::new(3, false) else {
+        return;
+    };
+    let (p0, p1, p2) = (e.p(0), e.p(1), e.p(2));
+    e.dp.graph().connect(&p0, &p1, "lower", "lower").unwrap();
+    e.dp.graph().mkpeer(&p2, "hole", "lower", "in").unwrap();
+    // Delete the third veth under the running data plane.
+    let ok = std::process::Command::new("ip")
+        .args(["link", "del", &e.lab.iface(2)])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    e.dp.tick();
+    let info = xdpgraph::ctl::Control::interfaces(&e.dp);
+    let gone = info.iter().find(|i| i.name == e.lab.iface(2)).unwrap();
+    assert!(!gone.up, "marked down");
+    assert!(info
+        .iter()
+        .filter(|i| i.name != e.lab.iface(2))
+        .all(|i| i.up));
+    let (s0, s1) = (e.sock(0), e.sock(1));
+    send(&s0, &[frame(e.mac(1), e.mac(0), 9)]);
+    assert_eq!(collect(&s1, 300).len(), 1, "the others still forward");
+    // Detaching the vanished one works and leaves the rest running.
+    e.dp.detach(&e.lab.iface(2)).unwrap();
+    send(&s0, &[frame(e.mac(1), e.mac(0), 10)]);
+    assert_eq!(collect(&s1, 300).len(), 1);
+}
+
+#[test]
+fn a_stale_program_is_replaced_and_a_foreign_one_refused() {
+    use xdpgraph::afxdp::{XdpMode, XdpProgram};
+    let Some((lab, _s)) = lab_only(1) else { return };
+    let ifname = lab.iface(0);
+    // A crashed run: the program stays attached (its owner never detaches it).
+    std::mem::forget(XdpProgram::attach(&ifname, XdpMode::Native).unwrap());
+    let p = XdpProgram::attach(&ifname, XdpMode::Native).unwrap();
+    assert!(p.prog_id() > 0);
+    drop(p);
+    let links = String::from_utf8(
+        std::process::Command::new("ip")
+            .args(["-o", "link", "show", &ifname])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        !links.contains("xdp"),
+        "the replacement detached cleanly: {links}"
+    );
+    // Someone else's program is left alone.
+    let h = xdpgraph::gen::xdp::Helpers::load().unwrap();
+    let _other = h
+        .attach("xdpgraph_pass", None, &ifname, XdpMode::Native)
+        .unwrap();
+    let err = XdpProgram::attach(&ifname, XdpMode::Native)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("another XDP program is attached (xdpgraph_pass"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ctl_attach_and_detach_at_run_time() {
+    use xdpgraph::ctl::exec::execute;
+    let Some((lab, _s)) = lab_only(2) else { return };
+    let mut dp = Dataplane::start(DataplaneConfig {
+        cores: vec![0],
+        frames_per_worker: 4096,
+        ..Default::default()
+    })
+    .unwrap();
+    let r = execute(&mut dp, &format!("attach {} --queues 1", lab.iface(0)));
+    assert!(r.ok, "{r:?}");
+    let r = execute(&mut dp, &format!("attach {}", lab.iface(1)));
+    assert!(r.ok, "{r:?}");
+    let r = execute(&mut dp, &format!("attach {}", lab.iface(1)));
+    assert!(r.error.unwrap().contains("already exists"));
+    let r = execute(&mut dp, "interfaces");
+    assert!(
+        r.text.contains(&lab.iface(0)) && r.text.contains("afxdp"),
+        "{}",
+        r.text
+    );
+    assert!(execute(&mut dp, &format!("show {}:", lab.iface(0))).ok);
+    let r = execute(&mut dp, &format!("detach {}", lab.iface(0)));
+    assert!(r.ok, "{r:?}");
+    assert!(
+        !execute(&mut dp, &format!("show {}:", lab.iface(0))).ok,
+        "its node went with it"
+    );
+    let links = String::from_utf8(
+        std::process::Command::new("ip")
+            .args(["-o", "link", "show", &lab.iface(0)])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(!links.contains("xdp"), "program detached: {links}");
+    let r = execute(&mut dp, "attach nosuchif9 --queues x");
+    assert!(r.error.unwrap().contains("positive number"));
+}

@@ -395,10 +395,22 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
             )
         }
         VerbId::Attach => {
-            let q = match w.get(1) {
-                Some(s) => Some(s.trim_start_matches("--queues=").parse::<u32>().map_err(
-                    |_| GraphError::Refused(format!("attach: queues must be a number, not {s:?}")),
-                )?),
+            let q = match &w[1..] {
+                [] => None,
+                [one] if one.starts_with("--queues=") => Some(&one["--queues=".len()..]),
+                ["--queues", n] | [n] => Some(*n),
+                _ => {
+                    return Err(GraphError::Refused(
+                        "attach: usage: attach <interface> [--queues N]".into(),
+                    ))
+                }
+            };
+            let q = match q {
+                Some(n) => Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    GraphError::Refused(format!(
+                        "attach: --queues takes a positive number, not {n:?}"
+                    ))
+                })?),
                 None => None,
             };
             c.attach(w[0], q).map_err(GraphError::Refused)?;

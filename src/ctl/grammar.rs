@@ -58,7 +58,7 @@ pub const VERBS: &[Verb] = &[
     Verb { id: VerbId::Read, name: "read", aliases: &["source"], usage: "read <file>", help: "Run the commands in a file ('#' starts a comment).", min: 1, max: 1 },
     Verb { id: VerbId::Help, name: "help", aliases: &["?"], usage: "help [command]", help: "List commands, or show one command's usage.", min: 0, max: 1 },
     Verb { id: VerbId::Quit, name: "quit", aliases: &["exit"], usage: "quit", help: "Leave the interactive shell.", min: 0, max: 0 },
-    Verb { id: VerbId::Attach, name: "attach", aliases: &[], usage: "attach <interface> [queues]", help: "Attach an interface: XDP program, AF_XDP sockets and an ether node named after it.", min: 1, max: 2 },
+    Verb { id: VerbId::Attach, name: "attach", aliases: &[], usage: "attach <interface> [--queues N]", help: "Attach an interface: XDP program, AF_XDP sockets and an ether node named after it (using its first N RX queues).", min: 1, max: 3 },
     Verb { id: VerbId::Detach, name: "detach", aliases: &[], usage: "detach <interface>", help: "Detach an interface: its node goes, its XDP program is removed, the host gets it back.", min: 1, max: 1 },
     Verb { id: VerbId::Interfaces, name: "interfaces", aliases: &["ifaces"], usage: "interfaces", help: "List attached interfaces.", min: 0, max: 0 },
     Verb { id: VerbId::Stats, name: "stats", aliases: &[], usage: "stats [path]", help: "Counters of one node and its hooks, or of every node.", min: 0, max: 1 },

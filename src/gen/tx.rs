@@ -181,7 +181,12 @@ fn afxdp(
     })
 }
 
-fn replay(c: &GenConfig, max_size: usize, live: &Live, stop: &AtomicBool) -> Result<TxResult, GenError> {
+fn replay(
+    c: &GenConfig,
+    max_size: usize,
+    live: &Live,
+    stop: &AtomicBool,
+) -> Result<TxResult, GenError> {
     let h = super::xdp::Helpers::load().map_err(setup)?;
     let min = c.spec.min_size();
     let clamp = |s: usize| s.max(min).min(max_size);
@@ -193,9 +198,22 @@ fn replay(c: &GenConfig, max_size: usize, live: &Live, stop: &AtomicBool) -> Res
             let s = [clamp(64), clamp(594), clamp(1518)];
             (1, [s[0] as u32 - 4, s[1] as u32 - 4, s[2] as u32 - 4], s[2])
         }
-        Sizes::Range(a, b) => (2, [clamp(*a) as u32 - 4, clamp(*b) as u32 - 4, 0], clamp(*b)),
+        Sizes::Range(a, b) => (
+            2,
+            [clamp(*a) as u32 - 4, clamp(*b) as u32 - 4, 0],
+            clamp(*b),
+        ),
     };
-    super::xdp::configure_gen(&h, true, c.spec.stamp_offset() as u32, c.spec.flows, c.spec.ip_offset() as u32, mode, sizes).map_err(setup)?;
+    super::xdp::configure_gen(
+        &h,
+        true,
+        c.spec.stamp_offset() as u32,
+        c.spec.flows,
+        c.spec.ip_offset() as u32,
+        mode,
+        sizes,
+    )
+    .map_err(setup)?;
     let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
     let mut t = c.spec.build(largest, 0);
     let u = c.spec.ip_offset() + 20;
@@ -232,5 +250,9 @@ fn replay(c: &GenConfig, max_size: usize, live: &Live, stop: &AtomicBool) -> Res
         Sizes::Fixed(_) => frames * (t.len() as u64 + 4),
         _ => (frames as f64 * mean) as u64,
     };
-    Ok(TxResult { frames, bytes, seconds: t0.elapsed().as_secs_f64() })
+    Ok(TxResult {
+        frames,
+        bytes,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }

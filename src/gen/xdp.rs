@@ -277,10 +277,19 @@ pub fn configure_gen(
         .maps()
         .find(|m| m.name() == "gencfg")
         .expect("gencfg map");
-    let v: Vec<u8> = [stamp as u32, off, flows.max(1), ip_off, sizes, size[0], size[1], size[2]]
-        .iter()
-        .flat_map(|x| x.to_ne_bytes())
-        .collect();
+    let v: Vec<u8> = [
+        stamp as u32,
+        off,
+        flows.max(1),
+        ip_off,
+        sizes,
+        size[0],
+        size[1],
+        size[2],
+    ]
+    .iter()
+    .flat_map(|x| x.to_ne_bytes())
+    .collect();
     m.update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
         .map_err(herr("configuring the generator"))?;
     let s = h

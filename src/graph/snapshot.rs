@@ -10,8 +10,12 @@ pub type NodeIx = u32;
 pub const NO_NODE: NodeIx = NodeIx::MAX;
 
 /// One published topology.
+///
+/// Nodes sit at stable indices (a node keeps its index for life; a freed index may be reused
+/// by a later node), each behind its own `Arc`, so an edit rebuilds only the nodes it touched
+/// and shares the rest with the previous snapshot.
 pub struct Snapshot {
-    pub(crate) nodes: Vec<SnapNode>,
+    pub(crate) nodes: Vec<Option<Arc<SnapNode>>>,
     /// Port ID → index of its ether node.
     pub(crate) ports: Vec<NodeIx>,
     /// Increases with every publication.
@@ -39,11 +43,15 @@ impl Snapshot {
         }
     }
     pub fn num_nodes(&self) -> usize {
-        self.nodes.len()
+        self.nodes.iter().flatten().count()
+    }
+    #[inline]
+    pub(crate) fn node(&self, ix: NodeIx) -> Option<&SnapNode> {
+        self.nodes.get(ix as usize)?.as_deref()
     }
     #[inline]
     pub(crate) fn hook(&self, node: NodeIx, slot: Slot) -> Option<&SnapHook> {
-        self.nodes[node as usize].hooks.get(slot as usize)?.as_ref()
+        self.node(node)?.hooks.get(slot as usize)?.as_ref()
     }
     #[inline]
     pub(crate) fn port_node(&self, port: u32) -> NodeIx {

@@ -620,7 +620,9 @@ impl Core {
         let w = self.id;
         let stats = &sh.stats;
         while let Some(work) = self.stack.pop() {
-            let node = &snap.nodes[work.node as usize];
+            let node = snap
+                .node(work.node)
+                .expect("work items name nodes of their snapshot");
             let mut burst = work.burst;
             if !node.core.is_alive() {
                 let n = burst.len() as u64;
@@ -698,7 +700,9 @@ impl Core {
         for f in b.drain() {
             self.pool.free(f);
         }
-        count_drop(stats, &snap.nodes[from as usize].core, w, why, n);
+        if let Some(node) = snap.node(from) {
+            count_drop(stats, &node.core, w, why, n);
+        }
         self.outs.give(b);
     }
 
@@ -718,12 +722,8 @@ impl Core {
                     } else {
                         DropReason::TxFull
                     };
-                    let ix = snap.port_node(lp.id);
-                    if ix != NO_NODE {
-                        snap.nodes[ix as usize]
-                            .core
-                            .counters
-                            .add(w, why as usize, left);
+                    if let Some(n) = snap.node(snap.port_node(lp.id)) {
+                        n.core.counters.add(w, why as usize, left);
                     }
                     sh.stats.add(w, gstat::DROPS + why as usize, left);
                 }
