@@ -366,13 +366,15 @@ impl Dataplane {
             return Err(GraphError::Exists(format!("interface {name}")).into());
         }
         let ctl = Arc::new(MemPortCtl::new(name, 1000 + self.mems.len() as u32, mac));
-        let (_, port) = self.graph.attach_port(ctl)?;
+        let (_, port) = self.graph.attach_port(ctl.clone())?;
         for w in 0..self.workers.len() {
             let p: Box<dyn Port> = match (&gen, w) {
-                (Some((t, n, pps)), 0) => {
-                    Box::new(MemPort::generator(port, t.clone(), *n).paced(*pps))
-                }
-                _ => Box::new(MemPort::sink(port)),
+                (Some((t, n, pps)), 0) => Box::new(
+                    MemPort::generator(port, t.clone(), *n)
+                        .paced(*pps)
+                        .tied(&ctl),
+                ),
+                _ => Box::new(MemPort::sink(port).tied(&ctl)),
             };
             self.ask(w, |r| Cmd::AddPort(p, r))
                 .map_err(DataplaneError::Other)?;

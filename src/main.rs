@@ -66,6 +66,9 @@ struct RunArgs {
     /// Generate traffic into the first in-memory port at this rate (frames/s).
     #[arg(long = "mem-gen")]
     mem_gen: Option<u64>,
+    /// Stop generating after this many frames (with --mem-gen; default: no limit).
+    #[arg(long = "mem-count", requires = "mem_gen")]
+    mem_count: Option<u64>,
     /// UMEM frames per worker.
     #[arg(long, default_value_t = 16384)]
     frames: usize,
@@ -180,7 +183,7 @@ fn run(a: RunArgs) -> Result<()> {
         let gen = (i == 0).then_some(a.mem_gen).flatten().map(|pps| {
             (
                 vec![xdpgraph::testkit::eth(2, 1), xdpgraph::testkit::eth(1, 2)],
-                u64::MAX,
+                a.mem_count.unwrap_or(u64::MAX),
                 pps,
             )
         });

@@ -167,7 +167,14 @@ fn every_verb_in_text_and_json() {
     assert!(d.json("stats").get("nodes").is_some());
     assert!(d.ok("types").contains("bridge            1"));
     assert_eq!(d.json("types")["types"].as_array().unwrap().len(), 9);
-    assert!(d.ok("dot").starts_with("digraph xdpgraph {"));
+    let dot = d.ok("dot");
+    assert!(
+        dot.starts_with("graph xdpgraph {") && dot.contains("br0|bridge|"),
+        "{dot}"
+    );
+    assert!(d.ok("dot -c").contains("link0\\nin 0 out 0"));
+    assert_eq!(d.json("dot")["dot"], dot);
+    d.fails("dot -x", "unknown option -x");
     assert!(d.ok("interfaces").contains("m0"));
     assert_eq!(d.json("interfaces")["interfaces"][0]["kind"], "mem");
     assert!(d.ok("help").contains("mkpeer"));
@@ -237,7 +244,7 @@ fn scripts_stdin_and_save_round_trip() {
     let (ok, _, err) = d.ctl(&["-f", script.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("s.ngctl:2"), "{err}");
-    assert!(d.ctl(&["show", "never:"]).0 == false);
+    assert!(!d.ctl(&["show", "never:"]).0);
     // Commands on stdin, `read` and `quit`.
     let read = dir.join("r.ngctl");
     std::fs::write(&read, "name ok1: br1\n").unwrap();
@@ -264,10 +271,12 @@ fn scripts_stdin_and_save_round_trip() {
     // save FILE, dot FILE; the saved script rebuilds the same topology on a fresh daemon.
     let saved = dir.join("saved.ngctl");
     assert!(d.ctl(&["save", saved.to_str().unwrap()]).0);
-    assert!(d.ctl(&["dot", dir.join("g.dot").to_str().unwrap()]).0);
-    assert!(std::fs::read_to_string(dir.join("g.dot"))
-        .unwrap()
-        .contains("digraph"));
+    assert!(d.ctl(&["dot", "-c", dir.join("g.dot").to_str().unwrap()]).0);
+    let dot = std::fs::read_to_string(dir.join("g.dot")).unwrap();
+    assert!(
+        dot.starts_with("graph xdpgraph {") && dot.contains("\\nin "),
+        "{dot}"
+    );
     let d2 = Daemon::start(0, &[]);
     let (ok, _, err) = d2.ctl(&["-f", saved.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -301,7 +310,7 @@ fn bad_input_gets_clear_errors_while_traffic_flows() {
     assert!(before > 0, "traffic flows m0 -> m1");
     d.fails("frobnicate", "unknown command \"frobnicate\"");
     d.fails("sh m0:", "ambiguous command \"sh\"");
-    d.fails("show nosuch:", "nosuch:: no such node");
+    d.fails("show nosuch:", "no such node \"nosuch:\"");
     d.fails("show m0:nohook", "no hook \"nohook\"");
     d.fails(
         "mkpeer m2: nosuchtype lower x",
@@ -432,4 +441,393 @@ fn metrics_on_loopback() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&e.stderr).contains("only loopback"));
+}
+
+/// Every control message of every node type, through `xdpgraph ctl`, text and JSON, on a
+/// graph that has carried a known number of frames. The test asks each node for its message
+/// list (the error for an unknown message names them) and fails if one was not exercised.
+#[test]
+fn every_node_message_through_ctl() {
+    let dir = std::env::temp_dir().join(format!("xg-msgs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("topo.ngctl");
+    // m0 -> tee t -> bridge br0 -> { m1, one2many o -> hole }, tee copies -> hole h
+    std::fs::write(
+        &script,
+        "mkpeer m0: tee lower left\nname m0:lower t\nmkpeer t: bridge right link0\n\
+         name t:right br0\nconnect br0: m1: link1 lower\nmkpeer t: hole left2right in\n\
+         name t:left2right h\nmkpeer br0: one2many link2 one\nname br0:link2 o\n\
+         mkpeer o: hole many0 x\nmkpeer m2: vlan lower downstream\nname m2:lower v\n\
+         mkpeer v: hub v10 a\nname v:v10 hb\nmkpeer hb: echo b e\nname hb:b ec\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        20_000,
+        &["--mem-count", "1000", "-f", script.to_str().unwrap()],
+    );
+    // the generator starts when m0's lower is connected and sends exactly 1000 frames
+    // (alternately 02:..:01 -> 02:..:02 and back, 64 bytes)
+    let t = Instant::now();
+    while d.json("msg h: getstats \"in\"")["reply"]["frames"] != 1000 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "frames did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut done: Vec<(String, String)> = Vec::new();
+    let mut did = |ty: &str, m: &str| done.push((ty.to_string(), m.to_string()));
+
+    // ---- generic messages (every type)
+    for m in ["nodeinfo", "listhooks", "listnodes", "listtypes"] {
+        for ty in [
+            "bridge", "tee", "hole", "one2many", "vlan", "hub", "echo", "ether", "socket",
+        ] {
+            did(ty, m);
+        }
+    }
+    let j = d.json("msg br0: nodeinfo");
+    assert_eq!(j["reply"]["type"], "bridge");
+    assert_eq!(j["reply"]["hooks"], 3);
+    let j = d.json("msg t: listhooks");
+    assert_eq!(j["reply"]["hooklist"].as_array().unwrap().len(), 3);
+    assert!(d
+        .ok("msg t: listhooks")
+        .contains("ourhook=\"right\" peerhook=\"link0\""));
+    let j = d.json("msg ec: listnodes");
+    assert!(j["reply"]["numnames"].as_u64().unwrap() >= 8);
+    let j = d.json("msg [1]: listtypes");
+    assert_eq!(j["reply"]["numtypes"], 9);
+    assert!(d
+        .ok("msg m0: listtypes")
+        .contains("typename=\"bridge\" numnodes=1"));
+
+    // ---- tee: right/left/left2right carried all 1000
+    did("tee", "getstats");
+    did("tee", "getclrstats");
+    did("tee", "clrstats");
+    let j = d.json("msg t: getstats")["reply"].clone();
+    assert_eq!(j["left"]["inFrames"], 1000);
+    assert_eq!(j["right"]["outFrames"], 1000);
+    assert_eq!(j["left2right"]["outFrames"], 1000);
+    assert_eq!(j["left2right"]["outOctets"], 64000);
+    assert!(d
+        .ok("msg t: getstats")
+        .contains("left={ inOctets=64000 inFrames=1000 }"));
+    assert_eq!(
+        d.json("msg t: getclrstats")["reply"]["left"]["inFrames"],
+        1000
+    );
+    assert_eq!(d.json("msg t: getstats")["reply"]["left"]["inFrames"], 0);
+    assert_eq!(d.ok("msg t: clrstats"), "");
+
+    // ---- hole
+    did("hole", "getstats");
+    did("hole", "getclrstats");
+    did("hole", "clrstats");
+    assert_eq!(
+        d.ok("msg h: getstats \"in\""),
+        "Rec'd response \"getstats\" from \"h:\":\nArgs:\t{ frames=1000 octets=64000 }\n"
+    );
+    assert_eq!(
+        d.json("msg h: getclrstats \"in\"")["reply"]["octets"],
+        64000
+    );
+    assert_eq!(d.json("msg h: getstats \"in\"")["reply"]["frames"], 0);
+    assert_eq!(d.ok("msg h: clrstats \"in\""), "");
+    d.fails("msg h: getstats \"nope\"", "no hook \"nope\"");
+
+    // ---- bridge: learned both hosts on link0; one frame flooded, 999 same_link
+    did("bridge", "gettable");
+    let j = d.json("msg br0: gettable")["reply"].clone();
+    assert_eq!(j["numHosts"], 2);
+    assert!(j["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["hook"] == "link0"));
+    did("bridge", "getstats");
+    did("bridge", "getclrstats");
+    did("bridge", "clrstats");
+    let s0 = d.json("msg br0: getstats 0")["reply"].clone();
+    assert_eq!(s0["recvPackets"], 1000);
+    assert_eq!(s0["recvUnknown"], 1);
+    assert_eq!(d.json("msg br0: getstats 1")["reply"]["xmitPackets"], 1);
+    assert_eq!(d.json("msg br0: getclrstats 2")["reply"]["xmitPackets"], 1);
+    assert_eq!(d.json("msg br0: getstats 2")["reply"]["xmitPackets"], 0);
+    assert_eq!(d.ok("msg br0: clrstats 0"), "");
+    assert_eq!(d.json("msg br0: getstats 0")["reply"]["recvPackets"], 0);
+    d.fails("msg br0: getstats 7", "link7");
+    let errs = d.json("errors");
+    assert_eq!(errs["totals"]["same_link"], 999, "{errs}");
+    did("bridge", "movehost");
+    d.ok("msg br0: movehost { addr=02:00:00:00:00:01 hook=\"link1\" }");
+    let hosts = d.json("msg br0: gettable")["reply"]["hosts"].clone();
+    assert!(
+        hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["addr"] == "02:00:00:00:00:01" && h["hook"] == "link1"),
+        "{hosts}"
+    );
+    d.fails(
+        "msg br0: movehost { addr=01:00:5e:00:00:01 hook=\"link1\" }",
+        "multicast",
+    );
+    d.fails(
+        "msg br0: movehost { addr=02:00:00:00:00:01 hook=\"link9\" }",
+        "no hook \"link9\"",
+    );
+    did("bridge", "setconfig");
+    did("bridge", "getconfig");
+    d.ok("msg br0: setconfig { maxStaleness=120 minStableAge=2 }");
+    let c = d.json("msg br0: getconfig")["reply"].clone();
+    assert_eq!(
+        (
+            c["maxStaleness"].as_u64(),
+            c["minStableAge"].as_u64(),
+            c["loopTimeout"].as_u64()
+        ),
+        (Some(120), Some(2), Some(60))
+    );
+    d.fails("msg br0: setconfig { ageing=3 }", "ageing");
+    did("bridge", "reset");
+    d.ok("msg br0: reset");
+    assert_eq!(d.json("msg br0: gettable")["reply"]["numHosts"], 0);
+    did("bridge", "setpersistent");
+    d.ok("msg br0: setpersistent");
+
+    // ---- one2many: got the one flooded frame on `one`, sent it out many0
+    did("one2many", "getstats");
+    did("one2many", "getclrstats");
+    did("one2many", "clrstats");
+    did("one2many", "getconfig");
+    did("one2many", "setconfig");
+    let j = d.json("msg o: getstats -1")["reply"].clone();
+    assert_eq!(
+        (j["recvPackets"].as_u64(), j["memoryFailures"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(d.json("msg o: getclrstats 0")["reply"]["xmitPackets"], 1);
+    assert_eq!(d.json("msg o: getstats 0")["reply"]["xmitPackets"], 0);
+    assert_eq!(d.ok("msg o: clrstats -1"), "");
+    assert_eq!(d.json("msg o: getstats -1")["reply"]["recvPackets"], 0);
+    assert_eq!(
+        d.ok("msg o: getconfig"),
+        "Rec'd response \"getconfig\" from \"o:\":\nArgs:\t{ xmitAlg=1 failAlg=1 enabledLinks=[ 1 ] }\n"
+    );
+    d.ok("msg o: setconfig { xmitAlg=failover enabledLinks=[ 1 1 ] }");
+    let c = d.json("msg o: getconfig")["reply"].clone();
+    assert_eq!(c["xmitAlg"], 3);
+    assert_eq!(c["enabledLinks"][1], 1);
+    d.fails("msg o: setconfig { xmitAlg=9 }", "xmitAlg");
+    d.fails("msg o: getstats 64", "link");
+
+    // ---- vlan
+    for m in [
+        "addfilter",
+        "delfilter",
+        "delvidflt",
+        "gettable",
+        "getdecap",
+        "setdecap",
+        "getencap",
+        "setencap",
+        "getencapproto",
+        "setencapproto",
+        "getstats",
+        "clrstats",
+    ] {
+        did("vlan", m);
+    }
+    d.ok("msg v: addfilter { hook=\"v10\" vid=10 pcp=5 cfi=1 }");
+    d.fails("msg v: addfilter { hook=\"v10\" vid=11 }", "already exists");
+    d.fails(
+        "msg v: addfilter { hook=\"downstream\" vid=12 }",
+        "cannot carry a filter",
+    );
+    d.fails("msg v: addfilter { hook=\"v10\" vid=4096 }", "vid");
+    let t = d.json("msg v: gettable")["reply"].clone();
+    assert_eq!(t["n"], 1);
+    assert_eq!(
+        (
+            t["filter"][0]["vid"].as_u64(),
+            t["filter"][0]["pcp"].as_u64(),
+            t["filter"][0]["cfi"].as_u64()
+        ),
+        (Some(10), Some(5), Some(1))
+    );
+    d.ok("msg v: delvidflt 10");
+    assert_eq!(d.json("msg v: gettable")["reply"]["n"], 0);
+    d.fails("msg v: delvidflt 10", "no such entry");
+    d.ok("msg v: addfilter { hook=\"v10\" vlan=20 }");
+    d.ok("msg v: delfilter \"v10\"");
+    d.fails("msg v: delfilter \"v10\"", "no such entry");
+    assert_eq!(d.json("msg v: getdecap")["reply"], 0);
+    d.ok("msg v: setdecap 1");
+    assert_eq!(d.json("msg v: getdecap")["reply"], 1);
+    assert_eq!(d.json("msg v: getencap")["reply"], 1);
+    d.ok("msg v: setencap 3");
+    assert_eq!(d.json("msg v: getencap")["reply"], 3);
+    d.fails("msg v: setencap 4", "out of range");
+    assert!(d.ok("msg v: getencapproto").contains("0x8100"));
+    d.ok("msg v: setencapproto 0x88a8");
+    assert_eq!(d.json("msg v: getencapproto")["reply"], 0x88a8);
+    d.fails("msg v: setencapproto 0x0800", "not a VLAN TPID");
+    let s = d.json("msg v: getstats")["reply"]["hooks"].clone();
+    assert_eq!(s.as_array().unwrap().len(), 2);
+    assert!(s.as_array().unwrap().iter().all(|h| h["inFrames"] == 0));
+    assert_eq!(d.ok("msg v: clrstats"), "");
+
+    // ---- hub
+    did("hub", "setpersistent");
+    d.ok("msg hb: setpersistent");
+    d.ok("rmhook hb: a");
+    d.ok("rmhook hb: b");
+    assert_eq!(
+        d.json("show hb:")["numhooks"],
+        0,
+        "persistent hub outlives its hooks"
+    );
+    d.fails("show ec:", "no such node"); // the echo node went with its last hook
+    d.ok("mkpeer hb: echo b e");
+    d.ok("name hb:b ec");
+
+    // ---- ether (in-memory interface)
+    for m in [
+        "getifname",
+        "getifindex",
+        "getenaddr",
+        "setenaddr",
+        "getpromisc",
+        "setpromisc",
+        "getautosrc",
+        "setautosrc",
+        "addmulti",
+        "delmulti",
+        "getstats",
+    ] {
+        did("ether", m);
+    }
+    assert_eq!(
+        d.ok("msg m1: getifname"),
+        "Rec'd response \"getifname\" from \"m1:\":\nArgs:\t\"m1\"\n"
+    );
+    assert_eq!(d.json("msg m1: getifindex")["reply"], 1001);
+    assert_eq!(d.json("msg m1: getenaddr")["reply"], "02:00:00:00:01:01");
+    d.ok("msg m1: setenaddr 02:aa:bb:cc:dd:ee");
+    assert_eq!(d.json("msg m1: getenaddr")["reply"], "02:aa:bb:cc:dd:ee");
+    d.fails("msg m1: setenaddr 01:00:5e:00:00:01", "multicast");
+    assert_eq!(d.json("msg m1: getpromisc")["reply"], 0);
+    d.ok("msg m1: setpromisc 1");
+    assert_eq!(d.json("msg m1: getpromisc")["reply"], 1);
+    assert_eq!(d.json("msg m1: getautosrc")["reply"], 1);
+    d.ok("msg m1: setautosrc 0");
+    assert_eq!(d.json("msg m1: getautosrc")["reply"], 0);
+    d.ok("msg m1: addmulti 01:00:5e:00:00:fb");
+    d.ok("msg m1: delmulti 01:00:5e:00:00:fb");
+    d.fails("msg m1: delmulti 01:00:5e:00:00:fb", "not a member");
+    d.fails(
+        "msg m1: addmulti 02:00:00:00:00:01",
+        "not a multicast address",
+    );
+    let s = d.json("msg m0: getstats")["reply"].clone();
+    assert_eq!(
+        (s["up"].as_u64(), s["rx_packets"].as_u64()),
+        (Some(1), Some(1000))
+    );
+    assert_eq!(d.json("msg m1: getstats")["reply"]["tx_packets"], 1);
+    let save = d.ok("save");
+    assert!(
+        save.contains("msg m1: setpromisc 1") && save.contains("msg m1: setautosrc 0"),
+        "{save}"
+    );
+
+    // ---- completeness: every message each type lists was exercised above
+    for (ty, path) in [
+        ("bridge", "br0:"),
+        ("tee", "t:"),
+        ("hole", "h:"),
+        ("one2many", "o:"),
+        ("vlan", "v:"),
+        ("hub", "hb:"),
+        ("echo", "ec:"),
+        ("ether", "m0:"),
+        ("socket", "[1]:"),
+    ] {
+        let (ok, _, err) = d.ctl(&["msg", path, "no-such-message"]);
+        assert!(!ok);
+        let list = err
+            .split("(messages: ")
+            .nth(1)
+            .and_then(|s| s.split(')').next())
+            .unwrap_or_else(|| panic!("{ty}: no message list in {err:?}"));
+        for m in list.split_whitespace() {
+            assert!(
+                done.iter().any(|(t, x)| t == ty && x == m),
+                "{ty} message {m} not exercised by this test"
+            );
+        }
+    }
+    assert_eq!(d.json("msg [1]: nodeinfo")["reply"]["type"], "socket");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `xdpgraph ctl` with no command on a terminal is an interactive shell with history. The
+/// terminal is a pty from `script(1)`; lines are typed one at a time.
+#[test]
+fn interactive_shell_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("script(1) from util-linux is needed for this test");
+    }
+    let d = Daemon::start(0, &[]);
+    let home = std::env::temp_dir().join(format!("xg-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut child = Command::new("timeout")
+        .args(["20", "script", "-qec"])
+        .arg(format!("{BIN} ctl --socket {}", d.sock))
+        .arg("/dev/null")
+        .env("HOME", &home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for l in [
+        "mkpeer m0: bridge lower link0",
+        "name m0:lower br0",
+        "ls",
+        "bogus",
+        "msg br0: getconfig",
+        "quit",
+    ] {
+        std::thread::sleep(Duration::from_millis(200));
+        writeln!(stdin, "{l}").unwrap();
+    }
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let st = child.wait().unwrap();
+    drop(stdin);
+    assert!(st.success(), "shell exit {st:?}: {out}");
+    assert!(out.contains("+ "), "no prompt: {out}");
+    assert!(out.contains("There are 5 total nodes:"), "{out}");
+    assert!(out.contains("unknown command \"bogus\""), "{out}");
+    assert!(
+        out.contains("Args:\t{ debugLevel=1 loopTimeout=60"),
+        "{out}"
+    );
+    // the edit was applied, and the session is in the history file
+    assert_eq!(d.json("show br0:")["type"], "bridge");
+    let hist = std::fs::read_to_string(home.join(".xdpgraph_history")).unwrap();
+    assert!(
+        hist.contains("name m0:lower br0") && hist.contains("bogus"),
+        "{hist}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
 }

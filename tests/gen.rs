@@ -294,3 +294,71 @@ fn kernel_drops(e: &Env) -> u64 {
         .map(|x| x.1)
         .sum()
 }
+
+#[test]
+fn throughput_search_finds_a_rate_within_the_loss_threshold() {
+    if !root() {
+        return;
+    }
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = env("s", 2, xconnect);
+    let a = args(
+        &e,
+        &[
+            "--search",
+            "--loss",
+            "1",
+            "--trial",
+            "0.5",
+            "--rx-engine",
+            "xdp",
+        ],
+    );
+    let cfg = config(&a).unwrap();
+    let mut log = Vec::new();
+    let (rate, r) = gen::search(
+        &cfg,
+        0.01,
+        std::time::Duration::from_millis(500),
+        &mut |l| log.push(l.to_string()),
+    )
+    .unwrap();
+    assert!(log[0].starts_with("unpaced:"), "{log:?}");
+    assert!(r.loss_ratio.unwrap() <= 0.01, "{r:?}");
+    assert!(rate > 10_000.0, "found only {rate} pps: {log:?}");
+    // the rate found is one a trial actually sent, within the unpaced rate
+    let unpaced: f64 = log[0]
+        .trim_start_matches("unpaced: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        rate <= unpaced * 1e6 * 1.05,
+        "{rate} > unpaced {unpaced} Mpps"
+    );
+    // and with a hole on every other frame, no rate meets a 1% threshold
+    drop(e);
+    let e = env("t", 2, |dp, lab| {
+        let g = dp.graph();
+        g.mkpeer(&format!("{}:", lab.iface(0)), "one2many", "lower", "one")
+            .unwrap();
+        g.name(&format!("{}:lower", lab.iface(0)), "o").unwrap();
+        g.connect(&format!("{}:", lab.iface(1)), "o:", "lower", "many0")
+            .unwrap();
+        g.mkpeer("o:", "hole", "many1", "in").unwrap();
+    });
+    let cfg = config(&args(&e, &["--search", "--rx-engine", "xdp"])).unwrap();
+    let err = gen::search(
+        &cfg,
+        0.01,
+        std::time::Duration::from_millis(300),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("no rate met the loss threshold"),
+        "{err}"
+    );
+}

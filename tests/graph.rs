@@ -27,8 +27,8 @@ fn addressing_by_name_id_and_hook_path() {
     let hub = g.show("p0:lower.right").unwrap();
     assert_eq!(hub.hooks.len(), 2);
     for (p, want) in [
-        ("nosuch:", "nosuch:: no such node"),
-        ("[ff]:", "[ff]:: no such node"),
+        ("nosuch:", "no such node \"nosuch:\""),
+        ("[ff]:", "no such node \"[ff]:\""),
         ("p0:upper", "no hook \"upper\""),
         ("p0:lower.nope", "no hook \"nope\""),
         ("p0:a:b", "more than one ':'"),
@@ -172,13 +172,39 @@ fn queries_list_show_types_dot_and_generic_messages() {
             && types.contains(&("ether", 2))
             && types.contains(&("hub", 0))
     );
-    let dot = g.dot();
-    assert!(
-        dot.starts_with("digraph xdpgraph {")
-            && dot.contains("taillabel=\"lower\"")
-            && dot.contains("bridge")
-    );
+    let dot = g.dot(false);
+    assert!(dot.starts_with("graph xdpgraph {"), "{dot}");
+    for want in [
+        "\"4\" [label=\"br0|bridge|[4]:\"];",
+        "\"2\" [label=\"p0|ether|[2]:\"];",
+        "\"2\" -- \"2.lower\";",
+        "\"4\" -- \"4.link0\";",
+        "\"2.lower\" -- \"4.link0\" [weight=2.0];",
+        "\"3.lower\" -- \"4.link1\" [weight=2.0];",
+        "\"4.link1\" [label=\"link1\"];",
+    ] {
+        assert!(dot.contains(want), "{want} not in {dot}");
+    }
+    // each hook pair is one edge; the unconnected socket node sits in its own cluster
+    assert_eq!(dot.matches("[weight=2.0]").count(), 2);
+    let cluster = &dot[dot.find("subgraph cluster_disconnected").unwrap()..];
+    assert!(cluster[..cluster.find('}').unwrap()].contains("\\<unnamed\\>|socket|[1]:"));
+    assert!(!dot.contains(" in 0 out 0") && !dot.contains("\\nin "));
     let info = g.msg("br0:", "nodeinfo", None).unwrap().unwrap();
+    // with counters: frames in and out of each hook, drops of each node
+    let _ = g;
+    l.send(0, &[eth(2, 1), eth(0xffff_ffff_ffff, 1), eth(1, 3)]);
+    let dot = l.graph.dot(true);
+    assert!(
+        dot.contains("\"4.link0\" [label=\"link0\\nin 3 out 0\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"4.link1\" [label=\"link1\\nin 0 out 2\"];"),
+        "{dot}"
+    );
+    assert!(dot.contains("br0|bridge|[4]:|drops 1"), "{dot}");
+    let g = &mut l.graph;
     assert_eq!(info.field("type").unwrap().as_str(), Some("bridge"));
     let hooks = g.msg("br0:", "listhooks", None).unwrap().unwrap();
     let Some(Value::Array(hl)) = hooks.field("hooklist") else {

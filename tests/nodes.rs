@@ -134,7 +134,7 @@ fn tag_of(f: &[u8]) -> (u16, u16, u8, u8) {
 fn vlan_tags_frames_from_filter_hooks() {
     let mut l = vlan();
     let orig = eth(1, 2);
-    l.send(1, &[orig.clone()]);
+    l.send(1, std::slice::from_ref(&orig));
     let out = l.tx(0);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].len(), orig.len() + 4);

@@ -307,10 +307,9 @@ impl Port for XskPort {
         let head = pool.headroom();
         while !out.is_full() {
             let Some(base) = pool.alloc() else { break };
-            let n = match tap.read(&mut pool.chunk_mut(base)[head..]) {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+            // EAGAIN (nothing queued) and errors of a TAP going away both end the burst;
+            // no frame is lost by a failed read
+            let n = tap.read(&mut pool.chunk_mut(base)[head..]).unwrap_or(0);
             if n == 0 {
                 pool.free_addr(base);
                 break;

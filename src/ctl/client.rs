@@ -102,8 +102,14 @@ pub fn run_line(c: &mut Client, p: &mut Printer<'_>, line: &str, depth: usize) -
             return run_file(c, p, file, depth + 1)
                 .map(|ok| if ok { Step::Ok } else { Step::Failed });
         }
-        (Ok(v @ (VerbId::Dot | VerbId::Save)), [file]) => {
-            let r = c.call(if v == VerbId::Dot { "dot" } else { "save" })?;
+        (Ok(v @ (VerbId::Dot | VerbId::Save)), [.., file]) if !file.starts_with('-') => {
+            // the file is written here; the daemon gets the verb and its options
+            let opts = &words[..words.len() - 1];
+            let r = c.call(&format!(
+                "{} {}",
+                if v == VerbId::Dot { "dot" } else { "save" },
+                opts.join(" ")
+            ))?;
             if !r.ok {
                 p.reply(&r);
                 return Ok(Step::Failed);
@@ -145,7 +151,8 @@ pub fn run_file(c: &mut Client, p: &mut Printer<'_>, file: &str, depth: usize) -
     Ok(true)
 }
 
-/// The interactive shell (line editing and history on a terminal).
+/// The interactive shell (line editing and history on a terminal). Like ngctl, ending the
+/// session (`quit` or end of input) exits 0: errors were shown as they happened.
 pub fn shell(c: &mut Client, p: &mut Printer<'_>) -> io::Result<bool> {
     use rustyline::error::ReadlineError;
     let mut ed = rustyline::DefaultEditor::new().map_err(io::Error::other)?;
@@ -155,17 +162,14 @@ pub fn shell(c: &mut Client, p: &mut Printer<'_>) -> io::Result<bool> {
     if let Some(h) = &hist {
         let _ = ed.load_history(h);
     }
-    let mut ok = true;
     loop {
         match ed.readline("+ ") {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = ed.add_history_entry(line.as_str());
                 }
-                match run_line(c, p, &line, 0)? {
-                    Step::Quit => break,
-                    Step::Failed => ok = false,
-                    Step::Ok => {}
+                if let Step::Quit = run_line(c, p, &line, 0)? {
+                    break;
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
@@ -176,5 +180,5 @@ pub fn shell(c: &mut Client, p: &mut Printer<'_>) -> io::Result<bool> {
     if let Some(h) = &hist {
         let _ = ed.save_history(h);
     }
-    Ok(ok)
+    Ok(true)
 }

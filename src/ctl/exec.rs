@@ -350,7 +350,16 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError>
             )
         }
         VerbId::Dot => {
-            let d = c.graph().dot();
+            let counters = match w {
+                [] => false,
+                ["-c"] => true,
+                [other, ..] => {
+                    return Err(GraphError::Refused(format!(
+                        "dot: unknown option {other} (use -c for counters)"
+                    )))
+                }
+            };
+            let d = c.graph().dot(counters);
             Reply::ok(d.clone(), json!({"dot": d}))
         }
         VerbId::Save => {

@@ -54,7 +54,7 @@ pub const VERBS: &[Verb] = &[
     Verb { id: VerbId::Show, name: "show", aliases: &[], usage: "show [-n] <path>", help: "Show a node and its hooks (-n: without hooks).", min: 1, max: 2 },
     Verb { id: VerbId::Status, name: "status", aliases: &[], usage: "status <path>", help: "A node's status: its counters and drops.", min: 1, max: 1 },
     Verb { id: VerbId::Types, name: "types", aliases: &[], usage: "types", help: "List node types and how many nodes of each exist.", min: 0, max: 0 },
-    Verb { id: VerbId::Dot, name: "dot", aliases: &[], usage: "dot [file]", help: "Graphviz of the live graph (to a file, or printed).", min: 0, max: 1 },
+    Verb { id: VerbId::Dot, name: "dot", aliases: &[], usage: "dot [-c] [file]", help: "Graphviz of the live graph (to a file, or printed); -c adds frame counters per hook and drops per node.", min: 0, max: 2 },
     Verb { id: VerbId::Read, name: "read", aliases: &["source"], usage: "read <file>", help: "Run the commands in a file ('#' starts a comment).", min: 1, max: 1 },
     Verb { id: VerbId::Help, name: "help", aliases: &["?"], usage: "help [command]", help: "List commands, or show one command's usage.", min: 0, max: 1 },
     Verb { id: VerbId::Quit, name: "quit", aliases: &["exit"], usage: "quit", help: "Leave the interactive shell.", min: 0, max: 0 },

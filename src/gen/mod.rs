@@ -250,25 +250,44 @@ pub fn search(
     let mut c = cfg.clone();
     c.count = None;
     c.duration = Some(trial);
-    c.rate = Rate::Max;
-    let first = run(&c, &mut |_, _| {})?;
-    if first.rx_frames.is_none() {
+    if c.rx.is_none() {
         return Err(GenError::Setup("--search needs --rx".into()));
     }
+    search_by(
+        max_loss,
+        &mut |rate| {
+            c.rate = rate;
+            run(&c, &mut |_, _| {})
+        },
+        log,
+    )
+}
+
+/// The search itself, over any trial function (a run at the given rate): one unpaced trial
+/// gives the upper bound, then bisection until the interval is within 1% of it. Returns the
+/// highest rate whose trial met `max_loss`, with that trial's report.
+pub fn search_by(
+    max_loss: f64,
+    trial: &mut dyn FnMut(Rate) -> Result<Report, GenError>,
+    log: &mut dyn FnMut(&str),
+) -> Result<(f64, Report), GenError> {
+    let first = trial(Rate::Max)?;
+    let Some(first_loss) = first.loss_ratio else {
+        return Err(GenError::Setup("--search needs --rx".into()));
+    };
     log(&format!(
         "unpaced: {:.3} Mpps sent, loss {:.4}%",
         first.tx_pps / 1e6,
-        first.loss_ratio.unwrap_or(0.0) * 100.0
+        first_loss * 100.0
     ));
-    if first.loss_ratio.unwrap_or(1.0) <= max_loss {
+    if first_loss <= max_loss {
         return Ok((first.tx_pps, first));
     }
     let (mut lo, mut hi) = (0.0f64, first.tx_pps);
     let mut best: Option<(f64, Report)> = None;
-    while hi - lo > hi * 0.01 {
+    while hi - lo > first.tx_pps * 0.01 {
         let mid = (lo + hi) / 2.0;
-        c.rate = Rate::Pps(mid);
-        let r = run(&c, &mut |_, _| {})?;
+        let r = trial(Rate::Pps(mid))?;
         let ok = r.loss_ratio.unwrap_or(1.0) <= max_loss;
         log(&format!(
             "{:.3} Mpps: loss {:.4}% {}",
@@ -284,4 +303,89 @@ pub fn search(
         }
     }
     best.ok_or_else(|| GenError::Setup("no rate met the loss threshold".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device that carries `cap` pps and loses everything above it; unpaced, the sender
+    /// manages `line` pps.
+    fn device(
+        cap: f64,
+        line: f64,
+        trials: &mut Vec<f64>,
+    ) -> impl FnMut(Rate) -> Result<Report, GenError> + '_ {
+        move |rate| {
+            let sent = match rate {
+                Rate::Max => line,
+                Rate::Pps(p) => p,
+                Rate::Bps(_) => unreachable!(),
+            };
+            trials.push(sent);
+            let got = sent.min(cap);
+            Ok(Report {
+                tx_pps: sent,
+                rx_pps: Some(got),
+                loss_ratio: Some((sent - got) / sent),
+                ..Default::default()
+            })
+        }
+    }
+
+    #[test]
+    fn search_converges_on_the_capacity() {
+        let mut trials = Vec::new();
+        let mut lines = Vec::new();
+        let (rate, r) = search_by(
+            0.001,
+            &mut device(370_000.0, 1_000_000.0, &mut trials),
+            &mut |l| lines.push(l.to_string()),
+        )
+        .unwrap();
+        assert!(rate <= 370_000.0 * 1.001, "{rate}");
+        assert!(rate >= 370_000.0 - 10_000.0, "{rate}");
+        assert!(r.loss_ratio.unwrap() <= 0.001);
+        assert_eq!(trials[0], 1_000_000.0, "first trial is unpaced");
+        assert!(trials.len() <= 9, "{trials:?}");
+        assert_eq!(lines.len(), trials.len());
+    }
+
+    #[test]
+    fn search_stops_at_once_when_unpaced_meets_the_threshold() {
+        let mut trials = Vec::new();
+        let (rate, _) = search_by(0.0, &mut device(2e6, 1e6, &mut trials), &mut |_| {}).unwrap();
+        assert_eq!((rate, trials.len()), (1e6, 1));
+    }
+
+    #[test]
+    fn search_reports_when_no_rate_meets_the_threshold() {
+        // a constant 10% loss (a hole on one flow in ten) never meets 1%
+        let mut n = 0;
+        let e = search_by(
+            0.01,
+            &mut |rate| {
+                n += 1;
+                let sent = match rate {
+                    Rate::Pps(p) => p,
+                    _ => 1e6,
+                };
+                Ok(Report {
+                    tx_pps: sent,
+                    loss_ratio: Some(0.1),
+                    ..Default::default()
+                })
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no rate met"), "{e}");
+        assert!(n > 1);
+    }
+
+    #[test]
+    fn search_needs_a_receiver() {
+        let e = search_by(0.01, &mut |_| Ok(Report::default()), &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("--rx"), "{e}");
+    }
 }

@@ -173,7 +173,7 @@ fn afxdp(
     }
     live.tx.store(done, Ordering::Relaxed);
     // Bytes of frames never completed are not counted.
-    let bytes = if seq == 0 { 0 } else { bytes * done / seq };
+    let bytes = (bytes * done).checked_div(seq).unwrap_or(0);
     Ok(TxResult {
         frames: done,
         bytes,

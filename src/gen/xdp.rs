@@ -193,11 +193,13 @@ impl Helpers {
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
         let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
         let mut ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let mut input = ProgramInput::default();
-        input.context_in = Some(&mut ctx);
-        input.data_in = Some(frame);
-        input.repeat = repeat;
-        input.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
+        let input = ProgramInput {
+            context_in: Some(&mut ctx),
+            data_in: Some(frame),
+            repeat,
+            flags: BPF_F_TEST_XDP_LIVE_FRAMES,
+            ..Default::default()
+        };
         p.test_run(input).map_err(herr(
             "BPF_PROG_RUN (live frames need Linux 5.18+ and an XDP program on the veth peer)",
         ))?;

@@ -4,13 +4,13 @@
 /// An edit or message the graph refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    #[error("{0}: no such node")]
+    #[error("no such node \"{0}\"")]
     NoNode(String),
-    #[error("{node}: no hook \"{hook}\"")]
+    #[error("{node} has no hook \"{hook}\"")]
     NoHook { node: String, hook: String },
     #[error("unknown node type \"{0}\" (known types: {1})")]
     UnknownType(String, String),
-    #[error("{node}: hook \"{hook}\" is already connected")]
+    #[error("hook \"{hook}\" of {node} is already connected")]
     HookExists { node: String, hook: String },
     #[error("node type {ty} refuses hook \"{hook}\": {why}")]
     HookRefused {
@@ -26,7 +26,7 @@ pub enum GraphError {
     NameInUse(String),
     #[error("bad path \"{0}\": {1}")]
     BadPath(String, String),
-    #[error("{node}: unknown message \"{cmd}\" (messages: {known})")]
+    #[error("unknown message \"{cmd}\" for {node} (messages: {known})")]
     UnknownMsg {
         node: String,
         cmd: String,

@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Makes a node of a custom type (see `Graph::add_type`).
+pub type NodeCtor = fn() -> Box<dyn NodeType>;
+
 /// Sizing and limits of a graph.
 #[derive(Debug, Clone)]
 pub struct GraphConfig {
@@ -171,7 +174,7 @@ pub struct Graph {
     ports: Vec<Option<NodeId>>,
     ctl: NodeId,
     version: u64,
-    custom: Vec<(&'static str, fn() -> Box<dyn NodeType>)>,
+    custom: Vec<(&'static str, NodeCtor)>,
     /// The nodes of the last published snapshot (shared with it).
     published: Vec<Option<Arc<SnapNode>>>,
     /// Nodes whose snapshot entry must be rebuilt at the next publication.
@@ -229,7 +232,7 @@ impl Graph {
     }
 
     /// Adds a node type (beyond the built-in ones) that `mkpeer` can create.
-    pub fn add_type(&mut self, name: &'static str, make: fn() -> Box<dyn NodeType>) {
+    pub fn add_type(&mut self, name: &'static str, make: NodeCtor) {
         self.custom.retain(|(n, _)| *n != name);
         self.custom.push((name, make));
     }
@@ -992,24 +995,88 @@ impl Graph {
         (rows, totals)
     }
 
-    /// Graphviz of the live graph.
-    pub fn dot(&self) -> String {
-        let mut s = String::from("digraph xdpgraph {\n  graph [rankdir=LR];\n  node [shape=record, fontname=\"monospace\"];\n  edge [dir=none];\n");
-        for n in self.list() {
-            let label = format!(
-                "{}|{}|[{:x}]",
-                n.name.as_deref().unwrap_or("&lt;unnamed&gt;"),
+    /// Graphviz of the live graph, in the style of ngctl's `dot`: a record per node (name,
+    /// type, ID), an octagon per hook, hooks joined in pairs, unconnected nodes in their own
+    /// cluster. With `counters`, each hook also shows the frames that entered (`in`) and
+    /// left (`out`) its node through it, and each node its drops.
+    pub fn dot(&self, counters: bool) -> String {
+        fn q(s: &str) -> String {
+            s.replace('\\', "\\\\").replace('"', "\\\"")
+        }
+        // record labels also give meaning to { } | < >
+        fn rec(s: &str) -> String {
+            let mut o = String::new();
+            for c in q(s).chars() {
+                if "{}|<>".contains(c) {
+                    o.push('\\');
+                }
+                o.push(c);
+            }
+            o
+        }
+        let mut s = String::from(
+            "graph xdpgraph {\n  graph [rankdir=LR, fontname=\"monospace\"];\n  edge [weight=1.0];\n",
+        );
+        let list = self.list();
+        let label = |n: &NodeInfo| {
+            let mut l = format!(
+                "{}|{}|[{:x}]:",
+                n.name
+                    .as_deref()
+                    .map(rec)
+                    .unwrap_or_else(|| "\\<unnamed\\>".into()),
                 n.ty,
                 n.id
             );
-            s += &format!("  n{:x} [label=\"{}\"];\n", n.id, label);
+            if counters {
+                let drops: u64 = DropReason::ALL
+                    .iter()
+                    .map(|r| self.nodes[&n.id].core.drops(*r))
+                    .sum();
+                if drops > 0 {
+                    l += &format!("|drops {drops}");
+                }
+            }
+            l
+        };
+        s += "  node [shape=record, fontsize=12, fontname=\"monospace\"];\n";
+        for n in list.iter().filter(|n| !n.hooks.is_empty()) {
+            s += &format!("  \"{:x}\" [label=\"{}\"];\n", n.id, label(n));
         }
-        for n in self.list() {
+        if list.iter().any(|n| n.hooks.is_empty()) {
+            s += "  subgraph cluster_disconnected {\n    bgcolor=pink;\n    label=\"not connected\";\n";
+            for n in list.iter().filter(|n| n.hooks.is_empty()) {
+                s += &format!("    \"{:x}\" [label=\"{}\"];\n", n.id, label(n));
+            }
+            s += "  }\n";
+        }
+        s += "  node [shape=octagon, fontsize=10];\n";
+        for n in &list {
+            let hooks = &self.nodes[&n.id].hooks;
             for h in &n.hooks {
+                let mut l = q(&h.name);
+                if counters {
+                    if let Some(st) = hooks.get(&h.name) {
+                        l += &format!(
+                            "\\nin {} out {}",
+                            st.state.stats.get(super::hook_stat::IN_FRAMES),
+                            st.state.stats.get(super::hook_stat::OUT_FRAMES)
+                        );
+                    }
+                }
+                s += &format!("  \"{:x}.{}\" [label=\"{}\"];\n", n.id, q(&h.name), l);
+            }
+        }
+        for n in &list {
+            for h in &n.hooks {
+                s += &format!("  \"{:x}\" -- \"{:x}.{}\";\n", n.id, n.id, q(&h.name));
                 if (n.id, h.name.as_str()) < (h.peer_id, h.peer_hook.as_str()) {
                     s += &format!(
-                        "  n{:x} -> n{:x} [taillabel=\"{}\", headlabel=\"{}\"];\n",
-                        n.id, h.peer_id, h.name, h.peer_hook
+                        "  \"{:x}.{}\" -- \"{:x}.{}\" [weight=2.0];\n",
+                        n.id,
+                        q(&h.name),
+                        h.peer_id,
+                        q(&h.peer_hook)
                     );
                 }
             }

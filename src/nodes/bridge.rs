@@ -389,12 +389,10 @@ impl NodeType for Bridge {
                     }
                     e.touch(now);
                 }
-                None if learn => {
-                    if table.insert(src, me, now).is_none() {
-                        cx.count(link, stat::MEMORY_FAILURES, 1);
-                        cx.drop_frame(f, DropReason::TableFull);
-                        continue;
-                    }
+                None if learn && table.insert(src, me, now).is_none() => {
+                    cx.count(link, stat::MEMORY_FAILURES, 1);
+                    cx.drop_frame(f, DropReason::TableFull);
+                    continue;
                 }
                 None => {}
             }

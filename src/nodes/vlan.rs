@@ -90,7 +90,7 @@ impl Vlan {
         (w & FILTER_SET != 0 && Tci(w as u16).vid() == vid).then_some(slot)
     }
 
-    fn from_downstream(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
+    fn demux_downstream(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
         let proto = self.encap_proto.load(Relaxed) as u16;
         let decap = self.decap.load(Relaxed) != 0;
         for mut f in frames.drain() {
@@ -258,7 +258,7 @@ impl NodeType for Vlan {
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         if slot == DOWNSTREAM {
-            self.from_downstream(cx, frames)
+            self.demux_downstream(cx, frames)
         } else {
             self.to_downstream(cx, slot, frames)
         }

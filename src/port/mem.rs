@@ -12,7 +12,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// An in-memory queue of a port.
 pub struct MemPort {
@@ -41,6 +41,11 @@ pub struct MemPort {
     pps: u64,
     start: Option<std::time::Instant>,
     generated: u64,
+    /// Generate only while this is set (the interface's steering flag: a NIC's frames reach
+    /// the graph only while `lower` is connected).
+    gate: Option<Arc<AtomicBool>>,
+    /// Interface counters shared with the [`MemPortCtl`], added to once per burst.
+    shared: Option<Arc<MemCounters>>,
 }
 
 impl MemPort {
@@ -64,7 +69,17 @@ impl MemPort {
             pps: 0,
             start: None,
             generated: 0,
+            gate: None,
+            shared: None,
         }
+    }
+
+    /// Ties the port to its interface settings: the generator runs only while the ether
+    /// node steers frames to the graph, and received/transmitted counts show in `getstats`.
+    pub fn tied(mut self, ctl: &MemPortCtl) -> MemPort {
+        self.gate = Some(ctl.steering.clone());
+        self.shared = Some(ctl.counters.clone());
+        self
     }
 
     /// Paces the generator at `pps` frames per second (0: unpaced).
@@ -108,7 +123,13 @@ impl Port for MemPort {
 
     fn rx_burst(&mut self, pool: &mut Pool, out: &mut Burst) {
         let mut budget = usize::MAX;
-        if self.pps > 0 && self.generate > 0 {
+        let gated = matches!(&self.gate, Some(g) if !g.load(Ordering::Relaxed));
+        if self.generate > 0 && gated {
+            budget = 0;
+            // pacing restarts from now when the gate opens
+            self.start = None;
+            self.generated = 0;
+        } else if self.pps > 0 && self.generate > 0 {
             let start = *self.start.get_or_insert_with(std::time::Instant::now);
             let due = (start.elapsed().as_secs_f64() * self.pps as f64) as u64;
             budget = due
@@ -142,6 +163,10 @@ impl Port for MemPort {
                 break;
             }
         }
+        if let Some(c) = &self.shared {
+            c.rx_frames
+                .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
+        }
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
@@ -155,6 +180,9 @@ impl Port for MemPort {
             pool.free(*f);
         }
         frames.consume_front(take);
+        if let Some(c) = &self.shared {
+            c.tx_frames.fetch_add(take as u64, Ordering::Relaxed);
+        }
     }
 
     fn host_rx_burst(&mut self, pool: &mut Pool, out: &mut Burst) {
@@ -195,6 +223,13 @@ impl Port for MemPort {
     }
 }
 
+/// Interface counters of an in-memory port (what a NIC's `ethtool -S` would give).
+#[derive(Default)]
+pub struct MemCounters {
+    pub rx_frames: AtomicU64,
+    pub tx_frames: AtomicU64,
+}
+
 /// In-memory interface settings.
 pub struct MemPortCtl {
     name: String,
@@ -203,7 +238,9 @@ pub struct MemPortCtl {
     promisc: AtomicBool,
     multi: Mutex<Vec<MacAddr>>,
     /// Whether frames are steered to the graph (set by the ether node).
-    pub steering: AtomicBool,
+    pub steering: Arc<AtomicBool>,
+    /// Frames the port's queues received and transmitted.
+    pub counters: Arc<MemCounters>,
     pub up: AtomicBool,
     pub steer_changes: AtomicU64,
 }
@@ -216,7 +253,8 @@ impl MemPortCtl {
             mac: Mutex::new(mac),
             promisc: AtomicBool::new(false),
             multi: Mutex::new(Vec::new()),
-            steering: AtomicBool::new(false),
+            steering: Arc::new(AtomicBool::new(false)),
+            counters: Arc::default(),
             up: AtomicBool::new(true),
             steer_changes: AtomicU64::new(0),
         }
@@ -278,6 +316,15 @@ impl PortCtl for MemPortCtl {
         self.up.load(Ordering::Relaxed)
     }
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        Vec::new()
+        vec![
+            (
+                "rx_packets",
+                self.counters.rx_frames.load(Ordering::Relaxed),
+            ),
+            (
+                "tx_packets",
+                self.counters.tx_frames.load(Ordering::Relaxed),
+            ),
+        ]
     }
 }

@@ -143,10 +143,10 @@ impl Tap {
             )
         };
         if fd < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                format!("/dev/net/tun: {}", io::Error::last_os_error()),
-            ));
+            return Err(io::Error::other(format!(
+                "/dev/net/tun: {}",
+                io::Error::last_os_error()
+            )));
         }
         // SAFETY: fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -154,10 +154,10 @@ impl Tap {
         r.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
         // SAFETY: TUNSETIFF takes a pointer to an ifreq.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut r as *mut libc::ifreq) } < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::Other,
-                format!("TUNSETIFF {name}: {}", io::Error::last_os_error()),
-            ));
+            return Err(io::Error::other(format!(
+                "TUNSETIFF {name}: {}",
+                io::Error::last_os_error()
+            )));
         }
         Ok(Tap {
             fd,
@@ -308,7 +308,7 @@ impl PacketSocket {
             PacketSocket::open(&ifname)
         })
         .join()
-        .map_err(|_| io::Error::new(io::ErrorKind::Other, "netns thread panicked"))?
+        .map_err(|_| io::Error::other("netns thread panicked"))?
     }
 
     fn set_rcvbuf(&self, bytes: i32) {
@@ -384,7 +384,7 @@ impl PacketSocket {
                 }
                 return Err(e);
             }
-            if sa.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sa.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             let mut n = n as usize;
