@@ -152,10 +152,13 @@ impl Iterator for Drain<'_> {
 
 impl ExactSizeIterator for Drain<'_> {}
 
-/// The memory behind a pool: a heap buffer, or a shared mapping (an AF_XDP UMEM).
+/// The memory behind a pool: a heap buffer, a shared mapping (an AF_XDP UMEM), or a DPDK
+/// frame area (mbufs, also usable as a UMEM).
 pub enum Region {
     Heap(Box<[u8]>),
     Mapped(crate::sys::mmap::Mapping),
+    #[cfg(feature = "dpdk")]
+    Dpdk(crate::sys::dpdk::AreaView),
 }
 
 impl Region {
@@ -164,6 +167,8 @@ impl Region {
         match self {
             Region::Heap(b) => b,
             Region::Mapped(m) => m.as_slice(),
+            #[cfg(feature = "dpdk")]
+            Region::Dpdk(v) => v.as_slice(),
         }
     }
     #[inline]
@@ -171,6 +176,8 @@ impl Region {
         match self {
             Region::Heap(b) => b,
             Region::Mapped(m) => m.as_mut_slice(),
+            #[cfg(feature = "dpdk")]
+            Region::Dpdk(v) => v.as_mut_slice(),
         }
     }
 }
@@ -188,16 +195,34 @@ pub enum PoolError {
     Wire(#[from] WireError),
 }
 
+/// Where a pool's chunks come from when its free list runs dry and where surplus free chunks
+/// go: a store shared with others (a DPDK mempool, which drivers also allocate from and free
+/// to). Without one, a pool owns all of its region's chunks.
+pub trait ChunkSource: Send {
+    /// Fills a prefix of `out` with free chunk base addresses; returns how many.
+    fn take(&mut self, out: &mut [u64]) -> usize;
+    /// Takes back free chunks.
+    fn give(&mut self, chunks: &[u64]);
+}
+
+/// Chunks moved between a pool and its source at a time.
+const SOURCE_BATCH: usize = 64;
+/// Free chunks a pool with a source keeps before giving a batch back.
+const SOURCE_HIGH: usize = 4 * SOURCE_BATCH;
+
 /// A worker's frames: a region cut into `chunk_size` chunks and a free list of chunk addresses.
 pub struct Pool {
     region: Region,
     chunk_shift: u32,
     headroom: u32,
+    /// Bytes at the start of each chunk that frame data never uses (an mbuf's header).
+    reserved: u32,
     nchunks: usize,
     free: Vec<u64>,
     /// One bit per chunk: set while the chunk is outside the free list.
     in_use: Vec<u64>,
     double_frees: u64,
+    source: Option<Box<dyn ChunkSource>>,
 }
 
 impl Pool {
@@ -230,11 +255,63 @@ impl Pool {
             region,
             chunk_shift: chunk_size.trailing_zeros(),
             headroom: headroom as u32,
+            reserved: 0,
             nchunks,
             free: Vec::with_capacity(nchunks),
             in_use: vec![u64::MAX; nchunks.div_ceil(64)],
             double_frees: 0,
+            source: None,
         }
+    }
+
+    /// A pool over `region` whose chunks all start in `source` (see [`ChunkSource`]); frame
+    /// data stays at or above `reserved` bytes into each chunk.
+    pub fn with_source(
+        region: Region,
+        chunk_size: usize,
+        headroom: usize,
+        reserved: usize,
+        source: Box<dyn ChunkSource>,
+    ) -> Pool {
+        assert!(reserved <= headroom);
+        let mut p = Pool::with_region_empty(region, chunk_size, headroom);
+        p.reserved = reserved as u32;
+        p.source = Some(source);
+        p
+    }
+
+    /// Gets a batch of chunks from the source (the free list is empty).
+    #[cold]
+    fn refill(&mut self) {
+        let Some(src) = self.source.as_mut() else {
+            return;
+        };
+        let mut got = [0u64; SOURCE_BATCH];
+        let n = src.take(&mut got);
+        for &base in &got[..n] {
+            let i = (base >> self.chunk_shift) as usize;
+            if i >= self.nchunks || base != self.chunk_of(base) {
+                self.double_frees += 1;
+                continue;
+            }
+            self.in_use[i / 64] &= !(1 << (i % 64));
+            self.free.push(base);
+        }
+    }
+
+    /// Gives `n` free chunks back to the source.
+    #[cold]
+    fn flush(&mut self, n: usize) {
+        let Some(src) = self.source.as_mut() else {
+            return;
+        };
+        let at = self.free.len().saturating_sub(n);
+        for &base in &self.free[at..] {
+            let i = (base >> self.chunk_shift) as usize;
+            self.in_use[i / 64] |= 1 << (i % 64);
+        }
+        src.give(&self.free[at..]);
+        self.free.truncate(at);
     }
 
     pub fn chunk_size(&self) -> usize {
@@ -267,7 +344,13 @@ impl Pool {
     /// Takes a free chunk; returns its base address.
     #[inline]
     pub fn alloc(&mut self) -> Option<u64> {
-        let base = self.free.pop()?;
+        let base = match self.free.pop() {
+            Some(b) => b,
+            None => {
+                self.refill();
+                self.free.pop()?
+            }
+        };
         let i = (base >> self.chunk_shift) as usize;
         self.in_use[i / 64] |= 1 << (i % 64);
         Some(base)
@@ -284,6 +367,9 @@ impl Pool {
         }
         self.in_use[i / 64] &= !(1 << (i % 64));
         self.free.push(base);
+        if self.free.len() >= SOURCE_HIGH && self.source.is_some() {
+            self.flush(SOURCE_BATCH);
+        }
     }
 
     #[inline]
@@ -346,7 +432,7 @@ impl Pool {
         let base = self.chunk_of(f.addr);
         let start = f.addr as usize;
         let mem = self.region.bytes_mut();
-        if f.addr - base >= VLAN_TAG_LEN as u64 {
+        if f.addr - base >= (self.reserved as usize + VLAN_TAG_LEN) as u64 {
             mem.copy_within(start..start + 12, start - VLAN_TAG_LEN);
             f.addr -= VLAN_TAG_LEN as u64;
         } else {
@@ -388,6 +474,14 @@ impl Pool {
     pub fn ethertype(&self, f: &Frame) -> Option<u16> {
         let d = self.data(f);
         (d.len() >= 14).then(|| u16::from_be_bytes([d[12], d[13]]))
+    }
+}
+
+impl Drop for Pool {
+    /// A pool with a source gives its free chunks back (a DPDK mempool counts them home).
+    fn drop(&mut self) {
+        let n = self.free.len();
+        self.flush(n);
     }
 }
 
@@ -502,5 +596,76 @@ mod tests {
         let v: Vec<u64> = b.drain().map(|f| f.addr).collect();
         assert_eq!(v, (0..BURST as u64).collect::<Vec<_>>());
         assert!(b.is_empty());
+    }
+
+    /// A shared store of chunks (a stand-in for a DPDK mempool) that counts what comes home.
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+    impl ChunkSource for Shared {
+        fn take(&mut self, out: &mut [u64]) -> usize {
+            let mut v = self.0.lock().unwrap();
+            let n = out.len().min(v.len());
+            for o in out.iter_mut().take(n) {
+                *o = v.pop().unwrap();
+            }
+            n
+        }
+        fn give(&mut self, chunks: &[u64]) {
+            self.0.lock().unwrap().extend_from_slice(chunks);
+        }
+    }
+
+    #[test]
+    fn pool_with_a_source_borrows_and_returns_chunks() {
+        let n = 1024usize;
+        let store = std::sync::Arc::new(std::sync::Mutex::new(
+            (0..n as u64).map(|i| i * 4096).collect::<Vec<_>>(),
+        ));
+        let region = Region::Heap(vec![0u8; n * 4096].into_boxed_slice());
+        let mut p = Pool::with_source(region, 4096, 256, 192, Box::new(Shared(store.clone())));
+        assert_eq!(p.available(), 0, "every chunk starts in the source");
+        let mut held: Vec<Frame> = (0..600).map(|i| frame(&mut p, 60 + i % 10)).collect();
+        assert_eq!(store.lock().unwrap().len(), n - 600 - p.available());
+        // a VLAN tag uses headroom but never the reserved bytes
+        let mut f = held[0];
+        f.addr = p.chunk_of(f.addr) + 194;
+        assert!(p.insert_vlan_tag(&mut f, 0x8100, Tci(5)).is_ok());
+        assert!(
+            f.addr >= p.chunk_of(f.addr) + 192,
+            "tag went into the reserved bytes"
+        );
+        held[0] = f;
+        // freeing keeps at most SOURCE_HIGH locally, the rest goes home
+        for f in held.drain(..) {
+            p.free(f);
+        }
+        assert!(p.available() < SOURCE_HIGH);
+        // (a chunk in the source looks held to the pool: drivers take chunks from a mempool
+        // without passing through it, so a free of one cannot be told from a double free)
+        let f = frame(&mut p, 10);
+        p.free(f);
+        p.free(f);
+        assert_eq!(
+            p.double_frees(),
+            1,
+            "a second free while it is still local is caught"
+        );
+        drop(p);
+        let mut home = store.lock().unwrap().clone();
+        home.sort_unstable();
+        assert_eq!(
+            home,
+            (0..n as u64).map(|i| i * 4096).collect::<Vec<_>>(),
+            "each chunk home once"
+        );
+    }
+
+    #[test]
+    fn pool_with_an_empty_source_reports_exhaustion() {
+        let store = std::sync::Arc::new(std::sync::Mutex::new(vec![0u64, 4096]));
+        let region = Region::Heap(vec![0u8; 2 * 4096].into_boxed_slice());
+        let mut p = Pool::with_source(region, 4096, 256, 192, Box::new(Shared(store.clone())));
+        frame(&mut p, 10);
+        frame(&mut p, 10);
+        assert_eq!(p.frame_from(&[0; 10]), Err(PoolError::Exhausted));
     }
 }

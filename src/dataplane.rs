@@ -37,6 +37,9 @@ pub struct DataplaneConfig {
     /// Create a TAP mirror per interface for the ether node's `upper` hook.
     pub taps: bool,
     pub graph: GraphConfig,
+    /// Run DPDK too: every ethdev the EAL finds becomes a port (feature `dpdk`).
+    #[cfg(feature = "dpdk")]
+    pub dpdk: Option<crate::dpdk::DpdkConfig>,
 }
 
 impl Default for DataplaneConfig {
@@ -49,6 +52,8 @@ impl Default for DataplaneConfig {
             busy_poll: false,
             taps: true,
             graph: GraphConfig::default(),
+            #[cfg(feature = "dpdk")]
+            dpdk: None,
         }
     }
 }
@@ -62,6 +67,9 @@ pub enum DataplaneError {
     Graph(#[from] GraphError),
     #[error("{0}")]
     Other(String),
+    #[cfg(feature = "dpdk")]
+    #[error(transparent)]
+    Dpdk(#[from] crate::dpdk::DpdkError),
 }
 
 enum Cmd {
@@ -98,6 +106,34 @@ struct MemAttached {
     port: PortId,
 }
 
+/// The DPDK side of a data plane: one frame area per worker, the devices attached.
+#[cfg(feature = "dpdk")]
+struct DpdkState {
+    cfg: crate::dpdk::DpdkConfig,
+    areas: Vec<Arc<crate::sys::dpdk::Area>>,
+    ports: BTreeMap<String, DpdkAttached>,
+}
+
+#[cfg(feature = "dpdk")]
+struct DpdkAttached {
+    port: PortId,
+    ctl: Arc<crate::dpdk::port::DpdkCtl>,
+    rx_queues: u16,
+}
+
+/// Ethdevs claimed by a live data plane in this process (a device has one owner).
+#[cfg(feature = "dpdk")]
+static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// What shutting down found.
+#[derive(Debug, Clone, Default)]
+pub struct ShutdownReport {
+    /// DPDK frame areas: chunks back in their mempools, of how many (all, each once, when
+    /// nothing leaked or was freed twice).
+    #[cfg(feature = "dpdk")]
+    pub dpdk_frames: Option<crate::dpdk::FrameCount>,
+}
+
 /// The running data plane.
 pub struct Dataplane {
     cfg: DataplaneConfig,
@@ -106,6 +142,9 @@ pub struct Dataplane {
     ifaces: BTreeMap<String, Attached>,
     mems: BTreeMap<String, MemAttached>,
     stop: Arc<AtomicBool>,
+    #[cfg(feature = "dpdk")]
+    dpdk: Option<DpdkState>,
+    report: ShutdownReport,
 }
 
 /// TAP name for an interface: `<ifname>h`, cut to the 15 characters Linux allows.
@@ -133,15 +172,24 @@ impl Dataplane {
             workers: cfg.cores.len(),
             ..cfg.graph.clone()
         });
+        #[cfg(feature = "dpdk")]
+        let dpdk = match &cfg.dpdk {
+            Some(d) => Some(dpdk_start(&cfg, d)?),
+            None => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let mut workers = Vec::new();
         for (id, &core) in cfg.cores.iter().enumerate() {
             let (tx, rx) = mpsc::channel();
             let (ready_tx, ready_rx) = mpsc::channel();
             let (h, stop2, c2) = (graph.handle(), stop.clone(), cfg.clone());
+            #[cfg(feature = "dpdk")]
+            let area = dpdk.as_ref().map(|d| d.areas[id].clone());
+            #[cfg(not(feature = "dpdk"))]
+            let area = None;
             let thread = std::thread::Builder::new()
                 .name(format!("xdpgraph-w{id}"))
-                .spawn(move || worker_main(id, core, h, c2, rx, stop2, ready_tx))
+                .spawn(move || worker_main(id, core, h, c2, area, rx, stop2, ready_tx))
                 .map_err(|e| DataplaneError::Other(format!("spawning worker {id}: {e}")))?;
             workers.push(WorkerThread {
                 core,
@@ -162,14 +210,23 @@ impl Dataplane {
                 }
             }
         }
-        Ok(Dataplane {
+        #[allow(unused_mut)]
+        let mut dp = Dataplane {
             cfg,
             graph,
             workers,
             ifaces: BTreeMap::new(),
             mems: BTreeMap::new(),
             stop,
-        })
+            #[cfg(feature = "dpdk")]
+            dpdk,
+            report: ShutdownReport::default(),
+        };
+        #[cfg(feature = "dpdk")]
+        if dp.dpdk.is_some() {
+            dp.dpdk_attach_all()?;
+        }
+        Ok(dp)
     }
 
     pub fn graph(&mut self) -> &mut Graph {
@@ -189,11 +246,18 @@ impl Dataplane {
     }
     /// Attached interfaces (name, port).
     pub fn interfaces(&self) -> Vec<(String, PortId)> {
-        self.ifaces
+        #[allow(unused_mut)]
+        let mut v: Vec<(String, PortId)> = self
+            .ifaces
             .iter()
             .map(|(k, a)| (k.clone(), a.port))
             .chain(self.mems.iter().map(|(k, m)| (k.clone(), m.port)))
-            .collect()
+            .collect();
+        #[cfg(feature = "dpdk")]
+        if let Some(d) = &self.dpdk {
+            v.extend(d.ports.iter().map(|(k, a)| (k.clone(), a.port)));
+        }
+        v
     }
     pub fn iface(&self, name: &str) -> Option<&Arc<IfaceCtl>> {
         self.ifaces.get(name).map(|a| &a.ctl)
@@ -217,8 +281,12 @@ impl Dataplane {
     /// named after it (and a TAP mirror for its `upper` hook). `queues` limits how many RX
     /// queues are used (default: all).
     pub fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<PortId, DataplaneError> {
-        if self.ifaces.contains_key(ifname) || self.mems.contains_key(ifname) {
+        if self.interfaces().iter().any(|(n, _)| n == ifname) {
             return Err(GraphError::Exists(format!("interface {ifname}")).into());
+        }
+        #[cfg(feature = "dpdk")]
+        if self.dpdk.is_some() && crate::dpdk::port::is_dpdk_name(ifname) {
+            return self.dpdk_attach_by_name(ifname, queues);
         }
         let nw = self.workers.len() as u32;
         let have = afxdp::rx_queues(ifname)
@@ -325,6 +393,17 @@ impl Dataplane {
     /// Detaches an interface: its ether node goes (with its hooks), its sockets close, its XDP
     /// program is removed, and the interface behaves as before.
     pub fn detach(&mut self, ifname: &str) -> Result<(), DataplaneError> {
+        #[cfg(feature = "dpdk")]
+        if let Some(a) = self.dpdk.as_mut().and_then(|d| d.ports.remove(ifname)) {
+            let r = self.graph.detach_port(a.port);
+            for w in 0..self.workers.len() {
+                let _ = self.ask(w, |reply| Cmd::Close(a.port, reply));
+            }
+            crate::sys::dpdk::eth_stop_close(a.ctl.eth);
+            unclaim(a.ctl.eth);
+            tracing::info!(%ifname, "detached");
+            return r.map_err(Into::into);
+        }
         if let Some(m) = self.mems.remove(ifname) {
             self.graph.detach_port(m.port)?;
             for w in 0..self.workers.len() {
@@ -386,6 +465,16 @@ impl Dataplane {
     /// Housekeeping (call every ~100 ms): graph timers, reclamation, vanished interfaces.
     pub fn tick(&mut self) {
         self.graph.tick();
+        #[cfg(feature = "dpdk")]
+        if let Some(d) = &self.dpdk {
+            for (name, a) in &d.ports {
+                let was = a.ctl.is_up_cached();
+                let now = a.ctl.refresh();
+                if was != now {
+                    tracing::info!(device = %name, up = now, "link state changed");
+                }
+            }
+        }
         for (name, a) in &self.ifaces {
             let was = a.ctl.is_up();
             let now = a.ctl.refresh();
@@ -397,9 +486,11 @@ impl Dataplane {
         }
     }
 
-    /// Stops the workers and detaches every interface.
-    pub fn shutdown(mut self) {
+    /// Stops the workers and detaches every interface; DPDK devices are stopped and closed
+    /// and their frames counted home.
+    pub fn shutdown(mut self) -> ShutdownReport {
         self.shutdown_inner();
+        std::mem::take(&mut self.report)
     }
 
     fn shutdown_inner(&mut self) {
@@ -414,6 +505,226 @@ impl Dataplane {
         for (_, a) in std::mem::take(&mut self.ifaces) {
             a.ctl.detach_program();
         }
+        #[cfg(feature = "dpdk")]
+        if let Some(d) = self.dpdk.take() {
+            for (_, a) in d.ports {
+                crate::sys::dpdk::eth_stop_close(a.ctl.eth);
+                unclaim(a.ctl.eth);
+            }
+            // every worker is gone (its pool gave its chunks back), every device closed (its
+            // driver freed what it held): every chunk should be home, once
+            let mut c = crate::dpdk::FrameCount::default();
+            for a in &d.areas {
+                c.total += a.chunks() as u64;
+                match a.audit() {
+                    Ok((home, dups, kept)) => {
+                        c.home += home as u64;
+                        c.double_freed += dups as u64;
+                        c.kept_by_drivers += kept as u64;
+                    }
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+            if c.double_freed > 0 {
+                tracing::error!(
+                    double_freed = c.double_freed,
+                    "DPDK frames were freed twice"
+                );
+            }
+            if c.kept_by_drivers > 0 {
+                tracing::warn!(
+                    kept = c.kept_by_drivers,
+                    "DPDK drivers kept frames when their devices closed (reclaimed)"
+                );
+            }
+            self.report.dpdk_frames = Some(c);
+        }
+    }
+}
+
+#[cfg(feature = "dpdk")]
+fn unclaim(eth: u16) {
+    CLAIMED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|p| *p != eth);
+}
+
+/// Starts the EAL (once per process) and makes one frame area per worker.
+#[cfg(feature = "dpdk")]
+fn dpdk_start(
+    cfg: &DataplaneConfig,
+    d: &crate::dpdk::DpdkConfig,
+) -> Result<DpdkState, DataplaneError> {
+    use crate::dpdk::eal;
+    let area_bytes = (cfg.frames_per_worker * crate::sys::dpdk::CHUNK * cfg.cores.len()) as u64;
+    let args = eal::build_args(
+        &d.eal,
+        cfg.cores[0],
+        area_bytes,
+        eal::hugepages_free() > 0,
+        std::process::id(),
+    )?;
+    eal::init(&args)?;
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    let mut areas = Vec::new();
+    for w in 0..cfg.cores.len() {
+        areas.push(crate::sys::dpdk::Area::new(
+            &format!("xg{seq}w{w}"),
+            cfg.frames_per_worker as u32,
+        )?);
+    }
+    Ok(DpdkState {
+        cfg: d.clone(),
+        areas,
+        ports: BTreeMap::new(),
+    })
+}
+
+#[cfg(feature = "dpdk")]
+impl Dataplane {
+    /// Attaches every ethdev not yet owned by a data plane of this process.
+    fn dpdk_attach_all(&mut self) -> Result<(), DataplaneError> {
+        let claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let found: Vec<u16> = crate::sys::dpdk::eth_ports()
+            .into_iter()
+            .filter(|p| !claimed.contains(p))
+            .collect();
+        for eth in found {
+            self.attach_dpdk(eth, None)?;
+        }
+        Ok(())
+    }
+
+    /// Attaches an ethdev by its name (or its node name), hot-plugging it first when `name`
+    /// is a device argument string the EAL does not know yet (`net_null9`,
+    /// `net_af_packet1,iface=eth1`).
+    fn dpdk_attach_by_name(
+        &mut self,
+        name: &str,
+        queues: Option<u32>,
+    ) -> Result<PortId, DataplaneError> {
+        let find = |n: &str| {
+            crate::sys::dpdk::eth_ports().into_iter().find(|p| {
+                crate::sys::dpdk::eth_name(*p)
+                    .map(|d| d == n || crate::graph::node_name_for(&d) == n)
+                    .unwrap_or(false)
+            })
+        };
+        let dev = name.split(',').next().unwrap_or(name);
+        let eth = match find(dev) {
+            Some(p) => p,
+            None => {
+                crate::sys::dpdk::dev_probe(name)?;
+                find(dev).ok_or_else(|| {
+                    DataplaneError::Other(format!("{name}: probed, but no ethdev appeared"))
+                })?
+            }
+        };
+        if CLAIMED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&eth)
+        {
+            return Err(GraphError::Exists(format!("DPDK device {dev}")).into());
+        }
+        self.attach_dpdk(eth, queues)
+    }
+
+    /// Attaches ethdev `eth`: RX queue q is polled by worker q mod W (from that worker's
+    /// frame area), worker w transmits on TX queue w; an ether node is named after the device.
+    pub fn attach_dpdk(&mut self, eth: u16, queues: Option<u32>) -> Result<PortId, DataplaneError> {
+        use crate::dpdk::port::{DpdkCtl, DpdkPort};
+        use crate::sys::dpdk as sys;
+        let d = self
+            .dpdk
+            .as_ref()
+            .ok_or_else(|| DataplaneError::Other("DPDK is not enabled (--dpdk)".into()))?;
+        let dev = sys::eth_name(eth)?;
+        let info = sys::eth_info(eth)?;
+        let nw = self.workers.len() as u16;
+        if info.max_txq < nw {
+            return Err(DataplaneError::Other(format!(
+                "DPDK device {dev} ({}) has {} TX queue(s), but each of the {nw} workers needs its                  own; use fewer --cores (or give the vdev more queues, e.g. qpairs= / queue_count=)",
+                info.driver, info.max_txq
+            )));
+        }
+        let want = queues
+            .map(|q| q as u16)
+            .or((d.cfg.rx_queues > 0).then_some(d.cfg.rx_queues))
+            .unwrap_or(nw);
+        let nrx = want.clamp(1, info.max_rxq.max(1));
+        let rx_areas: Vec<_> = (0..nrx)
+            .map(|q| d.areas[(q % nw) as usize].clone())
+            .collect();
+        let desc = if d.cfg.desc == 0 { 1024 } else { d.cfg.desc };
+        sys::eth_setup(eth, &rx_areas, nw, desc)
+            .map_err(|e| DataplaneError::Other(format!("DPDK device {dev}: {e}")))?;
+        CLAIMED.lock().unwrap_or_else(|e| e.into_inner()).push(eth);
+        let name = crate::graph::node_name_for(&dev);
+        let ctl = Arc::new(DpdkCtl::new(
+            name.clone(),
+            eth,
+            info.driver.clone(),
+            info.if_index,
+        ));
+        let port = match self.graph.attach_port(ctl.clone() as Arc<dyn PortCtl>) {
+            Ok((_, p)) => p,
+            Err(e) => {
+                sys::eth_stop_close(eth);
+                unclaim(eth);
+                return Err(e.into());
+            }
+        };
+        for w in 0..nw {
+            let rxq: Vec<u16> = (0..nrx).filter(|q| q % nw == w).collect();
+            let p = DpdkPort::new(
+                port,
+                eth,
+                rxq,
+                w,
+                d.areas[w as usize].clone(),
+                ctl.rx.clone(),
+            );
+            if let Err(e) = self.ask(w as usize, |r| Cmd::AddPort(Box::new(p), r)) {
+                let _ = self.graph.detach_port(port);
+                for w2 in 0..w {
+                    let _ = self.ask(w2 as usize, |r| Cmd::Close(port, r));
+                }
+                sys::eth_stop_close(eth);
+                unclaim(eth);
+                return Err(DataplaneError::Other(format!("{dev}: worker {w}: {e}")));
+            }
+        }
+        tracing::info!(device = %dev, node = %name, driver = %info.driver, rx_queues = nrx, port, "attached DPDK device");
+        if let Some(d) = self.dpdk.as_mut() {
+            d.ports.insert(
+                name,
+                DpdkAttached {
+                    port,
+                    ctl,
+                    rx_queues: nrx,
+                },
+            );
+        }
+        Ok(port)
+    }
+
+    /// DPDK devices attached (node names).
+    pub fn dpdk_devices(&self) -> Vec<String> {
+        self.dpdk
+            .as_ref()
+            .map(|d| d.ports.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A DPDK device's settings, by node name.
+    pub fn dpdk_device(&self, name: &str) -> Option<(&Arc<crate::dpdk::port::DpdkCtl>, u16)> {
+        self.dpdk
+            .as_ref()
+            .and_then(|d| d.ports.get(name))
+            .map(|a| (&a.ctl, a.rx_queues))
     }
 }
 
@@ -423,11 +734,13 @@ impl Drop for Dataplane {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn worker_main(
     id: usize,
     core: usize,
     h: GraphHandle,
     cfg: DataplaneConfig,
+    area: Option<WorkerArea>,
     cmds: Receiver<Cmd>,
     stop: Arc<AtomicBool>,
     ready: Sender<Result<(), String>>,
@@ -435,16 +748,14 @@ fn worker_main(
     if let Err(e) = crate::sys::cpu::pin_current_thread(core) {
         tracing::warn!(core, "cannot pin worker {id}: {e}");
     }
-    let len = cfg.frames_per_worker * afxdp::CHUNK_SIZE;
-    let mapping = match crate::sys::mmap::Mapping::anonymous(len, false) {
-        Ok(m) => m,
+    let busy = cfg.busy_poll || area.is_some();
+    let (mut umem, pool) = match worker_pool(&cfg, area) {
+        Ok(x) => x,
         Err(e) => {
-            let _ = ready.send(Err(format!("cannot map {len} bytes for the UMEM: {e}")));
+            let _ = ready.send(Err(e));
             return;
         }
     };
-    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
-    let pool = Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM);
     let mut w = match h.worker(id, pool) {
         Ok(w) => w,
         Err(e) => {
@@ -464,7 +775,8 @@ fn worker_main(
             continue;
         }
         idle = idle.saturating_add(1);
-        if !cfg.busy_poll && idle > 2048 {
+        // DPDK devices are polled (no descriptor to sleep on), so a DPDK data plane spins
+        if !busy && idle > 2048 {
             let all: Vec<RawFd> = fds.values().flatten().copied().collect();
             if all.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));
@@ -476,6 +788,41 @@ fn worker_main(
     for id in w.port_ids() {
         close_port(&mut w, &mut umem, &mut fds, id);
     }
+}
+
+#[cfg(feature = "dpdk")]
+type WorkerArea = Arc<crate::sys::dpdk::Area>;
+#[cfg(not(feature = "dpdk"))]
+type WorkerArea = std::convert::Infallible;
+
+/// A worker's frame pool and UMEM: an anonymous mapping, or (with DPDK) its frame area, which
+/// serves as both mempool and UMEM.
+fn worker_pool(cfg: &DataplaneConfig, area: Option<WorkerArea>) -> Result<(Umem, Pool), String> {
+    #[cfg(feature = "dpdk")]
+    if let Some(a) = area {
+        let view = a.view().ok_or("the frame area already has a pool")?;
+        let (addr, len) = a.addr_len();
+        let pool = Pool::with_source(
+            Region::Dpdk(view),
+            crate::sys::dpdk::CHUNK,
+            afxdp::HEADROOM,
+            crate::sys::dpdk::BUF_START,
+            Box::new(crate::dpdk::AreaSource(a)),
+        );
+        return Ok((Umem::for_region(addr, len), pool));
+    }
+    #[cfg(not(feature = "dpdk"))]
+    if let Some(never) = area {
+        match never {}
+    }
+    let len = cfg.frames_per_worker * afxdp::CHUNK_SIZE;
+    let mapping = crate::sys::mmap::Mapping::anonymous(len, false)
+        .map_err(|e| format!("cannot map {len} bytes for the UMEM: {e}"))?;
+    let umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    Ok((
+        umem,
+        Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM),
+    ))
 }
 
 fn close_port(

@@ -12,6 +12,8 @@ pub mod buf;
 pub mod counters;
 pub mod ctl;
 pub mod dataplane;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod epoch;
 pub mod gen;
 pub mod graph;

@@ -81,6 +81,17 @@ struct RunArgs {
     /// Use copy mode even where the driver has zero-copy.
     #[arg(long)]
     no_zero_copy: bool,
+    /// Also run DPDK: every ethdev the EAL finds becomes a port with an ether node named
+    /// after it (needs a build with --features dpdk).
+    #[arg(long)]
+    dpdk: bool,
+    /// DPDK EAL arguments as testpmd takes them, e.g. "--vdev net_af_xdp0,iface=eth1"
+    /// (implies --dpdk; memory, lcore and file-prefix defaults are added when absent).
+    #[arg(long = "dpdk-eal", value_name = "ARGS", allow_hyphen_values = true)]
+    dpdk_eal: Option<String>,
+    /// RX and TX descriptors per DPDK queue.
+    #[arg(long, default_value_t = 1024)]
+    dpdk_desc: u16,
 }
 
 #[derive(Args)]
@@ -151,7 +162,20 @@ fn parse_cores(s: &str) -> Result<Vec<usize>> {
 }
 
 fn run(a: RunArgs) -> Result<()> {
+    let r = run_inner(a);
+    // after the data plane is gone: DPDK's EAL releases its memory and files
+    #[cfg(feature = "dpdk")]
+    xdpgraph::dpdk::eal::cleanup();
+    r
+}
+
+fn run_inner(a: RunArgs) -> Result<()> {
     xdpgraph::sys::netdev::catch_stop_signals();
+    let want_dpdk = a.dpdk || a.dpdk_eal.is_some();
+    #[cfg(not(feature = "dpdk"))]
+    if want_dpdk {
+        bail!("this xdpgraph was built without DPDK: rebuild with `cargo build --release --features dpdk` (needs libdpdk-dev)");
+    }
     let cfg = DataplaneConfig {
         cores: parse_cores(&a.cores)?,
         xdp_mode: a.xdp_mode.parse::<XdpMode>().map_err(anyhow::Error::msg)?,
@@ -162,9 +186,22 @@ fn run(a: RunArgs) -> Result<()> {
         frames_per_worker: a.frames,
         busy_poll: a.busy_poll,
         taps: !a.no_tap,
+        #[cfg(feature = "dpdk")]
+        dpdk: want_dpdk.then(|| xdpgraph::dpdk::DpdkConfig {
+            eal: a.dpdk_eal.clone().unwrap_or_default(),
+            desc: a.dpdk_desc,
+            rx_queues: 0,
+        }),
         ..DataplaneConfig::default()
     };
     let mut dp = Dataplane::start(cfg).context("starting the workers")?;
+    #[cfg(feature = "dpdk")]
+    if want_dpdk && dp.dpdk_devices().is_empty() {
+        bail!(
+            "DPDK found no device: give the EAL a virtual device (--dpdk-eal \"--vdev \
+             net_af_xdp0,iface=eth1\") or bind a NIC to vfio-pci (see docs/DPDK.md)"
+        );
+    }
     for spec in &a.ifaces {
         let (name, q) = match spec.split_once(':') {
             Some((n, q)) => (
@@ -237,7 +274,25 @@ fn run(a: RunArgs) -> Result<()> {
         }
     }
     drop(srv);
-    dp.shutdown();
+    let report = dp.shutdown();
+    #[cfg(feature = "dpdk")]
+    if let Some(c) = report.dpdk_frames {
+        if c.home == c.total && c.double_freed == 0 {
+            tracing::info!(
+                frames = c.total,
+                "DPDK devices closed; every frame back in its pool"
+            );
+        } else {
+            tracing::warn!(
+                home = c.home,
+                total = c.total,
+                double_freed = c.double_freed,
+                kept_by_drivers = c.kept_by_drivers,
+                "DPDK devices closed; not every frame came back by itself"
+            );
+        }
+    }
+    let _ = report;
     tracing::info!("stopped; XDP programs detached");
     Ok(())
 }

@@ -89,23 +89,36 @@ impl Control for crate::dataplane::Dataplane {
         use crate::port::PortCtl;
         self.interfaces()
             .into_iter()
-            .map(|(name, port)| match self.iface(&name) {
-                Some(c) => IfaceInfo {
-                    name: name.clone(),
-                    port,
-                    kind: "afxdp",
-                    mode: c.program().mode().to_string(),
-                    queues: c.queue_stats().len(),
-                    up: c.is_up(),
-                },
-                None => IfaceInfo {
+            .map(|(name, port)| {
+                if let Some(c) = self.iface(&name) {
+                    return IfaceInfo {
+                        name: name.clone(),
+                        port,
+                        kind: "afxdp",
+                        mode: c.program().mode().to_string(),
+                        queues: c.queue_stats().len(),
+                        up: c.is_up(),
+                    };
+                }
+                #[cfg(feature = "dpdk")]
+                if let Some((c, q)) = self.dpdk_device(&name) {
+                    return IfaceInfo {
+                        name: name.clone(),
+                        port,
+                        kind: "dpdk",
+                        mode: c.driver.clone(),
+                        queues: q as usize,
+                        up: c.is_up(),
+                    };
+                }
+                IfaceInfo {
                     name,
                     port,
                     kind: "mem",
                     mode: "-".into(),
                     queues: 0,
                     up: true,
-                },
+                }
             })
             .collect()
     }

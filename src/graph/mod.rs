@@ -24,7 +24,7 @@ pub use node::{
     hook_stat, hook_stats_value, HookCx, HookRec, HookSpec, HookState, LiveCounts, MsgCx, NodeCore,
     NodeType, Slot, MAX_SLOT, SLOT_HOST, SLOT_WIRE,
 };
-pub use path::{check_hook_name, check_node_name, Addr, Base, MAX_NAME};
+pub use path::{check_hook_name, check_node_name, node_name_for, Addr, Base, MAX_NAME};
 pub use snapshot::Snapshot;
 pub use worker::{BurstBox, Cx, Worker};
 

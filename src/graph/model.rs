@@ -836,18 +836,7 @@ impl Graph {
     /// Creates the `ether` node of an interface, named after it (characters netgraph forbids in
     /// names become `_`). Returns the node and the port ID workers use for its queues.
     pub fn attach_port(&mut self, ctl: Arc<dyn PortCtl>) -> Result<(NodeId, PortId), GraphError> {
-        let name: String = ctl
-            .ifname()
-            .chars()
-            .map(|c| {
-                if c == '.' || c == ':' || c == '[' || c == ']' || c.is_whitespace() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .take(super::MAX_NAME)
-            .collect();
+        let name = super::path::node_name_for(&ctl.ifname());
         check_node_name(&name)?;
         if self.names.contains_key(&name) {
             return Err(GraphError::NameInUse(name));

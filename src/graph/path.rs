@@ -102,6 +102,23 @@ pub fn check_hook_name(s: &str) -> Result<(), GraphError> {
     check_common(s).map_err(|w| GraphError::BadHookName(s.to_string(), w))
 }
 
+/// A node name made from a device name: characters netgraph forbids in names (`.`, `:`,
+/// `[`, `]`, whitespace, quotes, control characters) become `_`, cut to 31 characters
+/// (`0000:03:00.0` → `0000_03_00_0`).
+pub fn node_name_for(device: &str) -> String {
+    device
+        .chars()
+        .map(|c| {
+            if matches!(c, '.' | ':' | '[' | ']' | '"') || c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .take(MAX_NAME)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +188,16 @@ mod tests {
         }
         assert!(check_hook_name("link0").is_ok());
         assert!(check_hook_name("a.b").is_err());
+    }
+
+    #[test]
+    fn device_names_become_node_names() {
+        assert_eq!(node_name_for("0000:03:00.0"), "0000_03_00_0");
+        assert_eq!(node_name_for("net_af_xdp0"), "net_af_xdp0");
+        assert_eq!(node_name_for("a b\"[c]"), "a_b__c_");
+        let long = node_name_for(&"x".repeat(40));
+        assert_eq!(long.len(), 31);
+        assert!(check_node_name(&long).is_ok());
+        assert!(check_node_name(&node_name_for("dev:0.1 [x]")).is_ok());
     }
 }

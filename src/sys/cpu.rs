@@ -45,3 +45,34 @@ pub fn pin_thread(pid: i32, core: usize) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The calling thread's CPU affinity, as a list of cores.
+pub fn current_affinity() -> io::Result<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data, filled by sched_getaffinity for this thread; CPU_ISSET
+    // reads inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|c| libc::CPU_ISSET(*c, &set))
+            .collect())
+    }
+}
+
+/// Sets the calling thread's CPU affinity to `cores`.
+pub fn set_affinity(cores: &[usize]) -> io::Result<()> {
+    // SAFETY: as in `pin_current_thread`, with several cores set.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for c in cores {
+            libc::CPU_SET(*c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -4,6 +4,8 @@
 #![allow(unsafe_code)]
 
 pub mod cpu;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod mmap;
 pub mod netdev;
 pub mod xsk;

@@ -1,0 +1,623 @@
+//! The `unsafe` edge of the DPDK backend: declarations of the C shim (`dpdk_shim.c`) and safe
+//! wrappers over them. Everything above (`crate::dpdk`) is safe code.
+//!
+//! The one piece of shared memory is the [`Area`]: a worker's frames, one DPDK mempool object
+//! per 4096-byte chunk (see the shim's header comment for the layout). The worker's `Pool`
+//! reads and writes frame bytes through an [`AreaView`] and exchanges free chunks with the
+//! mempool through it; DPDK drivers write only into mbufs they took from the mempool.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Bytes per chunk (one mempool object: header, mbuf, buffer).
+pub const CHUNK: usize = 4096;
+/// Offset in a chunk where an mbuf's buffer starts (object header 64 + `rte_mbuf` 128). Frame
+/// bytes never go below it.
+pub const BUF_START: usize = 192;
+
+#[repr(C)]
+struct XgArea {
+    mz: *const c_void,
+    mp: *mut c_void,
+    base: *mut u8,
+    len: u64,
+    nchunks: u32,
+    hdr: u32,
+}
+
+#[repr(C)]
+struct XgInfo {
+    max_rxq: u16,
+    max_txq: u16,
+    min_mtu: u16,
+    max_mtu: u16,
+    if_index: u32,
+    rss_offloads: u64,
+    driver: [c_char; 64],
+}
+
+extern "C" {
+    fn xg_errno() -> c_int;
+    fn xg_strerror(e: c_int) -> *const c_char;
+    fn xg_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
+    fn xg_eal_cleanup() -> c_int;
+    fn xg_area_create(
+        name: *const c_char,
+        n: u32,
+        socket: c_int,
+        a: *mut XgArea,
+        err: *mut c_char,
+        errlen: usize,
+    ) -> c_int;
+    fn xg_area_free(a: *mut XgArea);
+    fn xg_area_avail(a: *const XgArea) -> u32;
+    fn xg_area_take(a: *const XgArea, chunks: *mut u64, n: u32) -> u32;
+    fn xg_area_give(a: *const XgArea, chunks: *const u64, n: u32);
+    fn xg_area_audit(a: *const XgArea, home: *mut u32, dups: *mut u32, kept: *mut u32) -> c_int;
+    fn xg_rx(
+        a: *const XgArea,
+        port: u16,
+        q: u16,
+        addr: *mut u64,
+        len: *mut u32,
+        tci: *mut u32,
+        n: u16,
+        multiseg: *mut u32,
+        copied: *mut u32,
+        nobuf: *mut u32,
+    ) -> u16;
+    fn xg_tx(a: *const XgArea, port: u16, q: u16, addr: *const u64, len: *const u32, n: u16)
+        -> u16;
+    fn xg_eth_next(after: c_int) -> c_int;
+    fn xg_eth_name(port: u16, buf: *mut c_char, len: usize) -> c_int;
+    fn xg_eth_info(port: u16, out: *mut XgInfo) -> c_int;
+    fn xg_eth_setup(
+        port: u16,
+        nrx: u16,
+        ntx: u16,
+        areas: *const *const XgArea,
+        nb_rxd: u16,
+        nb_txd: u16,
+        err: *mut c_char,
+        errlen: usize,
+    ) -> c_int;
+    fn xg_eth_stop_close(port: u16) -> c_int;
+    fn xg_eth_mac(port: u16, out: *mut u8) -> c_int;
+    fn xg_eth_set_mac(port: u16, mac: *const u8) -> c_int;
+    fn xg_eth_promisc(port: u16) -> c_int;
+    fn xg_eth_set_promisc(port: u16, on: c_int) -> c_int;
+    fn xg_eth_set_mc(port: u16, macs: *const u8, n: u32) -> c_int;
+    fn xg_eth_link(port: u16) -> c_int;
+    fn xg_eth_mtu(port: u16, mtu: *mut u16) -> c_int;
+    fn xg_eth_stats(port: u16, out: *mut u64) -> c_int;
+    fn xg_dev_probe(devargs: *const c_char) -> c_int;
+    fn xg_ring_port(
+        name: *const c_char,
+        nq: u16,
+        rx: *mut *mut c_void,
+        tx: *mut *mut c_void,
+        err: *mut c_char,
+        errlen: usize,
+    ) -> c_int;
+    fn xg_ring_free(r: *mut c_void);
+    fn xg_test_pool(name: *const c_char, n: u32) -> *mut c_void;
+    fn xg_pool_avail(mp: *mut c_void) -> u32;
+    fn xg_pool_size(mp: *mut c_void) -> u32;
+    fn xg_pool_free(mp: *mut c_void);
+    fn xg_ring_inject(ring: *mut c_void, mp: *mut c_void, data: *const u8, len: u32) -> c_int;
+    fn xg_ring_take(ring: *mut c_void, buf: *mut u8, cap: u32) -> c_int;
+}
+
+/// A DPDK error: what was being done and DPDK's reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DpdkError(pub String);
+
+fn strerror(e: c_int) -> String {
+    // SAFETY: rte_strerror returns a pointer to a NUL-terminated string in static or
+    // thread-local storage, valid until the next call on this thread; copied at once.
+    unsafe { CStr::from_ptr(xg_strerror(e.abs())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn errbuf_string(buf: &[c_char]) -> String {
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn cstring(s: &str) -> Result<CString, DpdkError> {
+    CString::new(s).map_err(|_| DpdkError(format!("{s:?} contains a NUL byte")))
+}
+
+/// Starts DPDK's EAL with `args` (the program name first). Once per process.
+pub fn eal_init(args: &[String]) -> Result<(), DpdkError> {
+    let cs: Vec<CString> = args.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+    let mut ptrs: Vec<*mut c_char> = cs.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+    ptrs.push(std::ptr::null_mut());
+    // SAFETY: argv is a NULL-terminated array of `args.len()` valid C strings that outlive
+    // the call (`cs`). rte_eal_init may permute the array, not the strings.
+    let r = unsafe { xg_eal_init(cs.len() as c_int, ptrs.as_mut_ptr()) };
+    if r < 0 {
+        return Err(DpdkError(format!(
+            "EAL initialisation failed: {} (arguments: {})",
+            strerror(r),
+            args[1..].join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// Releases the EAL's resources (after every port is closed and area freed).
+pub fn eal_cleanup() {
+    // SAFETY: called once, after the last DPDK object this process made is gone.
+    unsafe {
+        xg_eal_cleanup();
+    }
+}
+
+/// A worker's frame area: a memzone of 4096-byte chunks, each one mbuf of a mempool.
+pub struct Area {
+    a: XgArea,
+    view_taken: AtomicBool,
+}
+
+// SAFETY: the area is DPDK memory plus a mempool, both usable from any thread (mempool
+// get/put are thread-safe); the raw pointers are owned by this value until drop.
+unsafe impl Send for Area {}
+// SAFETY: shared access only reads the immutable descriptor or calls thread-safe mempool
+// functions; byte access goes through the single `AreaView`.
+unsafe impl Sync for Area {}
+
+impl Area {
+    /// Creates an area of `chunks` chunks named `name` (unique among live areas).
+    pub fn new(name: &str, chunks: u32) -> Result<Arc<Area>, DpdkError> {
+        let n = cstring(name)?;
+        let mut err = [0 as c_char; 256];
+        let mut a = XgArea {
+            mz: std::ptr::null(),
+            mp: std::ptr::null_mut(),
+            base: std::ptr::null_mut(),
+            len: 0,
+            nchunks: 0,
+            hdr: 0,
+        };
+        // SAFETY: `a` and `err` are valid for writes of their sizes; the name outlives the call.
+        let r =
+            unsafe { xg_area_create(n.as_ptr(), chunks, -1, &mut a, err.as_mut_ptr(), err.len()) };
+        if r != 0 {
+            return Err(DpdkError(format!(
+                "frame area {name}: {}",
+                errbuf_string(&err)
+            )));
+        }
+        debug_assert_eq!(a.hdr as usize + 128, BUF_START);
+        if a.hdr as usize + 128 != BUF_START {
+            let mut a = a;
+            // SAFETY: `a` was just created and is freed once.
+            unsafe { xg_area_free(&mut a) };
+            return Err(DpdkError(
+                "this DPDK's mempool object header is not 64 bytes".into(),
+            ));
+        }
+        Ok(Arc::new(Area {
+            a,
+            view_taken: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn chunks(&self) -> u32 {
+        self.a.nchunks
+    }
+    /// Chunks in the mempool now (all of them once every frame has been returned).
+    pub fn available(&self) -> u32 {
+        // SAFETY: the mempool lives as long as `self`.
+        unsafe { xg_area_avail(&self.a) }
+    }
+    /// Counts the chunks home (each once), those found twice (double frees) and those a
+    /// driver kept at close, and puts every chunk back once. Only when nothing can hold a
+    /// chunk any more: every device using the area closed, its pool dropped.
+    pub fn audit(self: &Arc<Self>) -> Result<(u32, u32, u32), DpdkError> {
+        // the pool's view and source, and every port's queues, hold references
+        if Arc::strong_count(self) != 1 {
+            return Err(DpdkError("the frame area is still in use".into()));
+        }
+        let (mut home, mut dups, mut kept) = (0u32, 0u32, 0u32);
+        // SAFETY: the out-pointers are valid; no pool or port holds the area (checked above)
+        // and its devices are closed (the data plane closes them first), so taking every
+        // object out of the mempool races with nobody.
+        let r = unsafe { xg_area_audit(&self.a, &mut home, &mut dups, &mut kept) };
+        if r != 0 {
+            return Err(DpdkError(format!(
+                "auditing the frame area: {}",
+                strerror(r)
+            )));
+        }
+        Ok((home, dups, kept))
+    }
+
+    /// Start address and length (to register the area as an AF_XDP UMEM).
+    pub fn addr_len(&self) -> (u64, u64) {
+        (self.a.base as u64, self.a.len)
+    }
+
+    /// The byte view and chunk exchange of the area, for the worker's pool. At most one.
+    pub fn view(self: &Arc<Self>) -> Option<AreaView> {
+        if self.view_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(AreaView { area: self.clone() })
+    }
+
+    /// Receives a burst from `port` queue `q` into `out` (addr, len, tci|0x10000 or 0).
+    /// Returns the number received and counts of (multi-segment drops, copies, no-buffer drops).
+    #[inline]
+    pub fn rx(
+        &self,
+        port: u16,
+        q: u16,
+        addr: &mut [u64; 64],
+        len: &mut [u32; 64],
+        tci: &mut [u32; 64],
+        n: usize,
+    ) -> (usize, [u32; 3]) {
+        let mut c = [0u32; 3];
+        let [ms, cp, nb] = &mut c;
+        // SAFETY: the arrays hold 64 entries and n is clamped to 64 by the shim; the mempool
+        // and port outlive the call. Received mbufs stay owned by the area (their chunks are
+        // the addresses returned).
+        let got = unsafe {
+            xg_rx(
+                &self.a,
+                port,
+                q,
+                addr.as_mut_ptr(),
+                len.as_mut_ptr(),
+                tci.as_mut_ptr(),
+                n.min(64) as u16,
+                ms,
+                cp,
+                nb,
+            )
+        };
+        (got as usize, c)
+    }
+
+    /// Transmits frames (addresses in the area); returns how many the driver took.
+    #[inline]
+    pub fn tx(&self, port: u16, q: u16, addr: &[u64], len: &[u32]) -> usize {
+        let n = addr.len().min(len.len()).min(64);
+        // SAFETY: every address is a frame of this area owned by the caller (from the graph),
+        // at or above BUF_START in its chunk; the driver takes ownership of those it accepts.
+        unsafe { xg_tx(&self.a, port, q, addr.as_ptr(), len.as_ptr(), n as u16) as usize }
+    }
+
+    /// Takes up to `out.len()` (≤ 256) free chunks from the mempool (all or none).
+    pub fn take(&self, out: &mut [u64]) -> usize {
+        let n = out.len().min(256) as u32;
+        // SAFETY: `out` has room for n entries; the mempool lives as long as self.
+        unsafe { xg_area_take(&self.a, out.as_mut_ptr(), n) as usize }
+    }
+    /// Returns free chunks to the mempool.
+    pub fn give(&self, chunks: &[u64]) {
+        // SAFETY: each chunk belongs to this area and is free (the pool's bookkeeping
+        // guarantees it is given once).
+        unsafe { xg_area_give(&self.a, chunks.as_ptr(), chunks.len() as u32) }
+    }
+
+    /// The mempool pointer's identity (for the shim's queue setup).
+    fn raw(&self) -> *const XgArea {
+        &self.a
+    }
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: the last reference is gone: no view, no port queue uses the mempool any more
+        // (the data plane closes ports before dropping areas). Freed once.
+        unsafe { xg_area_free(&mut self.a) };
+    }
+}
+
+/// The worker's window on its area: frame bytes, and free chunks to and from the mempool.
+pub struct AreaView {
+    area: Arc<Area>,
+}
+
+impl AreaView {
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `base` points to `len` bytes of DPDK memory that live as long as the area
+        // (kept alive by `self.area`). DPDK drivers write only into mbufs they hold (taken
+        // from the mempool), and the worker reads only chunks it holds, so no byte is read
+        // while a driver writes it.
+        unsafe { std::slice::from_raw_parts(self.area.a.base, self.area.a.len as usize) }
+    }
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as for `as_slice`; there is one view per area (`Area::view`) and `&mut self`
+        // makes this the only borrow of it.
+        unsafe { std::slice::from_raw_parts_mut(self.area.a.base, self.area.a.len as usize) }
+    }
+    pub fn area(&self) -> &Arc<Area> {
+        &self.area
+    }
+}
+
+/// Ports the EAL found (ids).
+pub fn eth_ports() -> Vec<u16> {
+    let mut v = Vec::new();
+    let mut p: c_int = -1;
+    loop {
+        // SAFETY: plain query of the ethdev table.
+        p = unsafe { xg_eth_next(p) };
+        if p < 0 {
+            return v;
+        }
+        v.push(p as u16);
+    }
+}
+
+/// A device's name (`net_ring0`, `0000:03:00.0`).
+pub fn eth_name(port: u16) -> Result<String, DpdkError> {
+    let mut buf = [0 as c_char; 128];
+    // SAFETY: buf is valid for its length.
+    let r = unsafe { xg_eth_name(port, buf.as_mut_ptr(), buf.len()) };
+    if r != 0 {
+        return Err(DpdkError(format!("port {port}: {}", strerror(r))));
+    }
+    Ok(errbuf_string(&buf))
+}
+
+/// What a device supports.
+#[derive(Debug, Clone)]
+pub struct EthInfo {
+    pub max_rxq: u16,
+    pub max_txq: u16,
+    pub min_mtu: u16,
+    pub max_mtu: u16,
+    pub if_index: u32,
+    pub driver: String,
+}
+
+pub fn eth_info(port: u16) -> Result<EthInfo, DpdkError> {
+    let mut i = XgInfo {
+        max_rxq: 0,
+        max_txq: 0,
+        min_mtu: 0,
+        max_mtu: 0,
+        if_index: 0,
+        rss_offloads: 0,
+        driver: [0; 64],
+    };
+    // SAFETY: `i` is valid for writes.
+    let r = unsafe { xg_eth_info(port, &mut i) };
+    if r != 0 {
+        return Err(DpdkError(format!("port {port}: {}", strerror(r))));
+    }
+    Ok(EthInfo {
+        max_rxq: i.max_rxq,
+        max_txq: i.max_txq,
+        min_mtu: i.min_mtu,
+        max_mtu: i.max_mtu,
+        if_index: i.if_index,
+        driver: errbuf_string(&i.driver),
+    })
+}
+
+/// Configures and starts a port: RX queue q filled from `rx_areas[q]`, `ntx` TX queues.
+pub fn eth_setup(
+    port: u16,
+    rx_areas: &[Arc<Area>],
+    ntx: u16,
+    nb_desc: u16,
+) -> Result<(), DpdkError> {
+    let ptrs: Vec<*const XgArea> = rx_areas.iter().map(|a| a.raw()).collect();
+    let mut err = [0 as c_char; 256];
+    // SAFETY: ptrs has rx_areas.len() valid area pointers kept alive by `rx_areas` (and by
+    // the port's owner for as long as the port runs); err is valid for its length.
+    let r = unsafe {
+        xg_eth_setup(
+            port,
+            ptrs.len() as u16,
+            ntx,
+            ptrs.as_ptr(),
+            nb_desc,
+            nb_desc,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    if r != 0 {
+        return Err(DpdkError(errbuf_string(&err)));
+    }
+    Ok(())
+}
+
+/// Stops and closes a port (its driver frees the mbufs it held back to their mempools).
+pub fn eth_stop_close(port: u16) {
+    // SAFETY: plain ethdev call; the port's queues are no longer polled.
+    unsafe {
+        xg_eth_stop_close(port);
+    }
+}
+
+fn check(what: &str, r: c_int) -> std::io::Result<()> {
+    if r < 0 {
+        Err(std::io::Error::other(format!("{what}: {}", strerror(r))))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn eth_mac(port: u16) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    // SAFETY: m has 6 bytes.
+    unsafe { xg_eth_mac(port, m.as_mut_ptr()) };
+    m
+}
+pub fn eth_set_mac(port: u16, mac: [u8; 6]) -> std::io::Result<()> {
+    // SAFETY: mac has 6 bytes.
+    check("setting the MAC address", unsafe {
+        xg_eth_set_mac(port, mac.as_ptr())
+    })
+}
+pub fn eth_promisc(port: u16) -> bool {
+    // SAFETY: plain query.
+    unsafe { xg_eth_promisc(port) == 1 }
+}
+pub fn eth_set_promisc(port: u16, on: bool) -> std::io::Result<()> {
+    // SAFETY: plain ethdev call.
+    check("setting promiscuous mode", unsafe {
+        xg_eth_set_promisc(port, on as c_int)
+    })
+}
+pub fn eth_set_multicast(port: u16, macs: &[[u8; 6]]) -> std::io::Result<()> {
+    let flat: Vec<u8> = macs.iter().flatten().copied().collect();
+    // SAFETY: flat holds 6 bytes per address.
+    check("setting the multicast list", unsafe {
+        xg_eth_set_mc(port, flat.as_ptr(), macs.len() as u32)
+    })
+}
+/// Link up?
+pub fn eth_link_up(port: u16) -> bool {
+    // SAFETY: plain query.
+    unsafe { xg_eth_link(port) == 1 }
+}
+pub fn eth_mtu(port: u16) -> Option<u16> {
+    let mut m = 0u16;
+    // SAFETY: m is valid for writes.
+    (unsafe { xg_eth_mtu(port, &mut m) } == 0).then_some(m)
+}
+/// ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf.
+pub fn eth_stats(port: u16) -> Option<[u64; 8]> {
+    let mut s = [0u64; 8];
+    // SAFETY: s has 8 entries.
+    (unsafe { xg_eth_stats(port, s.as_mut_ptr()) } == 0).then_some(s)
+}
+/// Hot-plugs a device (`net_null9`, `net_af_xdp1,iface=veth1`).
+pub fn dev_probe(devargs: &str) -> Result<(), DpdkError> {
+    let c = cstring(devargs)?;
+    // SAFETY: c is a valid C string for the call.
+    let r = unsafe { xg_dev_probe(c.as_ptr()) };
+    if r < 0 {
+        return Err(DpdkError(format!("probing {devargs}: {}", strerror(r))));
+    }
+    Ok(())
+}
+
+/// The last DPDK error number on this thread, as text.
+pub fn last_error() -> String {
+    // SAFETY: reads rte_errno.
+    strerror(unsafe { xg_errno() })
+}
+
+/// An ethdev over rings the caller owns (net_ring's `rte_eth_from_rings`), for tests: frames
+/// injected on the RX rings are received by the port; what the port transmits is taken from
+/// the TX rings.
+pub struct RingPort {
+    pub port: u16,
+    rx: Vec<*mut c_void>,
+    tx: Vec<*mut c_void>,
+    pool: *mut c_void,
+}
+
+// SAFETY: rings and the mempool are thread-safe DPDK objects owned by this value.
+unsafe impl Send for RingPort {}
+
+impl RingPort {
+    /// Creates `name` with `queues` queue pairs (the name must be unique in the process).
+    pub fn new(name: &str, queues: u16) -> Result<RingPort, DpdkError> {
+        let n = cstring(name)?;
+        let mut rx = vec![std::ptr::null_mut(); queues as usize];
+        let mut tx = vec![std::ptr::null_mut(); queues as usize];
+        let mut err = [0 as c_char; 256];
+        // SAFETY: rx/tx have `queues` entries; err is valid for its length.
+        let p = unsafe {
+            xg_ring_port(
+                n.as_ptr(),
+                queues,
+                rx.as_mut_ptr(),
+                tx.as_mut_ptr(),
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if p < 0 {
+            return Err(DpdkError(format!(
+                "ring port {name}: {}",
+                errbuf_string(&err)
+            )));
+        }
+        let pn = cstring(&format!("{}_inj", &name[..name.len().min(20)]))?;
+        // SAFETY: pn is a valid C string.
+        let pool = unsafe { xg_test_pool(pn.as_ptr(), 8191) };
+        if pool.is_null() {
+            return Err(DpdkError(format!(
+                "ring port {name}: pool: {}",
+                last_error()
+            )));
+        }
+        Ok(RingPort {
+            port: p as u16,
+            rx,
+            tx,
+            pool,
+        })
+    }
+
+    /// The ethdev's name (net_ring names it `net_ring_<name>`), which is also its node's name.
+    pub fn device(&self) -> String {
+        eth_name(self.port).unwrap_or_default()
+    }
+
+    /// Queues a copy of `frame` as received on queue `q`. False when a ring or pool is full.
+    pub fn inject(&self, q: usize, frame: &[u8]) -> bool {
+        // SAFETY: the ring and pool live as long as self; frame is valid for its length.
+        unsafe { xg_ring_inject(self.rx[q], self.pool, frame.as_ptr(), frame.len() as u32) == 0 }
+    }
+
+    /// Takes every frame transmitted on queue `q` so far.
+    pub fn take(&self, q: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16384];
+        loop {
+            // SAFETY: buf is valid for its length; the ring lives as long as self.
+            let n = unsafe { xg_ring_take(self.tx[q], buf.as_mut_ptr(), buf.len() as u32) };
+            if n < 0 {
+                return out;
+            }
+            out.push(buf[..(n as usize).min(buf.len())].to_vec());
+        }
+    }
+
+    /// (free, total) mbufs of the injection pool.
+    pub fn pool_count(&self) -> (u32, u32) {
+        // SAFETY: the pool lives as long as self.
+        unsafe { (xg_pool_avail(self.pool), xg_pool_size(self.pool)) }
+    }
+}
+
+impl Drop for RingPort {
+    fn drop(&mut self) {
+        // SAFETY: the port using these rings has been closed by its owner (the data plane)
+        // before the rings go; each object is freed once. Frames left in a TX ring are
+        // drained first so their mbufs return to their mempools.
+        let mut buf = vec![0u8; 16384];
+        for r in self.rx.iter().chain(self.tx.iter()) {
+            // SAFETY: as above; buf is valid for its length.
+            while unsafe { xg_ring_take(*r, buf.as_mut_ptr(), buf.len() as u32) } >= 0 {}
+        }
+        unsafe {
+            for r in self.rx.iter().chain(self.tx.iter()) {
+                xg_ring_free(*r);
+            }
+            xg_pool_free(self.pool);
+        }
+    }
+}

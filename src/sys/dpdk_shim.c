@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+// The C side of xdpgraph's DPDK backend (built only with the `dpdk` cargo feature).
+//
+// DPDK's burst and mbuf functions are static inline, so Rust reaches them through these small
+// wrappers. Everything here is per call, not per frame, except the loops in xg_rx / xg_tx,
+// which convert between mbufs and xdpgraph's frame descriptors (an offset into the worker's
+// frame area, a length, a VLAN tag).
+//
+// The frame area. Each worker owns one area: a memzone cut into 4096-byte chunks, each chunk
+// one mempool object laid out as
+//
+//     [ rte_mempool_objhdr, 64 B ][ rte_mbuf, 128 B ][ buffer, 3904 B (128 B headroom) ]
+//
+// so an mbuf and its chunk are found from each other by arithmetic, the area is also a valid
+// AF_XDP UMEM (4096-byte chunks; the kernel writes frames at chunk + 256, inside the mbuf's
+// buffer), and a frame moves between DPDK ports, AF_XDP sockets and the graph as a
+// descriptor, never copied.
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
+#include <rte_memzone.h>
+#include <rte_ring.h>
+#include <rte_dev.h>
+
+#define XG_CHUNK 4096u
+#define XG_DATA_ROOM (XG_CHUNK - 64u - (unsigned)sizeof(struct rte_mbuf))
+
+struct xg_area {
+	const struct rte_memzone *mz;
+	struct rte_mempool *mp;
+	uint8_t *base;
+	uint64_t len;
+	uint32_t nchunks;
+	uint32_t hdr; // offset of the mbuf in its chunk (the mempool object header's size)
+};
+
+int xg_errno(void) { return rte_errno; }
+const char *xg_strerror(int e) { return rte_strerror(e); }
+
+int xg_eal_init(int argc, char **argv) {
+	int r = rte_eal_init(argc, argv);
+	return r < 0 ? -rte_errno : r;
+}
+int xg_eal_cleanup(void) { return rte_eal_cleanup(); }
+
+// ---- the frame area
+
+struct iter_check {
+	struct xg_area *a;
+	int bad;
+};
+
+static void check_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx) {
+	struct iter_check *c = arg;
+	(void)mp;
+	(void)idx;
+	uint64_t off = (uint64_t)((uint8_t *)obj - c->a->base);
+	if (off % XG_CHUNK != c->a->hdr || off >= c->a->len)
+		c->bad++;
+}
+
+// Creates an area of `n` chunks; 0, or a negative errno with `err` filled in.
+int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, char *err,
+		   size_t errlen) {
+	memset(a, 0, sizeof(*a));
+	uint64_t len = (uint64_t)n * XG_CHUNK;
+	a->mz = rte_memzone_reserve_aligned(name, len, socket, 0, XG_CHUNK);
+	if (!a->mz) {
+		snprintf(err, errlen, "cannot reserve %llu bytes of DPDK memory for %u frames (%s); "
+				      "give the EAL more memory (-m) or use fewer --frames",
+			 (unsigned long long)len, n, rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	a->base = a->mz->addr;
+	a->len = len;
+	a->nchunks = n;
+	unsigned elt = XG_CHUNK - 64u;
+	a->mp = rte_mempool_create_empty(name, n, elt, 0, sizeof(struct rte_pktmbuf_pool_private),
+					 socket, RTE_MEMPOOL_F_NO_SPREAD);
+	if (!a->mp) {
+		snprintf(err, errlen, "rte_mempool_create_empty: %s", rte_strerror(rte_errno));
+		goto fail;
+	}
+	if (a->mp->header_size + a->mp->elt_size + a->mp->trailer_size != XG_CHUNK) {
+		snprintf(err, errlen, "mempool objects are %u+%u+%u bytes, not one %u-byte chunk",
+			 a->mp->header_size, a->mp->elt_size, a->mp->trailer_size, XG_CHUNK);
+		goto fail;
+	}
+	a->hdr = a->mp->header_size;
+	int r = rte_mempool_set_ops_byname(a->mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (r) {
+		snprintf(err, errlen, "rte_mempool_set_ops_byname: %s", rte_strerror(-r));
+		goto fail;
+	}
+	struct rte_pktmbuf_pool_private priv = {
+	    .mbuf_data_room_size = XG_DATA_ROOM,
+	    .mbuf_priv_size = 0,
+	};
+	rte_pktmbuf_pool_init(a->mp, &priv);
+	r = rte_mempool_populate_virt(a->mp, (char *)a->base, len, XG_CHUNK, NULL, NULL);
+	if (r < 0 || (uint32_t)r != n) {
+		snprintf(err, errlen, "rte_mempool_populate_virt placed %d of %u objects (%s)", r, n,
+			 r < 0 ? rte_strerror(-r) : "short");
+		goto fail;
+	}
+	rte_mempool_obj_iter(a->mp, rte_pktmbuf_init, NULL);
+	struct iter_check c = {a, 0};
+	rte_mempool_obj_iter(a->mp, check_obj, &c);
+	if (c.bad) {
+		snprintf(err, errlen, "%d mempool objects are not at their chunk's start", c.bad);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (a->mp)
+		rte_mempool_free(a->mp);
+	rte_memzone_free(a->mz);
+	memset(a, 0, sizeof(*a));
+	return -EINVAL;
+}
+
+void xg_area_free(struct xg_area *a) {
+	if (a->mp)
+		rte_mempool_free(a->mp);
+	if (a->mz)
+		rte_memzone_free(a->mz);
+	memset(a, 0, sizeof(*a));
+}
+
+uint32_t xg_area_avail(const struct xg_area *a) { return rte_mempool_avail_count(a->mp); }
+
+static inline struct rte_mbuf *chunk_mbuf(const struct xg_area *a, uint64_t addr) {
+	return (struct rte_mbuf *)(a->base + (addr & ~(uint64_t)(XG_CHUNK - 1)) + a->hdr);
+}
+static inline uint64_t mbuf_chunk(const struct xg_area *a, const struct rte_mbuf *m) {
+	return (uint64_t)((const uint8_t *)m - a->base) - a->hdr;
+}
+
+// Takes `n` free chunks from the mempool (all or none); returns n or 0.
+uint32_t xg_area_take(const struct xg_area *a, uint64_t *chunks, uint32_t n) {
+	void *objs[256];
+	if (n > 256)
+		n = 256;
+	if (rte_mempool_get_bulk(a->mp, objs, n) != 0)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		chunks[i] = mbuf_chunk(a, objs[i]);
+	return n;
+}
+
+// Returns chunks to the mempool. Their mbufs are in the free state: xdpgraph only makes
+// single-segment, unshared mbufs (refcnt 1, nb_segs 1, next NULL).
+void xg_area_give(const struct xg_area *a, const uint64_t *chunks, uint32_t n) {
+	void *objs[256];
+	while (n) {
+		uint32_t k = n > 256 ? 256 : n;
+		for (uint32_t i = 0; i < k; i++) {
+			struct rte_mbuf *m = chunk_mbuf(a, chunks[i]);
+			rte_mbuf_refcnt_set(m, 1);
+			m->nb_segs = 1;
+			m->next = NULL;
+			objs[i] = m;
+		}
+		rte_mempool_put_bulk(a->mp, objs, k);
+		chunks += k;
+		n -= k;
+	}
+}
+
+// Audits an area once nothing may hold its chunks (every device closed, every pool gone):
+// takes everything out of the mempool, counting each chunk found (*home) and each found a
+// second time (*dups: a double free), then puts every chunk back exactly once. Chunks not
+// found were kept by a driver that did not free them at close (*kept); they are reclaimed.
+int xg_area_audit(const struct xg_area *a, uint32_t *home, uint32_t *dups, uint32_t *kept) {
+	uint8_t *seen = calloc(a->nchunks, 1);
+	if (!seen)
+		return -ENOMEM;
+	void *objs[256];
+	*home = *dups = *kept = 0;
+	for (;;) {
+		unsigned avail = rte_mempool_avail_count(a->mp);
+		if (!avail)
+			break;
+		unsigned k = avail < 256 ? avail : 256;
+		if (rte_mempool_get_bulk(a->mp, objs, k) != 0)
+			break;
+		for (unsigned i = 0; i < k; i++) {
+			uint64_t idx = ((uint8_t *)objs[i] - a->base) / XG_CHUNK;
+			if (idx >= a->nchunks || seen[idx])
+				(*dups)++;
+			else {
+				seen[idx] = 1;
+				(*home)++;
+			}
+		}
+	}
+	*kept = a->nchunks - *home;
+	uint64_t chunks[256];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < a->nchunks; i++) {
+		chunks[n++] = (uint64_t)i * XG_CHUNK;
+		if (n == 256 || i + 1 == a->nchunks) {
+			xg_area_give(a, chunks, n);
+			n = 0;
+		}
+	}
+	free(seen);
+	return 0;
+}
+
+// ---- bursts
+
+// Receives up to n frames. A multi-segment frame (bigger than a chunk) is freed and counted
+// in *multiseg; a frame in an mbuf from another mempool (net_ring hands over whatever was
+// enqueued) is copied into the area, counted in *copied, or counted in *nobuf when the area
+// is empty. VLAN tags the NIC stripped come back in tci[] with bit 16 set.
+uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, uint64_t *addr, uint32_t *len,
+	       uint32_t *tci, uint16_t n, uint32_t *multiseg, uint32_t *copied, uint32_t *nobuf) {
+	struct rte_mbuf *ms[64];
+	if (n > 64)
+		n = 64;
+	uint16_t got = rte_eth_rx_burst(port, q, ms, n);
+	uint16_t k = 0;
+	for (uint16_t i = 0; i < got; i++) {
+		struct rte_mbuf *m = ms[i];
+		if (m->nb_segs != 1) {
+			(*multiseg)++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		if (m->pool != a->mp || RTE_MBUF_CLONED(m) || rte_mbuf_refcnt_read(m) != 1) {
+			struct rte_mbuf *c = rte_pktmbuf_alloc(a->mp);
+			if (!c || m->data_len > XG_DATA_ROOM - RTE_PKTMBUF_HEADROOM) {
+				(*nobuf)++;
+				if (c)
+					rte_pktmbuf_free(c);
+				rte_pktmbuf_free(m);
+				continue;
+			}
+			memcpy(rte_pktmbuf_mtod(c, void *), rte_pktmbuf_mtod(m, void *), m->data_len);
+			c->data_len = c->pkt_len = m->data_len;
+			c->ol_flags = m->ol_flags;
+			c->vlan_tci = m->vlan_tci;
+			rte_pktmbuf_free(m);
+			m = c;
+			(*copied)++;
+		}
+		addr[k] = (uint64_t)(rte_pktmbuf_mtod(m, uint8_t *) - a->base);
+		len[k] = m->data_len;
+		tci[k] = (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? (0x10000u | m->vlan_tci) : 0;
+		k++;
+	}
+	return k;
+}
+
+// Transmits n frames of the area; returns how many the driver took (the rest stay ours).
+uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const uint64_t *addr,
+	       const uint32_t *len, uint16_t n) {
+	struct rte_mbuf *ms[64];
+	if (n > 64)
+		n = 64;
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = chunk_mbuf(a, addr[i]);
+		uint8_t *buf = m->buf_addr;
+		m->data_off = (uint16_t)((a->base + addr[i]) - buf);
+		m->data_len = (uint16_t)len[i];
+		m->pkt_len = len[i];
+		m->nb_segs = 1;
+		m->next = NULL;
+		m->ol_flags = 0;
+		m->packet_type = 0;
+		m->port = port;
+		rte_mbuf_refcnt_set(m, 1);
+		ms[i] = m;
+	}
+	return rte_eth_tx_burst(port, q, ms, n);
+}
+
+// ---- devices
+
+int xg_eth_next(int after) {
+	uint64_t p = rte_eth_find_next_owned_by((uint16_t)(after + 1), RTE_ETH_DEV_NO_OWNER);
+	return p >= RTE_MAX_ETHPORTS ? -1 : (int)p;
+}
+
+int xg_eth_name(uint16_t port, char *buf, size_t len) {
+	char n[RTE_ETH_NAME_MAX_LEN];
+	int r = rte_eth_dev_get_name_by_port(port, n);
+	if (r)
+		return r;
+	snprintf(buf, len, "%s", n);
+	return 0;
+}
+
+struct xg_info {
+	uint16_t max_rxq, max_txq;
+	uint16_t min_mtu, max_mtu;
+	uint32_t if_index;
+	uint64_t rss_offloads;
+	char driver[64];
+};
+
+int xg_eth_info(uint16_t port, struct xg_info *out) {
+	struct rte_eth_dev_info di;
+	int r = rte_eth_dev_info_get(port, &di);
+	if (r)
+		return r;
+	out->max_rxq = di.max_rx_queues;
+	out->max_txq = di.max_tx_queues;
+	out->min_mtu = di.min_mtu;
+	out->max_mtu = di.max_mtu;
+	out->if_index = di.if_index;
+	out->rss_offloads = di.flow_type_rss_offloads;
+	snprintf(out->driver, sizeof(out->driver), "%s", di.driver_name ? di.driver_name : "?");
+	return 0;
+}
+
+// Configures nrx RX queues (RSS over them when more than one) and ntx TX queues, each RX
+// queue q filled from areas[q].
+int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area *const *areas,
+		 uint16_t nb_rxd, uint16_t nb_txd, char *err, size_t errlen) {
+	struct rte_eth_dev_info di;
+	int r = rte_eth_dev_info_get(port, &di);
+	if (r) {
+		snprintf(err, errlen, "rte_eth_dev_info_get: %s", rte_strerror(-r));
+		return r;
+	}
+	struct rte_eth_conf conf;
+	memset(&conf, 0, sizeof(conf));
+	uint64_t rss = di.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP);
+	if (nrx > 1 && rss) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss;
+	}
+	r = rte_eth_dev_configure(port, nrx, ntx, &conf);
+	if (r) {
+		snprintf(err, errlen, "rte_eth_dev_configure(%u rx, %u tx queues): %s", nrx, ntx,
+			 rte_strerror(-r));
+		return r;
+	}
+	r = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
+	if (r) {
+		snprintf(err, errlen, "rte_eth_dev_adjust_nb_rx_tx_desc: %s", rte_strerror(-r));
+		return r;
+	}
+	int socket = rte_eth_dev_socket_id(port);
+	for (uint16_t q = 0; q < nrx; q++) {
+		r = rte_eth_rx_queue_setup(port, q, nb_rxd, socket, NULL, areas[q]->mp);
+		if (r) {
+			snprintf(err, errlen, "rte_eth_rx_queue_setup(queue %u): %s", q, rte_strerror(-r));
+			return r;
+		}
+	}
+	for (uint16_t q = 0; q < ntx; q++) {
+		r = rte_eth_tx_queue_setup(port, q, nb_txd, socket, NULL);
+		if (r) {
+			snprintf(err, errlen, "rte_eth_tx_queue_setup(queue %u): %s", q, rte_strerror(-r));
+			return r;
+		}
+	}
+	r = rte_eth_dev_start(port);
+	if (r) {
+		snprintf(err, errlen, "rte_eth_dev_start: %s", rte_strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int xg_eth_stop_close(uint16_t port) {
+	int r = rte_eth_dev_stop(port);
+	int c = rte_eth_dev_close(port);
+	return r ? r : c;
+}
+
+int xg_eth_mac(uint16_t port, uint8_t *out) {
+	struct rte_ether_addr m;
+	int r = rte_eth_macaddr_get(port, &m);
+	if (!r)
+		memcpy(out, m.addr_bytes, 6);
+	return r;
+}
+int xg_eth_set_mac(uint16_t port, const uint8_t *mac) {
+	struct rte_ether_addr m;
+	memcpy(m.addr_bytes, mac, 6);
+	return rte_eth_dev_default_mac_addr_set(port, &m);
+}
+int xg_eth_promisc(uint16_t port) { return rte_eth_promiscuous_get(port); }
+int xg_eth_set_promisc(uint16_t port, int on) {
+	return on ? rte_eth_promiscuous_enable(port) : rte_eth_promiscuous_disable(port);
+}
+int xg_eth_set_mc(uint16_t port, const uint8_t *macs, uint32_t n) {
+	struct rte_ether_addr list[64];
+	if (n > 64)
+		return -ENOSPC;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(list[i].addr_bytes, macs + 6 * i, 6);
+	return rte_eth_dev_set_mc_addr_list(port, list, n);
+}
+// 1 up, 0 down, negative errno.
+int xg_eth_link(uint16_t port) {
+	struct rte_eth_link l;
+	int r = rte_eth_link_get_nowait(port, &l);
+	return r ? r : l.link_status == RTE_ETH_LINK_UP;
+}
+int xg_eth_mtu(uint16_t port, uint16_t *mtu) { return rte_eth_dev_get_mtu(port, mtu); }
+
+// ipackets opackets ibytes obytes imissed ierrors oerrors rx_nombuf
+int xg_eth_stats(uint16_t port, uint64_t *out) {
+	struct rte_eth_stats s;
+	int r = rte_eth_stats_get(port, &s);
+	if (r)
+		return r;
+	out[0] = s.ipackets;
+	out[1] = s.opackets;
+	out[2] = s.ibytes;
+	out[3] = s.obytes;
+	out[4] = s.imissed;
+	out[5] = s.ierrors;
+	out[6] = s.oerrors;
+	out[7] = s.rx_nombuf;
+	return 0;
+}
+
+int xg_dev_probe(const char *devargs) { return rte_dev_probe(devargs); }
+
+// ---- ring ports (tests): an ethdev over rings we own, from the net_ring driver's
+// rte_eth_from_rings, found in the loaded driver rather than linked (EAL loads the drivers as
+// plugins; linking the same driver again would register it twice).
+
+typedef int (*from_rings_fn)(const char *, struct rte_ring *const[], const unsigned,
+			     struct rte_ring *const[], const unsigned, const unsigned);
+
+int xg_ring_port(const char *name, uint16_t nq, void **rx, void **tx, char *err, size_t errlen) {
+	void *h = dlopen(RTE_EAL_PMD_PATH "/librte_net_ring.so", RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		h = dlopen(RTE_EAL_PMD_PATH "/librte_net_ring.so", RTLD_NOW);
+	from_rings_fn f = h ? (from_rings_fn)dlsym(h, "rte_eth_from_rings") : NULL;
+	if (!f) {
+		snprintf(err, errlen, "the net_ring driver is not available (%s)", dlerror());
+		return -ENOENT;
+	}
+	char rn[RTE_RING_NAMESIZE];
+	for (uint16_t q = 0; q < nq; q++) {
+		snprintf(rn, sizeof(rn), "%.20s_r%u", name, q);
+		rx[q] = rte_ring_create(rn, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(rn, sizeof(rn), "%.20s_t%u", name, q);
+		tx[q] = rte_ring_create(rn, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!rx[q] || !tx[q]) {
+			snprintf(err, errlen, "rte_ring_create %s: %s", rn, rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+	}
+	int p = f(name, (struct rte_ring *const *)rx, nq, (struct rte_ring *const *)tx, nq,
+		  SOCKET_ID_ANY);
+	if (p < 0) {
+		snprintf(err, errlen, "rte_eth_from_rings: %s", rte_strerror(rte_errno));
+		return -EINVAL;
+	}
+	return p;
+}
+
+void xg_ring_free(void *r) { rte_ring_free(r); }
+
+// A pool for frames injected into ring ports (as a wire would deliver them).
+void *xg_test_pool(const char *name, uint32_t n) {
+	return rte_pktmbuf_pool_create(name, n, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+}
+uint32_t xg_pool_avail(void *mp) { return rte_mempool_avail_count(mp); }
+uint32_t xg_pool_size(void *mp) { return ((struct rte_mempool *)mp)->size; }
+void xg_pool_free(void *mp) { rte_mempool_free(mp); }
+
+// Enqueues a copy of `data` on a ring as a received frame; 0, or -1 when the pool or the
+// ring is full.
+int xg_ring_inject(void *ring, void *mp, const uint8_t *data, uint32_t len) {
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	if (!m)
+		return -1;
+	char *d = rte_pktmbuf_append(m, (uint16_t)len);
+	if (!d) {
+		rte_pktmbuf_free(m);
+		return -1;
+	}
+	memcpy(d, data, len);
+	if (rte_ring_enqueue(ring, m) != 0) {
+		rte_pktmbuf_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+// Dequeues one transmitted frame into buf (cap bytes); its length, or -1 when the ring is
+// empty. The mbuf goes back to its pool.
+int xg_ring_take(void *ring, uint8_t *buf, uint32_t cap) {
+	struct rte_mbuf *m;
+	if (rte_ring_dequeue(ring, (void **)&m) != 0)
+		return -1;
+	uint32_t n = rte_pktmbuf_pkt_len(m);
+	const void *d = rte_pktmbuf_read(m, 0, n < cap ? n : cap, buf);
+	if (d && d != buf)
+		memcpy(buf, d, n < cap ? n : cap);
+	rte_pktmbuf_free(m);
+	return (int)n;
+}
