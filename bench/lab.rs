@@ -16,6 +16,13 @@
 //! rotating order; medians. Prints Markdown and writes it between the `e2e` markers of
 //! docs/BENCHMARKS.md, and the medians to bench/results/e2e.csv (for the chart).
 //!
+//! Built with `--features dpdk` (and with `dpdk-testpmd` installed), four more configurations:
+//! xdpgraph on DPDK (the xdpgraph binary with `--dpdk-eal "--vdev ..."`, a cross-connect)
+//! beside `dpdk-testpmd` io forwarding, each with the af_xdp and the af_packet driver on the
+//! same veths, forwarding on core 0 (testpmd's main lcore on core 1), socket sender only (the
+//! replay sender needs an XDP program on the veth, which af_packet does not attach). Also the
+//! in-memory rate of both over `net_null` devices.
+//!
 //! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substring), BENCH_NO_WRITE.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +45,184 @@ const CONFIGS: &[&str] = &[
     "xdpgraph-bridge",
     "xdpgraph-vlan-bridge",
 ];
+
+/// The DPDK configurations: (name, driver, forwarder).
+const DPDK_CONFIGS: &[(&str, &str, &str)] = &[
+    ("dpdk-af_xdp-xdpgraph", "net_af_xdp", "xdpgraph"),
+    ("dpdk-af_xdp-testpmd", "net_af_xdp", "testpmd"),
+    ("dpdk-af_packet-xdpgraph", "net_af_packet", "xdpgraph"),
+    ("dpdk-af_packet-testpmd", "net_af_packet", "testpmd"),
+];
+
+fn dpdk_enabled() -> bool {
+    cfg!(feature = "dpdk")
+        && std::process::Command::new("dpdk-testpmd")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok()
+}
+
+fn is_dpdk(cfg: &str) -> bool {
+    cfg.starts_with("dpdk-")
+}
+
+/// A forwarder in its own process: xdpgraph with DPDK devices, or dpdk-testpmd. Stopped with
+/// SIGINT (both then close their devices) on drop.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const XDPGRAPH: &str = env!("CARGO_BIN_EXE_xdpgraph");
+
+/// testpmd forwarding (io mode) between `vdevs` on core 0, its main lcore on core 1, without
+/// hugepages; application arguments may follow.
+fn testpmd(file_prefix: &str, vdevs: &[String]) -> std::process::Command {
+    let mut c = std::process::Command::new("dpdk-testpmd");
+    c.args(["--no-huge", "-m", "1024", "--no-pci", "--no-shconf"])
+        .args(["-l", "0,1", "--main-lcore", "1", "--log-level=warning"])
+        .args(["--file-prefix", file_prefix]);
+    for v in vdevs {
+        c.arg("--vdev").arg(v);
+    }
+    c.args(["--", "--forward-mode=io", "--auto-start", "--nb-cores=1"]);
+    c
+}
+
+/// `vdevs` are the EAL's `--vdev` arguments.
+fn spawn_forwarder(forwarder: &str, vdevs: &[String]) -> Proc {
+    use std::process::{Command, Stdio};
+    let pid = std::process::id();
+    if forwarder == "testpmd" {
+        let mut c = testpmd(&format!("tp{pid}"), vdevs);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let p = Proc(c.spawn().expect("dpdk-testpmd"));
+        std::thread::sleep(Duration::from_secs(3));
+        return p;
+    }
+    let sock = format!("/tmp/xdpgraph-bench-{pid}.sock");
+    let eal: Vec<String> = vdevs.iter().map(|v| format!("--vdev {v}")).collect();
+    let p = Proc(
+        Command::new(XDPGRAPH)
+            .args(["run", "--cores", "0", "--frames", "8192", "--socket", &sock])
+            .args(["--dpdk-eal", &eal.join(" ")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xdpgraph"),
+    );
+    for _ in 0..200 {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let nodes: Vec<String> = vdevs
+        .iter()
+        .map(|v| v.split(',').next().unwrap().to_string())
+        .collect();
+    let ctl = |args: &[&str]| {
+        let ok = Command::new(XDPGRAPH)
+            .args(["ctl", "--socket", &sock])
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "xdpgraph ctl {args:?}");
+    };
+    for n in &nodes {
+        ctl(&["msg", &format!("{n}:"), "setautosrc", "0"]);
+    }
+    ctl(&[
+        "connect",
+        &format!("{}:", nodes[0]),
+        &format!("{}:", nodes[1]),
+        "lower",
+        "lower",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    p
+}
+
+/// Frames per second forwarded between two `net_null` devices by `forwarder`, measured over
+/// `secs` from the device counters.
+fn null_rate(forwarder: &str, secs: f64) -> f64 {
+    let vdevs = vec!["net_null0".to_string(), "net_null1".to_string()];
+    if forwarder == "testpmd" {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        // testpmd prints each port's TX rate every second (--stats-period 1): the mean over
+        // the run of both ports' Tx-pps, skipping the first report (start-up)
+        let mut c = testpmd(&format!("tpn{}", std::process::id()), &vdevs)
+            .args(["--stats-period", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dpdk-testpmd");
+        std::thread::sleep(Duration::from_secs_f64(secs + 3.0));
+        let _ = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status();
+        let mut out = String::new();
+        c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let _ = c.wait();
+        let pps: Vec<f64> = out
+            .split("Tx-pps:")
+            .skip(1)
+            .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+            .collect();
+        // two ports per report
+        let per_report: Vec<f64> = pps.chunks(2).map(|p| p.iter().sum()).collect();
+        let steady: Vec<f64> = per_report
+            .iter()
+            .skip(1)
+            .copied()
+            .filter(|r| *r > 0.0)
+            .collect();
+        return steady.iter().sum::<f64>() / steady.len().max(1) as f64;
+    }
+    let sock = format!("/tmp/xdpgraph-bench-{}.sock", std::process::id());
+    let _p = spawn_forwarder("xdpgraph", &vdevs);
+    let tx = || -> f64 {
+        let o = std::process::Command::new(XDPGRAPH)
+            .args([
+                "ctl",
+                "--socket",
+                &sock,
+                "--json",
+                "msg",
+                "net_null1:",
+                "getstats",
+            ])
+            .output()
+            .unwrap();
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        j["reply"]["tx_packets"].as_f64().unwrap_or(0.0)
+    };
+    let (a, t0) = (tx(), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let (b, el) = (tx(), t0.elapsed().as_secs_f64());
+    // both directions forward; net_null1's TX is one of them: double it
+    2.0 * (b - a) / el
+}
 
 fn sh(args: &[&str]) {
     let s = std::process::Command::new(args[0])
@@ -80,7 +265,9 @@ impl Pinner {
                     };
                     let _ = xdpgraph::sys::cpu::pin_thread(pid, core);
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                // NAPI threads appear when the lab and its XDP programs are set up; a scan of
+                // /proc costs a few ms of CPU, so not too often
+                std::thread::sleep(Duration::from_millis(200));
             }
         });
         Pinner(stop, Some(t))
@@ -103,6 +290,7 @@ struct Fwd {
     thread: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     dp: Option<Dataplane>,
     bridge: bool,
+    _proc: Option<Proc>,
 }
 
 impl Drop for Fwd {
@@ -142,7 +330,16 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
         thread: None,
         dp: None,
         bridge: false,
+        _proc: None,
     };
+    if let Some((_, driver, fwd)) = DPDK_CONFIGS.iter().find(|c| c.0 == cfg) {
+        let vdevs = vec![
+            format!("{driver}0,iface={a}"),
+            format!("{driver}1,iface={b}"),
+        ];
+        f._proc = Some(spawn_forwarder(fwd, &vdevs));
+        return f;
+    }
     match cfg {
         "linux-bridge" => {
             let h = Helpers::load().unwrap();
@@ -423,6 +620,28 @@ fn senders() -> Vec<Engine> {
     }
 }
 
+/// The ratio of `a` to `b` as the median of per-round ratios (run r of `a` against run r of
+/// `b`, measured minutes apart in the same round), with their range: pairing cancels the slow
+/// drift of a shared machine, and the range shows how much the rounds disagree.
+fn paired(a: &[Sample], b: &[Sample]) -> String {
+    let r: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x.mpps64 / y.mpps64)
+        .filter(|r| r.is_finite())
+        .collect();
+    if r.is_empty() {
+        return "-".into();
+    }
+    let (lo, hi) = r
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
+    if r.len() == 1 {
+        return format!("{:.2}x", r[0]);
+    }
+    format!("{:.2}x ({lo:.2}–{hi:.2})", median(r))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -445,9 +664,14 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let dpdk = dpdk_enabled();
+    if !dpdk {
+        eprintln!("(DPDK configurations need `--features dpdk` and dpdk-testpmd; skipped)");
+    }
     let cfgs: Vec<&str> = CONFIGS
         .iter()
         .copied()
+        .chain(DPDK_CONFIGS.iter().map(|c| c.0).filter(|_| dpdk))
         .filter(|c| c.contains(only.as_str()))
         .collect();
     let senders = senders();
@@ -458,6 +682,9 @@ fn main() {
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
             for (j, snd) in senders.iter().enumerate() {
+                if is_dpdk(cfgs[i]) && *snd == Engine::Replay {
+                    continue;
+                }
                 res[j][i].push(measure(cfgs[i], *snd, secs, j == 0));
             }
         }
@@ -470,7 +697,12 @@ fn main() {
     );
     let mut csv = String::from("config,sender,mpps64,mpps_imix,gbps_imix,p50_us,p99_us,p999_us\n");
     for (j, snd) in senders.iter().enumerate() {
-        let med = |i: usize, f: fn(&Sample) -> f64| median(res[j][i].iter().map(f).collect());
+        let med = |i: usize, f: fn(&Sample) -> f64| {
+            if res[j][i].is_empty() {
+                return f64::NAN;
+            }
+            median(res[j][i].iter().map(f).collect())
+        };
         md += &format!(
             "**{}** ({}):\n\n",
             sender_name(*snd),
@@ -490,10 +722,13 @@ fn main() {
         }
         md += "\n";
         for (i, c) in cfgs.iter().enumerate() {
+            if res[j][i].is_empty() || is_dpdk(c) {
+                continue;
+            }
             let m64 = med(i, |s| s.mpps64);
             let vs = |n: &str| {
                 idx(n)
-                    .map(|k| format!("{:.2}x", m64 / med(k, |s| s.mpps64)))
+                    .map(|k| paired(&res[j][i], &res[j][k]))
                     .unwrap_or("-".into())
             };
             let runs: Vec<String> = res[j][i]
@@ -534,20 +769,144 @@ fn main() {
         }
         md += "\n";
     }
-    println!("{md}");
-    if std::env::var("BENCH_NO_WRITE").is_ok() || !only.is_empty() {
+    let mut md_dpdk = String::new();
+    let mut csv_dpdk = String::new();
+    if dpdk && cfgs.iter().any(|c| is_dpdk(c)) {
+        let (m, c) = dpdk_tables(&cfgs, &res[0], secs, runs);
+        md_dpdk = format!("{}{m}", &md[..md.find("\n\n").unwrap() + 2]);
+        csv_dpdk = c;
+    }
+    let base_ran = cfgs.iter().any(|c| !is_dpdk(c));
+    println!("{md}{md_dpdk}");
+    // BENCH_ONLY=dpdk re-measures and rewrites the DPDK section alone; other subsets are not
+    // written
+    if std::env::var("BENCH_NO_WRITE").is_ok() || !(only.is_empty() || only == "dpdk") {
         return;
     }
     let _ = std::fs::create_dir_all("bench/results");
-    std::fs::write("bench/results/e2e.csv", csv).unwrap();
-    let path = "docs/BENCHMARKS.md";
-    let doc = std::fs::read_to_string(path).unwrap_or_default();
-    let (b, e) = ("<!-- e2e:begin -->", "<!-- e2e:end -->");
-    if let (Some(x), Some(y)) = (doc.find(b), doc.find(e)) {
-        let new = format!("{}{b}\n{md}{}", &doc[..x], &doc[y..]);
-        std::fs::write(path, new).unwrap();
-        eprintln!("wrote {path}");
-    } else {
-        eprintln!("{path} has no e2e markers; not written");
+    let old_csv = std::fs::read_to_string("bench/results/e2e.csv").unwrap_or_default();
+    let keep: Vec<&str> = old_csv
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let d = l.starts_with("dpdk-");
+            (d && md_dpdk.is_empty()) || (!d && !base_ran)
+        })
+        .collect();
+    let mut all = csv.clone();
+    for l in keep {
+        all += l;
+        all += "\n";
     }
+    all += &csv_dpdk;
+    std::fs::write("bench/results/e2e.csv", all).unwrap();
+    let path = "docs/BENCHMARKS.md";
+    let mut doc = std::fs::read_to_string(path).unwrap_or_default();
+    let mut put = |tag: &str, body: &str| {
+        let (b, e) = (
+            format!("<!-- {tag}:begin -->"),
+            format!("<!-- {tag}:end -->"),
+        );
+        if let (Some(x), Some(y)) = (doc.find(&b), doc.find(&e)) {
+            doc = format!("{}{b}\n{body}{}", &doc[..x], &doc[y..]);
+            eprintln!("wrote the {tag} section of {path}");
+        } else {
+            eprintln!("{path} has no {tag} markers; not written");
+        }
+    };
+    if base_ran {
+        put("e2e", &md);
+    }
+    if !md_dpdk.is_empty() {
+        put("dpdk", &md_dpdk);
+    }
+    std::fs::write(path, doc).unwrap();
+}
+
+/// The DPDK comparison (socket sender): xdpgraph on DPDK against dpdk-testpmd io forwarding
+/// with the same driver on the same veths, and both over net_null.
+fn dpdk_tables(cfgs: &[&str], res: &[Vec<Sample>], secs: f64, runs: usize) -> (String, String) {
+    let mut csv = String::new();
+    let med = |name: &str, f: fn(&Sample) -> f64| {
+        cfgs.iter()
+            .position(|c| *c == name)
+            .filter(|i| !res[*i].is_empty())
+            .map(|i| median(res[i].iter().map(f).collect()))
+            .unwrap_or(f64::NAN)
+    };
+    let mut md = String::from(
+        "**DPDK** (socket sender; forwarding on core 0, testpmd's main lcore on core 1; `--no-huge`, copy-mode AF_XDP underneath):\n\n\
+         | configuration | 64 B Mpps (runs) | 64 B median | vs testpmd, same driver | vs Linux bridge | IMIX Mpps | IMIX Gbit/s | latency p50 / p99 / p99.9 µs at 50 kpps |\n\
+         |---|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (name, _, fwd) in DPDK_CONFIGS {
+        let Some(i) = cfgs.iter().position(|c| c == name) else {
+            continue;
+        };
+        if res[i].is_empty() {
+            continue;
+        }
+        let m = med(name, |s| s.mpps64);
+        let peer = name.replace(fwd, "testpmd");
+        let of = |n: &str| {
+            cfgs.iter()
+                .position(|c| *c == n)
+                .map(|k| res[k].as_slice())
+                .unwrap_or(&[])
+        };
+        let vs_tp = if *fwd == "xdpgraph" {
+            paired(&res[i], of(&peer))
+        } else {
+            "1.00x".into()
+        };
+        let vs_lb = paired(&res[i], of("linux-bridge"));
+        let runs_s: Vec<String> = res[i].iter().map(|s| format!("{:.3}", s.mpps64)).collect();
+        md += &format!(
+            "| {name} | {} | {m:.3} | {vs_tp} | {vs_lb} | {:.3} | {:.2} | {:.1} / {:.1} / {:.1} |\n",
+            runs_s.join(", "),
+            med(name, |s| s.mpps_imix),
+            med(name, |s| s.gbps_imix),
+            med(name, |s| s.p50),
+            med(name, |s| s.p99),
+            med(name, |s| s.p999),
+        );
+        csv += &format!(
+            "{name},socket,{m:.4},{:.4},{:.4},{:.2},{:.2},{:.2}\n",
+            med(name, |s| s.mpps_imix),
+            med(name, |s| s.gbps_imix),
+            med(name, |s| s.p50),
+            med(name, |s| s.p99),
+            med(name, |s| s.p999)
+        );
+    }
+    // net_null: no kernel in the path, the forwarders' own cost
+    let mut x = Vec::new();
+    let mut t = Vec::new();
+    for _ in 0..runs {
+        x.push(null_rate("xdpgraph", secs) / 1e6);
+        t.push(null_rate("testpmd", secs) / 1e6);
+        eprintln!(
+            "  net_null: xdpgraph {:.2} Mpps, testpmd {:.2} Mpps",
+            x.last().unwrap(),
+            t.last().unwrap()
+        );
+    }
+    let f = |v: &[f64]| {
+        v.iter()
+            .map(|m| format!("{m:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (mx, mt) = (median(x.clone()), median(t.clone()));
+    let ratios: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a / b).collect();
+    md += &format!(
+        "\nOver `net_null` (two null devices cross-connected, both directions, one core; the \
+         null driver makes and frees mbufs, so this is the forwarder's own cost): xdpgraph \
+         {mx:.2} Mpps (runs {}), testpmd io {mt:.2} Mpps (runs {}): {:.2}x (median of \
+         per-round ratios).\n\n",
+        f(&x),
+        f(&t),
+        median(ratios)
+    );
+    (md, csv)
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and run xdpgraph: clang (compiles the XDP
 # program), libelf/zlib/pkg-config (libbpf, built from source by libbpf-sys), iproute2 and ping
-# (the veth lab), util-linux (setpriv, for the permission test). Idempotent; needs root for apt.
+# (the veth lab), util-linux (setpriv, for the permission test), and DPDK 22.11 (dpdk,
+# libdpdk-dev: the optional DPDK backend and dpdk-testpmd for its benchmark; skipped with
+# XDPGRAPH_NO_DPDK=1). Idempotent; needs root for apt.
 set -euo pipefail
 need=()
 command -v clang >/dev/null || need+=(clang)
@@ -12,6 +14,10 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
+if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then
+    dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
+    command -v dpdk-testpmd >/dev/null || need+=(dpdk)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

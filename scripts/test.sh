@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, scenario, stress, control-plane and (as root) veth-lab tests in
-# release mode, then the loom model of the epoch core. Installs what it needs.
+# The whole test suite: unit, scenario, stress, control-plane, (as root) veth-lab tests and the
+# DPDK backend's tests in release mode, then the loom model of the epoch core. Installs what
+# it needs. XDPGRAPH_NO_DPDK=1 leaves DPDK out (no libdpdk-dev needed).
 # XDPGRAPH_MIRI=1 also runs the graph core's tests under Miri (needs rustup's nightly + miri).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +11,17 @@ if [ "$(id -u)" != 0 ]; then
 else
     ./scripts/setup.sh
 fi
-echo "== build"
+# XDP programs of ours attached before the tests start (another lab or a benchmark running on
+# this machine) are not the tests' leftovers: remember them and compare afterwards.
+attached() { ip -o link 2>/dev/null | grep 'name xdpgraph_' | sed -E 's/^[0-9]+: ([^:@]+).*prog\/xdp id ([0-9]+).*/\1 \2/' | sort || true; }
+BEFORE="$(attached)"
+FEATURES=()
+if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then FEATURES=(--features dpdk); fi
+echo "== build (default features: no DPDK needed)"
 cargo build --release --all-targets
-echo "== tests (release)"
-cargo test --release -- --test-threads 2
+cargo test --release --lib -q
+echo "== tests (release${FEATURES[*]:+, ${FEATURES[*]}})"
+cargo test --release "${FEATURES[@]}" -- --test-threads 2
 echo "== loom model of the epoch core"
 CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg crossbeam_loom" cargo test --release --features loom --test loom_epoch
 if [ "${XDPGRAPH_MIRI:-0}" = 1 ]; then
@@ -21,5 +29,6 @@ if [ "${XDPGRAPH_MIRI:-0}" = 1 ]; then
     ./scripts/miri.sh
 fi
 echo "== leftovers"
-if ip -o link 2>/dev/null | grep -q 'name xdpgraph_'; then echo "an xdpgraph XDP program was left attached" >&2; ip -o link | grep 'name xdpgraph_' >&2; exit 1; fi
+LEFT="$(comm -13 <(echo "$BEFORE") <(attached) | sed '/^$/d')"
+if [ -n "$LEFT" ]; then echo "the tests left an xdpgraph XDP program attached (interface, program id):" >&2; echo "$LEFT" >&2; exit 1; fi
 echo "all tests passed"

@@ -749,6 +749,12 @@ fn worker_main(
         tracing::warn!(core, "cannot pin worker {id}: {e}");
     }
     let busy = cfg.busy_poll || area.is_some();
+    // declared before the pool and the worker, so dropped after them: their chunks go into
+    // this thread's mempool cache, which the guard then flushes
+    #[cfg(feature = "dpdk")]
+    let _eal_thread = area
+        .as_ref()
+        .map(|a| EalThread::register(a.clone(), id, core));
     let (mut umem, pool) = match worker_pool(&cfg, area) {
         Ok(x) => x,
         Err(e) => {
@@ -787,6 +793,30 @@ fn worker_main(
     }
     for id in w.port_ids() {
         close_port(&mut w, &mut umem, &mut fds, id);
+    }
+}
+
+/// A worker registered as an EAL thread (for mempool caches); unregisters on drop.
+#[cfg(feature = "dpdk")]
+struct EalThread(Arc<crate::sys::dpdk::Area>);
+
+#[cfg(feature = "dpdk")]
+impl EalThread {
+    fn register(a: Arc<crate::sys::dpdk::Area>, id: usize, core: usize) -> EalThread {
+        if !a.register_thread() {
+            tracing::warn!(
+                core,
+                "worker {id}: no EAL lcore id left; DPDK mempool caches are off"
+            );
+        }
+        EalThread(a)
+    }
+}
+
+#[cfg(feature = "dpdk")]
+impl Drop for EalThread {
+    fn drop(&mut self) {
+        self.0.unregister_thread();
     }
 }
 

@@ -52,6 +52,8 @@ extern "C" {
     ) -> c_int;
     fn xg_area_free(a: *mut XgArea);
     fn xg_area_avail(a: *const XgArea) -> u32;
+    fn xg_thread_register() -> c_int;
+    fn xg_thread_unregister(a: *const XgArea);
     fn xg_area_take(a: *const XgArea, chunks: *mut u64, n: u32) -> u32;
     fn xg_area_give(a: *const XgArea, chunks: *const u64, n: u32);
     fn xg_area_audit(a: *const XgArea, home: *mut u32, dups: *mut u32, kept: *mut u32) -> c_int;
@@ -239,6 +241,20 @@ impl Area {
             )));
         }
         Ok((home, dups, kept))
+    }
+
+    /// Registers the calling thread (the area's worker) with the EAL, so that it uses the
+    /// mempool's per-lcore cache. False when the EAL has no lcore id left (it then works
+    /// without a cache).
+    pub fn register_thread(&self) -> bool {
+        // SAFETY: registers the calling thread only.
+        unsafe { xg_thread_register() == 0 }
+    }
+    /// Flushes the calling thread's mempool cache into the mempool and unregisters it; the
+    /// last thing a worker does with the area.
+    pub fn unregister_thread(&self) {
+        // SAFETY: acts on the calling thread's own cache and lcore id.
+        unsafe { xg_thread_unregister(&self.a) }
     }
 
     /// Start address and length (to register the area as an AF_XDP UMEM).

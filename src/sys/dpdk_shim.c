@@ -87,8 +87,11 @@ int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, 
 	a->len = len;
 	a->nchunks = n;
 	unsigned elt = XG_CHUNK - 64u;
-	a->mp = rte_mempool_create_empty(name, n, elt, 0, sizeof(struct rte_pktmbuf_pool_private),
-					 socket, RTE_MEMPOOL_F_NO_SPREAD);
+	// a per-lcore cache: the worker that owns the area registers as an EAL thread, so drivers
+	// freeing transmitted mbufs and refilling RX rings do not touch the shared ring each time
+	a->mp = rte_mempool_create_empty(name, n, elt, n >= 2048 ? 256 : 0,
+					 sizeof(struct rte_pktmbuf_pool_private), socket,
+					 RTE_MEMPOOL_F_NO_SPREAD);
 	if (!a->mp) {
 		snprintf(err, errlen, "rte_mempool_create_empty: %s", rte_strerror(rte_errno));
 		goto fail;
@@ -140,6 +143,22 @@ void xg_area_free(struct xg_area *a) {
 }
 
 uint32_t xg_area_avail(const struct xg_area *a) { return rte_mempool_avail_count(a->mp); }
+
+// Makes the calling (worker) thread an EAL thread with an lcore id, so mempool caches work
+// for it. 0, or -1 (no lcore id left: it then runs without caches).
+int xg_thread_register(void) { return rte_thread_register(); }
+
+// Empties the calling thread's cache of the area's mempool into the mempool, and releases
+// the thread's lcore id (before a worker exits).
+void xg_thread_unregister(const struct xg_area *a) {
+	unsigned id = rte_lcore_id();
+	if (a && id != LCORE_ID_ANY) {
+		struct rte_mempool_cache *c = rte_mempool_default_cache(a->mp, id);
+		if (c)
+			rte_mempool_cache_flush(c, a->mp);
+	}
+	rte_thread_unregister();
+}
 
 static inline struct rte_mbuf *chunk_mbuf(const struct xg_area *a, uint64_t addr) {
 	return (struct rte_mbuf *)(a->base + (addr & ~(uint64_t)(XG_CHUNK - 1)) + a->hdr);
@@ -266,6 +285,9 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, uint64_t *add
 }
 
 // Transmits n frames of the area; returns how many the driver took (the rest stay ours).
+// Only the mbuf's first cache line is written: the rest holds invariants of xdpgraph's mbufs
+// (next NULL, one segment, refcnt 1, our pool), kept by xg_rx (which drops multi-segment
+// frames and copies foreign ones) and by xg_area_give.
 uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const uint64_t *addr,
 	       const uint32_t *len, uint16_t n) {
 	struct rte_mbuf *ms[64];
@@ -273,16 +295,12 @@ uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const uint64_
 		n = 64;
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = chunk_mbuf(a, addr[i]);
-		uint8_t *buf = m->buf_addr;
-		m->data_off = (uint16_t)((a->base + addr[i]) - buf);
+		m->data_off = (uint16_t)((a->base + addr[i]) - (uint8_t *)m->buf_addr);
 		m->data_len = (uint16_t)len[i];
 		m->pkt_len = len[i];
-		m->nb_segs = 1;
-		m->next = NULL;
 		m->ol_flags = 0;
 		m->packet_type = 0;
 		m->port = port;
-		rte_mbuf_refcnt_set(m, 1);
 		ms[i] = m;
 	}
 	return rte_eth_tx_burst(port, q, ms, n);
