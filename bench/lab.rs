@@ -1,6 +1,7 @@
 //! The end-to-end benchmark suite on the veth lab (root only; run through `bench/e2e.sh`).
 //!
 //! For each configuration — the Linux bridge, an in-kernel XDP redirect, our bare AF_XDP loop,
+//! the same loop on the `xdpilone` crate (bench/xdpilone_l2fwd.rs: the AF_XDP library choice),
 //! and xdpgraph as ether→ether, ether→bridge→ether and ether→vlan→bridge→ether — on a fresh
 //! lab of two veth pairs (one queue each):
 //!
@@ -25,6 +26,8 @@
 //!
 //! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substring), BENCH_NO_WRITE.
 
+mod xdpilone_l2fwd;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +44,7 @@ const CONFIGS: &[&str] = &[
     "linux-bridge",
     "xdp-redirect",
     "afxdp-l2fwd",
+    "xdpilone-l2fwd",
     "xdpgraph-xconnect",
     "xdpgraph-bridge",
     "xdpgraph-vlan-bridge",
@@ -396,6 +400,15 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
                     &s2,
                 )
                 .unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            f.thread = Some((stop, t));
+        }
+        "xdpilone-l2fwd" => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (s2, a2, b2) = (stop.clone(), a.clone(), b.clone());
+            let t = std::thread::spawn(move || {
+                xdpilone_l2fwd::run(&a2, &b2, 0, 8192, &s2).unwrap();
             });
             std::thread::sleep(Duration::from_millis(300));
             f.thread = Some((stop, t));
