@@ -123,6 +123,16 @@ impl Burst {
         self.frames.copy_within(n..self.len, 0);
         self.len -= n;
     }
+    /// The unused slots after the frames, for a driver to write frames into; [`Burst::grow`]
+    /// then takes the first `n` of them in.
+    pub fn spare_mut(&mut self) -> &mut [Frame] {
+        &mut self.frames[self.len..]
+    }
+    /// Takes in `n` frames written into [`Burst::spare_mut`].
+    pub fn grow(&mut self, n: usize) {
+        assert!(n <= BURST - self.len, "a burst holds {BURST} frames");
+        self.len += n;
+    }
     /// Keeps the first `n` frames.
     pub fn truncate(&mut self, n: usize) {
         self.len = self.len.min(n);
@@ -596,6 +606,28 @@ mod tests {
         let v: Vec<u64> = b.drain().map(|f| f.addr).collect();
         assert_eq!(v, (0..BURST as u64).collect::<Vec<_>>());
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn burst_filled_in_place() {
+        let mut b = Burst::new();
+        b.push(Frame {
+            addr: 7,
+            len: 1,
+            vtag: 0,
+        })
+        .unwrap();
+        let spare = b.spare_mut();
+        assert_eq!(spare.len(), BURST - 1);
+        spare[0].addr = 8;
+        spare[1].addr = 9;
+        b.grow(2);
+        let v: Vec<u64> = b.as_slice().iter().map(|f| f.addr).collect();
+        assert_eq!(v, [7, 8, 9]);
+        b.grow(BURST - 3);
+        assert!(b.is_full());
+        assert!(b.spare_mut().is_empty());
+        assert!(std::panic::catch_unwind(move || b.grow(1)).is_err());
     }
 
     /// A shared store of chunks (a stand-in for a DPDK mempool) that counts what comes home.

@@ -16,7 +16,7 @@
 //! connected go towards the host and are dropped as `host_unavailable` (counted), and
 //! `set_steering` only records the wish.
 
-use crate::buf::{Burst, Frame, Pool, VTAG_PRESENT};
+use crate::buf::{Burst, Pool};
 use crate::port::{Port, PortCtl, PortId};
 use crate::sys::dpdk::{self as sys, Area};
 use crate::wire::MacAddr;
@@ -60,9 +60,6 @@ pub struct DpdkPort {
     txq: u16,
     area: Arc<Area>,
     stats: Arc<RxStats>,
-    addr: [u64; 64],
-    len: [u32; 64],
-    tci: [u32; 64],
 }
 
 impl DpdkPort {
@@ -82,9 +79,6 @@ impl DpdkPort {
             txq,
             area,
             stats,
-            addr: [0; 64],
-            len: [0; 64],
-            tci: [0; 64],
         }
     }
 }
@@ -97,32 +91,12 @@ impl Port for DpdkPort {
     fn rx_burst(&mut self, _pool: &mut Pool, out: &mut Burst) {
         let nq = self.rxq.len();
         for i in 0..nq {
-            let room = out.room();
-            if room == 0 {
+            if out.is_full() {
                 break;
             }
             let q = self.rxq[(self.next + i) % nq];
-            let (got, [ms, cp, nb]) = self.area.rx(
-                self.eth,
-                q,
-                &mut self.addr,
-                &mut self.len,
-                &mut self.tci,
-                room,
-            );
-            for k in 0..got {
-                let t = self.tci[k];
-                let vtag = if t & 0x10000 != 0 {
-                    VTAG_PRESENT | (t & 0xffff)
-                } else {
-                    0
-                };
-                let _ = out.push(Frame {
-                    addr: self.addr[k],
-                    len: self.len[k],
-                    vtag,
-                });
-            }
+            let (got, [ms, cp, nb]) = self.area.rx(self.eth, q, out.spare_mut());
+            out.grow(got);
             if ms | cp | nb != 0 {
                 self.stats.multiseg_dropped.fetch_add(ms as u64, Relaxed);
                 self.stats.copied.fetch_add(cp as u64, Relaxed);
@@ -135,13 +109,7 @@ impl Port for DpdkPort {
     fn tx_burst(&mut self, _pool: &mut Pool, frames: &mut Burst) {
         while !frames.is_empty() {
             let n = frames.len().min(64);
-            for (k, f) in frames.as_slice()[..n].iter().enumerate() {
-                self.addr[k] = f.addr;
-                self.len[k] = f.len;
-            }
-            let sent = self
-                .area
-                .tx(self.eth, self.txq, &self.addr[..n], &self.len[..n]);
+            let sent = self.area.tx(self.eth, self.txq, frames.as_slice());
             frames.consume_front(sent);
             if sent < n {
                 return; // the queue is full: the worker drops and counts the rest

@@ -10,6 +10,8 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::buf::{Frame, VTAG_PRESENT};
+
 /// Bytes per chunk (one mempool object: header, mbuf, buffer).
 pub const CHUNK: usize = 4096;
 /// Offset in a chunk where an mbuf's buffer starts (object header 64 + `rte_mbuf` 128). Frame
@@ -61,16 +63,14 @@ extern "C" {
         a: *const XgArea,
         port: u16,
         q: u16,
-        addr: *mut u64,
-        len: *mut u32,
-        tci: *mut u32,
+        out: *mut Frame,
         n: u16,
+        vtag_present: u32,
         multiseg: *mut u32,
         copied: *mut u32,
         nobuf: *mut u32,
     ) -> u16;
-    fn xg_tx(a: *const XgArea, port: u16, q: u16, addr: *const u64, len: *const u32, n: u16)
-        -> u16;
+    fn xg_tx(a: *const XgArea, port: u16, q: u16, frames: *const Frame, n: u16) -> u16;
     fn xg_eth_next(after: c_int) -> c_int;
     fn xg_eth_name(port: u16, buf: *mut c_char, len: usize) -> c_int;
     fn xg_eth_info(port: u16, out: *mut XgInfo) -> c_int;
@@ -270,32 +270,26 @@ impl Area {
         Some(AreaView { area: self.clone() })
     }
 
-    /// Receives a burst from `port` queue `q` into `out` (addr, len, tci|0x10000 or 0).
-    /// Returns the number received and counts of (multi-segment drops, copies, no-buffer drops).
+    /// Receives up to `out.len()` (≤ 64) frames from `port` queue `q` straight into `out` (a
+    /// VLAN tag the driver stripped becomes the frame's out-of-band tag). Returns the number
+    /// written and counts of (multi-segment drops, copies, no-buffer drops).
     #[inline]
-    pub fn rx(
-        &self,
-        port: u16,
-        q: u16,
-        addr: &mut [u64; 64],
-        len: &mut [u32; 64],
-        tci: &mut [u32; 64],
-        n: usize,
-    ) -> (usize, [u32; 3]) {
+    pub fn rx(&self, port: u16, q: u16, out: &mut [Frame]) -> (usize, [u32; 3]) {
         let mut c = [0u32; 3];
         let [ms, cp, nb] = &mut c;
-        // SAFETY: the arrays hold 64 entries and n is clamped to 64 by the shim; the mempool
-        // and port outlive the call. Received mbufs stay owned by the area (their chunks are
-        // the addresses returned).
+        // SAFETY: the shim writes at most min(out.len(), 64) frames into `out`; `Frame` is
+        // #[repr(C)] {u64, u32, u32}, the layout of the shim's `struct xg_frame` (checked by
+        // its _Static_assert on the size and by the field order here). The mempool and port
+        // outlive the call. Received mbufs stay owned by the area (their chunks are the
+        // addresses returned).
         let got = unsafe {
             xg_rx(
                 &self.a,
                 port,
                 q,
-                addr.as_mut_ptr(),
-                len.as_mut_ptr(),
-                tci.as_mut_ptr(),
-                n.min(64) as u16,
+                out.as_mut_ptr(),
+                out.len().min(64) as u16,
+                VTAG_PRESENT,
                 ms,
                 cp,
                 nb,
@@ -304,13 +298,15 @@ impl Area {
         (got as usize, c)
     }
 
-    /// Transmits frames (addresses in the area); returns how many the driver took.
+    /// Transmits up to 64 of `frames` on `port` queue `q`; returns how many the driver took
+    /// (the first ones; the rest stay the caller's).
     #[inline]
-    pub fn tx(&self, port: u16, q: u16, addr: &[u64], len: &[u32]) -> usize {
-        let n = addr.len().min(len.len()).min(64);
-        // SAFETY: every address is a frame of this area owned by the caller (from the graph),
-        // at or above BUF_START in its chunk; the driver takes ownership of those it accepts.
-        unsafe { xg_tx(&self.a, port, q, addr.as_ptr(), len.as_ptr(), n as u16) as usize }
+    pub fn tx(&self, port: u16, q: u16, frames: &[Frame]) -> usize {
+        let n = frames.len().min(64);
+        // SAFETY: `frames` has n readable entries of the shim's `struct xg_frame` layout; every
+        // address is a frame of this area owned by the caller (from the graph), at or above
+        // BUF_START in its chunk; the driver takes ownership of those it accepts.
+        unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16) as usize }
     }
 
     /// Takes up to `out.len()` (≤ 256) free chunks from the mempool (all or none).
