@@ -685,7 +685,8 @@ fn main() {
         .iter()
         .copied()
         .chain(DPDK_CONFIGS.iter().map(|c| c.0).filter(|_| dpdk))
-        .filter(|c| c.contains(only.as_str()))
+        // BENCH_ONLY=dpdk keeps the Linux bridge as the DPDK table's common reference
+        .filter(|c| c.contains(only.as_str()) || (only == "dpdk" && *c == "linux-bridge"))
         .collect();
     let senders = senders();
     // res[sender][config] = samples
@@ -695,7 +696,7 @@ fn main() {
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
             for (j, snd) in senders.iter().enumerate() {
-                if is_dpdk(cfgs[i]) && *snd == Engine::Replay {
+                if (is_dpdk(cfgs[i]) || only == "dpdk") && *snd == Engine::Replay {
                     continue;
                 }
                 res[j][i].push(measure(cfgs[i], *snd, secs, j == 0));
@@ -789,7 +790,8 @@ fn main() {
         md_dpdk = format!("{}{m}", &md[..md.find("\n\n").unwrap() + 2]);
         csv_dpdk = c;
     }
-    let base_ran = cfgs.iter().any(|c| !is_dpdk(c));
+    // the lab section is rewritten only by a full run
+    let base_ran = only.is_empty();
     println!("{md}{md_dpdk}");
     // BENCH_ONLY=dpdk re-measures and rewrites the DPDK section alone; other subsets are not
     // written
@@ -806,7 +808,11 @@ fn main() {
             (d && md_dpdk.is_empty()) || (!d && !base_ran)
         })
         .collect();
-    let mut all = csv.clone();
+    let mut all = if base_ran {
+        csv.clone()
+    } else {
+        csv.lines().next().unwrap_or_default().to_string() + "\n"
+    };
     for l in keep {
         all += l;
         all += "\n";
