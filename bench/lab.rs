@@ -262,7 +262,10 @@ impl Pinner {
             let mut seen = std::collections::HashSet::new();
             while !s2.load(Ordering::Relaxed) {
                 let kids = std::fs::read_to_string("/proc/2/task/2/children").unwrap_or_default();
-                for pid in kids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                for pid in kids
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
                     if !seen.insert(pid) {
                         continue;
                     }

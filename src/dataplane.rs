@@ -658,9 +658,17 @@ impl Dataplane {
         let rx_areas: Vec<_> = (0..nrx)
             .map(|q| d.areas[(q % nw) as usize].clone())
             .collect();
-        let desc = if d.cfg.desc == 0 { 1024 } else { d.cfg.desc };
-        sys::eth_setup(eth, &rx_areas, nw, desc)
+        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, nw, d.cfg.desc)
             .map_err(|e| DataplaneError::Other(format!("DPDK device {dev}: {e}")))?;
+        tracing::info!(
+            device = %dev,
+            driver = %info.driver,
+            rx_queues = nrx,
+            tx_queues = nw,
+            rx_ring = rxd,
+            tx_ring = txd,
+            "DPDK device started"
+        );
         CLAIMED.lock().unwrap_or_else(|e| e.into_inner()).push(eth);
         let name = crate::graph::node_name_for(&dev);
         let ctl = Arc::new(DpdkCtl::new(

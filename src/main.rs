@@ -89,8 +89,9 @@ struct RunArgs {
     /// (implies --dpdk; memory, lcore and file-prefix defaults are added when absent).
     #[arg(long = "dpdk-eal", value_name = "ARGS", allow_hyphen_values = true)]
     dpdk_eal: Option<String>,
-    /// RX and TX descriptors per DPDK queue.
-    #[arg(long, default_value_t = 1024)]
+    /// RX and TX descriptors per DPDK queue (0: the driver's preferred ring size, as
+    /// testpmd uses; 1024 for a driver without one).
+    #[arg(long, default_value_t = 0)]
     dpdk_desc: u16,
 }
 

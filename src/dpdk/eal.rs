@@ -22,7 +22,7 @@ use std::sync::Mutex;
 pub struct DpdkConfig {
     /// EAL arguments as one string (empty: defaults only).
     pub eal: String,
-    /// RX/TX descriptors per queue (0: 1024).
+    /// RX/TX descriptors per queue (0: the driver's preferred ring size, else 1024).
     pub desc: u16,
     /// RX queues per port (0: one per worker).
     pub rx_queues: u16,

@@ -79,8 +79,8 @@ extern "C" {
         nrx: u16,
         ntx: u16,
         areas: *const *const XgArea,
-        nb_rxd: u16,
-        nb_txd: u16,
+        nb_rxd: *mut u16,
+        nb_txd: *mut u16,
         err: *mut c_char,
         errlen: usize,
     ) -> c_int;
@@ -422,25 +422,28 @@ pub fn eth_info(port: u16) -> Result<EthInfo, DpdkError> {
     })
 }
 
-/// Configures and starts a port: RX queue q filled from `rx_areas[q]`, `ntx` TX queues.
+/// Configures and starts a port: RX queue q filled from `rx_areas[q]`, `ntx` TX queues, rings of
+/// `nb_desc` (0: the driver's preference). Returns the RX and TX ring sizes used.
 pub fn eth_setup(
     port: u16,
     rx_areas: &[Arc<Area>],
     ntx: u16,
     nb_desc: u16,
-) -> Result<(), DpdkError> {
+) -> Result<(u16, u16), DpdkError> {
     let ptrs: Vec<*const XgArea> = rx_areas.iter().map(|a| a.raw()).collect();
     let mut err = [0 as c_char; 256];
+    let (mut rxd, mut txd) = (nb_desc, nb_desc);
     // SAFETY: ptrs has rx_areas.len() valid area pointers kept alive by `rx_areas` (and by
-    // the port's owner for as long as the port runs); err is valid for its length.
+    // the port's owner for as long as the port runs); rxd/txd are valid u16s the shim reads
+    // and writes back; err is valid for its length.
     let r = unsafe {
         xg_eth_setup(
             port,
             ptrs.len() as u16,
             ntx,
             ptrs.as_ptr(),
-            nb_desc,
-            nb_desc,
+            &mut rxd,
+            &mut txd,
             err.as_mut_ptr(),
             err.len(),
         )
@@ -448,7 +451,7 @@ pub fn eth_setup(
     if r != 0 {
         return Err(DpdkError(errbuf_string(&err)));
     }
-    Ok(())
+    Ok((rxd, txd))
 }
 
 /// Stops and closes a port (its driver frees the mbufs it held back to their mempools).

@@ -364,9 +364,11 @@ int xg_eth_info(uint16_t port, struct xg_info *out) {
 }
 
 // Configures nrx RX queues (RSS over them when more than one) and ntx TX queues, each RX
-// queue q filled from areas[q].
+// queue q filled from areas[q], with nb_rxd / nb_txd descriptors (0: the driver's preference).
+// The ring sizes used are written back into *nb_rxd / *nb_txd.
 int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area *const *areas,
-		 uint16_t nb_rxd, uint16_t nb_txd, char *err, size_t errlen) {
+		 uint16_t *nb_rxd_io, uint16_t *nb_txd_io, char *err, size_t errlen) {
+	uint16_t nb_rxd = *nb_rxd_io, nb_txd = *nb_txd_io;
 	struct rte_eth_dev_info di;
 	int r = rte_eth_dev_info_get(port, &di);
 	if (r) {
@@ -386,6 +388,11 @@ int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area
 			 rte_strerror(-r));
 		return r;
 	}
+	// 0: the ring size the driver prefers (what testpmd uses by default), else 1024
+	if (!nb_rxd)
+		nb_rxd = di.default_rxportconf.ring_size ? di.default_rxportconf.ring_size : 1024;
+	if (!nb_txd)
+		nb_txd = di.default_txportconf.ring_size ? di.default_txportconf.ring_size : 1024;
 	r = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
 	if (r) {
 		snprintf(err, errlen, "rte_eth_dev_adjust_nb_rx_tx_desc: %s", rte_strerror(-r));
@@ -411,6 +418,8 @@ int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area
 		snprintf(err, errlen, "rte_eth_dev_start: %s", rte_strerror(-r));
 		return r;
 	}
+	*nb_rxd_io = nb_rxd;
+	*nb_txd_io = nb_txd;
 	return 0;
 }
 
