@@ -220,17 +220,7 @@ impl XdpProgram {
 
     pub fn stats(&self) -> ProgStats {
         let m = self.map("stats");
-        let get = |k: u32| -> u64 {
-            m.lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
-                .ok()
-                .flatten()
-                .map(|v| {
-                    v.iter()
-                        .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap()))
-                        .sum()
-                })
-                .unwrap_or(0)
-        };
+        let get = |k: u32| percpu_sum(&m, k);
         ProgStats {
             pass: get(0),
             redirect: get(1),
@@ -268,6 +258,19 @@ impl XdpProgram {
             _ => {}
         }
     }
+}
+
+/// A per-CPU u64 counter of a BPF array map, summed over CPUs (0 when it cannot be read).
+pub fn percpu_sum(m: &impl MapCore, key: u32) -> u64 {
+    m.lookup_percpu(&key.to_ne_bytes(), MapFlags::ANY)
+        .ok()
+        .flatten()
+        .map(|v| {
+            v.iter()
+                .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// Registers socket `fd` for `queue` in an `xsks` map.

@@ -61,6 +61,16 @@ pub fn start(
         .map_err(setup)
 }
 
+/// Frees up to 512 completed frames back into `pool`; returns how many.
+fn reap(sock: &mut XskSocket, pool: &mut Pool) -> u64 {
+    let n = sock.comp.available(512);
+    for i in 0..n {
+        pool.free_addr(sock.comp.get(i));
+    }
+    sock.comp.release(n);
+    n as u64
+}
+
 fn afxdp(
     c: &GenConfig,
     max_size: usize,
@@ -102,13 +112,9 @@ fn afxdp(
     let mut descs: Vec<libc::xdp_desc> = Vec::with_capacity(64);
     loop {
         // Completions return chunks.
-        let n = sock.comp.available(512);
-        for i in 0..n {
-            pool.free_addr(sock.comp.get(i));
-        }
-        sock.comp.release(n);
-        done += n as u64;
-        in_flight -= n as u64;
+        let n = reap(&mut sock, &mut pool);
+        done += n;
+        in_flight -= n;
         live.tx.store(done, Ordering::Relaxed);
         if stop.load(Ordering::Relaxed) || seq >= limit {
             break;
@@ -160,13 +166,9 @@ fn afxdp(
     let t_end = Instant::now();
     while in_flight > 0 && t_end.elapsed() < Duration::from_secs(2) {
         let _ = sock.kick_tx();
-        let n = sock.comp.available(512);
-        for i in 0..n {
-            pool.free_addr(sock.comp.get(i));
-        }
-        sock.comp.release(n);
-        done += n as u64;
-        in_flight -= n as u64;
+        let n = reap(&mut sock, &mut pool);
+        done += n;
+        in_flight -= n;
         if n == 0 {
             std::thread::sleep(Duration::from_micros(100));
         }

@@ -171,15 +171,7 @@ impl Helpers {
             .maps()
             .find(|m| m.name() == "stats")
             .expect("stats map");
-        m.lookup_percpu(&k.to_ne_bytes(), MapFlags::ANY)
-            .ok()
-            .flatten()
-            .map(|v| {
-                v.iter()
-                    .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap()))
-                    .sum()
-            })
-            .unwrap_or(0)
+        crate::afxdp::program::percpu_sum(&m, k)
     }
 
     /// Transmits `frame` `repeat` times out of interface `ifindex` (of the calling thread's
