@@ -94,18 +94,40 @@ impl Drop for Proc {
 
 const XDPGRAPH: &str = env!("CARGO_BIN_EXE_xdpgraph");
 
-/// testpmd forwarding (io mode) between `vdevs` on core 0, its main lcore on core 1, without
-/// hugepages; application arguments may follow.
+/// testpmd forwarding (io mode) between `vdevs` on core 0, its main lcore on core 1;
+/// application arguments may follow.
 fn testpmd(file_prefix: &str, vdevs: &[String]) -> std::process::Command {
     let mut c = std::process::Command::new("dpdk-testpmd");
-    c.args(["--no-huge", "-m", "1024", "--no-pci", "--no-shconf"])
-        .args(["-l", "0,1", "--main-lcore", "1", "--log-level=warning"])
+    // the same memory as xdpgraph's EAL default: hugepages when some are free
+    if hugepages() {
+        c.args(["--in-memory", "--no-pci"]);
+    } else {
+        c.args(["--no-huge", "-m", "1024", "--no-pci", "--no-shconf"]);
+    }
+    c.args(["-l", "0,1", "--main-lcore", "1", "--log-level=warning"])
         .args(["--file-prefix", file_prefix]);
     for v in vdevs {
         c.arg("--vdev").arg(v);
     }
     c.args(["--", "--forward-mode=io", "--auto-start", "--nb-cores=1"]);
+    if let Some(d) = dpdk_desc() {
+        c.arg(format!("--rxd={d}")).arg(format!("--txd={d}"));
+    }
     c
+}
+
+/// Whether hugepages are free (xdpgraph's EAL default then uses them, and so does testpmd here).
+fn hugepages() -> bool {
+    #[cfg(feature = "dpdk")]
+    return xdpgraph::dpdk::eal::hugepages_free() > 0;
+    #[cfg(not(feature = "dpdk"))]
+    false
+}
+
+/// BENCH_DPDK_DESC=N: both DPDK forwarders use rings of N descriptors instead of the driver's
+/// preferred size.
+fn dpdk_desc() -> Option<u16> {
+    std::env::var("BENCH_DPDK_DESC").ok()?.parse().ok()
 }
 
 /// `vdevs` are the EAL's `--vdev` arguments.
@@ -127,6 +149,7 @@ fn spawn_forwarder(forwarder: &str, vdevs: &[String]) -> Proc {
         Command::new(XDPGRAPH)
             .args(["run", "--cores", "0", "--frames", "8192", "--socket", &sock])
             .args(["--dpdk-eal", &eal.join(" ")])
+            .args(dpdk_desc().map(|d| format!("--dpdk-desc={d}")))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -862,10 +885,17 @@ fn dpdk_tables(cfgs: &[&str], res: &[Vec<Sample>], secs: f64, runs: usize) -> (S
             .map(|i| median(res[i].iter().map(f).collect()))
             .unwrap_or(f64::NAN)
     };
-    let mut md = String::from(
-        "**DPDK** (socket sender; forwarding on core 0, testpmd's main lcore on core 1; `--no-huge`, copy-mode AF_XDP underneath):\n\n\
+    let memory = if hugepages() {
+        "hugepages (`--in-memory`)"
+    } else {
+        "no hugepages (`--no-huge`)"
+    };
+    let mut md = format!(
+        "**DPDK** (socket sender; forwarding on core 0, testpmd's main lcore on core 1; {memory}; \
+         frame rings of {}; copy-mode AF_XDP underneath):\n\n\
          | configuration | 64 B Mpps (runs) | 64 B median | vs testpmd, same driver | vs Linux bridge | IMIX Mpps | IMIX Gbit/s | latency p50 / p99 / p99.9 µs at 50 kpps |\n\
          |---|---|---:|---:|---:|---:|---:|---|\n",
+        dpdk_desc().map(|d| format!("{d} descriptors")).unwrap_or("the driver's preferred size".into())
     );
     for (name, _, fwd) in DPDK_CONFIGS {
         let Some(i) = cfgs.iter().position(|c| c == name) else {

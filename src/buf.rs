@@ -1,10 +1,12 @@
 //! Frames, bursts and the per-worker frame pool.
 //!
 //! A [`Frame`] is a 16-byte descriptor into a [`Pool`]: the address of its first byte and its
-//! length. The pool is one contiguous region cut into power-of-two chunks, exactly like an AF_XDP
-//! UMEM, so the AF_XDP data plane uses its UMEM as the pool and a frame received on one socket is
+//! length. The pool is one contiguous region cut into equal chunks, exactly like an AF_XDP UMEM,
+//! so the AF_XDP data plane uses its UMEM as the pool and a frame received on one socket is
 //! transmitted on another as the same descriptor, without a copy. The in-memory ports use a heap
-//! region with the same layout.
+//! region with the same layout. Chunks are a power of two (4096, an aligned-mode UMEM) except in
+//! DPDK frame areas, whose chunks are 3968 bytes so that their mbuf headers do not all fall in
+//! the same cache sets (see `crate::sys::dpdk`); the arithmetic takes a shift or a division.
 //!
 //! Each chunk keeps `headroom` bytes in front of the data so a VLAN tag can be pushed by moving
 //! the 12 MAC bytes back, without moving the payload.
@@ -215,6 +217,9 @@ pub trait ChunkSource: Send {
     fn give(&mut self, chunks: &[u64]);
 }
 
+/// `Pool::chunk_shift` of a chunk size that is not a power of two.
+const NOT_POW2: u32 = u32::MAX;
+
 /// Chunks moved between a pool and its source at a time.
 const SOURCE_BATCH: usize = 64;
 /// Free chunks a pool with a source keeps before giving a batch back.
@@ -223,6 +228,9 @@ const SOURCE_HIGH: usize = 4 * SOURCE_BATCH;
 /// A worker's frames: a region cut into `chunk_size` chunks and a free list of chunk addresses.
 pub struct Pool {
     region: Region,
+    /// Chunk size in bytes.
+    chunk: u64,
+    /// log2 of the chunk size when it is a power of two, else `NOT_POW2` (divide instead).
     chunk_shift: u32,
     headroom: u32,
     /// Bytes at the start of each chunk that frame data never uses (an mbuf's header).
@@ -236,7 +244,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A heap pool of `nchunks` chunks of `chunk_size` bytes (a power of two, at least 256).
+    /// A heap pool of `nchunks` chunks of `chunk_size` bytes (a multiple of 64, at least 256).
     pub fn heap(nchunks: usize, chunk_size: usize, headroom: usize) -> Pool {
         Pool::with_region(
             Region::Heap(vec![0u8; nchunks * chunk_size].into_boxed_slice()),
@@ -249,7 +257,7 @@ impl Pool {
     pub fn with_region(region: Region, chunk_size: usize, headroom: usize) -> Pool {
         let mut p = Pool::with_region_empty(region, chunk_size, headroom);
         for i in (0..p.nchunks).rev() {
-            p.free.push((i << p.chunk_shift) as u64);
+            p.free.push(i as u64 * p.chunk);
         }
         p.in_use.iter_mut().for_each(|w| *w = 0);
         p
@@ -258,12 +266,17 @@ impl Pool {
     /// A pool over `region` whose chunks all start in use (owned elsewhere, e.g. by an AF_XDP
     /// fill ring); they join the free list when freed.
     pub fn with_region_empty(region: Region, chunk_size: usize, headroom: usize) -> Pool {
-        assert!(chunk_size.is_power_of_two() && chunk_size >= 256);
+        assert!(chunk_size % 64 == 0 && chunk_size >= 256);
         assert!(headroom + 64 <= chunk_size);
         let nchunks = region.bytes().len() / chunk_size;
         Pool {
             region,
-            chunk_shift: chunk_size.trailing_zeros(),
+            chunk: chunk_size as u64,
+            chunk_shift: if chunk_size.is_power_of_two() {
+                chunk_size.trailing_zeros()
+            } else {
+                NOT_POW2
+            },
             headroom: headroom as u32,
             reserved: 0,
             nchunks,
@@ -299,7 +312,7 @@ impl Pool {
         let mut got = [0u64; SOURCE_BATCH];
         let n = src.take(&mut got);
         for &base in &got[..n] {
-            let i = (base >> self.chunk_shift) as usize;
+            let i = self.index(base);
             if i >= self.nchunks || base != self.chunk_of(base) {
                 self.double_frees += 1;
                 continue;
@@ -312,20 +325,22 @@ impl Pool {
     /// Gives `n` free chunks back to the source.
     #[cold]
     fn flush(&mut self, n: usize) {
-        let Some(src) = self.source.as_mut() else {
+        if self.source.is_none() {
             return;
-        };
+        }
         let at = self.free.len().saturating_sub(n);
-        for &base in &self.free[at..] {
-            let i = (base >> self.chunk_shift) as usize;
+        for k in at..self.free.len() {
+            let i = self.index(self.free[k]);
             self.in_use[i / 64] |= 1 << (i % 64);
         }
-        src.give(&self.free[at..]);
+        if let Some(src) = self.source.as_mut() {
+            src.give(&self.free[at..]);
+        }
         self.free.truncate(at);
     }
 
     pub fn chunk_size(&self) -> usize {
-        1 << self.chunk_shift
+        self.chunk as usize
     }
     pub fn headroom(&self) -> usize {
         self.headroom as usize
@@ -345,10 +360,23 @@ impl Pool {
     pub fn max_frame(&self) -> usize {
         self.chunk_size() - self.headroom()
     }
+    /// The index of the chunk holding `addr`.
+    #[inline]
+    fn index(&self, addr: u64) -> usize {
+        if self.chunk_shift != NOT_POW2 {
+            (addr >> self.chunk_shift) as usize
+        } else {
+            (addr / self.chunk) as usize
+        }
+    }
     /// The chunk address (base) of any address inside the chunk.
     #[inline]
     pub fn chunk_of(&self, addr: u64) -> u64 {
-        addr & !((1u64 << self.chunk_shift) - 1)
+        if self.chunk_shift != NOT_POW2 {
+            addr & !(self.chunk - 1)
+        } else {
+            addr - addr % self.chunk
+        }
     }
 
     /// Takes a free chunk; returns its base address.
@@ -361,7 +389,7 @@ impl Pool {
                 self.free.pop()?
             }
         };
-        let i = (base >> self.chunk_shift) as usize;
+        let i = self.index(base);
         self.in_use[i / 64] |= 1 << (i % 64);
         Some(base)
     }
@@ -370,7 +398,7 @@ impl Pool {
     #[inline]
     pub fn free_addr(&mut self, addr: u64) {
         let base = self.chunk_of(addr);
-        let i = (base >> self.chunk_shift) as usize;
+        let i = self.index(base);
         if i >= self.nchunks || self.in_use[i / 64] & (1 << (i % 64)) == 0 {
             self.double_frees += 1;
             return;
@@ -447,7 +475,7 @@ impl Pool {
             f.addr -= VLAN_TAG_LEN as u64;
         } else {
             let end = start + f.len as usize;
-            if (end + VLAN_TAG_LEN) as u64 > base + (1u64 << self.chunk_shift) {
+            if (end + VLAN_TAG_LEN) as u64 > base + self.chunk {
                 return Err(PoolError::NoRoom);
             }
             mem.copy_within(start + 12..end, start + 12 + VLAN_TAG_LEN);
@@ -648,12 +676,22 @@ mod tests {
 
     #[test]
     fn pool_with_a_source_borrows_and_returns_chunks() {
+        source_round_trip(4096);
+    }
+
+    #[test]
+    fn pool_with_a_source_of_dpdk_sized_chunks() {
+        source_round_trip(3968);
+    }
+
+    fn source_round_trip(chunk: usize) {
         let n = 1024usize;
+        let c = chunk as u64;
         let store = std::sync::Arc::new(std::sync::Mutex::new(
-            (0..n as u64).map(|i| i * 4096).collect::<Vec<_>>(),
+            (0..n as u64).map(|i| i * c).collect::<Vec<_>>(),
         ));
-        let region = Region::Heap(vec![0u8; n * 4096].into_boxed_slice());
-        let mut p = Pool::with_source(region, 4096, 256, 192, Box::new(Shared(store.clone())));
+        let region = Region::Heap(vec![0u8; n * chunk].into_boxed_slice());
+        let mut p = Pool::with_source(region, chunk, 256, 192, Box::new(Shared(store.clone())));
         assert_eq!(p.available(), 0, "every chunk starts in the source");
         let mut held: Vec<Frame> = (0..600).map(|i| frame(&mut p, 60 + i % 10)).collect();
         assert_eq!(store.lock().unwrap().len(), n - 600 - p.available());
@@ -686,9 +724,65 @@ mod tests {
         home.sort_unstable();
         assert_eq!(
             home,
-            (0..n as u64).map(|i| i * 4096).collect::<Vec<_>>(),
+            (0..n as u64).map(|i| i * c).collect::<Vec<_>>(),
             "each chunk home once"
         );
+    }
+
+    #[test]
+    fn chunks_that_are_not_a_power_of_two() {
+        let mut p = Pool::heap(4, 3968, 256);
+        assert_eq!(p.max_frame(), 3968 - 256);
+        assert_eq!(p.capacity(), 4);
+        let frames: Vec<Frame> = (0..4).map(|i| frame(&mut p, 60 + i)).collect();
+        let mut bases: Vec<u64> = frames.iter().map(|f| p.chunk_of(f.addr)).collect();
+        bases.sort_unstable();
+        assert_eq!(bases, [0, 3968, 2 * 3968, 3 * 3968]);
+        for f in &frames {
+            assert_eq!(
+                f.addr % 3968,
+                256,
+                "data after the headroom of its own chunk"
+            );
+            assert_eq!(p.chunk_of(f.addr + f.len as u64 - 1), p.chunk_of(f.addr));
+        }
+        assert_eq!(p.frame_from(&[0; 10]), Err(PoolError::Exhausted));
+        // a free of any address inside a chunk frees that chunk, once
+        let f = frames[2];
+        p.free_addr(f.addr + 100);
+        assert_eq!(p.available(), 1);
+        p.free(f);
+        assert_eq!(p.double_frees(), 1);
+        // a copy lands at the same offset of another chunk
+        let c = p.copy(&frames[1]).unwrap();
+        assert_eq!(c.addr % 3968, frames[1].addr % 3968);
+        assert_eq!(p.data(&c), p.data(&frames[1]));
+        // the tailroom ends at the chunk's end, not at the next power of two
+        let mut big = frames[3];
+        big.addr = p.chunk_of(big.addr);
+        big.len = 3968 - 2;
+        assert_eq!(
+            p.insert_vlan_tag(&mut big, 0x8100, Tci(1)),
+            Err(PoolError::NoRoom)
+        );
+        big.len = 3968 - 4;
+        assert!(p.insert_vlan_tag(&mut big, 0x8100, Tci(1)).is_ok());
+        assert_eq!(
+            p.chunk_of(big.addr + big.len as u64 - 1),
+            p.chunk_of(big.addr)
+        );
+    }
+
+    #[test]
+    fn a_source_chunk_off_the_grid_is_refused() {
+        // 4096 is not a chunk base when chunks are 3968 bytes: refused and counted
+        let store = std::sync::Arc::new(std::sync::Mutex::new(vec![4096u64, 3968]));
+        let region = Region::Heap(vec![0u8; 2 * 3968].into_boxed_slice());
+        let mut p = Pool::with_source(region, 3968, 256, 192, Box::new(Shared(store)));
+        let f = frame(&mut p, 10);
+        assert_eq!(p.chunk_of(f.addr), 3968);
+        assert_eq!(p.double_frees(), 1);
+        assert_eq!(p.frame_from(&[0; 10]), Err(PoolError::Exhausted));
     }
 
     #[test]

@@ -288,6 +288,22 @@ impl Dataplane {
         if self.dpdk.is_some() && crate::dpdk::port::is_dpdk_name(ifname) {
             return self.dpdk_attach_by_name(ifname, queues);
         }
+        // With DPDK devices, AF_XDP frames land in the frame areas' smaller chunks.
+        #[cfg(feature = "dpdk")]
+        if let Some(d) = &self.dpdk {
+            let chunk = d.areas.iter().map(|a| a.chunk_size()).min().unwrap_or(0);
+            let max = crate::sys::dpdk::afxdp_max_mtu(chunk);
+            let mtu =
+                netdev::mtu(ifname).map_err(afxdp::io_ctx(format!("{ifname}: reading MTU")))?;
+            if mtu > max {
+                return Err(AfxdpError::Mtu {
+                    ifname: ifname.into(),
+                    mtu,
+                    max,
+                }
+                .into());
+            }
+        }
         let nw = self.workers.len() as u32;
         let have = afxdp::rx_queues(ifname)
             .map_err(afxdp::io_ctx(format!("{ifname}: reading its queues")))?;
@@ -557,7 +573,8 @@ fn dpdk_start(
     d: &crate::dpdk::DpdkConfig,
 ) -> Result<DpdkState, DataplaneError> {
     use crate::dpdk::eal;
-    let area_bytes = (cfg.frames_per_worker * crate::sys::dpdk::CHUNK * cfg.cores.len()) as u64;
+    let area_bytes =
+        (cfg.frames_per_worker * crate::sys::dpdk::PAGE_CHUNK * cfg.cores.len()) as u64;
     let args = eal::build_args(
         &d.eal,
         cfg.cores[0],
@@ -570,10 +587,17 @@ fn dpdk_start(
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let mut areas = Vec::new();
     for w in 0..cfg.cores.len() {
-        areas.push(crate::sys::dpdk::Area::new(
-            &format!("xg{seq}w{w}"),
-            cfg.frames_per_worker as u32,
-        )?);
+        let a = crate::sys::dpdk::Area::new(&format!("xg{seq}w{w}"), cfg.frames_per_worker as u32)?;
+        if a.chunk_size() != crate::sys::dpdk::CHUNK {
+            tracing::warn!(
+                worker = w,
+                chunk = a.chunk_size(),
+                "no IOVA-contiguous memory for the frame area and devices see physical addresses \
+                 (IOVA as PA): using page-sized chunks, which cost cache misses (see docs/DPDK.md; \
+                 VFIO with an IOMMU, or --dpdk-eal \"--no-pci\" for software devices, avoids this)"
+            );
+        }
+        areas.push(a);
     }
     Ok(DpdkState {
         cfg: d.clone(),
@@ -644,9 +668,17 @@ impl Dataplane {
         let dev = sys::eth_name(eth)?;
         let info = sys::eth_info(eth)?;
         let nw = self.workers.len() as u16;
+        if !d.areas.iter().all(|a| a.dma_ok()) && !sys::eth_is_virtual(eth) {
+            return Err(DataplaneError::Other(format!(
+                "DPDK device {dev} ({}) DMAs to physical addresses (IOVA as PA), but the frame \
+                 areas were made for software devices only and are not IOVA-contiguous; start \
+                 with the device present (or use VFIO with an IOMMU, --dpdk-eal \"--iova-mode=va\")",
+                info.driver
+            )));
+        }
         if info.max_txq < nw {
             return Err(DataplaneError::Other(format!(
-                "DPDK device {dev} ({}) has {} TX queue(s), but each of the {nw} workers needs its                  own; use fewer --cores (or give the vdev more queues, e.g. qpairs= / queue_count=)",
+                "DPDK device {dev} ({}) has {} TX queue(s), but each of the {nw} workers needs its own; use fewer --cores (or give the vdev more queues, e.g. qpairs= / queue_count=)",
                 info.driver, info.max_txq
             )));
         }
@@ -840,14 +872,15 @@ fn worker_pool(cfg: &DataplaneConfig, area: Option<WorkerArea>) -> Result<(Umem,
     if let Some(a) = area {
         let view = a.view().ok_or("the frame area already has a pool")?;
         let (addr, len) = a.addr_len();
+        let chunk = a.chunk_size();
         let pool = Pool::with_source(
             Region::Dpdk(view),
-            crate::sys::dpdk::CHUNK,
+            chunk,
             afxdp::HEADROOM,
             crate::sys::dpdk::BUF_START,
             Box::new(crate::dpdk::AreaSource(a)),
         );
-        return Ok((Umem::for_region(addr, len), pool));
+        return Ok((Umem::for_region(addr, len, chunk), pool));
     }
     #[cfg(not(feature = "dpdk"))]
     if let Some(never) = area {
@@ -856,7 +889,11 @@ fn worker_pool(cfg: &DataplaneConfig, area: Option<WorkerArea>) -> Result<(Umem,
     let len = cfg.frames_per_worker * afxdp::CHUNK_SIZE;
     let mapping = crate::sys::mmap::Mapping::anonymous(len, false)
         .map_err(|e| format!("cannot map {len} bytes for the UMEM: {e}"))?;
-    let umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    let umem = Umem::for_region(
+        mapping.as_ptr() as u64,
+        mapping.len() as u64,
+        afxdp::CHUNK_SIZE,
+    );
     Ok((
         umem,
         Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM),

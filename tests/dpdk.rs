@@ -360,6 +360,47 @@ fn dpdk_port_and_afxdp_interface_bridged() {
     drop(l);
 }
 
+/// Frame areas use 3968-byte chunks (so mbuf headers spread over the cache sets), and an
+/// AF_XDP interface beside DPDK devices must fit its frames in them: a larger MTU is refused
+/// at attach, with the limit in the message, and nothing is left attached.
+#[test]
+fn frame_areas_and_the_afxdp_mtu_beside_them() {
+    if !root() {
+        return;
+    }
+    let _g = setup();
+    let a = xdpgraph::sys::dpdk::Area::new(&uniq("a"), 64).unwrap();
+    assert_eq!(a.chunk_size(), xdpgraph::sys::dpdk::CHUNK);
+    assert_eq!(a.chunks(), 64);
+    assert_eq!(a.available(), 64);
+    drop(a);
+    let max = xdpgraph::sys::dpdk::afxdp_max_mtu(xdpgraph::sys::dpdk::CHUNK);
+    assert_eq!(max, 3968 - 256 - 18);
+    let l = lab(1);
+    let set_mtu = |m: u32| {
+        let ok = Command::new("ip")
+            .args(["link", "set", "dev", &l.iface(0), "mtu", &m.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip link set mtu {m}");
+    };
+    let mut dp = start(vec![0]);
+    set_mtu(max + 1);
+    let e = dp.attach(&l.iface(0), None).unwrap_err().to_string();
+    assert!(e.contains(&format!("({max})")), "{e}");
+    assert!(
+        !xdp_prog_on(&l.iface(0)),
+        "a refused interface keeps no program"
+    );
+    set_mtu(max);
+    dp.attach(&l.iface(0), None).unwrap();
+    assert!(xdp_prog_on(&l.iface(0)));
+    shutdown_all_home(dp, vec![]);
+    assert!(!xdp_prog_on(&l.iface(0)));
+    drop(l);
+}
+
 /// The af_packet and af_xdp DPDK drivers on lab veths, cross-connected: DPDK's af_xdp driver
 /// (system libbpf) and xdpgraph's own XDP loader (vendored libbpf) live in one binary, and
 /// closing the device removes the driver's XDP program.

@@ -30,7 +30,11 @@ pub fn run(
     let progs = [XdpProgram::attach(a, mode)?, XdpProgram::attach(b, mode)?];
     let mapping = crate::sys::mmap::Mapping::anonymous(frames * super::CHUNK_SIZE, false)
         .map_err(io_ctx("UMEM"))?;
-    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    let mut umem = Umem::for_region(
+        mapping.as_ptr() as u64,
+        mapping.len() as u64,
+        super::CHUNK_SIZE,
+    );
     let mut pool = Pool::with_region(Region::Mapped(mapping), super::CHUNK_SIZE, super::HEADROOM);
     let mut ports = Vec::new();
     for (i, p) in progs.iter().enumerate() {

@@ -46,17 +46,19 @@ impl QueueStats {
 pub struct Umem {
     addr: u64,
     len: u64,
+    chunk_size: u32,
     /// Descriptors of live sockets on this UMEM.
     live: Vec<RawFd>,
 }
 
 impl Umem {
-    /// Describes the UMEM behind `pool`, whose region must be an mmap'd [`Mapping`](crate::sys::mmap::Mapping)
-    /// of `CHUNK_SIZE` chunks.
-    pub fn for_region(addr: u64, len: u64) -> Umem {
+    /// Describes the UMEM behind a pool: its region (an mmap'd
+    /// [`Mapping`](crate::sys::mmap::Mapping) or a DPDK frame area) and chunk size.
+    pub fn for_region(addr: u64, len: u64, chunk_size: usize) -> Umem {
         Umem {
             addr,
             len,
+            chunk_size: chunk_size as u32,
             live: Vec::new(),
         }
     }
@@ -67,7 +69,7 @@ impl Umem {
             None => UmemSource::Register {
                 addr: self.addr,
                 len: self.len,
-                chunk_size: super::CHUNK_SIZE as u32,
+                chunk_size: self.chunk_size,
             },
         }
     }
@@ -257,7 +259,7 @@ impl Port for XskPort {
             for j in 0..n {
                 let d = q.sock.rx.get(j);
                 let _ = out.push(Frame {
-                    addr: d.addr,
+                    addr: crate::sys::xsk::desc_addr(d.addr),
                     len: d.len,
                     vtag: 0,
                 });
@@ -363,7 +365,7 @@ impl Port for XskPort {
             // Received frames nobody took, and chunks still waiting in the fill ring.
             let n = q.sock.rx.available(u32::MAX);
             for i in 0..n {
-                pool.free_addr(q.sock.rx.get(i).addr);
+                pool.free_addr(crate::sys::xsk::desc_addr(q.sock.rx.get(i).addr));
             }
             q.sock.rx.release(n);
             q.in_fill = q.in_fill.saturating_sub(n);

@@ -108,7 +108,11 @@ fn matcher(
     let prog = XdpProgram::attach(rx, XdpMode::Auto).map_err(setup)?;
     let mapping =
         crate::sys::mmap::Mapping::anonymous(8192 * afxdp::CHUNK_SIZE, false).map_err(setup)?;
-    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64);
+    let mut umem = Umem::for_region(
+        mapping.as_ptr() as u64,
+        mapping.len() as u64,
+        afxdp::CHUNK_SIZE,
+    );
     let mut pool = Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM);
     let xsks = prog.xsks().map_err(setup)?;
     let nq = afxdp::rx_queues(rx).map_err(setup)?;

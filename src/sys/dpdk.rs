@@ -2,7 +2,7 @@
 //! wrappers over them. Everything above (`crate::dpdk`) is safe code.
 //!
 //! The one piece of shared memory is the [`Area`]: a worker's frames, one DPDK mempool object
-//! per 4096-byte chunk (see the shim's header comment for the layout). The worker's `Pool`
+//! per 3968-byte chunk (see the shim's header comment for the layout, and why not 4096). The worker's `Pool`
 //! reads and writes frame bytes through an [`AreaView`] and exchanges free chunks with the
 //! mempool through it; DPDK drivers write only into mbufs they took from the mempool.
 
@@ -12,8 +12,19 @@ use std::sync::Arc;
 
 use crate::buf::{Frame, VTAG_PRESENT};
 
-/// Bytes per chunk (one mempool object: header, mbuf, buffer).
-pub const CHUNK: usize = 4096;
+/// Bytes per chunk (one mempool object: header, mbuf, buffer). Not a power of two, so that
+/// mbuf headers spread over the cache sets (see the shim); an AF_XDP socket on an area
+/// registers it in unaligned-chunk mode.
+pub const CHUNK: usize = 3968;
+/// The chunk size of an area that could not be made IOVA-contiguous where devices see
+/// physical addresses: a page, so no chunk straddles two ([`Area::chunk_size`] says which).
+pub const PAGE_CHUNK: usize = 4096;
+
+/// Largest MTU an AF_XDP interface may have when its frames land in `chunk`-byte chunks
+/// (room for the headroom, an Ethernet header and a VLAN tag).
+pub const fn afxdp_max_mtu(chunk: usize) -> u32 {
+    (chunk - crate::afxdp::HEADROOM - 14 - 4) as u32
+}
 /// Offset in a chunk where an mbuf's buffer starts (object header 64 + `rte_mbuf` 128). Frame
 /// bytes never go below it.
 pub const BUF_START: usize = 192;
@@ -26,6 +37,8 @@ struct XgArea {
     len: u64,
     nchunks: u32,
     hdr: u32,
+    chunk: u32,
+    dma_ok: u32,
 }
 
 #[repr(C)]
@@ -74,6 +87,7 @@ extern "C" {
     fn xg_eth_next(after: c_int) -> c_int;
     fn xg_eth_name(port: u16, buf: *mut c_char, len: usize) -> c_int;
     fn xg_eth_info(port: u16, out: *mut XgInfo) -> c_int;
+    fn xg_eth_is_virtual(port: u16) -> c_int;
     fn xg_eth_setup(
         port: u16,
         nrx: u16,
@@ -163,7 +177,7 @@ pub fn eal_cleanup() {
     }
 }
 
-/// A worker's frame area: a memzone of 4096-byte chunks, each one mbuf of a mempool.
+/// A worker's frame area: a memzone of [`CHUNK`]-byte chunks, each one mbuf of a mempool.
 pub struct Area {
     a: XgArea,
     view_taken: AtomicBool,
@@ -188,6 +202,8 @@ impl Area {
             len: 0,
             nchunks: 0,
             hdr: 0,
+            chunk: 0,
+            dma_ok: 0,
         };
         // SAFETY: `a` and `err` are valid for writes of their sizes; the name outlives the call.
         let r =
@@ -215,6 +231,16 @@ impl Area {
 
     pub fn chunks(&self) -> u32 {
         self.a.nchunks
+    }
+    /// Bytes per chunk: [`CHUNK`], or [`PAGE_CHUNK`] when the area could not be made
+    /// IOVA-contiguous for devices that see physical addresses.
+    pub fn chunk_size(&self) -> usize {
+        self.a.chunk as usize
+    }
+    /// Whether a device that DMAs to physical addresses may use the area (its chunks are
+    /// IOVA-contiguous, or IOVAs are virtual addresses).
+    pub fn dma_ok(&self) -> bool {
+        self.a.dma_ok != 0
     }
     /// Chunks in the mempool now (all of them once every frame has been returned).
     pub fn available(&self) -> u32 {
@@ -395,6 +421,12 @@ pub struct EthInfo {
     pub max_mtu: u16,
     pub if_index: u32,
     pub driver: String,
+}
+
+/// Whether `port` is a software device (vdev bus), which never DMAs.
+pub fn eth_is_virtual(port: u16) -> bool {
+    // SAFETY: plain query of a port number (invalid ones answer 0).
+    unsafe { xg_eth_is_virtual(port) != 0 }
 }
 
 pub fn eth_info(port: u16) -> Result<EthInfo, DpdkError> {

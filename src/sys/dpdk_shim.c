@@ -6,15 +6,28 @@
 // which convert between mbufs and xdpgraph's frame descriptors (an offset into the worker's
 // frame area, a length, a VLAN tag).
 //
-// The frame area. Each worker owns one area: a memzone cut into 4096-byte chunks, each chunk
+// The frame area. Each worker owns one area: a memzone cut into 3968-byte chunks, each chunk
 // one mempool object laid out as
 //
-//     [ rte_mempool_objhdr, 64 B ][ rte_mbuf, 128 B ][ buffer, 3904 B (128 B headroom) ]
+//     [ rte_mempool_objhdr, 64 B ][ rte_mbuf, 128 B ][ buffer, 3776 B (128 B headroom) ]
 //
 // so an mbuf and its chunk are found from each other by arithmetic, the area is also a valid
-// AF_XDP UMEM (4096-byte chunks; the kernel writes frames at chunk + 256, inside the mbuf's
-// buffer), and a frame moves between DPDK ports, AF_XDP sockets and the graph as a
-// descriptor, never copied.
+// AF_XDP UMEM (unaligned-chunk mode, 3968-byte chunks; the kernel writes frames at chunk +
+// 256, inside the mbuf's buffer), and a frame moves between DPDK ports, AF_XDP sockets and the
+// graph as a descriptor, never copied.
+//
+// Why 3968 (31 x 128) and not 4096: with 4096-byte chunks every mbuf header sits at the same
+// offset of a page, so all of them share two L1 sets (12 ways) and 1/32 of the L2 sets. A
+// burst of 64 mbufs then misses L1 on every header access, and the mbufs waiting in a
+// driver's RX ring (2048 for af_xdp) miss L2 too. With 3968 the header moves 128 bytes down
+// the page from one chunk to the next, through all 32 positions. Measured on net_null
+// (xdpgraph's own per-frame cost): 26 -> 40 Mpps; see docs/BENCHMARKS.md. The AF_XDP kernel
+// code limits a chunk to one page, so the stride must stay below 4096.
+//
+// Chunks of 3968 bytes straddle pages, so a device that DMAs to physical addresses (IOVA as
+// PA: no IOMMU) needs the area IOVA-contiguous. When that cannot be had and such a device is
+// present, the area falls back to 4096-byte chunks, which never straddle a page; `chunk` says
+// which layout an area has, `dma_ok` whether a physical device may use it.
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -32,10 +45,11 @@
 #include <rte_mempool.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
+#include <rte_bus.h>
 #include <rte_dev.h>
 
-#define XG_CHUNK 4096u
-#define XG_DATA_ROOM (XG_CHUNK - 64u - (unsigned)sizeof(struct rte_mbuf))
+#define XG_CHUNK 3968u
+#define XG_PAGE_CHUNK 4096u
 
 struct xg_area {
 	const struct rte_memzone *mz;
@@ -44,7 +58,33 @@ struct xg_area {
 	uint64_t len;
 	uint32_t nchunks;
 	uint32_t hdr; // offset of the mbuf in its chunk (the mempool object header's size)
+	uint32_t chunk; // XG_CHUNK, or XG_PAGE_CHUNK (see above)
+	uint32_t dma_ok; // every chunk is IOVA-contiguous
 };
+
+// Whether ethdev `port` is a software device (on the vdev bus: af_xdp, af_packet, null,
+// ring, tap...), which never DMAs to an IOVA.
+int xg_eth_is_virtual(uint16_t port) {
+	struct rte_eth_dev_info di;
+	if (rte_eth_dev_info_get(port, &di) != 0 || !di.device)
+		return 0;
+	const struct rte_bus *bus = rte_dev_bus(di.device);
+	return bus && strcmp(rte_bus_name(bus), "vdev") == 0;
+}
+
+static int all_devices_virtual(void) {
+	uint16_t p;
+	RTE_ETH_FOREACH_DEV(p) {
+		if (!xg_eth_is_virtual(p))
+			return 0;
+	}
+	return 1;
+}
+
+// The offset of `addr` in its chunk (a division by one of two constants).
+static inline uint64_t chunk_off(const struct xg_area *a, uint64_t addr) {
+	return a->chunk == XG_CHUNK ? addr % XG_CHUNK : addr % XG_PAGE_CHUNK;
+}
 
 int xg_errno(void) { return rte_errno; }
 const char *xg_strerror(int e) { return rte_strerror(e); }
@@ -69,7 +109,7 @@ static void check_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx
 	uint64_t off = (uint64_t)((uint8_t *)obj - c->a->base);
 	// xg_tx relies on the buffer starting right after the mbuf
 	const struct rte_mbuf *m = obj;
-	if (off % XG_CHUNK != c->a->hdr || off >= c->a->len ||
+	if (chunk_off(c->a, off) != c->a->hdr || off >= c->a->len ||
 	    (const uint8_t *)m->buf_addr != (const uint8_t *)m + sizeof(struct rte_mbuf))
 		c->bad++;
 }
@@ -78,8 +118,23 @@ static void check_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx
 int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, char *err,
 		   size_t errlen) {
 	memset(a, 0, sizeof(*a));
-	uint64_t len = (uint64_t)n * XG_CHUNK;
-	a->mz = rte_memzone_reserve_aligned(name, len, socket, 0, XG_CHUNK);
+	// Chunks straddle pages, so a chunk is IOVA-contiguous only if the area is: ask for that,
+	// and settle for less where device addresses are virtual ones (IOVA as VA: VFIO with an
+	// IOMMU) or no device DMAs (software devices only); else fall back to page-sized chunks.
+	a->chunk = XG_CHUNK;
+	a->dma_ok = 1;
+	uint64_t len = (uint64_t)n * a->chunk;
+	a->mz = rte_memzone_reserve_aligned(name, len, socket, RTE_MEMZONE_IOVA_CONTIG, 4096);
+	if (!a->mz) {
+		int va = rte_eal_iova_mode() != RTE_IOVA_PA;
+		if (va || all_devices_virtual()) {
+			a->dma_ok = va;
+		} else {
+			a->chunk = XG_PAGE_CHUNK;
+			len = (uint64_t)n * a->chunk;
+		}
+		a->mz = rte_memzone_reserve_aligned(name, len, socket, 0, 4096);
+	}
 	if (!a->mz) {
 		snprintf(err, errlen, "cannot reserve %llu bytes of DPDK memory for %u frames (%s); "
 				      "give the EAL more memory (-m) or use fewer --frames",
@@ -89,19 +144,21 @@ int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, 
 	a->base = a->mz->addr;
 	a->len = len;
 	a->nchunks = n;
-	unsigned elt = XG_CHUNK - 64u;
+	unsigned elt = a->chunk - 64u;
 	// a per-lcore cache: the worker that owns the area registers as an EAL thread, so drivers
 	// freeing transmitted mbufs and refilling RX rings do not touch the shared ring each time
+	// NO_IOVA_CONTIG lets objects straddle pages (the memzone's contiguity is seen to above);
+	// NO_SPREAD keeps them exactly one chunk apart
 	a->mp = rte_mempool_create_empty(name, n, elt, n >= 2048 ? 256 : 0,
 					 sizeof(struct rte_pktmbuf_pool_private), socket,
-					 RTE_MEMPOOL_F_NO_SPREAD);
+					 RTE_MEMPOOL_F_NO_SPREAD | RTE_MEMPOOL_F_NO_IOVA_CONTIG);
 	if (!a->mp) {
 		snprintf(err, errlen, "rte_mempool_create_empty: %s", rte_strerror(rte_errno));
 		goto fail;
 	}
-	if (a->mp->header_size + a->mp->elt_size + a->mp->trailer_size != XG_CHUNK) {
+	if (a->mp->header_size + a->mp->elt_size + a->mp->trailer_size != a->chunk) {
 		snprintf(err, errlen, "mempool objects are %u+%u+%u bytes, not one %u-byte chunk",
-			 a->mp->header_size, a->mp->elt_size, a->mp->trailer_size, XG_CHUNK);
+			 a->mp->header_size, a->mp->elt_size, a->mp->trailer_size, a->chunk);
 		goto fail;
 	}
 	a->hdr = a->mp->header_size;
@@ -111,13 +168,13 @@ int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, 
 		goto fail;
 	}
 	struct rte_pktmbuf_pool_private priv = {
-	    .mbuf_data_room_size = XG_DATA_ROOM,
+	    .mbuf_data_room_size = (uint16_t)(a->chunk - 64u - sizeof(struct rte_mbuf)),
 	    .mbuf_priv_size = 0,
 	};
 	rte_pktmbuf_pool_init(a->mp, &priv);
-	r = rte_mempool_populate_virt(a->mp, (char *)a->base, len, XG_CHUNK, NULL, NULL);
+	r = rte_mempool_populate_iova(a->mp, (char *)a->base, a->mz->iova, len, NULL, NULL);
 	if (r < 0 || (uint32_t)r != n) {
-		snprintf(err, errlen, "rte_mempool_populate_virt placed %d of %u objects (%s)", r, n,
+		snprintf(err, errlen, "rte_mempool_populate_iova placed %d of %u objects (%s)", r, n,
 			 r < 0 ? rte_strerror(-r) : "short");
 		goto fail;
 	}
@@ -164,7 +221,7 @@ void xg_thread_unregister(const struct xg_area *a) {
 }
 
 static inline struct rte_mbuf *chunk_mbuf(const struct xg_area *a, uint64_t addr) {
-	return (struct rte_mbuf *)(a->base + (addr & ~(uint64_t)(XG_CHUNK - 1)) + a->hdr);
+	return (struct rte_mbuf *)(a->base + addr - chunk_off(a, addr) + a->hdr);
 }
 static inline uint64_t mbuf_chunk(const struct xg_area *a, const struct rte_mbuf *m) {
 	return (uint64_t)((const uint8_t *)m - a->base) - a->hdr;
@@ -219,7 +276,7 @@ int xg_area_audit(const struct xg_area *a, uint32_t *home, uint32_t *dups, uint3
 		if (rte_mempool_get_bulk(a->mp, objs, k) != 0)
 			break;
 		for (unsigned i = 0; i < k; i++) {
-			uint64_t idx = ((uint8_t *)objs[i] - a->base) / XG_CHUNK;
+			uint64_t idx = ((uint8_t *)objs[i] - a->base) / a->chunk;
 			if (idx >= a->nchunks || seen[idx])
 				(*dups)++;
 			else {
@@ -232,7 +289,7 @@ int xg_area_audit(const struct xg_area *a, uint32_t *home, uint32_t *dups, uint3
 	uint64_t chunks[256];
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < a->nchunks; i++) {
-		chunks[n++] = (uint64_t)i * XG_CHUNK;
+		chunks[n++] = (uint64_t)i * a->chunk;
 		if (n == 256 || i + 1 == a->nchunks) {
 			xg_area_give(a, chunks, n);
 			n = 0;
@@ -275,7 +332,7 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 		}
 		if (m->pool != a->mp || RTE_MBUF_CLONED(m) || rte_mbuf_refcnt_read(m) != 1) {
 			struct rte_mbuf *c = rte_pktmbuf_alloc(a->mp);
-			if (!c || m->data_len > XG_DATA_ROOM - RTE_PKTMBUF_HEADROOM) {
+			if (!c || m->data_len > rte_pktmbuf_tailroom(c)) {
 				(*nobuf)++;
 				if (c)
 					rte_pktmbuf_free(c);
@@ -310,10 +367,8 @@ uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const struct 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = chunk_mbuf(a, f[i].addr);
 		// Our mbufs have no private area, so the buffer starts right after the mbuf
-		// (rte_pktmbuf_init): data_off by arithmetic, without loading buf_addr. Every mbuf
-		// sits at the same offset of a 4096-byte chunk, so they all share a few L1 sets; the
-		// load missed L1 for most frames (perf: half of this function's cycles).
-		m->data_off = (uint16_t)((f[i].addr & (XG_CHUNK - 1)) - a->hdr - sizeof(struct rte_mbuf));
+		// (rte_pktmbuf_init): data_off by arithmetic, without loading buf_addr.
+		m->data_off = (uint16_t)(chunk_off(a, f[i].addr) - a->hdr - sizeof(struct rte_mbuf));
 		m->data_len = (uint16_t)f[i].len;
 		m->pkt_len = f[i].len;
 		m->ol_flags = 0;

@@ -50,7 +50,9 @@ pub enum BindMode {
 /// Where a socket's UMEM comes from.
 pub enum UmemSource {
     /// Register this region (address and length of a mapping the caller keeps alive for the
-    /// socket's life) with `chunk_size`-byte chunks.
+    /// socket's life) with `chunk_size`-byte chunks: aligned mode when that is a power of two,
+    /// else unaligned-chunk mode (received descriptors then carry their offset in the top 16
+    /// bits: see [`desc_addr`]).
     Register {
         addr: u64,
         len: u64,
@@ -339,6 +341,9 @@ impl XskSocket {
             reg.len = *len;
             reg.chunk_size = *chunk_size;
             reg.headroom = 0;
+            if !chunk_size.is_power_of_two() {
+                reg.flags = libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG;
+            }
             setsockopt(s, libc::XDP_UMEM_REG, &reg).map_err(|e| ctx("XDP_UMEM_REG", e))?;
         }
         setsockopt(s, libc::XDP_UMEM_FILL_RING, &sizes.fill)
@@ -498,6 +503,14 @@ impl XskSocket {
 // the mappings and the descriptor. Only one thread uses a socket at a time (`&mut self`).
 unsafe impl Send for XskSocket {}
 
+/// The UMEM offset of a received descriptor's address. In unaligned-chunk mode the kernel
+/// returns the chunk's address with the data's offset in the top 16 bits; in aligned mode the
+/// top bits are zero, so this is the identity.
+#[inline]
+pub fn desc_addr(raw: u64) -> u64 {
+    (raw & libc::XSK_UNALIGNED_BUF_ADDR_MASK) + (raw >> libc::XSK_UNALIGNED_BUF_OFFSET_SHIFT)
+}
+
 /// Waits up to `timeout_ms` for any of `fds` to become readable.
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
     let mut p: Vec<libc::pollfd> = fds
@@ -518,4 +531,21 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
         return Err(e);
     }
     Ok(r as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::desc_addr;
+
+    #[test]
+    fn descriptor_addresses_in_both_chunk_modes() {
+        // aligned mode: the address is the data's offset
+        assert_eq!(desc_addr(4096 * 3 + 256), 4096 * 3 + 256);
+        // unaligned mode: chunk 3968 * 5, data 256 bytes in (fixture from the kernel's
+        // xp_get_handle: orig_addr + (offset << 48))
+        let raw = 3968 * 5 + (256u64 << 48);
+        assert_eq!(desc_addr(raw), 3968 * 5 + 256);
+        // an XDP program that moved the data start shows in the offset
+        assert_eq!(desc_addr(7936 + (300u64 << 48)), 7936 + 300);
+    }
 }
