@@ -687,9 +687,15 @@ fn paired(a: &[Sample], b: &[Sample]) -> String {
     format!("{:.2}x ({lo:.2}–{hi:.2})", median(r))
 }
 
+/// The median (the mean of the two middle values for an even count).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 fn main() {
