@@ -291,18 +291,9 @@ impl Dataplane {
         // With DPDK devices, AF_XDP frames land in the frame areas' smaller chunks.
         #[cfg(feature = "dpdk")]
         if let Some(d) = &self.dpdk {
-            let chunk = d.areas.iter().map(|a| a.chunk_size()).min().unwrap_or(0);
-            let max = crate::sys::dpdk::afxdp_max_mtu(chunk);
-            let mtu =
-                netdev::mtu(ifname).map_err(afxdp::io_ctx(format!("{ifname}: reading MTU")))?;
-            if mtu > max {
-                return Err(AfxdpError::Mtu {
-                    ifname: ifname.into(),
-                    mtu,
-                    max,
-                }
-                .into());
-            }
+            let chunk = d.areas.iter().map(|a| a.chunk_size()).min();
+            let max = crate::sys::dpdk::afxdp_max_mtu(chunk.unwrap_or(crate::sys::dpdk::CHUNK));
+            afxdp::check_mtu(ifname, max)?;
         }
         let nw = self.workers.len() as u32;
         let have = afxdp::rx_queues(ifname)
@@ -592,9 +583,9 @@ fn dpdk_start(
             tracing::warn!(
                 worker = w,
                 chunk = a.chunk_size(),
-                "no IOVA-contiguous memory for the frame area and devices see physical addresses \
-                 (IOVA as PA): using page-sized chunks, which cost cache misses (see docs/DPDK.md; \
-                 VFIO with an IOMMU, or --dpdk-eal \"--no-pci\" for software devices, avoids this)"
+                "no IOVA-contiguous memory for the frame area and a device DMAs to physical \
+                 addresses (IOVA as PA): using page-sized chunks, which cost cache misses (see \
+                 docs/DPDK.md; VFIO with an IOMMU, or more hugepages, avoids this)"
             );
         }
         areas.push(a);

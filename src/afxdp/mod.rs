@@ -31,6 +31,20 @@ pub const MAX_MTU: u32 = (CHUNK_SIZE - HEADROOM - 14 - 4) as u32;
 /// Largest MTU veth accepts for native XDP without multi-buffer (`xdp.frags`) support.
 pub const VETH_NATIVE_MAX_MTU: u32 = 3506;
 
+/// The MTU of `ifname`, or [`AfxdpError::Mtu`] when its frames would not fit chunks made for
+/// an MTU of `max`.
+pub fn check_mtu(ifname: &str, max: u32) -> Result<u32, AfxdpError> {
+    let mtu = crate::sys::netdev::mtu(ifname).map_err(io_ctx(format!("{ifname}: reading MTU")))?;
+    if mtu > max {
+        return Err(AfxdpError::Mtu {
+            ifname: ifname.into(),
+            mtu,
+            max,
+        });
+    }
+    Ok(mtu)
+}
+
 /// Why the AF_XDP data plane could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum AfxdpError {

@@ -87,15 +87,7 @@ impl XdpProgram {
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, AfxdpError> {
         let ifindex =
             crate::sys::netdev::ifindex(ifname).map_err(super::io_ctx(ifname.to_string()))? as i32;
-        let mtu = crate::sys::netdev::mtu(ifname)
-            .map_err(super::io_ctx(format!("{ifname}: reading MTU")))?;
-        if mtu > super::MAX_MTU {
-            return Err(AfxdpError::Mtu {
-                ifname: ifname.into(),
-                mtu,
-                max: super::MAX_MTU,
-            });
-        }
+        let mtu = super::check_mtu(ifname, super::MAX_MTU)?;
         let obj = ObjectBuilder::default()
             .open_memory(OBJECT)
             .map_err(bpf_err(ifname, "opening the XDP object"))?

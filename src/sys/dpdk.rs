@@ -2,9 +2,10 @@
 //! wrappers over them. Everything above (`crate::dpdk`) is safe code.
 //!
 //! The one piece of shared memory is the [`Area`]: a worker's frames, one DPDK mempool object
-//! per 3968-byte chunk (see the shim's header comment for the layout, and why not 4096). The worker's `Pool`
-//! reads and writes frame bytes through an [`AreaView`] and exchanges free chunks with the
-//! mempool through it; DPDK drivers write only into mbufs they took from the mempool.
+//! per 3968-byte chunk (see the shim's header comment for the layout, and why not 4096). The
+//! worker's `Pool` reads and writes frame bytes through an [`AreaView`] and exchanges free
+//! chunks with the mempool through it; DPDK drivers write only into mbufs they took from the
+//! mempool.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
