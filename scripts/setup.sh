@@ -16,7 +16,7 @@ command -v setpriv >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
 if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then
     dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
-    command -v dpdk-testpmd >/dev/null || need+=(dpdk)
+    command -v dpdk-testpmd >/dev/null || need+=(dpdk dpdk-dev)
 fi
 if [ ${#need[@]} -gt 0 ]; then
     echo "setup: installing ${need[*]}"
