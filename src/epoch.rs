@@ -233,34 +233,62 @@ impl Epoch {
 }
 
 /// A value read by many workers without locks and replaced by the management thread.
+///
+/// A cell belongs to one [`Epoch`] (given to [`EpochCell::new`]): it can only be read under a
+/// guard of that epoch's collector and replaced through that epoch, so an old value is never
+/// reclaimed while a reader of the cell is pinned. Both are checked on every call (a pointer
+/// comparison): a guard or an epoch of another domain panics instead of reading freed memory.
 pub struct EpochCell<T: Send + Sync + 'static> {
     ptr: Atomic<T>,
+    collector: Collector,
 }
 
 impl<T: Send + Sync + 'static> EpochCell<T> {
-    pub fn new(v: T) -> EpochCell<T> {
+    /// A cell of `epoch`'s domain holding `v`.
+    pub fn new(epoch: &Epoch, v: T) -> EpochCell<T> {
         EpochCell {
             ptr: Atomic::new(v),
+            collector: epoch.collector.clone(),
         }
     }
 
     /// The current value, valid while both the cell and `guard` are.
+    ///
+    /// # Panics
+    /// When `guard` was not pinned by this cell's epoch (another graph's participant, or
+    /// crossbeam's `unprotected()` guard).
     #[inline]
     pub fn load<'a>(&'a self, guard: &'a Guard) -> &'a T {
+        assert!(
+            guard.collector() == Some(&self.collector),
+            "EpochCell::load under a guard of another epoch"
+        );
         // SAFETY: the pointer is never null (set by `new`, replaced only by `replace` with a
-        // fresh allocation). A value unlinked by `replace` is freed only after every guard
-        // pinned before the unlink is dropped, and the returned reference cannot outlive
-        // `guard`; nor can it outlive `self`, whose drop frees the current value.
+        // fresh allocation). `guard` pins this cell's collector (checked above), through which
+        // `replace` retires every unlinked value (its epoch is checked too), so a value unlinked
+        // by `replace` is freed only after every guard pinned before the unlink is dropped.
+        // The returned reference cannot outlive `guard`, nor `self`, whose drop frees the
+        // current value.
         unsafe { self.ptr.load(Ordering::Acquire, guard).deref() }
     }
 
     /// Publishes `v`; the previous value is retired through `epoch`.
+    ///
+    /// # Panics
+    /// When `epoch` is not the cell's epoch.
     pub fn replace(&self, epoch: &Epoch, v: T) {
         self.replace_pinned(epoch, v, &epoch.pin_writer())
     }
 
     /// As [`EpochCell::replace`], under a guard the caller already holds.
+    ///
+    /// # Panics
+    /// When `epoch` is not the cell's epoch, or `guard` was not pinned by it.
     pub fn replace_pinned(&self, epoch: &Epoch, v: T, guard: &Guard) {
+        assert!(
+            epoch.collector == self.collector && guard.collector() == Some(&self.collector),
+            "EpochCell::replace through another epoch"
+        );
         let old = self.ptr.swap(Owned::new(v), Ordering::AcqRel, guard);
         epoch.retire(old, guard);
     }
@@ -307,7 +335,7 @@ mod tests {
     fn reader_keeps_value_alive_until_unpinned() {
         let epoch = Epoch::new();
         let drops = Arc::new(AtomicUsize::new(0));
-        let cell = EpochCell::new(Tracked(drops.clone(), 1));
+        let cell = EpochCell::new(&epoch, Tracked(drops.clone(), 1));
         let reader = epoch.register();
         let g = reader.pin();
         let seen = cell.load(&g);
@@ -336,7 +364,7 @@ mod tests {
     fn many_replacements_all_freed() {
         let epoch = Epoch::new();
         let drops = Arc::new(AtomicUsize::new(0));
-        let cell = EpochCell::new(Tracked(drops.clone(), 0));
+        let cell = EpochCell::new(&epoch, Tracked(drops.clone(), 0));
         let n: u64 = if cfg!(miri) { 300 } else { 10_000 };
         for i in 1..=n {
             cell.replace(&epoch, Tracked(drops.clone(), i));
@@ -348,5 +376,31 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst) as u64, n);
         let s = epoch.stats();
         assert_eq!((s.retired, s.freed), (n, n));
+    }
+
+    #[test]
+    #[should_panic(expected = "guard of another epoch")]
+    fn load_refuses_a_guard_of_another_epoch() {
+        let (a, b) = (Epoch::new(), Epoch::new());
+        let cell = EpochCell::new(&a, 1u32);
+        let reader = b.register();
+        let _ = cell.load(&reader.pin());
+    }
+
+    #[test]
+    #[should_panic(expected = "guard of another epoch")]
+    fn load_refuses_the_unprotected_guard() {
+        let epoch = Epoch::new();
+        let cell = EpochCell::new(&epoch, 1u32);
+        // SAFETY: never dereferenced: load must refuse this guard before reading.
+        let _ = cell.load(unsafe { crossbeam_epoch::unprotected() });
+    }
+
+    #[test]
+    #[should_panic(expected = "through another epoch")]
+    fn replace_refuses_another_epoch() {
+        let (a, b) = (Epoch::new(), Epoch::new());
+        let cell = EpochCell::new(&a, 1u32);
+        cell.replace(&b, 2);
     }
 }

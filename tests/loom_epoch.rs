@@ -46,7 +46,7 @@ fn reader_sees_old_or_new_never_freed() {
         let epoch = Epoch::new();
         let writer = epoch.register();
         let drops = Arc::new(AtomicUsize::new(0));
-        let cell = Arc::new(EpochCell::new(Val::new(0, &drops)));
+        let cell = Arc::new(EpochCell::new(&epoch, Val::new(0, &drops)));
         let (e2, c2) = (epoch.clone(), cell.clone());
         let reader = thread::spawn(move || {
             let p = e2.register();
@@ -78,7 +78,7 @@ fn two_readers_two_replacements() {
         let epoch = Epoch::new();
         let writer = epoch.register();
         let drops = Arc::new(AtomicUsize::new(0));
-        let cell = Arc::new(EpochCell::new(Val::new(0, &drops)));
+        let cell = Arc::new(EpochCell::new(&epoch, Val::new(0, &drops)));
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let (e, c) = (epoch.clone(), cell.clone());

@@ -195,10 +195,10 @@ impl Graph {
         let workers = cfg.workers.max(1);
         let manual = cfg.manual_clock;
         let live = Arc::new(LiveCounts::default());
+        let epoch = Epoch::new();
         let sh = Arc::new(Shared {
-            epoch: Epoch::new(),
             topo: match cfg.topology {
-                TopologyMode::Epoch => Topo::Epoch(EpochCell::new(Snapshot::empty())),
+                TopologyMode::Epoch => Topo::Epoch(EpochCell::new(&epoch, Snapshot::empty())),
                 TopologyMode::RwLock => Topo::Locked(std::sync::RwLock::new(Snapshot::empty())),
             },
             clock: Clock {
@@ -208,6 +208,7 @@ impl Graph {
             stats: PerWorker::new(workers, gstat::COUNT),
             live,
             taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            epoch,
             cfg: GraphConfig { workers, ..cfg },
         });
         let mut g = Graph {
@@ -225,7 +226,7 @@ impl Graph {
             removed: Vec::new(),
             free_ix: Vec::new(),
         };
-        let imp = crate::nodes::create("socket").expect("socket type exists");
+        let imp = crate::nodes::create("socket", &g.sh.epoch).expect("socket type exists");
         g.ctl = g.add_node(imp, None);
         g.publish();
         g
@@ -247,7 +248,7 @@ impl Graph {
         if let Some((_, make)) = self.custom.iter().find(|(n, _)| *n == ty) {
             return Ok(make());
         }
-        crate::nodes::create(ty)
+        crate::nodes::create(ty, &self.sh.epoch)
             .filter(|_| ty != "socket")
             .ok_or_else(|| {
                 let mut known = crate::nodes::user_types();

@@ -108,11 +108,6 @@ const MSGS: &[&str] = &[
     "movehost",
 ];
 
-impl Default for Bridge {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// A host-table value: the link's hook uid and slot.
 #[inline]
@@ -129,14 +124,14 @@ fn macs(d: &[u8]) -> (u64, u64) {
 }
 
 impl Bridge {
-    pub fn new() -> Bridge {
+    pub fn new(epoch: &crate::epoch::Epoch) -> Bridge {
         Bridge {
             debug_level: AtomicU32::new(1),
             loop_timeout: AtomicU32::new(DEFAULT_LOOP_TIMEOUT),
             max_staleness: AtomicU32::new(DEFAULT_MAX_STALENESS),
             min_stable_age: AtomicU32::new(DEFAULT_MIN_STABLE_AGE),
             restricted: AtomicBool::new(false),
-            table: EpochCell::new(HostTable::new(INITIAL_TABLE)),
+            table: EpochCell::new(epoch, HostTable::new(INITIAL_TABLE)),
         }
     }
 

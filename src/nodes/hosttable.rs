@@ -7,6 +7,11 @@
 //! slot as a tombstone. The management thread rebuilds the table into a fresh one (larger
 //! when it fills up, to drop tombstones otherwise) and publishes it through the epoch; a host
 //! learned into the old table during the rebuild is simply learned again.
+//!
+//! Source addresses come from the wire, so the slot a MAC lands in is keyed: each table draws
+//! a random key when it is made (and a rebuilt table a new one), and the home slot is a
+//! keyed multiply-shift hash (a universal family), so a sender that does not know the key
+//! cannot aim addresses at one probe chain to make a real host unlearnable.
 
 use crate::wire::MacAddr;
 use std::sync::atomic::{
@@ -62,7 +67,15 @@ impl Entry {
 pub struct HostTable {
     mask: usize,
     shift: u32,
+    /// The hash key: xored into the address, then an odd multiplier.
+    key: (u64, u64),
     slots: Box<[Entry]>,
+}
+
+/// A fresh key: 128 bits from the kernel's random source.
+fn random_key() -> (u64, u64) {
+    let [a, b] = crate::sys::random::u64s::<2>();
+    (a, b | 1)
 }
 
 /// A live host as `gettable` reports it.
@@ -75,11 +88,18 @@ pub struct Host {
 }
 
 impl HostTable {
+    /// An empty table of at least `capacity` slots with a fresh random key.
     pub fn new(capacity: usize) -> HostTable {
+        Self::with_key(capacity, random_key())
+    }
+
+    /// As [`HostTable::new`] with a given key (tests; the multiplier is made odd).
+    pub fn with_key(capacity: usize, key: (u64, u64)) -> HostTable {
         let cap = capacity.next_power_of_two().max(64);
         HostTable {
             mask: cap - 1,
             shift: 64 - cap.trailing_zeros(),
+            key: (key.0, key.1 | 1),
             slots: (0..cap)
                 .map(|_| Entry {
                     key: AtomicU64::new(0),
@@ -97,7 +117,7 @@ impl HostTable {
 
     #[inline]
     fn home(&self, mac: u64) -> usize {
-        (mac.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+        ((mac ^ self.key.0).wrapping_mul(self.key.1) >> self.shift) as usize
     }
 
     /// The entry for `mac` (a 48-bit address), if present.
@@ -268,6 +288,36 @@ mod tests {
             }
         }
         assert_eq!(ok, 64, "a 64-slot table holds 64 hosts, then refuses");
+    }
+
+    #[test]
+    fn keys_differ_and_place_hosts_differently() {
+        let (a, b) = (HostTable::new(1024), HostTable::new(1024));
+        assert_ne!(a.key, b.key, "each table draws its own key");
+        // with another key, the same addresses land in other slots
+        let moved = (1..=64u64).filter(|m| a.home(*m) != b.home(*m)).count();
+        assert!(moved > 32, "only {moved} of 64 homes moved");
+    }
+
+    #[test]
+    fn addresses_aimed_at_one_chain_without_the_key_spread_out() {
+        // An attacker who knows the old unkeyed hash (mac * K >> shift) picks addresses that
+        // all share one home slot under it. Keyed, they spread: a real host still learns.
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let t = HostTable::new(1 << 14);
+        let shift = 64 - 14;
+        let aimed: Vec<u64> = (1..(1u64 << 40))
+            .step_by(977)
+            .map(|m| m | 0x0200_0000_0000)
+            .filter(|m| m.wrapping_mul(K) >> shift == 0)
+            .take(500)
+            .collect();
+        assert_eq!(aimed.len(), 500);
+        for m in &aimed {
+            t.insert(*m, 1, 0);
+        }
+        assert_eq!(t.occupancy().0, 500, "every aimed address was learned");
+        assert!(t.insert(0x0200_dead_beef, 2, 0).is_some(), "a real host still learns");
     }
 
     #[test]

@@ -30,9 +30,9 @@ pub fn user_types() -> Vec<&'static str> {
 }
 
 /// A new node of type `ty`, or None for an unknown (or not user-creatable) type.
-pub fn create(ty: &str) -> Option<Box<dyn NodeType>> {
+pub fn create(ty: &str, epoch: &crate::epoch::Epoch) -> Option<Box<dyn NodeType>> {
     Some(match ty {
-        "bridge" => Box::new(bridge::Bridge::new()),
+        "bridge" => Box::new(bridge::Bridge::new(epoch)),
         "echo" => Box::new(echo::Echo),
         "hole" => Box::new(hole::Hole),
         "hub" => Box::new(hub::Hub),

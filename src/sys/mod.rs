@@ -8,4 +8,5 @@ pub mod cpu;
 pub mod dpdk;
 pub mod mmap;
 pub mod netdev;
+pub mod random;
 pub mod xsk;

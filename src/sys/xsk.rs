@@ -174,19 +174,27 @@ impl<T: Copy> ProdRing<T> {
         r.cached_cons = r.consumer().load(Ordering::Acquire).wrapping_add(r.size);
         r.cached_cons.wrapping_sub(r.cached_prod)
     }
-    /// Writes `items` (at most `free()` of them) and publishes them.
+    /// Writes up to `n` of `items`, never more than the entries known free (call
+    /// [`ProdRing::free`] first to refresh that), and publishes them. Returns how many were
+    /// written: fewer than `n` only when `items` ran out or the ring had no more room, and the
+    /// caller keeps ownership of whatever was not written.
     #[inline]
-    pub fn produce(&mut self, items: impl IntoIterator<Item = T>, n: u32) {
+    pub fn produce(&mut self, items: impl IntoIterator<Item = T>, n: u32) -> u32 {
         let r = &mut self.0;
+        // entries between our producer index and the consumer index last read (plus size)
+        // belong to userspace; a stale consumer index only makes this smaller
+        let room = r.cached_cons.wrapping_sub(r.cached_prod).min(r.size);
         let mut i = 0;
-        for it in items.into_iter().take(n as usize) {
-            // SAFETY: the caller checked `free() >= n`: these slots are owned by userspace
-            // until the producer index is published below.
+        for it in items.into_iter().take(n.min(room) as usize) {
+            // SAFETY: i < room: slot cached_prod + i lies between our producer index and the
+            // kernel's consumer index, so userspace owns it until the producer index is
+            // published below; `slot` masks the index into the mapped descriptor array.
             unsafe { r.slot(r.cached_prod.wrapping_add(i)).write(it) };
             i += 1;
         }
         r.cached_prod = r.cached_prod.wrapping_add(i);
         r.producer().store(r.cached_prod, Ordering::Release);
+        i
     }
     pub fn needs_wakeup(&self) -> bool {
         self.0.flags() & libc::XDP_RING_NEED_WAKEUP != 0
@@ -229,16 +237,27 @@ impl<T: Copy> ConsRing<T> {
         }
         n.min(want)
     }
-    /// The `i`th available entry (i < `available()`).
+    /// The `i`th available entry.
+    ///
+    /// # Panics
+    /// When `i` is not below what [`ConsRing::available`] last saw published.
     #[inline]
     pub fn get(&self, i: u32) -> T {
-        // SAFETY: i < available(): the kernel published this slot (acquire load of producer).
-        unsafe { self.0.slot(self.0.cached_cons.wrapping_add(i)).read() }
+        let r = &self.0;
+        assert!(
+            i < r.cached_prod.wrapping_sub(r.cached_cons),
+            "ConsRing::get({i}) beyond the published entries"
+        );
+        // SAFETY: i < cached_prod - cached_cons (checked above): the kernel published this slot
+        // before the producer index we read with acquire ordering, and we have not released it;
+        // `slot` masks the index into the mapped descriptor array.
+        unsafe { r.slot(r.cached_cons.wrapping_add(i)).read() }
     }
-    /// Gives `n` consumed entries back to the kernel.
+    /// Gives `n` consumed entries back to the kernel (at most those available).
     #[inline]
     pub fn release(&mut self, n: u32) {
         let r = &mut self.0;
+        let n = n.min(r.cached_prod.wrapping_sub(r.cached_cons));
         r.cached_cons = r.cached_cons.wrapping_add(n);
         r.consumer().store(r.cached_cons, Ordering::Release);
     }
