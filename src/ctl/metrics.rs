@@ -4,7 +4,6 @@ use super::exec::Reply;
 use super::server::{Request, Work};
 use crate::graph::{gstat, DropReason, Graph};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::{self, SyncSender};
 
@@ -82,7 +81,7 @@ pub fn render(g: &Graph) -> String {
 }
 
 /// Serves `GET /metrics` on `addr` (loopback only), asking the management thread for each
-/// scrape.
+/// scrape; connections are served concurrently with a deadline and size cap ([`super::http`]).
 pub fn serve(
     addr: &str,
     to_mgmt: SyncSender<Request>,
@@ -100,27 +99,21 @@ pub fn serve(
         ));
     }
     let l = TcpListener::bind(a)?;
-    std::thread::Builder::new().name("xdpgraph-metrics".into()).spawn(move || {
-        for s in l.incoming().flatten() {
-            let mut r = BufReader::new(&s);
-            let mut first = String::new();
-            let _ = r.read_line(&mut first);
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" || h == "\n" {
-                    break;
+    std::thread::Builder::new()
+        .name("xdpgraph-metrics".into())
+        .spawn(move || {
+            super::http::serve(l, super::http::Limits::default(), move |path| {
+                if path != "/metrics" {
+                    return None;
                 }
-            }
-            let (tx, rx) = mpsc::channel();
-            let body = if first.starts_with("GET /metrics") {
-                let _ = to_mgmt.send(Request { work: Work::Metrics, reply: tx });
-                rx.recv().map(|r: Reply| r.text).unwrap_or_default()
-            } else {
-                String::new()
-            };
-            let status = if body.is_empty() { "404 Not Found" } else { "200 OK" };
-            let mut w = &s;
-            let _ = write!(w, "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-        }
-    })
+                let (tx, rx) = mpsc::channel();
+                to_mgmt
+                    .send(Request {
+                        work: Work::Metrics,
+                        reply: tx,
+                    })
+                    .ok()?;
+                rx.recv().ok().map(|r: Reply| r.text)
+            })
+        })
 }

@@ -16,6 +16,7 @@
 pub mod client;
 pub mod exec;
 pub mod grammar;
+pub mod http;
 pub mod metrics;
 pub mod server;
 

@@ -108,7 +108,6 @@ const MSGS: &[&str] = &[
     "movehost",
 ];
 
-
 /// A host-table value: the link's hook uid and slot.
 #[inline]
 fn pack(h: &HookState) -> u64 {

@@ -317,7 +317,10 @@ mod tests {
             t.insert(*m, 1, 0);
         }
         assert_eq!(t.occupancy().0, 500, "every aimed address was learned");
-        assert!(t.insert(0x0200_dead_beef, 2, 0).is_some(), "a real host still learns");
+        assert!(
+            t.insert(0x0200_dead_beef, 2, 0).is_some(),
+            "a real host still learns"
+        );
     }
 
     #[test]

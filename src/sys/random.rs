@@ -15,7 +15,9 @@ pub fn u64s<const N: usize>() -> [u64; N] {
             .unwrap_or(0)
             ^ (&b as *const _ as u64);
         for (i, w) in b.iter_mut().enumerate() {
-            *w = (t ^ i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+            *w = (t ^ i as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29);
         }
     }
     b
