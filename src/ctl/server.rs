@@ -36,6 +36,39 @@ pub struct Request {
     pub reply: mpsc::Sender<Reply>,
 }
 
+/// Makes room for the socket at `p`: nothing there is fine; a socket nobody listens on (left
+/// by a process that died) is removed; a live socket, or anything that is not a socket, is an
+/// error and stays as it is.
+fn remove_stale(p: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(p) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let path = p.display();
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{path} exists and is not a socket: refusing to replace it (choose another --socket, or remove it)"),
+        ));
+    }
+    match UnixStream::connect(p) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{path}: another xdpgraph is already serving this socket"),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::info!(socket = %path, "removing a stale control socket");
+            std::fs::remove_file(p)
+        }
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("{path}: cannot tell whether this socket is in use ({e}); not replacing it"),
+        )),
+    }
+}
+
 /// The listening control socket; removed when dropped.
 pub struct Server {
     path: PathBuf,
@@ -53,15 +86,7 @@ impl Server {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
             }
         }
-        if p.exists() {
-            if UnixStream::connect(p).is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    format!("{path}: another xdpgraph is already serving this socket"),
-                ));
-            }
-            std::fs::remove_file(p)?;
-        }
+        remove_stale(p)?;
         let old = crate::sys::netdev::umask(0o177);
         let l = UnixListener::bind(p);
         crate::sys::netdev::umask(old);
@@ -219,4 +244,37 @@ fn parse_request(buf: &[u8]) -> Result<String, String> {
 /// Encodes a request line for the wire.
 pub fn encode_request(line: &str) -> String {
     json!({ "line": line }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_stale_socket_is_replaced() {
+        let dir = std::env::temp_dir().join(format!("xg-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // a regular file stays, and is an error
+        let f = dir.join("file.sock");
+        std::fs::write(&f, b"keep me").unwrap();
+        let (tx, _rx) = mpsc::sync_channel(1);
+        let e = Server::start(f.to_str().unwrap(), tx.clone())
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists, "{e}");
+        assert_eq!(std::fs::read(&f).unwrap(), b"keep me");
+        // a socket nobody listens on is replaced
+        let s = dir.join("stale.sock");
+        drop(UnixListener::bind(&s).unwrap());
+        assert!(s.exists());
+        let srv = Server::start(s.to_str().unwrap(), tx.clone()).expect("stale replaced");
+        // a live one is refused, and stays
+        let e = Server::start(s.to_str().unwrap(), tx)
+            .err()
+            .expect("live refused");
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        assert!(s.exists());
+        drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
