@@ -17,17 +17,6 @@
 use crate::sys::dpdk::{self, DpdkError};
 use std::sync::Mutex;
 
-/// The DPDK part of a data plane's configuration.
-#[derive(Debug, Clone, Default)]
-pub struct DpdkConfig {
-    /// EAL arguments as one string (empty: defaults only).
-    pub eal: String,
-    /// RX/TX descriptors per queue (0: the driver's preferred ring size, else 1024).
-    pub desc: u16,
-    /// RX queues per port (0: one per worker).
-    pub rx_queues: u16,
-}
-
 /// The final EAL argument list (program name first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EalArgs(pub Vec<String>);
