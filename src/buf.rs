@@ -241,7 +241,7 @@ impl Pool {
     /// A pool over `region` whose chunks all start in use (owned elsewhere, e.g. by an AF_XDP
     /// fill ring); they join the free list when freed.
     pub fn with_region_empty(region: Region, chunk_size: usize, headroom: usize) -> Pool {
-        assert!(chunk_size % 64 == 0 && chunk_size >= 256);
+        assert!(chunk_size.is_multiple_of(64) && chunk_size >= 256);
         assert!(headroom + 64 <= chunk_size);
         let nchunks = region.bytes().len() / chunk_size;
         Pool {

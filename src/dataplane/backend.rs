@@ -130,10 +130,6 @@ pub struct WorkerCx<'a> {
 }
 
 impl WorkerCx<'_> {
-    pub fn pool(&mut self) -> &mut Pool {
-        self.pool
-    }
-
     /// This worker's value of type `T` (made by `init` on first use), and the pool.
     pub fn local_and_pool<T: Any>(
         &mut self,

@@ -104,7 +104,6 @@ extern "C" {
     fn xg_eth_set_promisc(port: u16, on: c_int) -> c_int;
     fn xg_eth_set_mc(port: u16, macs: *const u8, n: u32) -> c_int;
     fn xg_eth_link(port: u16) -> c_int;
-    fn xg_eth_mtu(port: u16, mtu: *mut u16) -> c_int;
     fn xg_eth_stats(port: u16, out: *mut u64) -> c_int;
     fn xg_dev_probe(devargs: *const c_char) -> c_int;
     fn xg_ring_port(
@@ -514,11 +513,6 @@ pub fn eth_set_multicast(port: u16, macs: &[[u8; 6]]) -> std::io::Result<()> {
 pub fn eth_link_up(port: u16) -> bool {
     // SAFETY: plain query.
     unsafe { xg_eth_link(port) == 1 }
-}
-pub fn eth_mtu(port: u16) -> Option<u16> {
-    let mut m = 0u16;
-    // SAFETY: m is valid for writes.
-    (unsafe { xg_eth_mtu(port, &mut m) } == 0).then_some(m)
 }
 /// ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf.
 pub fn eth_stats(port: u16) -> Option<[u64; 8]> {

@@ -514,8 +514,6 @@ int xg_eth_link(uint16_t port) {
 	int r = rte_eth_link_get_nowait(port, &l);
 	return r ? r : l.link_status == RTE_ETH_LINK_UP;
 }
-int xg_eth_mtu(uint16_t port, uint16_t *mtu) { return rte_eth_dev_get_mtu(port, mtu); }
-
 // ipackets opackets ibytes obytes imissed ierrors oerrors rx_nombuf
 int xg_eth_stats(uint16_t port, uint64_t *out) {
 	struct rte_eth_stats s;

@@ -339,7 +339,7 @@ impl Port for XskPort {
     fn maintain(&mut self, pool: &mut Pool) {
         self.polls = self.polls.wrapping_add(1);
         let target = self.fill_target;
-        let publish = self.polls % 4096 == 0;
+        let publish = self.polls.is_multiple_of(4096);
         for q in self.queues.iter_mut() {
             complete(q, pool);
             refill(q, pool, target);

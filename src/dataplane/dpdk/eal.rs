@@ -151,11 +151,6 @@ pub fn init(args: &EalArgs) -> Result<(), DpdkError> {
     Ok(())
 }
 
-/// Whether the EAL runs in this process.
-pub fn running() -> bool {
-    STARTED.lock().map(|s| s.is_some()).unwrap_or(false)
-}
-
 /// Releases the EAL at process exit (after every data plane is shut down).
 pub fn cleanup() {
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
