@@ -27,6 +27,13 @@ pub struct XdpHelperError {
     pub err: String,
 }
 
+impl XdpHelperError {
+    /// The errno's name: loading or attaching a program failed.
+    pub fn errno(&self) -> &'static str {
+        "EIO"
+    }
+}
+
 fn herr(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> XdpHelperError {
     let w = what.into();
     move |e| XdpHelperError {
