@@ -31,7 +31,7 @@ mod xdpilone_l2fwd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use xdpgraph::afxdp::{self, SocketConfig, XdpMode};
+use xdpgraph::dataplane::afxdp::{self, SocketConfig, XdpMode};
 use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
 use xdpgraph::gen::frame::{FrameSpec, Sizes};
 use xdpgraph::gen::rate::Rate;
@@ -119,7 +119,7 @@ fn testpmd(file_prefix: &str, vdevs: &[String]) -> std::process::Command {
 /// Whether hugepages are free (xdpgraph's EAL default then uses them, and so does testpmd here).
 fn hugepages() -> bool {
     #[cfg(feature = "dpdk")]
-    return xdpgraph::dpdk::eal::hugepages_free() > 0;
+    return xdpgraph::dataplane::dpdk::eal::hugepages_free() > 0;
     #[cfg(not(feature = "dpdk"))]
     false
 }
@@ -691,7 +691,7 @@ fn paired(a: &[Sample], b: &[Sample]) -> String {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     } else {
         v[n / 2]

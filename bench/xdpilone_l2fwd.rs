@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::num::NonZeroU32;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use xdpgraph::afxdp::{self, program, XdpMode, XdpProgram};
+use xdpgraph::dataplane::afxdp::{program, XdpMode, XdpProgram};
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, Umem, UmemConfig};
 
@@ -78,7 +78,7 @@ pub fn run(
         XdpProgram::attach(a, XdpMode::Native).map_err(|e| e.to_string())?,
         XdpProgram::attach(b, XdpMode::Native).map_err(|e| e.to_string())?,
     ];
-    let chunk = afxdp::CHUNK_SIZE as u32;
+    let chunk = xdpgraph::frame::CHUNK_SIZE as u32;
     let map = xdpgraph::sys::mmap::Mapping::anonymous((frames * chunk) as usize, false)
         .map_err(|e| format!("UMEM: {e}"))?;
     let area = NonNull::slice_from_raw_parts(
@@ -130,7 +130,7 @@ pub fn run(
         );
         umem.bind(&user).map_err(errno("bind"))?;
         let xsks = p.xsks().map_err(|e| e.to_string())?;
-        program::register_socket(&xsks, 0, rx.as_raw_fd())?;
+        program::register_socket(&xsks, 0, rx.as_raw_fd()).map_err(|e| e.to_string())?;
         sides.push(Side {
             dev,
             rx,

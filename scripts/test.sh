@@ -17,6 +17,26 @@ attached() { ip -o link 2>/dev/null | grep 'name xdpgraph_' | sed -E 's/^[0-9]+:
 BEFORE="$(attached)"
 FEATURES=()
 if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then FEATURES=(--features dpdk); fi
+# The declared minimum Rust (Cargo.toml's rust-version) still builds everything: checked with that
+# toolchain when it is installed (CI installs it with rustup; rustfmt is needed by build.rs).
+msrv_check() {
+    local v
+    v="$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)"
+    [ -n "$v" ] || return 0
+    case "$v" in *.*.*) ;; *) v="$v.0" ;; esac
+    if ! rustup run "$v" rustc --version >/dev/null 2>&1; then
+        if [ "${CI:-}" = true ] && command -v rustup >/dev/null; then
+            rustup toolchain install "$v" --profile minimal --component rustfmt
+        else
+            echo "== minimum Rust $v: toolchain not installed, not checked (rustup toolchain install $v --profile minimal --component rustfmt)"
+            return 0
+        fi
+    fi
+    command -v rustup >/dev/null && { rustup component add --toolchain "$v" rustfmt >/dev/null 2>&1 || true; }
+    echo "== minimum Rust $v: cargo check --all-targets${FEATURES[*]:+ ${FEATURES[*]}}"
+    CARGO_TARGET_DIR=target/msrv cargo "+$v" check --all-targets "${FEATURES[@]}"
+}
+msrv_check
 echo "== build (default features: no DPDK needed)"
 cargo build --release --all-targets
 cargo test --release --lib -q

@@ -6,7 +6,7 @@
 //! transmitted on another as the same descriptor, without a copy. The in-memory ports use a heap
 //! region with the same layout. Chunks are a power of two (4096, an aligned-mode UMEM) except in
 //! DPDK frame areas, whose chunks are 3968 bytes so that their mbuf headers do not all fall in
-//! the same cache sets (see `crate::sys::dpdk`); the arithmetic takes a shift or a division.
+//! the same cache sets (see [`crate::frame`]); the arithmetic takes a shift or a division.
 //!
 //! Each chunk keeps `headroom` bytes in front of the data so a VLAN tag can be pushed by moving
 //! the 12 MAC bytes back, without moving the payload.
@@ -18,32 +18,12 @@
 
 use crate::wire::{EtherType, Tci, WireError, VLAN_TAG_LEN};
 
+/// The descriptor and its tag flag are the frame ABI ([`crate::frame`]); the graph and the nodes
+/// know them from here, beside the bursts and the pool that hold them.
+pub use crate::frame::{Frame, VTAG_PRESENT};
+
 /// The most frames a burst carries (DPDK and VPP use the same order of magnitude).
 pub const BURST: usize = 64;
-
-/// Out-of-band VLAN tag present (ng_vlan's `M_VLANTAG`), in [`Frame::vtag`].
-pub const VTAG_PRESENT: u32 = 1 << 31;
-
-/// A frame: where its bytes are in the pool and how many there are.
-///
-/// 16-byte aligned so that it moves as one 128-bit value (a frame written in pieces and read
-/// back whole stalls store-to-load forwarding on every hop).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C, align(16))]
-pub struct Frame {
-    /// Offset of the first byte in the pool region.
-    pub addr: u64,
-    /// Length in bytes.
-    pub len: u32,
-    /// Out-of-band VLAN tag: `VTAG_PRESENT | tci`, or 0.
-    pub vtag: u32,
-}
-
-impl Frame {
-    pub fn oob_tag(&self) -> Option<Tci> {
-        (self.vtag & VTAG_PRESENT != 0).then_some(Tci(self.vtag as u16))
-    }
-}
 
 /// Up to [`BURST`] frames, stored inline.
 #[derive(Clone)]
@@ -164,13 +144,12 @@ impl Iterator for Drain<'_> {
 
 impl ExactSizeIterator for Drain<'_> {}
 
-/// The memory behind a pool: a heap buffer, a shared mapping (an AF_XDP UMEM), or a DPDK
-/// frame area (mbufs, also usable as a UMEM).
+/// The memory behind a pool: a heap buffer, or a [`Mapping`](crate::sys::mmap::Mapping):
+/// anonymous memory mapped for an AF_XDP UMEM, or memory owned elsewhere that the mapping keeps
+/// alive (a backend's frame area, e.g. DPDK's mbufs, also usable as a UMEM).
 pub enum Region {
     Heap(Box<[u8]>),
     Mapped(crate::sys::mmap::Mapping),
-    #[cfg(feature = "dpdk")]
-    Dpdk(crate::sys::dpdk::AreaView),
 }
 
 impl Region {
@@ -179,8 +158,6 @@ impl Region {
         match self {
             Region::Heap(b) => b,
             Region::Mapped(m) => m.as_slice(),
-            #[cfg(feature = "dpdk")]
-            Region::Dpdk(v) => v.as_slice(),
         }
     }
     #[inline]
@@ -188,8 +165,6 @@ impl Region {
         match self {
             Region::Heap(b) => b,
             Region::Mapped(m) => m.as_mut_slice(),
-            #[cfg(feature = "dpdk")]
-            Region::Dpdk(v) => v.as_mut_slice(),
         }
     }
 }
@@ -266,7 +241,7 @@ impl Pool {
     /// A pool over `region` whose chunks all start in use (owned elsewhere, e.g. by an AF_XDP
     /// fill ring); they join the free list when freed.
     pub fn with_region_empty(region: Region, chunk_size: usize, headroom: usize) -> Pool {
-        assert!(chunk_size % 64 == 0 && chunk_size >= 256);
+        assert!(chunk_size.is_multiple_of(64) && chunk_size >= 256);
         assert!(headroom + 64 <= chunk_size);
         let nchunks = region.bytes().len() / chunk_size;
         Pool {

@@ -41,6 +41,17 @@ pub struct LabError {
     pub err: String,
 }
 
+impl LabError {
+    /// The errno's name: EINVAL for a bad layout, EIO for a command that failed.
+    pub fn errno(&self) -> &'static str {
+        if self.cmd == "lab up" {
+            "EINVAL"
+        } else {
+            "EIO"
+        }
+    }
+}
+
 fn run(args: &[&str]) -> Result<String, LabError> {
     let out = Command::new(args[0])
         .args(&args[1..])

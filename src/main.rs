@@ -1,15 +1,20 @@
 //! `xdpgraph`: the daemon (`run`), its client (`ctl`), the veth lab (`lab`) and the traffic
-//! generator (`gen`). A thin layer over the library; errors become messages and exit codes.
+//! generator (`gen`). A thin command-line layer over the library (`xdpgraph::daemon`,
+//! `xdpgraph::ctl::client`, `xdpgraph::lab`, `xdpgraph::gen`); errors become messages and exit
+//! codes. The argument definitions live here and in `src/cli/`: the library has no clap.
+
+mod cli {
+    pub mod gen;
+}
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-use xdpgraph::afxdp::{SocketConfig, XdpMode};
-use xdpgraph::ctl::{self, client, exec, server};
-use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
+use xdpgraph::ctl::{self, client};
+use xdpgraph::daemon::{Daemon, DaemonConfig, IfaceSpec, MemGenSpec};
+use xdpgraph::dataplane::afxdp::{SocketConfig, XdpMode};
+use xdpgraph::dataplane::{DataplaneConfig, DpdkConfig};
 use xdpgraph::lab::{Lab, LabConfig};
 
 #[derive(Parser)]
@@ -33,11 +38,7 @@ enum Cmd {
     #[command(subcommand)]
     Lab(LabCmd),
     /// The traffic generator.
-    Gen(xdpgraph_gen_args::GenArgs),
-}
-
-mod xdpgraph_gen_args {
-    pub use xdpgraph::gen::cli::GenArgs;
+    Gen(cli::gen::GenArgs),
 }
 
 #[derive(Args)]
@@ -162,139 +163,76 @@ fn parse_cores(s: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
+/// An `--iface` argument: `IF` or `IF:N` (only its first N queues).
+fn iface_spec(spec: &str) -> Result<IfaceSpec> {
+    let (name, queues) = match spec.split_once(':') {
+        Some((n, q)) => (
+            n,
+            Some(
+                q.parse::<u32>()
+                    .with_context(|| format!("--iface {spec}: queues must be a number"))?,
+            ),
+        ),
+        None => (spec, None),
+    };
+    Ok(IfaceSpec {
+        name: name.into(),
+        queues,
+    })
+}
+
+/// The daemon's configuration from `run`'s arguments.
+fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
+    let want_dpdk = a.dpdk || a.dpdk_eal.is_some();
+    Ok(DaemonConfig {
+        dataplane: DataplaneConfig {
+            cores: parse_cores(&a.cores)?,
+            xdp_mode: a.xdp_mode.parse::<XdpMode>()?,
+            socket: SocketConfig {
+                zero_copy: !a.no_zero_copy,
+                ..SocketConfig::default()
+            },
+            frames_per_worker: a.frames,
+            busy_poll: a.busy_poll,
+            taps: !a.no_tap,
+            dpdk: want_dpdk.then(|| DpdkConfig {
+                eal: a.dpdk_eal.clone().unwrap_or_default(),
+                desc: a.dpdk_desc,
+                rx_queues: 0,
+                require_device: true,
+            }),
+            ..DataplaneConfig::default()
+        },
+        ifaces: a
+            .ifaces
+            .iter()
+            .map(|s| iface_spec(s))
+            .collect::<Result<_>>()?,
+        mem_ports: a.mem_ports.clone(),
+        mem_gen: a.mem_gen.map(|pps| MemGenSpec {
+            pps,
+            count: a.mem_count,
+        }),
+        socket: ctl::socket_path(a.socket.as_deref()),
+        metrics: a.metrics.clone(),
+    })
+}
+
 fn run(a: RunArgs) -> Result<()> {
-    let r = run_inner(a);
+    let r = run_daemon(a);
     // after the data plane is gone: DPDK's EAL releases its memory and files
-    #[cfg(feature = "dpdk")]
-    xdpgraph::dpdk::eal::cleanup();
+    xdpgraph::dataplane::cleanup_at_exit();
     r
 }
 
-fn run_inner(a: RunArgs) -> Result<()> {
+fn run_daemon(a: RunArgs) -> Result<()> {
     xdpgraph::sys::netdev::catch_stop_signals();
-    let want_dpdk = a.dpdk || a.dpdk_eal.is_some();
-    #[cfg(not(feature = "dpdk"))]
-    if want_dpdk {
-        bail!("this xdpgraph was built without DPDK: rebuild with `cargo build --release --features dpdk` (needs libdpdk-dev)");
-    }
-    let cfg = DataplaneConfig {
-        cores: parse_cores(&a.cores)?,
-        xdp_mode: a.xdp_mode.parse::<XdpMode>().map_err(anyhow::Error::msg)?,
-        socket: SocketConfig {
-            zero_copy: !a.no_zero_copy,
-            ..SocketConfig::default()
-        },
-        frames_per_worker: a.frames,
-        busy_poll: a.busy_poll,
-        taps: !a.no_tap,
-        #[cfg(feature = "dpdk")]
-        dpdk: want_dpdk.then(|| xdpgraph::dpdk::DpdkConfig {
-            eal: a.dpdk_eal.clone().unwrap_or_default(),
-            desc: a.dpdk_desc,
-            rx_queues: 0,
-        }),
-        ..DataplaneConfig::default()
-    };
-    let mut dp = Dataplane::start(cfg).context("starting the workers")?;
-    #[cfg(feature = "dpdk")]
-    if want_dpdk && dp.dpdk_devices().is_empty() {
-        bail!(
-            "DPDK found no device: give the EAL a virtual device (--dpdk-eal \"--vdev \
-             net_af_xdp0,iface=eth1\") or bind a NIC to vfio-pci (see docs/DPDK.md)"
-        );
-    }
-    for spec in &a.ifaces {
-        let (name, q) = match spec.split_once(':') {
-            Some((n, q)) => (
-                n,
-                Some(
-                    q.parse::<u32>()
-                        .with_context(|| format!("--iface {spec}: queues must be a number"))?,
-                ),
-            ),
-            None => (spec.as_str(), None),
-        };
-        dp.attach(name, q)
-            .with_context(|| format!("attaching {name}"))?;
-    }
-    for (i, name) in a.mem_ports.iter().enumerate() {
-        let gen = (i == 0).then_some(a.mem_gen).flatten().map(|pps| {
-            (
-                vec![xdpgraph::testkit::eth(2, 1), xdpgraph::testkit::eth(1, 2)],
-                a.mem_count.unwrap_or(u64::MAX),
-                pps,
-            )
-        });
-        dp.add_mem_port(name, xdpgraph::testkit::mac(0x100 + i as u64), gen)
-            .with_context(|| format!("--mem-port {name}"))?;
-    }
+    let mut d = Daemon::start(daemon_config(&a)?)?;
     if let Some(f) = &a.file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
-        for (n, line) in text.lines().enumerate() {
-            let r = exec::execute(&mut dp, line);
-            if !r.ok {
-                bail!("{f}:{}: {}", n + 1, r.error.unwrap_or_default());
-            }
-            if !r.text.is_empty() {
-                eprint!("{}", r.text);
-            }
-        }
+        d.apply_file(f, &mut std::io::stderr())?;
     }
-    let (tx, rx) = mpsc::sync_channel::<server::Request>(256);
-    let path = ctl::socket_path(a.socket.as_deref());
-    let srv = server::Server::start(&path, tx.clone())
-        .with_context(|| format!("control socket {path}"))?;
-    if let Some(m) = &a.metrics {
-        ctl::metrics::serve(m, tx.clone()).context("--metrics")?;
-    }
-    drop(tx);
-    tracing::info!(socket = %path, cores = ?dp.cores(), "xdpgraph running");
-    let mut last_tick = Instant::now();
-    loop {
-        if let Some(sig) = xdpgraph::sys::netdev::stop_signal() {
-            tracing::info!(signal = sig, "stopping");
-            break;
-        }
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(req) => {
-                let r = match req.work {
-                    server::Work::Line(l) => exec::execute(&mut dp, &l),
-                    server::Work::Metrics => exec::Reply::ok(
-                        ctl::metrics::render(dp.graph_ref()),
-                        serde_json::Value::Null,
-                    ),
-                };
-                let _ = req.reply.send(r);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_tick.elapsed() >= Duration::from_millis(100) {
-            dp.tick();
-            last_tick = Instant::now();
-        }
-    }
-    drop(srv);
-    let report = dp.shutdown();
-    #[cfg(feature = "dpdk")]
-    if let Some(c) = report.dpdk_frames {
-        if c.home == c.total && c.double_freed == 0 {
-            tracing::info!(
-                frames = c.total,
-                "DPDK devices closed; every frame back in its pool"
-            );
-        } else {
-            tracing::warn!(
-                home = c.home,
-                total = c.total,
-                double_freed = c.double_freed,
-                kept_by_drivers = c.kept_by_drivers,
-                "DPDK devices closed; not every frame came back by itself"
-            );
-        }
-    }
-    let _ = report;
-    tracing::info!("stopped; XDP programs detached");
+    d.run();
+    d.shutdown();
     Ok(())
 }
 
@@ -403,7 +341,7 @@ fn main() -> ExitCode {
         Cmd::Ctl(a) => return ctl_main(a),
         Cmd::Run(a) => run(a),
         Cmd::Lab(c) => lab(c),
-        Cmd::Gen(g) => xdpgraph::gen::cli::main(g).map_err(anyhow::Error::from),
+        Cmd::Gen(g) => cli::gen::main(g).map_err(anyhow::Error::from),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,12 +1,14 @@
-//! Helpers for tests and benchmarks: a graph with in-memory ports and a worker on the calling
-//! thread, plus frame builders.
+//! Helpers for tests and benchmarks (cargo feature `testkit`, not in the daemon): a graph with
+//! in-memory ports and a worker on the calling thread, plus frame builders.
 
 use crate::buf::Pool;
+use crate::dataplane::mem::{MemPort, MemPortCtl};
 use crate::graph::{Graph, GraphConfig, Worker};
-use crate::port::mem::{MemPort, MemPortCtl};
 use crate::port::PortId;
 use crate::wire::{EtherType, MacAddr};
 use std::sync::Arc;
+
+pub use crate::dataplane::mem::{eth, frame, mac};
 
 /// A graph, `n` in-memory ports named `p0`…, and worker 0 on this thread.
 pub struct Lab {
@@ -92,31 +94,6 @@ impl Lab {
         let out = g.stat(gstat::TX) + g.stat(gstat::HOST_TX) + g.total_drops();
         (inn, out)
     }
-}
-
-/// 02:00:00:00:xx:xx.
-pub fn mac(n: u64) -> MacAddr {
-    MacAddr::from_u64(0x0200_0000_0000 | n)
-}
-
-/// An Ethernet frame of `len` bytes (at least 14) from `src` to `dst` with EtherType `etype`;
-/// the payload bytes count up from `seq`.
-pub fn frame(dst: MacAddr, src: MacAddr, etype: u16, len: usize, seq: u8) -> Vec<u8> {
-    let mut f = Vec::with_capacity(len.max(14));
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&etype.to_be_bytes());
-    let mut b = seq;
-    while f.len() < len.max(14) {
-        f.push(b);
-        b = b.wrapping_add(1);
-    }
-    f
-}
-
-/// A 64-byte IPv4 frame from host `s` to host `d` (MACs from [`mac`]).
-pub fn eth(d: u64, s: u64) -> Vec<u8> {
-    frame(mac(d), mac(s), EtherType::IPV4, 64, 0)
 }
 
 /// A 64-byte broadcast frame from host `s`.

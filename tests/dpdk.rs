@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
-use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
-use xdpgraph::dpdk::{eal, DpdkConfig, RingPort};
+use xdpgraph::dataplane::dpdk::{eal, RingPort};
+use xdpgraph::dataplane::{Dataplane, DataplaneConfig, DpdkConfig, FrameCount};
 use xdpgraph::lab::{LabConfig, LabGuard};
 use xdpgraph::sys::netdev::PacketSocket;
 use xdpgraph::value::Value;
@@ -61,6 +61,7 @@ fn start(cores: Vec<usize>) -> Dataplane {
             eal: String::new(),
             desc: 512,
             rx_queues: 0,
+            require_device: false,
         }),
         ..Default::default()
     })
@@ -120,7 +121,7 @@ fn shutdown_all_home(dp: Dataplane, rings: Vec<RingPort>) {
     }
 }
 
-fn shutdown_count(dp: Dataplane) -> xdpgraph::dpdk::FrameCount {
+fn shutdown_count(dp: Dataplane) -> FrameCount {
     let c = dp
         .shutdown()
         .dpdk_frames
@@ -370,11 +371,11 @@ fn frame_areas_and_the_afxdp_mtu_beside_them() {
     }
     let _g = setup();
     let a = xdpgraph::sys::dpdk::Area::new(&uniq("a"), 64).unwrap();
-    assert_eq!(a.chunk_size(), xdpgraph::sys::dpdk::CHUNK);
+    assert_eq!(a.chunk_size(), xdpgraph::frame::AREA_CHUNK_SIZE);
     assert_eq!(a.chunks(), 64);
     assert_eq!(a.available(), 64);
     drop(a);
-    let max = xdpgraph::sys::dpdk::afxdp_max_mtu(xdpgraph::sys::dpdk::CHUNK);
+    let max = xdpgraph::frame::max_mtu(xdpgraph::frame::AREA_CHUNK_SIZE);
     assert_eq!(max, 3968 - 256 - 18);
     let l = lab(1);
     let set_mtu = |m: u32| {

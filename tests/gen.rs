@@ -1,8 +1,15 @@
 //! The traffic generator on the veth lab (root only).
 
 use std::sync::Mutex;
+// `xdpgraph gen`'s command line (binary-side: the library has no clap), to drive the
+// generator as users do.
+#[allow(dead_code)]
+#[path = "../src/cli/gen.rs"]
+mod cli_gen;
+
+use cli_gen::{config, GenArgs};
+use xdpgraph::dataplane::afxdp::AfxdpIface;
 use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
-use xdpgraph::gen::cli::{config, GenArgs};
 use xdpgraph::gen::{self, GenError, Report};
 use xdpgraph::lab::{LabConfig, LabGuard};
 use xdpgraph::value::Value;
@@ -290,7 +297,10 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
 
 fn kernel_drops(e: &Env) -> u64 {
     (0..2)
-        .flat_map(|i| e.dp.iface(&e.lab.iface(i)).unwrap().kernel_drops())
+        .flat_map(|i| {
+            let a = e.dp.interface::<AfxdpIface>(&e.lab.iface(i));
+            a.unwrap().ctl().kernel_drops()
+        })
         .map(|x| x.1)
         .sum()
 }

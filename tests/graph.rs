@@ -5,11 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xdpgraph::buf::Pool;
+use xdpgraph::dataplane::mem::{MemPort, MemPortCtl};
 use xdpgraph::graph::{
     BurstBox, Cx, DropReason, Graph, GraphConfig, GraphError, HookCx, HookSpec, MsgCx, NodeType,
     Slot,
 };
-use xdpgraph::port::mem::{MemPort, MemPortCtl};
 use xdpgraph::testkit::{bcast, eth, mac, Lab};
 use xdpgraph::value::Value;
 

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use xdpgraph::afxdp::IfaceCtl;
+use xdpgraph::dataplane::afxdp::{AfxdpIface, IfaceCtl};
 use xdpgraph::dataplane::{Dataplane, DataplaneConfig};
 use xdpgraph::graph::gstat;
 use xdpgraph::lab::{LabConfig, LabGuard};
@@ -313,7 +313,10 @@ fn every_frame_is_delivered_or_counted() {
     g.name(&format!("{p0}lower"), "br0").unwrap();
     g.connect(&p1, "br0:", "lower", "link1").unwrap();
     let ctls: Vec<Arc<IfaceCtl>> = (0..2)
-        .map(|i| e.dp.iface(&e.lab.iface(i)).unwrap().clone())
+        .map(|i| {
+            let a = e.dp.interface::<AfxdpIface>(&e.lab.iface(i));
+            a.unwrap().ctl().clone()
+        })
         .collect();
     let (s0, s1) = (e.sock(0), e.sock(1));
     // ~50 kpps in bursts: a rate this machine carries.
@@ -436,7 +439,7 @@ fn generic_mode_forwards_too() {
     let Some((lab, _s)) = lab_only(2) else { return };
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
-        xdp_mode: xdpgraph::afxdp::XdpMode::Generic,
+        xdp_mode: xdpgraph::dataplane::afxdp::XdpMode::Generic,
         frames_per_worker: 4096,
         ..Default::default()
     })
@@ -451,7 +454,14 @@ fn generic_mode_forwards_too() {
             )
             .unwrap();
     }
-    assert_eq!(dp.iface(&lab.iface(0)).unwrap().program().mode(), "generic");
+    assert_eq!(
+        dp.interface::<AfxdpIface>(&lab.iface(0))
+            .unwrap()
+            .ctl()
+            .program()
+            .mode(),
+        "generic"
+    );
     dp.graph()
         .connect(
             &format!("{}:", lab.iface(0)),
@@ -508,7 +518,7 @@ fn upper_reaches_the_host_through_the_tap() {
     // Port 1's frames go up into port 0's host stack; what the host sends there comes back.
     let (p0, p1) = (e.p(0), e.p(1));
     e.dp.graph().connect(&p1, &p0, "lower", "upper").unwrap();
-    let tap = xdpgraph::dataplane::tap_name(&e.lab.iface(0));
+    let tap = xdpgraph::dataplane::afxdp::tap_name(&e.lab.iface(0));
     let host = PacketSocket::open(&tap).unwrap();
     let s1 = e.sock(1);
     send(&s1, &[frame(e.mac(0), e.mac(1), 5)]);
@@ -560,7 +570,7 @@ fn a_vanished_interface_marks_its_node_down_and_the_rest_keeps_going() {
 
 #[test]
 fn a_stale_program_is_replaced_and_a_foreign_one_refused() {
-    use xdpgraph::afxdp::{XdpMode, XdpProgram};
+    use xdpgraph::dataplane::afxdp::{XdpMode, XdpProgram};
     let Some((lab, _s)) = lab_only(1) else { return };
     let ifname = lab.iface(0);
     // A crashed run: the program stays attached (its owner never detaches it).

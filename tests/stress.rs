@@ -5,8 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdpgraph::buf::Pool;
+use xdpgraph::dataplane::mem::{MemPort, MemPortCtl};
 use xdpgraph::graph::{gstat, Graph, GraphConfig};
-use xdpgraph::port::mem::{MemPort, MemPortCtl};
 use xdpgraph::testkit::{bcast, eth, frame, mac, tagged};
 use xdpgraph::value::Value;
 use xdpgraph::wire::EtherType;

@@ -68,20 +68,21 @@ impl Sizes {
             }
         }
     }
-    pub fn parse(s: &str) -> Result<Sizes, String> {
+    pub fn parse(s: &str) -> Result<Sizes, super::GenError> {
+        use super::GenError::Invalid;
         if s == "imix" {
             return Ok(Sizes::Imix);
         }
         let p = |x: &str| {
             x.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("bad size {x:?}"))
+                .map_err(|_| Invalid(format!("bad size {x:?}")))
         };
         match s.split_once('-') {
             Some((a, b)) => {
                 let (a, b) = (p(a)?, p(b)?);
                 if a > b {
-                    return Err(format!("size range {s} is backwards"));
+                    return Err(Invalid(format!("size range {s} is backwards")));
                 }
                 Ok(Sizes::Range(a, b))
             }

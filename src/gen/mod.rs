@@ -9,8 +9,10 @@
 //!   mode can take).
 //! * [`frame`]: Ethernet/IPv4/UDP frames, flows, 802.1Q, sizes and IMIX; [`rate`]: rates and
 //!   pacing; [`xdp`]: the helper XDP programs.
+//!
+//! A run is described by a plain [`GenConfig`] and made by [`run`] (or [`search`]); the
+//! `xdpgraph gen` command line is the binary's (`src/cli/gen.rs`).
 
-pub mod cli;
 pub mod frame;
 pub mod rate;
 pub mod rx;
@@ -119,8 +121,12 @@ impl Report {
 }
 
 /// Why a run failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GenError {
+    /// A bad setting (a rate, a size, an address).
+    #[error("{0}")]
+    Invalid(String),
+    /// Sockets, programs or threads could not be set up.
     #[error("{0}")]
     Setup(String),
     #[error(
@@ -130,23 +136,30 @@ pub enum GenError {
     Refused(String),
 }
 
+impl GenError {
+    /// The errno's name.
+    pub fn errno(&self) -> &'static str {
+        match self {
+            GenError::Invalid(_) => "EINVAL",
+            GenError::Setup(_) => "EIO",
+            GenError::Refused(_) => "EOPNOTSUPP",
+        }
+    }
+}
+
+/// The MAC address of `ifname` in network namespace `ns` (None when there is no such
+/// interface).
+pub fn interface_mac(ns: Option<&str>, ifname: &str) -> Option<crate::wire::MacAddr> {
+    let n = ifname.to_string();
+    xdp::in_netns(ns, move || crate::sys::netdev::mac(&n).ok())
+        .ok()
+        .flatten()
+}
+
 /// Runs the generator; `tick` is called about once a second with (elapsed, live counters).
 pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, GenError> {
     let max_size = tx::max_wire_size(cfg)?;
-    if let Sizes::Fixed(n) | Sizes::Range(n, _) = cfg.sizes {
-        if n < cfg.spec.min_size() {
-            return Err(GenError::Setup(format!(
-                "--size {n}: the smallest frame with this header is {} bytes",
-                cfg.spec.min_size()
-            )));
-        }
-        if n > max_size {
-            return Err(GenError::Setup(format!(
-                "--size {n}: larger than {} allows ({max_size} bytes with FCS)",
-                cfg.tx
-            )));
-        }
-    }
+    check_sizes(cfg, max_size)?;
     let live = Arc::new(Live::default());
     let stop_tx = Arc::new(AtomicBool::new(false));
     let stop_rx = Arc::new(AtomicBool::new(false));
@@ -174,19 +187,14 @@ pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, 
             tick(el, &live);
             next += 1.0;
         }
-        if let Some(d) = cfg.duration {
-            if t0.elapsed() >= d {
-                stop_tx.store(true, Ordering::SeqCst);
-            }
-        }
-        if crate::sys::netdev::stop_signal().is_some() {
+        let over = cfg.duration.is_some_and(|d| t0.elapsed() >= d);
+        if over || crate::sys::netdev::stop_signal().is_some() {
             stop_tx.store(true, Ordering::SeqCst);
         }
     }
     let txr = tx
         .join()
         .map_err(|_| GenError::Setup("the transmit thread panicked".into()))??;
-    let seconds = txr.seconds;
     std::thread::sleep(cfg.drain);
     stop_rx.store(true, Ordering::SeqCst);
     let rxr = match receiver {
@@ -196,6 +204,35 @@ pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, 
         ),
         None => None,
     };
+    report(cfg, txr, rxr)
+}
+
+/// Refuses fixed sizes (or a range's start) the header or the interface cannot have.
+fn check_sizes(cfg: &GenConfig, max_size: usize) -> Result<(), GenError> {
+    if let Sizes::Fixed(n) | Sizes::Range(n, _) = cfg.sizes {
+        if n < cfg.spec.min_size() {
+            return Err(GenError::Invalid(format!(
+                "--size {n}: the smallest frame with this header is {} bytes",
+                cfg.spec.min_size()
+            )));
+        }
+        if n > max_size {
+            return Err(GenError::Invalid(format!(
+                "--size {n}: larger than {} allows ({max_size} bytes with FCS)",
+                cfg.tx
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What was sent and received, as rates and losses.
+fn report(
+    cfg: &GenConfig,
+    txr: tx::TxResult,
+    rxr: Option<rx::RxResult>,
+) -> Result<Report, GenError> {
+    let seconds = txr.seconds;
     let mut r = Report {
         engine: match cfg.engine {
             Engine::Afxdp => "afxdp",
@@ -208,33 +245,29 @@ pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, 
         tx_l1_bps: (txr.bytes + 20 * txr.frames) as f64 * 8.0 / seconds.max(1e-9),
         ..Default::default()
     };
-    if let Some(x) = rxr {
-        r.rx_frames = Some(x.frames);
-        r.rx_bytes = Some(x.bytes);
-        r.rx_pps = Some(x.frames as f64 / seconds.max(1e-9));
-        if let Some(u) = x.unique {
-            let lost = txr.frames.saturating_sub(u);
-            r.lost = Some(lost);
+    let Some(x) = rxr else {
+        return Ok(r);
+    };
+    r.rx_frames = Some(x.frames);
+    r.rx_bytes = Some(x.bytes);
+    r.rx_pps = Some(x.frames as f64 / seconds.max(1e-9));
+    let lost = match x.unique {
+        Some(u) => {
             r.reordered = Some(x.reordered);
             r.duplicated = Some(x.duplicated);
-            r.loss_ratio = Some(if txr.frames == 0 {
-                0.0
-            } else {
-                lost as f64 / txr.frames as f64
-            });
-        } else {
-            let lost = txr.frames.saturating_sub(x.frames);
-            r.lost = Some(lost);
-            r.loss_ratio = Some(if txr.frames == 0 {
-                0.0
-            } else {
-                lost as f64 / txr.frames as f64
-            });
+            txr.frames.saturating_sub(u)
         }
-        r.latency = x.latency;
-        if txr.frames > 1000 && x.frames == 0 && cfg.engine == Engine::Replay {
-            return Err(GenError::Refused(cfg.tx.clone()));
-        }
+        None => txr.frames.saturating_sub(x.frames),
+    };
+    r.lost = Some(lost);
+    r.loss_ratio = Some(if txr.frames == 0 {
+        0.0
+    } else {
+        lost as f64 / txr.frames as f64
+    });
+    r.latency = x.latency;
+    if txr.frames > 1000 && x.frames == 0 && cfg.engine == Engine::Replay {
+        return Err(GenError::Refused(cfg.tx.clone()));
     }
     Ok(r)
 }
@@ -251,7 +284,7 @@ pub fn search(
     c.count = None;
     c.duration = Some(trial);
     if c.rx.is_none() {
-        return Err(GenError::Setup("--search needs --rx".into()));
+        return Err(GenError::Invalid("--search needs --rx".into()));
     }
     search_by(
         max_loss,
@@ -273,7 +306,7 @@ pub fn search_by(
 ) -> Result<(f64, Report), GenError> {
     let first = trial(Rate::Max)?;
     let Some(first_loss) = first.loss_ratio else {
-        return Err(GenError::Setup("--search needs --rx".into()));
+        return Err(GenError::Invalid("--search needs --rx".into()));
     };
     log(&format!(
         "unpaced: {:.3} Mpps sent, loss {:.4}%",

@@ -1,5 +1,6 @@
 //! Rates (`--rate 1.5M`, `500kpps`, `1Gbps`, `100Mbit`) and even pacing.
 
+use super::GenError;
 use std::time::Instant;
 
 /// A requested rate.
@@ -14,17 +15,18 @@ pub enum Rate {
 }
 
 impl Rate {
-    pub fn parse(s: &str) -> Result<Rate, String> {
+    pub fn parse(s: &str) -> Result<Rate, GenError> {
         let t = s.trim().to_ascii_lowercase();
         if t == "max" || t.is_empty() {
             return Ok(Rate::Max);
         }
         let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+        let bad = |why: &str| GenError::Invalid(format!("bad rate {s:?}{why}"));
         let v: f64 = num
             .parse()
-            .map_err(|_| format!("bad rate {s:?}: expected e.g. 1000, 1.5M, 500kpps, 1Gbps"))?;
+            .map_err(|_| bad(": expected e.g. 1000, 1.5M, 500kpps, 1Gbps"))?;
         if v <= 0.0 || !v.is_finite() {
-            return Err(format!("bad rate {s:?}: must be positive"));
+            return Err(bad(": must be positive"));
         }
         let (mult, bits) = match unit {
             "" | "pps" => (1.0, false),
@@ -36,9 +38,9 @@ impl Rate {
             "mbps" | "mbit" | "mb" => (1e6, true),
             "gbps" | "gbit" | "gb" => (1e9, true),
             _ => {
-                return Err(format!(
+                return Err(GenError::Invalid(format!(
                     "bad rate unit in {s:?} (pps, kpps, Mpps, bps, Mbps, Gbps)"
-                ))
+                )))
             }
         };
         Ok(if bits {

@@ -2,8 +2,9 @@
 
 use super::frame;
 use super::{GenConfig, GenError, Latency, Live, RxEngine};
-use crate::afxdp::{self, program, SocketConfig, Umem, XdpMode, XdpProgram, XskPort};
 use crate::buf::{Burst, Pool, Region};
+use crate::dataplane::afxdp::{self, program, SocketConfig, Umem, XdpMode, XdpProgram, XskPort};
+use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::port::Port;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -35,7 +36,7 @@ pub fn start(
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<Result<RxResult, GenError>>, GenError> {
     let c = cfg.clone();
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), GenError>>();
     let h = std::thread::Builder::new()
         .name("xdpgraph-gen-rx".into())
         .spawn(move || {
@@ -52,7 +53,7 @@ pub fn start(
                 }
             })();
             if let Err(e) = &r {
-                let _ = ready_tx.send(Err(e.to_string()));
+                let _ = ready_tx.send(Err(e.clone()));
             }
             r
         })
@@ -71,7 +72,7 @@ fn count(
     c: &GenConfig,
     live: &Live,
     stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), String>>,
+    ready: &mpsc::Sender<Result<(), GenError>>,
 ) -> Result<RxResult, GenError> {
     let rx = c.rx.as_deref().unwrap();
     let h = super::xdp::Helpers::load().map_err(setup)?;
@@ -98,27 +99,17 @@ fn count(
     })
 }
 
-fn matcher(
-    c: &GenConfig,
-    live: &Live,
-    stop: &AtomicBool,
-    ready: &mpsc::Sender<Result<(), String>>,
-) -> Result<RxResult, GenError> {
-    let rx = c.rx.as_deref().unwrap();
+/// The matching receiver's program, sockets (one per RX queue) and UMEM.
+fn open_matcher(rx: &str) -> Result<(XdpProgram, XskPort, Pool), GenError> {
     let prog = XdpProgram::attach(rx, XdpMode::Auto).map_err(setup)?;
-    let mapping =
-        crate::sys::mmap::Mapping::anonymous(8192 * afxdp::CHUNK_SIZE, false).map_err(setup)?;
-    let mut umem = Umem::for_region(
-        mapping.as_ptr() as u64,
-        mapping.len() as u64,
-        afxdp::CHUNK_SIZE,
-    );
-    let mut pool = Pool::with_region(Region::Mapped(mapping), afxdp::CHUNK_SIZE, afxdp::HEADROOM);
+    let mapping = crate::sys::mmap::Mapping::anonymous(8192 * CHUNK_SIZE, false).map_err(setup)?;
+    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64, CHUNK_SIZE);
+    let mut pool = Pool::with_region(Region::Mapped(mapping), CHUNK_SIZE, HEADROOM);
     let xsks = prog.xsks().map_err(setup)?;
     let nq = afxdp::rx_queues(rx).map_err(setup)?;
     let queues: Vec<u32> = (0..nq).collect();
     let reg = |q: u32, fd: i32| program::register_socket(&xsks, q, fd);
-    let mut port = XskPort::open(
+    let port = XskPort::open(
         0,
         prog.ifindex(),
         &queues,
@@ -133,14 +124,110 @@ fn matcher(
     )
     .map_err(|e| GenError::Setup(format!("{rx}: AF_XDP sockets: {e}")))?;
     prog.set_steering(true).map_err(setup)?;
+    Ok((prog, port, pool))
+}
+
+fn histogram() -> Result<hdrhistogram::Histogram<u64>, GenError> {
+    hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)
+}
+
+/// What the matcher counted.
+struct Tally {
+    hist: hdrhistogram::Histogram<u64>,
+    /// This second's latencies (for the live p99).
+    second: hdrhistogram::Histogram<u64>,
+    /// One bit per sequence number seen.
+    seen: Vec<u64>,
+    frames: u64,
+    bytes: u64,
+    unique: u64,
+    reordered: u64,
+    duplicated: u64,
+    max_seq: Option<u64>,
+}
+
+impl Tally {
+    /// Counts a received generator frame (others are ignored), received at `now` (ns).
+    fn record(&mut self, data: &[u8], now: u64) {
+        let Some((seq, ts, _)) = frame::parse(data) else {
+            return;
+        };
+        self.frames += 1;
+        self.bytes += data.len() as u64 + 4;
+        let w = (seq / 64) as usize;
+        if w >= self.seen.len() {
+            self.seen.resize(w + 1024, 0);
+        }
+        let bit = 1u64 << (seq % 64);
+        if self.seen[w] & bit != 0 {
+            self.duplicated += 1;
+        } else {
+            self.seen[w] |= bit;
+            self.unique += 1;
+        }
+        match self.max_seq {
+            Some(m) if seq < m => self.reordered += 1,
+            _ => self.max_seq = Some(seq),
+        }
+        let lat = now.saturating_sub(ts).max(1);
+        let _ = self.hist.record(lat);
+        let _ = self.second.record(lat);
+    }
+
+    /// The p99 latency of the last second (ns, 0: none); starts the next second.
+    fn second_p99(&mut self) -> u64 {
+        let p = if self.second.is_empty() {
+            0
+        } else {
+            self.second.value_at_quantile(0.99)
+        };
+        self.second.reset();
+        p
+    }
+
+    fn result(self) -> RxResult {
+        let h = &self.hist;
+        let us = |v: u64| v as f64 / 1000.0;
+        let latency = (!h.is_empty()).then(|| Latency {
+            min: us(h.min()),
+            p50: us(h.value_at_quantile(0.5)),
+            p90: us(h.value_at_quantile(0.9)),
+            p99: us(h.value_at_quantile(0.99)),
+            p999: us(h.value_at_quantile(0.999)),
+            max: us(h.max()),
+            mean: h.mean() / 1000.0,
+        });
+        RxResult {
+            frames: self.frames,
+            bytes: self.bytes,
+            unique: Some(self.unique),
+            reordered: self.reordered,
+            duplicated: self.duplicated,
+            latency,
+        }
+    }
+}
+
+fn matcher(
+    c: &GenConfig,
+    live: &Live,
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), GenError>>,
+) -> Result<RxResult, GenError> {
+    let rx = c.rx.as_deref().unwrap();
+    let (prog, mut port, mut pool) = open_matcher(rx)?;
     let _ = ready.send(Ok(()));
-    let mut hist =
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)?;
-    let mut second =
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)?;
-    let mut seen: Vec<u64> = Vec::new();
-    let (mut frames, mut bytes, mut unique, mut reordered, mut duplicated, mut max_seq) =
-        (0u64, 0u64, 0u64, 0u64, 0u64, None::<u64>);
+    let mut t = Tally {
+        hist: histogram()?,
+        second: histogram()?,
+        seen: Vec::new(),
+        frames: 0,
+        bytes: 0,
+        unique: 0,
+        reordered: 0,
+        duplicated: 0,
+        max_seq: None,
+    };
     let mut burst = Burst::new();
     let mut tick = Instant::now();
     let fds = port.fds();
@@ -159,62 +246,16 @@ fn matcher(
         }
         let now = crate::sys::netdev::monotonic_ns();
         for f in burst.drain() {
-            if let Some((seq, ts, _)) = frame::parse(pool.data(&f)) {
-                frames += 1;
-                bytes += f.len as u64 + 4;
-                let w = (seq / 64) as usize;
-                if w >= seen.len() {
-                    seen.resize(w + 1024, 0);
-                }
-                let bit = 1u64 << (seq % 64);
-                if seen[w] & bit != 0 {
-                    duplicated += 1;
-                } else {
-                    seen[w] |= bit;
-                    unique += 1;
-                }
-                match max_seq {
-                    Some(m) if seq < m => reordered += 1,
-                    _ => max_seq = Some(seq),
-                }
-                let lat = now.saturating_sub(ts).max(1);
-                let _ = hist.record(lat);
-                let _ = second.record(lat);
-            }
+            t.record(pool.data(&f), now);
             pool.free(f);
         }
-        live.rx.store(frames, Ordering::Relaxed);
+        live.rx.store(t.frames, Ordering::Relaxed);
         if tick.elapsed() >= Duration::from_secs(1) {
-            live.p99_ns.store(
-                if second.is_empty() {
-                    0
-                } else {
-                    second.value_at_quantile(0.99)
-                },
-                Ordering::Relaxed,
-            );
-            second.reset();
+            live.p99_ns.store(t.second_p99(), Ordering::Relaxed);
             tick = Instant::now();
         }
     }
     port.detach(&mut pool);
     let _ = prog.set_steering(false);
-    let us = |v: u64| v as f64 / 1000.0;
-    let latency = (!hist.is_empty()).then(|| Latency {
-        min: us(hist.min()),
-        p50: us(hist.value_at_quantile(0.5)),
-        p90: us(hist.value_at_quantile(0.9)),
-        p99: us(hist.value_at_quantile(0.99)),
-        p999: us(hist.value_at_quantile(0.999)),
-        max: us(hist.max()),
-        mean: hist.mean() / 1000.0,
-    });
-    Ok(RxResult {
-        frames,
-        bytes,
-        unique: Some(unique),
-        reordered,
-        duplicated,
-        latency,
-    })
+    Ok(t.result())
 }

@@ -4,6 +4,7 @@ use super::frame::{self, Sizes};
 use super::rate::Pacer;
 use super::{Engine, GenConfig, GenError, Live};
 use crate::buf::{Pool, Region};
+use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::sys::xsk::{BindMode, RingSizes, UmemSource, XskSocket};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ pub fn max_wire_size(cfg: &GenConfig) -> Result<usize, GenError> {
     })
     .map_err(setup)?
     .map_err(|e| GenError::Setup(format!("{}: {e}", cfg.tx)))? as usize;
-    Ok((mtu + cfg.spec.l2_len() + 4).min(crate::afxdp::CHUNK_SIZE - crate::afxdp::HEADROOM + 4))
+    Ok((mtu + cfg.spec.l2_len() + 4).min(CHUNK_SIZE - HEADROOM + 4))
 }
 
 /// Starts the engine on its own thread (in the TX namespace, pinned if asked).
@@ -71,41 +72,106 @@ fn reap(sock: &mut XskSocket, pool: &mut Pool) -> u64 {
     n as u64
 }
 
-fn afxdp(
-    c: &GenConfig,
-    max_size: usize,
-    live: &Live,
-    stop: &AtomicBool,
-) -> Result<TxResult, GenError> {
+/// The AF_XDP engine's socket on queue 0 of the TX interface, and the UMEM it sends from.
+fn open_socket(c: &GenConfig) -> Result<(XskSocket, Pool), GenError> {
     let ifindex = crate::sys::netdev::ifindex(&c.tx).map_err(setup)?;
     let chunks = 4096;
-    let mapping = crate::sys::mmap::Mapping::anonymous(chunks * crate::afxdp::CHUNK_SIZE, false)
-        .map_err(setup)?;
+    let mapping =
+        crate::sys::mmap::Mapping::anonymous(chunks * CHUNK_SIZE, false).map_err(setup)?;
     let src = UmemSource::Register {
         addr: mapping.as_ptr() as u64,
         len: mapping.len() as u64,
-        chunk_size: crate::afxdp::CHUNK_SIZE as u32,
+        chunk_size: CHUNK_SIZE as u32,
     };
-    let mut pool = Pool::with_region(
-        Region::Mapped(mapping),
-        crate::afxdp::CHUNK_SIZE,
-        crate::afxdp::HEADROOM,
-    );
+    let pool = Pool::with_region(Region::Mapped(mapping), CHUNK_SIZE, HEADROOM);
     let sizes = RingSizes {
         fill: 64,
         comp: 2048,
         rx: 64,
         tx: 2048,
     };
-    let mut sock = XskSocket::bind(&src, ifindex, 0, sizes, BindMode::ZeroCopy)
+    let sock = XskSocket::bind(&src, ifindex, 0, sizes, BindMode::ZeroCopy)
         .or_else(|_| XskSocket::bind(&src, ifindex, 0, sizes, BindMode::Copy))
         .map_err(|e| GenError::Setup(format!("{}: AF_XDP socket: {e}", c.tx)))?;
-    let (ip, off) = (c.spec.ip_offset(), c.spec.stamp_offset());
-    let flows = c.spec.flows.max(1);
-    let mut templates: HashMap<usize, Vec<u8>> = HashMap::new();
+    Ok((sock, pool))
+}
+
+/// Builds the AF_XDP engine's frames: one template per size, then the flow and the stamp
+/// (sequence number, TX time, UDP checksum) per frame.
+struct Stamper<'a> {
+    c: &'a GenConfig,
+    max_size: usize,
+    templates: HashMap<usize, Vec<u8>>,
+    ip: usize,
+    off: usize,
+    flows: u32,
+}
+
+impl Stamper<'_> {
+    /// Frame `seq` in a fresh chunk of `pool` (which has one free); its descriptor.
+    fn build(&mut self, pool: &mut Pool, seq: u64) -> libc::xdp_desc {
+        let head = pool.headroom();
+        let base = pool.alloc().expect("checked available");
+        let c = self.c;
+        let size = c.sizes.size_of(seq, self.max_size).max(c.spec.min_size());
+        let t = self
+            .templates
+            .entry(size)
+            .or_insert_with(|| c.spec.build(size, 0));
+        let len = t.len();
+        let buf = &mut pool.chunk_mut(base)[head..head + len];
+        buf.copy_from_slice(t);
+        if self.flows > 1 {
+            frame::set_flow(buf, self.ip, (seq % self.flows as u64) as u32);
+        }
+        frame::stamp(
+            buf,
+            self.ip,
+            self.off,
+            seq,
+            crate::sys::netdev::monotonic_ns(),
+        );
+        libc::xdp_desc {
+            addr: base + head as u64,
+            len: len as u32,
+            options: 0,
+        }
+    }
+}
+
+/// Waits (at most 2 s) for the frames still in the kernel; returns how many completed.
+fn drain(sock: &mut XskSocket, pool: &mut Pool, mut in_flight: u64) -> u64 {
+    let mut done = 0;
+    let t_end = Instant::now();
+    while in_flight > 0 && t_end.elapsed() < Duration::from_secs(2) {
+        let _ = sock.kick_tx();
+        let n = reap(sock, pool);
+        done += n;
+        in_flight -= n;
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    done
+}
+
+fn afxdp(
+    c: &GenConfig,
+    max_size: usize,
+    live: &Live,
+    stop: &AtomicBool,
+) -> Result<TxResult, GenError> {
+    let (mut sock, mut pool) = open_socket(c)?;
+    let mut stamper = Stamper {
+        c,
+        max_size,
+        templates: HashMap::new(),
+        ip: c.spec.ip_offset(),
+        off: c.spec.stamp_offset(),
+        flows: c.spec.flows.max(1),
+    };
     let pps = c.rate.pps(c.sizes.mean(max_size));
     let mut pacer = Pacer::new(pps);
-    let head = pool.headroom() as u64;
     let (mut seq, mut done, mut bytes, mut in_flight) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let limit = c.count.unwrap_or(u64::MAX);
@@ -137,24 +203,9 @@ fn afxdp(
         }
         descs.clear();
         for _ in 0..k {
-            let base = pool.alloc().expect("checked available");
-            let size = c.sizes.size_of(seq, max_size).max(c.spec.min_size());
-            let t = templates
-                .entry(size)
-                .or_insert_with(|| c.spec.build(size, 0));
-            let len = t.len();
-            let buf = &mut pool.chunk_mut(base)[head as usize..head as usize + len];
-            buf.copy_from_slice(t);
-            if flows > 1 {
-                frame::set_flow(buf, ip, (seq % flows as u64) as u32);
-            }
-            frame::stamp(buf, ip, off, seq, crate::sys::netdev::monotonic_ns());
-            descs.push(libc::xdp_desc {
-                addr: base + head,
-                len: len as u32,
-                options: 0,
-            });
-            bytes += len as u64 + 4;
+            let d = stamper.build(&mut pool, seq);
+            bytes += d.len as u64 + 4;
+            descs.push(d);
             seq += 1;
         }
         sock.tx.produce(descs.iter().copied(), k as u32);
@@ -162,17 +213,7 @@ fn afxdp(
         pacer.sent(k);
         let _ = sock.kick_tx();
     }
-    // Wait for what is still in the kernel.
-    let t_end = Instant::now();
-    while in_flight > 0 && t_end.elapsed() < Duration::from_secs(2) {
-        let _ = sock.kick_tx();
-        let n = reap(&mut sock, &mut pool);
-        done += n;
-        in_flight -= n;
-        if n == 0 {
-            std::thread::sleep(Duration::from_micros(100));
-        }
-    }
+    done += drain(&mut sock, &mut pool, in_flight);
     live.tx.store(done, Ordering::Relaxed);
     // Bytes of frames never completed are not counted.
     let bytes = (bytes * done).checked_div(seq).unwrap_or(0);

@@ -2,7 +2,7 @@
 //! with live frames), a counting sink, a pass program and the in-kernel redirect reference.
 //! Attachments can be made inside a network namespace (the lab's far ends).
 
-use crate::afxdp::XdpMode;
+use crate::dataplane::afxdp::XdpMode;
 use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput, Xdp, XdpFlags};
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -25,6 +25,13 @@ pub mod stat {
 pub struct XdpHelperError {
     pub what: String,
     pub err: String,
+}
+
+impl XdpHelperError {
+    /// The errno's name: loading or attaching a program failed.
+    pub fn errno(&self) -> &'static str {
+        "EIO"
+    }
 }
 
 fn herr(what: impl Into<String>) -> impl FnOnce(libbpf_rs::Error) -> XdpHelperError {
@@ -171,7 +178,7 @@ impl Helpers {
             .maps()
             .find(|m| m.name() == "stats")
             .expect("stats map");
-        crate::afxdp::program::percpu_sum(&m, k)
+        crate::dataplane::afxdp::program::percpu_sum(&m, k)
     }
 
     /// Transmits `frame` `repeat` times out of interface `ifindex` (of the calling thread's

@@ -8,9 +8,8 @@
 //!   promiscuity, multicast memberships, link state and counters, and whether received frames
 //!   are steered to the graph at all (an `ether` node's `lower`/`orphans` connected).
 //!
-//! [`mem`] has the in-memory implementation used by tests and benchmarks.
-
-pub mod mem;
+//! These two traits are what the graph knows of the data plane; the backends
+//! ([`crate::dataplane`]: AF_XDP, DPDK, in-memory) implement them.
 
 use crate::buf::{Burst, Pool};
 use crate::wire::MacAddr;

@@ -1,31 +1,29 @@
 //! The `unsafe` edge of the DPDK backend: declarations of the C shim (`dpdk_shim.c`) and safe
-//! wrappers over them. Everything above (`crate::dpdk`) is safe code.
+//! wrappers over them. Everything above (`crate::dataplane::dpdk`) is safe code.
 //!
 //! The one piece of shared memory is the [`Area`]: a worker's frames, one DPDK mempool object
 //! per 3968-byte chunk (see the shim's header comment for the layout, and why not 4096). The
-//! worker's `Pool` reads and writes frame bytes through an [`AreaView`] and exchanges free
-//! chunks with the mempool through it; DPDK drivers write only into mbufs they took from the
-//! mempool.
+//! worker's `Pool` reads and writes frame bytes through the area's [`Mapping`] view
+//! ([`Area::view`]) and exchanges free chunks with the mempool; DPDK drivers write only into
+//! mbufs they took from the mempool.
+//!
+//! Frames cross the shim as [`crate::frame::Frame`] descriptors (the frame ABI).
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::buf::{Frame, VTAG_PRESENT};
+use crate::frame::{Frame, VTAG_PRESENT};
+use crate::sys::mmap::Mapping;
 
-/// Bytes per chunk (one mempool object: header, mbuf, buffer). Not a power of two, so that
-/// mbuf headers spread over the cache sets (see the shim); an AF_XDP socket on an area
-/// registers it in unaligned-chunk mode.
-pub const CHUNK: usize = 3968;
+/// Bytes per chunk (one mempool object: header, mbuf, buffer): the shim's `XG_CHUNK`. Not a
+/// power of two, so that mbuf headers spread over the cache sets (see the shim); an AF_XDP
+/// socket on an area registers it in unaligned-chunk mode.
+pub const CHUNK: usize = crate::frame::AREA_CHUNK_SIZE;
 /// The chunk size of an area that could not be made IOVA-contiguous where devices see
 /// physical addresses: a page, so no chunk straddles two ([`Area::chunk_size`] says which).
-pub const PAGE_CHUNK: usize = 4096;
+pub const PAGE_CHUNK: usize = crate::frame::CHUNK_SIZE;
 
-/// Largest MTU an AF_XDP interface may have when its frames land in `chunk`-byte chunks
-/// (room for the headroom, an Ethernet header and a VLAN tag).
-pub const fn afxdp_max_mtu(chunk: usize) -> u32 {
-    (chunk - crate::afxdp::HEADROOM - 14 - 4) as u32
-}
 /// Offset in a chunk where an mbuf's buffer starts (object header 64 + `rte_mbuf` 128). Frame
 /// bytes never go below it.
 pub const BUF_START: usize = 192;
@@ -106,7 +104,6 @@ extern "C" {
     fn xg_eth_set_promisc(port: u16, on: c_int) -> c_int;
     fn xg_eth_set_mc(port: u16, macs: *const u8, n: u32) -> c_int;
     fn xg_eth_link(port: u16) -> c_int;
-    fn xg_eth_mtu(port: u16, mtu: *mut u16) -> c_int;
     fn xg_eth_stats(port: u16, out: *mut u64) -> c_int;
     fn xg_dev_probe(devargs: *const c_char) -> c_int;
     fn xg_ring_port(
@@ -188,7 +185,7 @@ pub struct Area {
 // get/put are thread-safe); the raw pointers are owned by this value until drop.
 unsafe impl Send for Area {}
 // SAFETY: shared access only reads the immutable descriptor or calls thread-safe mempool
-// functions; byte access goes through the single `AreaView`.
+// functions; byte access goes through the single view (`Area::view`).
 unsafe impl Sync for Area {}
 
 impl Area {
@@ -289,12 +286,17 @@ impl Area {
         (self.a.base as u64, self.a.len)
     }
 
-    /// The byte view and chunk exchange of the area, for the worker's pool. At most one.
-    pub fn view(self: &Arc<Self>) -> Option<AreaView> {
+    /// The bytes of the area, for the worker's pool (which keeps the area alive through it).
+    /// At most one.
+    pub fn view(self: &Arc<Self>) -> Option<Mapping> {
         if self.view_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
-        Some(AreaView { area: self.clone() })
+        // SAFETY: `base` points to `len` bytes of DPDK memory that live as long as the area,
+        // which the mapping owns a reference to. DPDK drivers write only into mbufs they hold
+        // (taken from the mempool), and the worker reads only chunks it holds, so no byte is
+        // read while a driver writes it; `view_taken` makes this the only view.
+        Some(unsafe { Mapping::external(self.a.base, self.a.len as usize, Box::new(self.clone())) })
     }
 
     /// Receives up to `out.len()` (≤ 64) frames from `port` queue `q` straight into `out` (a
@@ -360,31 +362,6 @@ impl Drop for Area {
         // SAFETY: the last reference is gone: no view, no port queue uses the mempool any more
         // (the data plane closes ports before dropping areas). Freed once.
         unsafe { xg_area_free(&mut self.a) };
-    }
-}
-
-/// The worker's window on its area: frame bytes, and free chunks to and from the mempool.
-pub struct AreaView {
-    area: Arc<Area>,
-}
-
-impl AreaView {
-    #[inline]
-    pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `base` points to `len` bytes of DPDK memory that live as long as the area
-        // (kept alive by `self.area`). DPDK drivers write only into mbufs they hold (taken
-        // from the mempool), and the worker reads only chunks it holds, so no byte is read
-        // while a driver writes it.
-        unsafe { std::slice::from_raw_parts(self.area.a.base, self.area.a.len as usize) }
-    }
-    #[inline]
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: as for `as_slice`; there is one view per area (`Area::view`) and `&mut self`
-        // makes this the only borrow of it.
-        unsafe { std::slice::from_raw_parts_mut(self.area.a.base, self.area.a.len as usize) }
-    }
-    pub fn area(&self) -> &Arc<Area> {
-        &self.area
     }
 }
 
@@ -536,11 +513,6 @@ pub fn eth_set_multicast(port: u16, macs: &[[u8; 6]]) -> std::io::Result<()> {
 pub fn eth_link_up(port: u16) -> bool {
     // SAFETY: plain query.
     unsafe { xg_eth_link(port) == 1 }
-}
-pub fn eth_mtu(port: u16) -> Option<u16> {
-    let mut m = 0u16;
-    // SAFETY: m is valid for writes.
-    (unsafe { xg_eth_mtu(port, &mut m) } == 0).then_some(m)
 }
 /// ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf.
 pub fn eth_stats(port: u16) -> Option<[u64; 8]> {

@@ -305,14 +305,14 @@ int xg_area_audit(const struct xg_area *a, uint32_t *home, uint32_t *dups, uint3
 // in *multiseg; a frame in an mbuf from another mempool (net_ring hands over whatever was
 // enqueued) is copied into the area, counted in *copied, or counted in *nobuf when the area
 // is empty. VLAN tags the NIC stripped come back in tci[] with bit 16 set.
-// xdpgraph's frame descriptor (crate::buf::Frame, #[repr(C, align(16))]): an offset into the
+// xdpgraph's frame descriptor (crate::frame::Frame, #[repr(C, align(16))]): an offset into the
 // worker's frame area, a length, and an out-of-band VLAN tag (`vtag_present | tci`, or 0).
 struct xg_frame {
 	uint64_t addr;
 	uint32_t len;
 	uint32_t vtag;
 };
-_Static_assert(sizeof(struct xg_frame) == 16, "xg_frame must match crate::buf::Frame");
+_Static_assert(sizeof(struct xg_frame) == 16, "xg_frame must match crate::frame::Frame");
 
 // Receives up to n (<= 64) frames straight into `out`; returns how many it wrote.
 uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_frame *out,
@@ -514,8 +514,6 @@ int xg_eth_link(uint16_t port) {
 	int r = rte_eth_link_get_nowait(port, &l);
 	return r ? r : l.link_status == RTE_ETH_LINK_UP;
 }
-int xg_eth_mtu(uint16_t port, uint16_t *mtu) { return rte_eth_dev_get_mtu(port, mtu); }
-
 // ipackets opackets ibytes obytes imissed ierrors oerrors rx_nombuf
 int xg_eth_stats(uint16_t port, uint64_t *out) {
 	struct rte_eth_stats s;

@@ -1,15 +1,21 @@
-//! An anonymous shared memory mapping (the backing store of an AF_XDP UMEM).
+//! Frame memory as one byte range: an anonymous mapping (the backing store of an AF_XDP UMEM),
+//! or memory owned elsewhere (a DPDK frame area) that the mapping keeps alive.
 
+use std::any::Any;
 use std::io;
 
-/// A page-aligned read/write mapping, unmapped on drop.
+/// A read/write byte range: a page-aligned anonymous mapping, unmapped on drop, or memory some
+/// other owner maps (see [`Mapping::external`]), kept alive by this value.
 pub struct Mapping {
     ptr: *mut u8,
     len: usize,
+    /// The owner of external memory (None: an mmap of ours, unmapped on drop).
+    owner: Option<Box<dyn Any + Send>>,
 }
 
-// SAFETY: the mapping is plain memory owned by this value; moving it between threads moves the
-// ownership. Shared access goes through `&self`/`&mut self` borrows like any buffer.
+// SAFETY: the mapping is plain memory owned by this value (or by its `owner`, which is Send);
+// moving it between threads moves the ownership. Shared access goes through `&self`/`&mut self`
+// borrows like any buffer.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -36,7 +42,28 @@ impl Mapping {
             .flatten()
             .or_else(|| try_map(0))
             .ok_or_else(io::Error::last_os_error)?;
-        Ok(Mapping { ptr, len })
+        Ok(Mapping {
+            ptr,
+            len,
+            owner: None,
+        })
+    }
+
+    /// The `len` bytes at `ptr`, which `owner` keeps mapped for as long as it lives (dropped
+    /// with this value; never unmapped here).
+    ///
+    /// # Safety
+    ///
+    /// `ptr..ptr + len` must be readable and writable and stay so while `owner` lives, and
+    /// nothing else may access the bytes except under the protocol [`Mapping::as_slice`]
+    /// describes (a device or kernel writes only chunks it owns), and no other `Mapping` of
+    /// the same memory may exist.
+    pub unsafe fn external(ptr: *mut u8, len: usize, owner: Box<dyn Any + Send>) -> Mapping {
+        Mapping {
+            ptr,
+            len,
+            owner: Some(owner),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -51,9 +78,11 @@ impl Mapping {
 
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `len` mapped, initialised (zero-filled) bytes that live as long
-        // as `self`. The kernel may write frames into chunks it owns (fill ring); userspace reads
-        // only chunks the kernel handed back, so no byte is read while the kernel writes it.
+        // SAFETY: `ptr` points to `len` mapped, initialised bytes that live as long as `self`
+        // (zero-filled by mmap, or external memory its owner keeps mapped: `external`'s
+        // contract). The kernel (or a DPDK driver) may write frames into chunks it owns (fill
+        // ring, mempool); userspace reads only chunks handed back, so no byte is read while
+        // the kernel writes it.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
@@ -66,6 +95,9 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        if self.owner.is_some() {
+            return; // the owner, dropped with us, keeps or releases its memory
+        }
         // SAFETY: `ptr`/`len` came from a successful mmap and are unmapped exactly once.
         unsafe {
             libc::munmap(self.ptr as *mut libc::c_void, self.len);

@@ -1,5 +1,7 @@
 //! Thin, `unsafe`-containing wrappers over Linux interfaces: memory mappings, AF_XDP rings and
-//! the UMEM. Everything above this layer is safe code.
+//! the UMEM, network devices, CPU affinity, and (feature `dpdk`) DPDK through its C shim.
+//! Everything above this layer is safe code. This layer names nothing above it except the
+//! frame ABI ([`crate::frame`]) and the wire types ([`crate::wire`]).
 
 #![allow(unsafe_code)]
 

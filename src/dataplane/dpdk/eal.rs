@@ -17,17 +17,6 @@
 use crate::sys::dpdk::{self, DpdkError};
 use std::sync::Mutex;
 
-/// The DPDK part of a data plane's configuration.
-#[derive(Debug, Clone, Default)]
-pub struct DpdkConfig {
-    /// EAL arguments as one string (empty: defaults only).
-    pub eal: String,
-    /// RX/TX descriptors per queue (0: the driver's preferred ring size, else 1024).
-    pub desc: u16,
-    /// RX queues per port (0: one per worker).
-    pub rx_queues: u16,
-}
-
 /// The final EAL argument list (program name first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EalArgs(pub Vec<String>);
@@ -160,11 +149,6 @@ pub fn init(args: &EalArgs) -> Result<(), DpdkError> {
     }
     *started = Some(args.clone());
     Ok(())
-}
-
-/// Whether the EAL runs in this process.
-pub fn running() -> bool {
-    STARTED.lock().map(|s| s.is_some()).unwrap_or(false)
 }
 
 /// Releases the EAL at process exit (after every data plane is shut down).

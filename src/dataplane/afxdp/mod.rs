@@ -1,6 +1,9 @@
-//! The AF_XDP data plane: the XDP program that steers frames, the per-interface port control,
+//! The AF_XDP backend: the XDP program that steers frames, the per-interface port control,
 //! and the per-queue socket ports.
 //!
+//! * [`backend`]: [`AfxdpBackend`], which attaches Linux interfaces (any name no other backend
+//!   claims), and [`AfxdpIface`], an attached interface: its program, its queues spread over
+//!   the workers, its TAP mirror.
 //! * [`program`]: loads `bpf/xdpgraph.bpf.c` (built by build.rs) with libbpf-rs, attaches it in
 //!   native or generic mode, flips steering through its `steer` map, registers sockets in its
 //!   `xsks` map, and detaches on drop. A program left attached by a crashed run is recognised by
@@ -9,25 +12,28 @@
 //!   MAC, promiscuity, multicast, link state, counters, steering, and its TAP mirror.
 //! * [`port`]: [`XskPort`], the [`Port`](crate::port::Port) of one (interface, queue) on one
 //!   worker, over the worker's shared UMEM.
+//! * [`l2fwd`]: the bare forwarding loop over the same sockets (the benchmarks' reference).
+//!
+//! Frames live in page-sized chunks after [`HEADROOM`](crate::frame::HEADROOM) bytes, the
+//! kernel's `XDP_PACKET_HEADROOM` (the frame ABI, [`crate::frame`]).
 
+pub mod backend;
 pub mod iface;
 pub mod l2fwd;
 pub mod port;
 pub mod program;
 
+pub use backend::{tap_name, AfxdpBackend, AfxdpIface};
 pub use iface::IfaceCtl;
 pub use port::{QueueStats, SocketConfig, Umem, XskPort};
 pub use program::{XdpMode, XdpProgram};
 
+use crate::dataplane::BackendError;
+use crate::frame::{max_mtu, CHUNK_SIZE};
 use std::io;
 
-/// UMEM chunk size: one frame per 4 KiB page.
-pub const CHUNK_SIZE: usize = 4096;
-/// Bytes the kernel leaves before each received frame (XDP_PACKET_HEADROOM); our pool keeps
-/// the same headroom for frames it creates, so VLAN tags can always be pushed in place.
-pub const HEADROOM: usize = 256;
-/// Largest MTU a chunk carries (room for a VLAN tag kept): 4096 − 256 − 14 − 4.
-pub const MAX_MTU: u32 = (CHUNK_SIZE - HEADROOM - 14 - 4) as u32;
+/// Largest MTU a page-sized chunk carries (room for a VLAN tag kept): 4096 − 256 − 14 − 4.
+pub const MAX_MTU: u32 = max_mtu(CHUNK_SIZE);
 /// Largest MTU veth accepts for native XDP without multi-buffer (`xdp.frags`) support.
 pub const VETH_NATIVE_MAX_MTU: u32 = 3506;
 
@@ -72,6 +78,26 @@ pub enum AfxdpError {
     },
     #[error("{ifname}: {why}")]
     Queues { ifname: String, why: String },
+    #[error("xdp mode must be auto, native or generic, not {0:?}")]
+    Mode(String),
+}
+
+impl AfxdpError {
+    /// The errno's name for `ctl`.
+    pub fn errno(&self) -> &'static str {
+        match self {
+            AfxdpError::Io(_, e) => crate::dataplane::io_errno(e),
+            AfxdpError::Bpf { .. } => "EIO",
+            AfxdpError::Mtu { .. } | AfxdpError::Queues { .. } | AfxdpError::Mode(_) => "EINVAL",
+            AfxdpError::Busy { .. } => "EBUSY",
+        }
+    }
+}
+
+impl BackendError for AfxdpError {
+    fn errno(&self) -> &'static str {
+        AfxdpError::errno(self)
+    }
 }
 
 pub(crate) fn io_ctx(what: impl Into<String>) -> impl FnOnce(io::Error) -> AfxdpError {

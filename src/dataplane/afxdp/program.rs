@@ -20,15 +20,13 @@ pub enum XdpMode {
 }
 
 impl std::str::FromStr for XdpMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = AfxdpError;
+    fn from_str(s: &str) -> Result<Self, AfxdpError> {
         match s {
             "auto" => Ok(XdpMode::Auto),
             "native" | "drv" => Ok(XdpMode::Native),
             "generic" | "skb" => Ok(XdpMode::Generic),
-            _ => Err(format!(
-                "xdp mode must be auto, native or generic, not {s:?}"
-            )),
+            _ => Err(AfxdpError::Mode(s.into())),
         }
     }
 }
@@ -266,13 +264,12 @@ pub fn percpu_sum(m: &impl MapCore, key: u32) -> u64 {
 }
 
 /// Registers socket `fd` for `queue` in an `xsks` map.
-pub fn register_socket(xsks: &MapHandle, queue: u32, fd: i32) -> Result<(), String> {
+pub fn register_socket(xsks: &MapHandle, queue: u32, fd: i32) -> Result<(), libbpf_rs::Error> {
     xsks.update(
         &queue.to_ne_bytes(),
         &(fd as u32).to_ne_bytes(),
         MapFlags::ANY,
     )
-    .map_err(|e| e.to_string())
 }
 
 /// Removes `queue`'s socket from an `xsks` map.

@@ -1,10 +1,12 @@
-//! `xdpgraph gen`: arguments and output.
+//! `xdpgraph gen`: its arguments, their translation into the library's
+//! [`GenConfig`](xdpgraph::gen::GenConfig), and the output. Compiled into the binary (and into
+//! `tests/gen.rs`, which drives the generator with command lines); the library has no clap.
 
-use super::frame::{FrameSpec, Sizes};
-use super::rate::Rate;
-use super::{Engine, GenConfig, GenError, Report, RxEngine};
-use crate::wire::MacAddr;
 use std::time::Duration;
+use xdpgraph::gen::frame::{FrameSpec, Sizes};
+use xdpgraph::gen::rate::Rate;
+use xdpgraph::gen::{self, Engine, GenConfig, GenError, Report, RxEngine};
+use xdpgraph::wire::MacAddr;
 
 /// Traffic generator options.
 #[derive(Debug, clap::Args)]
@@ -84,55 +86,52 @@ pub struct GenArgs {
 fn ip(s: &str) -> Result<[u8; 4], GenError> {
     s.parse::<std::net::Ipv4Addr>()
         .map(|a| a.octets())
-        .map_err(|_| GenError::Setup(format!("bad IPv4 address {s:?}")))
+        .map_err(|_| GenError::Invalid(format!("bad IPv4 address {s:?}")))
 }
 
-fn mac_of(ns: Option<&str>, ifname: &str) -> Option<MacAddr> {
-    let n = ifname.to_string();
-    super::xdp::in_netns(ns, move || crate::sys::netdev::mac(&n).ok())
+/// `--vlan VID[:PCP]`.
+fn vlan(v: &str) -> Result<(u16, u8), GenError> {
+    let (vid, pcp) = v.split_once(':').unwrap_or((v, "0"));
+    let vid: u16 = vid
+        .parse()
         .ok()
-        .flatten()
+        .filter(|v| *v <= 4095)
+        .ok_or_else(|| GenError::Invalid(format!("--vlan {v}: VID 0..4095")))?;
+    let pcp: u8 = pcp
+        .parse()
+        .ok()
+        .filter(|p| *p <= 7)
+        .ok_or_else(|| GenError::Invalid(format!("--vlan {v}: PCP 0..7")))?;
+    Ok((vid, pcp))
 }
 
 /// Turns arguments into a run configuration.
 pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
     if a.duration.is_none() && a.count.is_none() && !a.search {
-        return Err(GenError::Setup("give --duration SECS or --count N".into()));
+        return Err(GenError::Invalid(
+            "give --duration SECS or --count N".into(),
+        ));
     }
-    let vlan = match &a.vlan {
-        None => None,
-        Some(v) => {
-            let (vid, pcp) = v.split_once(':').map_or((v.as_str(), "0"), |(x, y)| (x, y));
-            let vid: u16 = vid
-                .parse()
-                .ok()
-                .filter(|v| *v <= 4095)
-                .ok_or_else(|| GenError::Setup(format!("--vlan {v}: VID 0..4095")))?;
-            let pcp: u8 = pcp
-                .parse()
-                .ok()
-                .filter(|p| *p <= 7)
-                .ok_or_else(|| GenError::Setup(format!("--vlan {v}: PCP 0..7")))?;
-            Some((vid, pcp))
-        }
-    };
+    let vlan = a.vlan.as_deref().map(vlan).transpose()?;
     let parse_mac = |s: &str| {
         s.parse::<MacAddr>()
-            .map_err(|e| GenError::Setup(e.to_string()))
+            .map_err(|e| GenError::Invalid(e.to_string()))
     };
     let src_mac = match &a.src_mac {
         Some(m) => parse_mac(m)?,
-        None => mac_of(a.tx_netns.as_deref(), &a.tx).ok_or_else(|| {
-            GenError::Setup(format!("no interface {} (netns {:?})", a.tx, a.tx_netns))
+        None => gen::interface_mac(a.tx_netns.as_deref(), &a.tx).ok_or_else(|| {
+            GenError::Invalid(format!("no interface {} (netns {:?})", a.tx, a.tx_netns))
         })?,
     };
     let dst_mac = match (&a.dst_mac, &a.rx) {
         (Some(m), _) => parse_mac(m)?,
-        (None, Some(rx)) => mac_of(a.rx_netns.as_deref(), rx).unwrap_or(MacAddr::BROADCAST),
+        (None, Some(rx)) => {
+            gen::interface_mac(a.rx_netns.as_deref(), rx).unwrap_or(MacAddr::BROADCAST)
+        }
         _ => MacAddr::BROADCAST,
     };
     if a.flows == 0 || a.flows > 65536 {
-        return Err(GenError::Setup("--flows: 1..=65536".into()));
+        return Err(GenError::Invalid("--flows: 1..=65536".into()));
     }
     Ok(GenConfig {
         tx: a.tx.clone(),
@@ -149,11 +148,11 @@ pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
         } else {
             RxEngine::Afxdp
         },
-        rate: Rate::parse(&a.rate).map_err(GenError::Setup)?,
+        rate: Rate::parse(&a.rate)?,
         sizes: if a.imix {
             Sizes::Imix
         } else {
-            Sizes::parse(&a.size).map_err(GenError::Setup)?
+            Sizes::parse(&a.size)?
         },
         spec: FrameSpec {
             src_mac,
@@ -207,12 +206,12 @@ pub fn table(r: &Report) -> String {
 
 /// Runs `xdpgraph gen`.
 pub fn main(a: GenArgs) -> Result<(), GenError> {
-    crate::sys::netdev::catch_stop_signals();
+    xdpgraph::sys::netdev::catch_stop_signals();
     let cfg = config(&a)?;
     if a.search {
         let trial = Duration::from_secs_f64(a.trial);
         let quiet = a.quiet || a.json;
-        let (rate, r) = super::search(&cfg, a.loss / 100.0, trial, &mut |l| {
+        let (rate, r) = gen::search(&cfg, a.loss / 100.0, trial, &mut |l| {
             if !quiet {
                 eprintln!("  {l}");
             }
@@ -234,7 +233,7 @@ pub fn main(a: GenArgs) -> Result<(), GenError> {
     }
     let (mut last_t, mut last_tx, mut last_rx) = (0.0, 0u64, 0u64);
     let quiet = a.quiet || a.json;
-    let r = super::run(&cfg, &mut |t, live| {
+    let r = gen::run(&cfg, &mut |t, live| {
         use std::sync::atomic::Ordering::Relaxed;
         let (tx, rx, p99) = (
             live.tx.load(Relaxed),

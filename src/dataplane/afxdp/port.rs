@@ -53,7 +53,7 @@ pub struct Umem {
 
 impl Umem {
     /// Describes the UMEM behind a pool: its region (an mmap'd
-    /// [`Mapping`](crate::sys::mmap::Mapping) or a DPDK frame area) and chunk size.
+    /// [`Mapping`](crate::sys::mmap::Mapping), or a DPDK frame area) and chunk size.
     pub fn for_region(addr: u64, len: u64, chunk_size: usize) -> Umem {
         Umem {
             addr,
@@ -61,6 +61,11 @@ impl Umem {
             chunk_size: chunk_size as u32,
             live: Vec::new(),
         }
+    }
+
+    /// Forgets sockets that are closed (or about to be): others no longer bind to them.
+    pub fn forget(&mut self, fds: &[RawFd]) {
+        self.live.retain(|fd| !fds.contains(fd));
     }
 
     fn source(&self) -> UmemSource {
@@ -126,7 +131,7 @@ impl XskPort {
         umem: &mut Umem,
         pool: &mut Pool,
         cfg: &SocketConfig,
-        register: &dyn Fn(u32, RawFd) -> Result<(), String>,
+        register: &dyn Fn(u32, RawFd) -> Result<(), libbpf_rs::Error>,
         stats: &[Arc<QueueStats>],
     ) -> io::Result<XskPort> {
         let mut port = XskPort {
@@ -192,12 +197,6 @@ impl XskPort {
             v.extend(self.tap.as_ref().map(|t| t.fd()));
         }
         v
-    }
-
-    /// Closes the sockets (after `detach`), removing them from `umem`.
-    pub fn close(self, umem: &mut Umem) {
-        let fds = self.fds();
-        umem.live.retain(|fd| !fds.contains(fd));
     }
 }
 
@@ -340,7 +339,7 @@ impl Port for XskPort {
     fn maintain(&mut self, pool: &mut Pool) {
         self.polls = self.polls.wrapping_add(1);
         let target = self.fill_target;
-        let publish = self.polls % 4096 == 0;
+        let publish = self.polls.is_multiple_of(4096);
         for q in self.queues.iter_mut() {
             complete(q, pool);
             refill(q, pool, target);

@@ -1,12 +1,12 @@
-//! In-memory ports for tests and benchmarks.
+//! In-memory ports for tests, benchmarks and demos.
 //!
 //! A [`MemPort`] receives from a queue of byte vectors, or from a generator that replays
 //! templates forever (a benchmark source that costs about what a NIC's DMA costs: one 64-byte
 //! copy per frame). It transmits into a capture list, or only counts (a benchmark sink).
 //! [`MemPortCtl`] keeps the interface settings in memory.
 
-use super::{Port, PortCtl, PortId};
 use crate::buf::{Burst, Pool};
+use crate::port::{Port, PortCtl, PortId};
 use crate::wire::MacAddr;
 use std::any::Any;
 use std::collections::VecDeque;

@@ -4,6 +4,7 @@
 
 use super::{io_ctx, program, AfxdpError, SocketConfig, Umem, XdpMode, XdpProgram, XskPort};
 use crate::buf::{Burst, Pool, Region};
+use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::port::Port;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,14 +29,10 @@ pub fn run(
 ) -> Result<L2fwdStats, AfxdpError> {
     let _ = crate::sys::cpu::pin_current_thread(core);
     let progs = [XdpProgram::attach(a, mode)?, XdpProgram::attach(b, mode)?];
-    let mapping = crate::sys::mmap::Mapping::anonymous(frames * super::CHUNK_SIZE, false)
-        .map_err(io_ctx("UMEM"))?;
-    let mut umem = Umem::for_region(
-        mapping.as_ptr() as u64,
-        mapping.len() as u64,
-        super::CHUNK_SIZE,
-    );
-    let mut pool = Pool::with_region(Region::Mapped(mapping), super::CHUNK_SIZE, super::HEADROOM);
+    let mapping =
+        crate::sys::mmap::Mapping::anonymous(frames * CHUNK_SIZE, false).map_err(io_ctx("UMEM"))?;
+    let mut umem = Umem::for_region(mapping.as_ptr() as u64, mapping.len() as u64, CHUNK_SIZE);
+    let mut pool = Pool::with_region(Region::Mapped(mapping), CHUNK_SIZE, HEADROOM);
     let mut ports = Vec::new();
     for (i, p) in progs.iter().enumerate() {
         let xsks = p.xsks()?;

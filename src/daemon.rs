@@ -1,0 +1,278 @@
+//! The daemon (`xdpgraph run`) as a library: the data plane with its workers, the interfaces
+//! and memory ports it starts with, the control socket, the metrics endpoint, and the
+//! management loop that applies control requests one at a time and does the housekeeping.
+//!
+//! ```no_run
+//! # use xdpgraph::daemon::{Daemon, DaemonConfig};
+//! let mut d = Daemon::start(DaemonConfig {
+//!     mem_ports: vec!["m0".into(), "m1".into()],
+//!     socket: "/tmp/xg.sock".into(),
+//!     ..DaemonConfig::default()
+//! })?;
+//! d.apply_script("setup", "connect m0: m1: lower lower", &mut std::io::stderr())?;
+//! d.run(); // until SIGINT/SIGTERM (once `sys::netdev::catch_stop_signals` was called)
+//! let report = d.shutdown();
+//! # Ok::<(), xdpgraph::daemon::DaemonError>(())
+//! ```
+
+use crate::ctl::exec::{self, Reply};
+use crate::ctl::server::{Request, Server, Work};
+use crate::dataplane::mem::{self, MemGen};
+use crate::dataplane::{io_errno, Dataplane, DataplaneConfig, DataplaneError, ShutdownReport};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// How often the management loop does its housekeeping ([`Dataplane::tick`]).
+pub const TICK: Duration = Duration::from_millis(100);
+/// Control requests waiting for the management loop, at most.
+const QUEUED_REQUESTS: usize = 256;
+
+/// An interface to attach at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceSpec {
+    pub name: String,
+    /// Use only the first N RX queues (None: all).
+    pub queues: Option<u32>,
+}
+
+/// Traffic the first memory port generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemGenSpec {
+    /// Frames per second.
+    pub pps: u64,
+    /// Stop after this many frames (None: no limit).
+    pub count: Option<u64>,
+}
+
+/// Everything `xdpgraph run` takes.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Cores, frames, XDP mode, sockets, TAPs, DPDK...
+    pub dataplane: DataplaneConfig,
+    /// Interfaces to attach at start, in order.
+    pub ifaces: Vec<IfaceSpec>,
+    /// In-memory ports to add at start, in order (after the interfaces).
+    pub mem_ports: Vec<String>,
+    /// Generate traffic into the first memory port.
+    pub mem_gen: Option<MemGenSpec>,
+    /// The control socket's path.
+    pub socket: String,
+    /// Serve Prometheus metrics on this loopback address.
+    pub metrics: Option<String>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            dataplane: DataplaneConfig::default(),
+            ifaces: Vec::new(),
+            mem_ports: Vec::new(),
+            mem_gen: None,
+            socket: crate::ctl::DEFAULT_SOCKET.into(),
+            metrics: None,
+        }
+    }
+}
+
+/// Why the daemon could not start or apply a script.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("starting the workers")]
+    Start(#[source] DataplaneError),
+    #[error("attaching {name}")]
+    Attach {
+        name: String,
+        #[source]
+        source: DataplaneError,
+    },
+    #[error("--mem-port {name}")]
+    MemPort {
+        name: String,
+        #[source]
+        source: DataplaneError,
+    },
+    #[error("reading {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A script line failed (`origin`: the file, `line`: from 1).
+    #[error("{origin}:{line}: {error}")]
+    Script {
+        origin: String,
+        line: usize,
+        error: String,
+        errno: &'static str,
+    },
+    #[error("control socket {path}")]
+    Socket {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("--metrics")]
+    Metrics(#[source] io::Error),
+}
+
+impl DaemonError {
+    /// The errno's name (`"EEXIST"`, ...).
+    pub fn errno(&self) -> &'static str {
+        match self {
+            DaemonError::Start(e)
+            | DaemonError::Attach { source: e, .. }
+            | DaemonError::MemPort { source: e, .. } => e.errno(),
+            DaemonError::Read { source, .. } | DaemonError::Socket { source, .. } => {
+                io_errno(source)
+            }
+            DaemonError::Metrics(e) => io_errno(e),
+            DaemonError::Script { errno, .. } => errno,
+        }
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    dp: Dataplane,
+    requests: Receiver<Request>,
+    server: Option<Server>,
+    socket: String,
+}
+
+impl Daemon {
+    /// Starts the workers, attaches the interfaces and memory ports, and opens the control
+    /// socket and the metrics endpoint (requests wait until [`Daemon::run`]).
+    pub fn start(cfg: DaemonConfig) -> Result<Daemon, DaemonError> {
+        let mut dp = Dataplane::start(cfg.dataplane).map_err(DaemonError::Start)?;
+        for i in &cfg.ifaces {
+            dp.attach(&i.name, i.queues)
+                .map_err(|source| DaemonError::Attach {
+                    name: i.name.clone(),
+                    source,
+                })?;
+        }
+        for (i, name) in cfg.mem_ports.iter().enumerate() {
+            let gen = match cfg.mem_gen {
+                Some(g) if i == 0 => Some(MemGen::two_hosts(g.count.unwrap_or(u64::MAX), g.pps)),
+                _ => None,
+            };
+            dp.add_mem_port(name, mem::mac(0x100 + i as u64), gen)
+                .map_err(|source| DaemonError::MemPort {
+                    name: name.clone(),
+                    source,
+                })?;
+        }
+        let (tx, requests) = mpsc::sync_channel::<Request>(QUEUED_REQUESTS);
+        let server =
+            Server::start(&cfg.socket, tx.clone()).map_err(|source| DaemonError::Socket {
+                path: cfg.socket.clone(),
+                source,
+            })?;
+        if let Some(m) = &cfg.metrics {
+            crate::ctl::metrics::serve(m, tx).map_err(DaemonError::Metrics)?;
+        }
+        Ok(Daemon {
+            dp,
+            requests,
+            server: Some(server),
+            socket: cfg.socket,
+        })
+    }
+
+    pub fn dataplane(&mut self) -> &mut Dataplane {
+        &mut self.dp
+    }
+    pub fn dataplane_ref(&self) -> &Dataplane {
+        &self.dp
+    }
+    /// The control socket's path.
+    pub fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// Applies a script of ctl commands line by line, as `xdpgraph run -f` does, writing what
+    /// the commands print to `out`; stops at the first line that fails (`origin:line:` in the
+    /// error).
+    pub fn apply_script(
+        &mut self,
+        origin: &str,
+        text: &str,
+        out: &mut dyn Write,
+    ) -> Result<(), DaemonError> {
+        for (n, line) in text.lines().enumerate() {
+            let r = exec::execute(&mut self.dp, line);
+            if !r.ok {
+                return Err(DaemonError::Script {
+                    origin: origin.into(),
+                    line: n + 1,
+                    error: r.error.unwrap_or_default(),
+                    errno: r.errno.unwrap_or("EINVAL"),
+                });
+            }
+            if !r.text.is_empty() {
+                let _ = out.write_all(r.text.as_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a script file and applies it ([`Daemon::apply_script`]).
+    pub fn apply_file(&mut self, path: &str, out: &mut dyn Write) -> Result<(), DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
+            path: path.into(),
+            source,
+        })?;
+        self.apply_script(path, &text, out)
+    }
+
+    /// The management loop, until SIGINT or SIGTERM (caught after
+    /// `sys::netdev::catch_stop_signals`).
+    pub fn run(&mut self) {
+        self.run_until(&AtomicBool::new(false));
+    }
+
+    /// The management loop, until `stop` is set or a stop signal arrives: control requests
+    /// applied one at a time, housekeeping every [`TICK`].
+    pub fn run_until(&mut self, stop: &AtomicBool) {
+        tracing::info!(socket = %self.socket, cores = ?self.dp.cores(), "xdpgraph running");
+        let mut last_tick = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(sig) = crate::sys::netdev::stop_signal() {
+                tracing::info!(signal = sig, "stopping");
+                break;
+            }
+            match self.requests.recv_timeout(Duration::from_millis(50)) {
+                Ok(req) => self.serve(req),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_tick.elapsed() >= TICK {
+                self.dp.tick();
+                last_tick = Instant::now();
+            }
+        }
+    }
+
+    /// Applies one control request and answers it.
+    fn serve(&mut self, req: Request) {
+        let r = match req.work {
+            Work::Line(l) => exec::execute(&mut self.dp, &l),
+            Work::Metrics => Reply::ok(
+                crate::ctl::metrics::render(self.dp.graph_ref()),
+                serde_json::Value::Null,
+            ),
+        };
+        let _ = req.reply.send(r);
+    }
+
+    /// Closes the control socket, stops the workers and detaches everything; returns what the
+    /// backends found (DPDK: every frame home).
+    pub fn shutdown(mut self) -> ShutdownReport {
+        drop(self.server.take());
+        let report = self.dp.shutdown();
+        tracing::info!("stopped; XDP programs detached");
+        report
+    }
+}

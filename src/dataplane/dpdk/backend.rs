@@ -1,0 +1,366 @@
+//! [`DpdkBackend`]: DPDK ethdevs as ports. RX queue q of a device is polled by worker q mod W
+//! (from that worker's frame area), worker w transmits on TX queue w; each device gets an
+//! ether node named after it. [`DpdkIface`]: one attached device.
+
+use super::eal;
+use super::port::{is_dpdk_name, DpdkCtl, DpdkPort};
+use super::AreaSource;
+use crate::buf::{Pool, Region};
+use crate::dataplane::backend::{
+    AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, MemoryMaker,
+    PortMaker, RegionInfo, ShutdownReport, WorkerCx, WorkerMemory, WorkerPort,
+};
+use crate::dataplane::{DataplaneConfig, DataplaneError, DpdkConfig};
+use crate::frame::HEADROOM;
+use crate::graph::node_name_for;
+use crate::port::{PortCtl, PortId};
+use crate::sys::dpdk::{self as sys, Area, BUF_START, CHUNK, PAGE_CHUNK};
+use std::any::Any;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The backend's kind, as `ctl interfaces` shows it.
+pub const KIND: &str = "dpdk";
+
+/// Ethdevs claimed by a live data plane in this process (a device has one owner).
+static CLAIMED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+fn claimed() -> std::sync::MutexGuard<'static, Vec<u16>> {
+    CLAIMED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The DPDK side of a data plane: one frame area per worker.
+pub struct DpdkBackend {
+    cfg: DpdkConfig,
+    areas: Vec<Arc<Area>>,
+}
+
+impl DpdkBackend {
+    /// Starts the EAL (once per process) and makes one frame area per worker.
+    pub fn start(dp: &DataplaneConfig, d: &DpdkConfig) -> Result<DpdkBackend, DataplaneError> {
+        let area_bytes = (dp.frames_per_worker * PAGE_CHUNK * dp.cores.len()) as u64;
+        let args = eal::build_args(
+            &d.eal,
+            dp.cores[0],
+            area_bytes,
+            eal::hugepages_free() > 0,
+            std::process::id(),
+        )?;
+        eal::init(&args)?;
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut areas = Vec::new();
+        for w in 0..dp.cores.len() {
+            let a = Area::new(&format!("xg{seq}w{w}"), dp.frames_per_worker as u32)?;
+            if a.chunk_size() != CHUNK {
+                tracing::warn!(
+                    worker = w,
+                    chunk = a.chunk_size(),
+                    "no IOVA-contiguous memory for the frame area and a device DMAs to physical \
+                     addresses (IOVA as PA): using page-sized chunks, which cost cache misses \
+                     (see docs/DPDK.md; VFIO with an IOMMU, or more hugepages, avoids this)"
+                );
+            }
+            areas.push(a);
+        }
+        Ok(DpdkBackend {
+            cfg: d.clone(),
+            areas,
+        })
+    }
+
+    /// The ethdev `name` names (its device name or node name), hot-plugging it first when
+    /// `name` is a device argument string the EAL does not know yet (`net_null9`,
+    /// `net_af_packet1,iface=eth1`).
+    fn resolve(name: &str) -> Result<(u16, String), DataplaneError> {
+        let dev = name.split(',').next().unwrap_or(name);
+        let eth = match find(dev) {
+            Some(p) => p,
+            None => {
+                sys::dev_probe(name)?;
+                find(dev).ok_or_else(|| {
+                    DataplaneError::Invalid(format!("{name}: probed, but no ethdev appeared"))
+                })?
+            }
+        };
+        Ok((eth, dev.to_string()))
+    }
+
+    /// Checks ethdev `eth` can run with `workers` workers, and starts it.
+    fn setup(
+        &self,
+        eth: u16,
+        queues: Option<u32>,
+        workers: u16,
+    ) -> Result<DpdkIface, DataplaneError> {
+        let dev = sys::eth_name(eth)?;
+        let info = sys::eth_info(eth)?;
+        if !self.areas.iter().all(|a| a.dma_ok()) && !sys::eth_is_virtual(eth) {
+            return Err(DataplaneError::Unsupported(format!(
+                "DPDK device {dev} ({}) DMAs to physical addresses (IOVA as PA), but the frame \
+                 areas were made for software devices only and are not IOVA-contiguous; start \
+                 with the device present (or use VFIO with an IOMMU, --dpdk-eal \"--iova-mode=va\")",
+                info.driver
+            )));
+        }
+        if info.max_txq < workers {
+            return Err(DataplaneError::Invalid(format!(
+                "DPDK device {dev} ({}) has {} TX queue(s), but each of the {workers} workers needs its own; use fewer --cores (or give the vdev more queues, e.g. qpairs= / queue_count=)",
+                info.driver, info.max_txq
+            )));
+        }
+        let want = queues
+            .map(|q| q as u16)
+            .or((self.cfg.rx_queues > 0).then_some(self.cfg.rx_queues))
+            .unwrap_or(workers);
+        let nrx = want.clamp(1, info.max_rxq.max(1));
+        let rx_areas: Vec<_> = (0..nrx)
+            .map(|q| self.areas[(q % workers) as usize].clone())
+            .collect();
+        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc)
+            .map_err(|e| sys::DpdkError(format!("DPDK device {dev}: {e}")))?;
+        tracing::info!(
+            device = %dev,
+            driver = %info.driver,
+            rx_queues = nrx,
+            tx_queues = workers,
+            rx_ring = rxd,
+            tx_ring = txd,
+            "DPDK device started"
+        );
+        claimed().push(eth);
+        let ctl = DpdkCtl::new(node_name_for(&dev), eth, info.driver.clone(), info.if_index);
+        Ok(DpdkIface {
+            ctl: Arc::new(ctl),
+            rx_queues: nrx,
+            areas: self.areas.clone(),
+        })
+    }
+}
+
+/// The ethdev named `n` (device name or node name).
+fn find(n: &str) -> Option<u16> {
+    sys::eth_ports().into_iter().find(|p| {
+        sys::eth_name(*p)
+            .map(|d| d == n || node_name_for(&d) == n)
+            .unwrap_or(false)
+    })
+}
+
+impl Backend for DpdkBackend {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    /// DPDK driver names (`net_...`, with or without device arguments), PCI addresses, and
+    /// the names of ethdevs the EAL knows.
+    fn claims(&self, name: &str) -> Claim {
+        if is_dpdk_name(name) || find(name).is_some() {
+            Claim::Yes
+        } else {
+            Claim::No
+        }
+    }
+
+    fn attach(&mut self, req: &AttachRequest<'_>) -> Result<Box<dyn Interface>, DataplaneError> {
+        let (eth, dev) = DpdkBackend::resolve(req.name)?;
+        if claimed().contains(&eth) {
+            return Err(DataplaneError::Exists(format!("DPDK device {dev}")));
+        }
+        Ok(Box::new(self.setup(eth, req.queues, req.workers as u16)?))
+    }
+
+    /// Every ethdev the EAL found and no data plane of this process owns.
+    fn initial(&mut self) -> Result<Vec<String>, DataplaneError> {
+        let owned = claimed().clone();
+        let names = sys::eth_ports()
+            .into_iter()
+            .filter(|p| !owned.contains(p))
+            .map(sys::eth_name)
+            .collect::<Result<Vec<_>, _>>()?;
+        if names.is_empty() && self.cfg.require_device {
+            return Err(DataplaneError::Invalid(
+                "DPDK found no device: give the EAL a virtual device (--dpdk-eal \"--vdev \
+                 net_af_xdp0,iface=eth1\") or bind a NIC to vfio-pci (see docs/DPDK.md)"
+                    .into(),
+            ));
+        }
+        Ok(names)
+    }
+
+    /// The worker's frame area, as its pool (exchanging chunks with the area's mempool) and
+    /// its UMEM; the worker registers as an EAL thread for the mempool's cache, and spins
+    /// (DPDK devices have no descriptor to sleep on).
+    fn worker_memory(&self, worker: usize) -> Option<MemoryMaker> {
+        let a = self.areas.get(worker)?.clone();
+        Some(Box::new(move |id, core| {
+            let guard = EalThread::register(a.clone(), id, core);
+            let view = a.view().ok_or_else(|| {
+                DataplaneError::Invalid("the frame area already has a pool".into())
+            })?;
+            let (addr, len) = a.addr_len();
+            let chunk = a.chunk_size();
+            let source = Box::new(AreaSource(a));
+            Ok(WorkerMemory {
+                pool: Pool::with_source(Region::Mapped(view), chunk, HEADROOM, BUF_START, source),
+                region: RegionInfo {
+                    addr,
+                    len,
+                    chunk_size: chunk,
+                },
+                guard: Some(Box::new(guard)),
+                busy: true,
+            })
+        }))
+    }
+
+    /// Every worker is gone (its pool gave its chunks back), every device closed (its driver
+    /// freed what it held): every chunk should be home, once.
+    fn shutdown(&mut self, report: &mut ShutdownReport) {
+        let areas = std::mem::take(&mut self.areas);
+        if areas.is_empty() {
+            return;
+        }
+        let c = audit(&areas);
+        if c.double_freed > 0 {
+            tracing::error!(
+                double_freed = c.double_freed,
+                "DPDK frames were freed twice"
+            );
+        }
+        if c.kept_by_drivers > 0 {
+            tracing::warn!(
+                kept = c.kept_by_drivers,
+                "DPDK drivers kept frames when their devices closed (reclaimed)"
+            );
+        }
+        if c.home == c.total && c.double_freed == 0 {
+            tracing::info!(
+                frames = c.total,
+                "DPDK devices closed; every frame back in its pool"
+            );
+        } else {
+            tracing::warn!(
+                home = c.home,
+                total = c.total,
+                double_freed = c.double_freed,
+                kept_by_drivers = c.kept_by_drivers,
+                "DPDK devices closed; not every frame came back by itself"
+            );
+        }
+        report.dpdk_frames = Some(c);
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// Counts every area's chunks home.
+fn audit(areas: &[Arc<Area>]) -> FrameCount {
+    let mut c = FrameCount::default();
+    for a in areas {
+        c.total += a.chunks() as u64;
+        match a.audit() {
+            Ok((home, dups, kept)) => {
+                c.home += home as u64;
+                c.double_freed += dups as u64;
+                c.kept_by_drivers += kept as u64;
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    c
+}
+
+/// A worker registered as an EAL thread (for mempool caches); unregisters on drop, after the
+/// worker's pool is gone (its last chunks go through this thread's cache).
+struct EalThread(Arc<Area>);
+
+impl EalThread {
+    fn register(a: Arc<Area>, id: usize, core: usize) -> EalThread {
+        if !a.register_thread() {
+            tracing::warn!(
+                core,
+                "worker {id}: no EAL lcore id left; DPDK mempool caches are off"
+            );
+        }
+        EalThread(a)
+    }
+}
+
+impl Drop for EalThread {
+    fn drop(&mut self) {
+        self.0.unregister_thread();
+    }
+}
+
+/// An attached DPDK device.
+pub struct DpdkIface {
+    ctl: Arc<DpdkCtl>,
+    rx_queues: u16,
+    /// The workers' frame areas (RX queue q fills from area q mod W).
+    areas: Vec<Arc<Area>>,
+}
+
+impl DpdkIface {
+    pub fn ctl(&self) -> &Arc<DpdkCtl> {
+        &self.ctl
+    }
+}
+
+impl Interface for DpdkIface {
+    fn ctl(&self) -> Arc<dyn PortCtl> {
+        self.ctl.clone()
+    }
+
+    fn describe(&self) -> IfaceDesc {
+        IfaceDesc {
+            name: self.ctl.ifname(),
+            port: 0,
+            kind: KIND,
+            mode: self.ctl.driver.clone(),
+            queues: self.rx_queues as usize,
+            up: self.ctl.is_up(),
+        }
+    }
+
+    /// Worker `worker` polls RX queues q ≡ worker (mod W) and transmits on TX queue `worker`.
+    fn worker_port(&mut self, worker: usize, port: PortId) -> Result<PortMaker, DataplaneError> {
+        let nw = self.areas.len() as u16;
+        let w = worker as u16;
+        let rxq: Vec<u16> = (0..self.rx_queues).filter(|q| q % nw == w).collect();
+        let area = self.areas[worker].clone();
+        let p = DpdkPort::new(port, self.ctl.eth, rxq, w, area, self.ctl.rx.clone());
+        Ok(Box::new(move |_: &mut WorkerCx<'_>| {
+            Ok(WorkerPort::new(Box::new(p)))
+        }))
+    }
+
+    /// The device's `rte_eth_stats` (rx_missed is imissed, rx_errors ierrors, tx_errors
+    /// oerrors, rx_nombuf) and the frames refused before the graph.
+    fn driver_stats(&self) -> Vec<DriverStats> {
+        vec![DriverStats {
+            queue: None,
+            counters: self.ctl.counters(),
+        }]
+    }
+
+    fn tick(&self) {
+        let was = self.ctl.is_up_cached();
+        let now = self.ctl.refresh();
+        if was != now {
+            tracing::info!(device = %self.ctl.ifname(), up = now, "link state changed");
+        }
+    }
+
+    /// The device is stopped and closed (its driver frees the mbufs it held).
+    fn release(self: Box<Self>) {
+        sys::eth_stop_close(self.ctl.eth);
+        claimed().retain(|p| *p != self.ctl.eth);
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,423 @@
+//! The running data plane: one pinned worker thread per core, each polling its ports and running
+//! bursts through the graph; the management side (the caller's thread) owns the [`Graph`] and
+//! attaches and detaches interfaces through the backends.
+//!
+//! * [`backend`]: what a backend is ([`Backend`], [`Interface`]) and what it hands the workers.
+//! * [`worker`]: the worker threads (main loop, commands).
+//! * Backends, one folder each, registered in [`backends`] (the only place that names them
+//!   all): [`afxdp`] (AF_XDP sockets on Linux interfaces), [`mem`] (in-memory ports for tests
+//!   and demos), `dpdk` (DPDK ethdevs, cargo feature `dpdk`).
+//! * [`control`]: the data plane as the `ctl` commands' backend.
+//!
+//! Queues are spread over workers: queue q of every interface goes to worker q mod W, so every
+//! worker has a port on every interface and can transmit on it; a frame never crosses workers.
+//! Each worker owns one frame memory (its pool): an anonymous mapping that is also the UMEM
+//! shared by all its AF_XDP sockets, or with DPDK its frame area, which is both mempool and
+//! UMEM. Forwarding between interfaces on a worker moves descriptors, never bytes.
+
+pub mod afxdp;
+pub mod backend;
+pub mod control;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
+mod error;
+pub mod mem;
+mod worker;
+
+pub use backend::{
+    AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, ShutdownReport,
+};
+pub use error::{errno_name, io_errno, BackendError, BackendFailure, DataplaneError};
+
+use crate::graph::{Graph, GraphConfig, GraphHandle};
+use crate::port::PortId;
+use crate::wire::MacAddr;
+use afxdp::{SocketConfig, XdpMode};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use worker::{Spawn, WorkerThread};
+
+/// How the data plane runs.
+#[derive(Debug, Clone)]
+pub struct DataplaneConfig {
+    /// One worker per listed core, pinned.
+    pub cores: Vec<usize>,
+    /// Frames (chunks) of memory per worker.
+    pub frames_per_worker: usize,
+    /// Spin instead of sleeping in poll(2) when idle.
+    pub busy_poll: bool,
+    pub graph: GraphConfig,
+    /// AF_XDP: how the XDP program is attached.
+    pub xdp_mode: XdpMode,
+    /// AF_XDP: how the workers open their sockets.
+    pub socket: SocketConfig,
+    /// AF_XDP: create a TAP mirror per interface for the ether node's `upper` hook.
+    pub taps: bool,
+    /// Run DPDK too: every ethdev the EAL finds becomes a port (needs the `dpdk` feature).
+    pub dpdk: Option<DpdkConfig>,
+}
+
+impl Default for DataplaneConfig {
+    fn default() -> Self {
+        DataplaneConfig {
+            cores: vec![0],
+            frames_per_worker: 16384,
+            busy_poll: false,
+            graph: GraphConfig::default(),
+            xdp_mode: XdpMode::Auto,
+            socket: SocketConfig::default(),
+            taps: true,
+            dpdk: None,
+        }
+    }
+}
+
+/// The DPDK part of a data plane's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DpdkConfig {
+    /// EAL arguments as one string, as testpmd takes them (empty: defaults only).
+    pub eal: String,
+    /// RX/TX descriptors per queue (0: the driver's preferred ring size, else 1024).
+    pub desc: u16,
+    /// RX queues per port (0: one per worker).
+    pub rx_queues: u16,
+    /// Refuse to start when the EAL finds no device (the daemon does).
+    pub require_device: bool,
+}
+
+/// The backends of a data plane, in the order `ctl interfaces` lists their interfaces. A new
+/// backend is a folder beside these and one line here.
+fn backends(cfg: &DataplaneConfig) -> Result<Vec<Box<dyn Backend>>, DataplaneError> {
+    let mut v: Vec<Box<dyn Backend>> = vec![
+        Box::new(afxdp::AfxdpBackend::new(cfg)),
+        Box::new(mem::MemBackend::default()),
+    ];
+    if let Some(d) = &cfg.dpdk {
+        v.push(dpdk_backend(cfg, d)?);
+    }
+    Ok(v)
+}
+
+#[cfg(feature = "dpdk")]
+fn dpdk_backend(cfg: &DataplaneConfig, d: &DpdkConfig) -> Result<Box<dyn Backend>, DataplaneError> {
+    Ok(Box::new(dpdk::DpdkBackend::start(cfg, d)?))
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn dpdk_backend(_: &DataplaneConfig, _: &DpdkConfig) -> Result<Box<dyn Backend>, DataplaneError> {
+    Err(DataplaneError::Unsupported(
+        "this xdpgraph was built without DPDK: rebuild with `cargo build --release --features \
+         dpdk` (needs libdpdk-dev)"
+            .into(),
+    ))
+}
+
+/// Releases what the backends hold for the whole process (DPDK's EAL), at exit, after every
+/// data plane is gone.
+pub fn cleanup_at_exit() {
+    #[cfg(feature = "dpdk")]
+    dpdk::eal::cleanup();
+}
+
+/// An attached interface.
+struct Attached {
+    backend: usize,
+    port: PortId,
+    iface: Box<dyn Interface>,
+}
+
+/// The running data plane.
+pub struct Dataplane {
+    cfg: DataplaneConfig,
+    graph: Graph,
+    workers: Vec<WorkerThread>,
+    backends: Vec<Box<dyn Backend>>,
+    ifaces: BTreeMap<String, Attached>,
+    stop: Arc<AtomicBool>,
+    report: Option<ShutdownReport>,
+}
+
+impl Dataplane {
+    /// Starts the backends and the workers, and attaches what the backends found at start
+    /// (DPDK devices).
+    pub fn start(cfg: DataplaneConfig) -> Result<Dataplane, DataplaneError> {
+        if cfg.cores.is_empty() {
+            return Err(DataplaneError::Invalid(
+                "no cores given (--cores 0,1,...)".into(),
+            ));
+        }
+        let online = crate::sys::cpu::online_cores();
+        if let Some(c) = cfg.cores.iter().find(|c| **c >= online) {
+            return Err(DataplaneError::Invalid(format!(
+                "core {c} does not exist (this machine has {online})"
+            )));
+        }
+        let graph = Graph::new(GraphConfig {
+            workers: cfg.cores.len(),
+            ..cfg.graph.clone()
+        });
+        let backends = backends(&cfg)?;
+        let mut dp = Dataplane {
+            cfg,
+            graph,
+            workers: Vec::new(),
+            backends,
+            ifaces: BTreeMap::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            report: None,
+        };
+        // on an error below, dropping `dp` stops the workers started so far
+        for (id, &core) in dp.cfg.cores.iter().enumerate() {
+            let w = WorkerThread::spawn(Spawn {
+                id,
+                core,
+                graph: dp.graph.handle(),
+                memory: dp.backends.iter().find_map(|b| b.worker_memory(id)),
+                frames: dp.cfg.frames_per_worker,
+                busy_poll: dp.cfg.busy_poll,
+                stop: dp.stop.clone(),
+            })?;
+            dp.workers.push(w);
+        }
+        for b in 0..dp.backends.len() {
+            for name in dp.backends[b].initial()? {
+                dp.attach_with(b, &name, None)?;
+            }
+        }
+        Ok(dp)
+    }
+
+    pub fn graph(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+    pub fn graph_ref(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn handle(&self) -> GraphHandle {
+        self.graph.handle()
+    }
+    pub fn config(&self) -> &DataplaneConfig {
+        &self.cfg
+    }
+    pub fn cores(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.core).collect()
+    }
+
+    /// Attached interfaces in listing order (by backend, then name).
+    fn listed(&self) -> Vec<(&String, &Attached)> {
+        let mut v: Vec<_> = self.ifaces.iter().collect();
+        v.sort_by_key(|(n, a)| (a.backend, n.as_str()));
+        v
+    }
+
+    /// Attached interfaces (name, port).
+    pub fn interfaces(&self) -> Vec<(String, PortId)> {
+        self.listed()
+            .into_iter()
+            .map(|(n, a)| (n.clone(), a.port))
+            .collect()
+    }
+
+    /// Attached interfaces as `ctl interfaces` shows them.
+    pub fn describe(&self) -> Vec<IfaceDesc> {
+        self.listed()
+            .into_iter()
+            .map(|(n, a)| IfaceDesc {
+                name: n.clone(),
+                port: a.port,
+                ..a.iface.describe()
+            })
+            .collect()
+    }
+
+    /// An interface's driver-level counters (per queue, or of the whole interface).
+    pub fn driver_stats(&self, name: &str) -> Option<Vec<DriverStats>> {
+        self.ifaces.get(name).map(|a| a.iface.driver_stats())
+    }
+
+    /// An attached interface as its backend's type (`afxdp::AfxdpIface`, ...).
+    pub fn interface<T: 'static>(&self, name: &str) -> Option<&T> {
+        self.ifaces.get(name)?.iface.as_any().downcast_ref()
+    }
+
+    /// The smallest chunk of the workers' frame memory.
+    fn chunk_size(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.chunk_size)
+            .min()
+            .unwrap_or(crate::frame::CHUNK_SIZE)
+    }
+
+    /// Attaches an interface through the backend that claims its name: the backend's setup
+    /// (an XDP program, a DPDK device), an ether node named after it, and one port per worker.
+    /// `queues` limits how many RX queues are used (default: all).
+    pub fn attach(&mut self, name: &str, queues: Option<u32>) -> Result<PortId, DataplaneError> {
+        if self.ifaces.contains_key(name) {
+            return Err(DataplaneError::Exists(format!("interface {name}")));
+        }
+        let claims: Vec<Claim> = self.backends.iter().map(|b| b.claims(name)).collect();
+        let b = claims
+            .iter()
+            .position(|c| *c == Claim::Yes)
+            .or_else(|| claims.iter().position(|c| *c == Claim::Fallback))
+            .ok_or_else(|| DataplaneError::NotAttached(format!("no backend for {name}")))?;
+        self.attach_with(b, name, queues)
+    }
+
+    fn attach_with(
+        &mut self,
+        b: usize,
+        name: &str,
+        queues: Option<u32>,
+    ) -> Result<PortId, DataplaneError> {
+        let req = AttachRequest {
+            name,
+            queues,
+            workers: self.workers.len(),
+            chunk_size: self.chunk_size(),
+        };
+        let iface = self.backends[b].attach(&req)?;
+        self.add(b, iface)
+    }
+
+    /// Gives an interface a backend attached to the graph and to every worker.
+    fn add(
+        &mut self,
+        backend: usize,
+        mut iface: Box<dyn Interface>,
+    ) -> Result<PortId, DataplaneError> {
+        let ctl = iface.ctl();
+        let name = ctl.ifname();
+        if self.ifaces.contains_key(&name) {
+            iface.release();
+            return Err(DataplaneError::Exists(format!("interface {name}")));
+        }
+        let port = match self.graph.attach_port(ctl) {
+            Ok((_, p)) => p,
+            Err(e) => {
+                iface.release();
+                return Err(e.into());
+            }
+        };
+        for w in 0..self.workers.len() {
+            let opened = iface
+                .worker_port(w, port)
+                .and_then(|m| self.workers[w].open(w, port, m));
+            if let Err(e) = opened {
+                let _ = self.remove(&name, port, iface);
+                return Err(DataplaneError::Port {
+                    name,
+                    worker: w,
+                    source: Box::new(e),
+                });
+            }
+        }
+        let d = iface.describe();
+        tracing::info!(ifname = %name, port, kind = d.kind, mode = %d.mode, queues = d.queues, "attached");
+        self.ifaces.insert(
+            name,
+            Attached {
+                backend,
+                port,
+                iface,
+            },
+        );
+        Ok(port)
+    }
+
+    /// Detaches an interface: its ether node goes (with its hooks), its ports close, and its
+    /// backend gives it back (an XDP program removed, a DPDK device stopped and closed).
+    pub fn detach(&mut self, name: &str) -> Result<(), DataplaneError> {
+        let a = self
+            .ifaces
+            .remove(name)
+            .ok_or_else(|| DataplaneError::NotAttached(format!("interface {name}")))?;
+        self.remove(name, a.port, a.iface)?;
+        tracing::info!(ifname = %name, "detached");
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        name: &str,
+        port: PortId,
+        mut iface: Box<dyn Interface>,
+    ) -> Result<(), DataplaneError> {
+        iface.quiesce();
+        let r = self.graph.detach_port(port);
+        for (w, t) in self.workers.iter().enumerate() {
+            if let Err(e) = t.close(w, port) {
+                tracing::warn!(ifname = %name, worker = w, "closing its port: {e}");
+            }
+        }
+        iface.release();
+        r.map_err(Into::into)
+    }
+
+    /// Adds an in-memory port named `name` (for tests and demos without interfaces): see
+    /// [`mem::MemGen`] for `gen`. Every worker can transmit on it (frames are counted and
+    /// freed).
+    pub fn add_mem_port(
+        &mut self,
+        name: &str,
+        mac: MacAddr,
+        gen: Option<mem::MemGen>,
+    ) -> Result<PortId, DataplaneError> {
+        if self.ifaces.contains_key(name) {
+            return Err(DataplaneError::Exists(format!("interface {name}")));
+        }
+        let b = self
+            .backends
+            .iter()
+            .position(|b| b.kind() == mem::KIND)
+            .expect("the memory backend is always registered");
+        let m = self.backends[b]
+            .as_any_mut()
+            .downcast_mut::<mem::MemBackend>();
+        m.expect("the memory backend's type").define(name, mac, gen);
+        self.attach_with(b, name, None)
+    }
+
+    /// Housekeeping (call every ~100 ms): graph timers, reclamation, link states.
+    pub fn tick(&mut self) {
+        self.graph.tick();
+        for a in self.ifaces.values() {
+            a.iface.tick();
+        }
+    }
+
+    /// Stops the workers and detaches every interface; the backends say what they found
+    /// (DPDK: every frame counted home).
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_inner();
+        self.report.take().unwrap_or_default()
+    }
+
+    fn shutdown_inner(&mut self) {
+        if self.report.is_some() {
+            return;
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.workers.iter_mut() {
+            if !w.join() {
+                tracing::error!(core = w.core, "a worker panicked");
+            }
+        }
+        for (_, a) in std::mem::take(&mut self.ifaces) {
+            a.iface.release();
+        }
+        let mut report = ShutdownReport::default();
+        for b in self.backends.iter_mut() {
+            b.shutdown(&mut report);
+        }
+        self.report = Some(report);
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}

@@ -1,0 +1,272 @@
+//! A worker thread: pinned to its core, it owns its frame memory (its pool) and the ports the
+//! backends opened on it, runs bursts through the graph, and takes commands from the
+//! management thread between bursts (open a port from a backend's [`PortMaker`], close one).
+
+use super::backend::{
+    Locals, MemoryMaker, OnClose, PortMaker, RegionInfo, WorkerCx, WorkerMemory, WorkerPort,
+};
+use super::DataplaneError;
+use crate::buf::{Pool, Region};
+use crate::frame::{CHUNK_SIZE, HEADROOM};
+use crate::graph::{GraphHandle, Worker};
+use crate::port::PortId;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long the management thread waits for a worker's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Empty polls before an idle worker (not busy-polling) starts waiting in poll(2).
+const IDLE_POLLS: u32 = 2048;
+
+/// What the management thread asks a worker.
+pub(super) enum Cmd {
+    /// Open a port from a backend's maker and add it to the worker.
+    Open(PortId, PortMaker, Sender<Result<(), DataplaneError>>),
+    /// Remove a port (its frames go back to the pool) and close it.
+    Close(PortId, Sender<Result<(), DataplaneError>>),
+}
+
+/// How to start a worker.
+pub(super) struct Spawn {
+    pub id: usize,
+    pub core: usize,
+    pub graph: GraphHandle,
+    /// A backend's frame memory for this worker (else an anonymous mapping of `frames`).
+    pub memory: Option<MemoryMaker>,
+    pub frames: usize,
+    pub busy_poll: bool,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The management thread's handle on a worker.
+pub(super) struct WorkerThread {
+    pub core: usize,
+    /// Chunk size of the worker's frame memory.
+    pub chunk_size: usize,
+    cmds: Sender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerThread {
+    /// Starts the worker; returns once its frame memory and graph worker are ready.
+    pub fn spawn(s: Spawn) -> Result<WorkerThread, DataplaneError> {
+        let (id, core) = (s.id, s.core);
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("xdpgraph-w{id}"))
+            .spawn(move || worker_main(s, rx, ready_tx))
+            .map_err(|e| DataplaneError::Worker(format!("spawning worker {id}: {e}")))?;
+        let mut w = WorkerThread {
+            core,
+            chunk_size: 0,
+            cmds: tx,
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(chunk)) => {
+                w.chunk_size = chunk;
+                Ok(w)
+            }
+            Ok(Err(e)) => Err(DataplaneError::Worker(format!(
+                "worker {id} on core {core}: {e}"
+            ))),
+            Err(_) => Err(DataplaneError::Worker(format!(
+                "worker {id} on core {core} died at start"
+            ))),
+        }
+    }
+
+    fn ask(
+        &self,
+        w: usize,
+        make: impl FnOnce(Sender<Result<(), DataplaneError>>) -> Cmd,
+    ) -> Result<(), DataplaneError> {
+        let (tx, rx) = mpsc::channel();
+        self.cmds
+            .send(make(tx))
+            .map_err(|_| DataplaneError::Worker(format!("worker {w} has stopped")))?;
+        rx.recv_timeout(ANSWER_TIMEOUT)
+            .map_err(|_| DataplaneError::Worker(format!("worker {w} did not answer")))?
+    }
+
+    /// Has worker `w` (this one) open a port.
+    pub fn open(&self, w: usize, port: PortId, maker: PortMaker) -> Result<(), DataplaneError> {
+        self.ask(w, |r| Cmd::Open(port, maker, r))
+    }
+
+    /// Has worker `w` (this one) close a port (nothing when it has none of that id).
+    pub fn close(&self, w: usize, port: PortId) -> Result<(), DataplaneError> {
+        self.ask(w, |r| Cmd::Close(port, r))
+    }
+
+    /// Waits for the worker to end (the stop flag is set); false when it panicked.
+    pub fn join(&mut self) -> bool {
+        match self.thread.take() {
+            Some(t) => t.join().is_ok(),
+            None => true,
+        }
+    }
+}
+
+/// What a worker keeps of an open port besides the port itself.
+struct Opened {
+    fds: Vec<RawFd>,
+    on_close: Option<OnClose>,
+}
+
+/// A running worker.
+struct Running {
+    id: usize,
+    w: Worker,
+    region: RegionInfo,
+    locals: Locals,
+    opened: BTreeMap<PortId, Opened>,
+    /// Every open port's descriptors, to wait on when idle.
+    fds: Vec<RawFd>,
+}
+
+fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, DataplaneError>>) {
+    if let Err(e) = crate::sys::cpu::pin_current_thread(s.core) {
+        tracing::warn!(core = s.core, "cannot pin worker {}: {e}", s.id);
+    }
+    let memory = match s.memory {
+        Some(make) => make(s.id, s.core),
+        None => anonymous_memory(s.frames),
+    };
+    let WorkerMemory {
+        pool,
+        region,
+        guard,
+        busy,
+    } = match memory {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let w = match s.graph.worker(s.id, pool) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(region.chunk_size));
+    let mut r = Running {
+        id: s.id,
+        w,
+        region,
+        locals: Locals::default(),
+        opened: BTreeMap::new(),
+        fds: Vec::new(),
+    };
+    r.run(&cmds, &s.stop, busy || s.busy_poll);
+    for id in r.w.port_ids() {
+        r.close(id);
+    }
+    // the pool goes before the guard: its chunks go home through what the guard keeps
+    drop(r);
+    drop(guard);
+}
+
+/// A worker's frames in an anonymous mapping of `frames` page-sized chunks (also its UMEM).
+fn anonymous_memory(frames: usize) -> Result<WorkerMemory, DataplaneError> {
+    let len = frames * CHUNK_SIZE;
+    let mapping = crate::sys::mmap::Mapping::anonymous(len, false).map_err(DataplaneError::io(
+        format!("cannot map {len} bytes for the UMEM"),
+    ))?;
+    let region = RegionInfo {
+        addr: mapping.as_ptr() as u64,
+        len: mapping.len() as u64,
+        chunk_size: CHUNK_SIZE,
+    };
+    Ok(WorkerMemory {
+        pool: Pool::with_region(Region::Mapped(mapping), CHUNK_SIZE, HEADROOM),
+        region,
+        guard: None::<Box<dyn Any>>,
+        busy: false,
+    })
+}
+
+impl Running {
+    fn run(&mut self, cmds: &Receiver<Cmd>, stop: &AtomicBool, busy: bool) {
+        let mut idle = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            while let Ok(cmd) = cmds.try_recv() {
+                self.handle(cmd);
+            }
+            if self.w.poll() > 0 {
+                idle = 0;
+                continue;
+            }
+            idle = idle.saturating_add(1);
+            if !busy && idle > IDLE_POLLS {
+                if self.fds.is_empty() {
+                    std::thread::sleep(Duration::from_millis(1));
+                } else {
+                    let _ = crate::sys::xsk::poll_readable(&self.fds, 1);
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Open(port, maker, reply) => {
+                let _ = reply.send(self.open(port, maker));
+            }
+            Cmd::Close(port, reply) => {
+                self.close(port);
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+
+    fn cx(&mut self) -> WorkerCx<'_> {
+        WorkerCx {
+            worker: self.id,
+            region: self.region,
+            pool: self.w.pool_mut(),
+            locals: &mut self.locals,
+        }
+    }
+
+    fn open(&mut self, port: PortId, maker: PortMaker) -> Result<(), DataplaneError> {
+        let WorkerPort {
+            port: p,
+            fds,
+            on_close,
+        } = maker(&mut self.cx())?;
+        debug_assert_eq!(p.id(), port);
+        self.w.add_port(p);
+        self.opened.insert(port, Opened { fds, on_close });
+        self.collect_fds();
+        Ok(())
+    }
+
+    fn close(&mut self, port: PortId) {
+        let closed = self.w.remove_port(port);
+        let opened = self.opened.remove(&port);
+        drop(closed);
+        if let Some(f) = opened.and_then(|o| o.on_close) {
+            f(&mut self.cx());
+        }
+        self.collect_fds();
+    }
+
+    fn collect_fds(&mut self) {
+        self.fds = self
+            .opened
+            .values()
+            .flat_map(|o| o.fds.iter().copied())
+            .collect();
+    }
+}
