@@ -168,10 +168,13 @@ impl Dataplane {
                 "core {c} does not exist (this machine has {online})"
             )));
         }
-        let graph = Graph::new(GraphConfig {
-            workers: cfg.cores.len(),
-            ..cfg.graph.clone()
-        });
+        let graph = Graph::new(
+            GraphConfig {
+                workers: cfg.cores.len(),
+                ..cfg.graph.clone()
+            },
+            crate::nodes::builtin(),
+        );
         #[cfg(feature = "dpdk")]
         let dpdk = match &cfg.dpdk {
             Some(d) => Some(dpdk_start(&cfg, d)?),

@@ -199,20 +199,32 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
                         .unwrap_or_else(|_| Reply::err("the daemon is shutting down", "EIO"))
                 }
             }
-            Err(e) => Reply::err(e, "EINVAL"),
+            Err(e) => Reply::err(e.to_string(), "EINVAL"),
         };
         writeln!(w, "{}", reply.to_wire())?;
     }
 }
 
-fn parse_request(buf: &[u8]) -> Result<String, String> {
-    let s = std::str::from_utf8(buf).map_err(|_| "malformed request: not UTF-8".to_string())?;
-    let j: serde_json::Value = serde_json::from_str(s.trim())
-        .map_err(|e| format!("malformed request ({e}): expected {{\"line\": \"<command>\"}}"))?;
+/// Why a request line is not a request.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("malformed request: not UTF-8")]
+    NotUtf8,
+    #[error("malformed request ({0}): expected {{\"line\": \"<command>\"}}")]
+    NotJson(serde_json::Error),
+    #[error("malformed request: one command per request")]
+    SeveralLines,
+    #[error("malformed request: expected {{\"line\": \"<command>\"}}")]
+    NoLine,
+}
+
+fn parse_request(buf: &[u8]) -> Result<String, RequestError> {
+    let s = std::str::from_utf8(buf).map_err(|_| RequestError::NotUtf8)?;
+    let j: serde_json::Value = serde_json::from_str(s.trim()).map_err(RequestError::NotJson)?;
     match j.get("line").and_then(|l| l.as_str()) {
         Some(l) if !l.contains('\n') => Ok(l.to_string()),
-        Some(_) => Err("malformed request: one command per request".into()),
-        None => Err("malformed request: expected {\"line\": \"<command>\"}".into()),
+        Some(_) => Err(RequestError::SeveralLines),
+        None => Err(RequestError::NoLine),
     }
 }
 
