@@ -114,6 +114,54 @@ fn failed_mkpeer_leaves_nothing_behind() {
     }
 }
 
+/// The errno of each refused edit is the one FreeBSD's ng_base.c returns (tests/sys/netgraph/
+/// basic.c's same_name case among them).
+#[test]
+fn edit_errors_carry_netgraphs_errno() {
+    let mut l = Lab::new(1);
+    let g = &mut l.graph;
+    g.mkpeer(".", "hub", "a", "a").unwrap();
+    g.name(".:a", "test").unwrap();
+    let errno = |r: Result<(), GraphError>| r.unwrap_err().errno();
+    // A hook name the node already has: EEXIST (ng_add_hook), on either side.
+    assert_eq!(errno(g.connect(".", ".", "a", "b")), libc::EEXIST);
+    assert_eq!(errno(g.connect(".", "test:", "c", "a")), libc::EEXIST);
+    assert_eq!(
+        errno(g.mkpeer(".", "hub", "a", "x").map(|_| ())),
+        libc::EEXIST
+    );
+    // A node connected to itself by one hook name: EEXIST (ng_con_nodes finds it).
+    let e = g.connect(".", ".", "b", "b").unwrap_err();
+    assert!(matches!(e, GraphError::HookToItself { .. }), "{e}");
+    assert_eq!(e.errno(), libc::EEXIST);
+    // A name in use: EADDRINUSE; renaming a node to its own name is no change.
+    assert_eq!(errno(g.name(".", "test")), libc::EADDRINUSE);
+    g.name("test:", "test").unwrap();
+    // An unknown type: ENXIO (ng_make_node); a type mkpeer cannot make: EINVAL.
+    assert_eq!(
+        errno(g.mkpeer(".", "nosuch", "x", "y").map(|_| ())),
+        libc::ENXIO
+    );
+    for (ty, why) in [
+        ("ether", "each attached interface has one"),
+        ("socket", "only one"),
+    ] {
+        let e = g.mkpeer(".", ty, "x", "y").unwrap_err();
+        assert!(matches!(e, GraphError::NotCreatable { .. }), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+        assert_eq!(e.errno(), libc::EINVAL);
+    }
+    // No such node or hook: ENOENT; a malformed path or a refused hook: EINVAL.
+    assert_eq!(errno(g.shutdown("nosuch:")), libc::ENOENT);
+    assert_eq!(errno(g.rmhook(".", "nosuch")), libc::ENOENT);
+    assert_eq!(errno(g.shutdown("a:b:c")), libc::EINVAL);
+    assert_eq!(
+        errno(g.mkpeer(".", "tee", "t", "middle").map(|_| ())),
+        libc::EINVAL
+    );
+    assert_eq!(g.list().len(), 3, "nothing half-made is left");
+}
+
 #[test]
 fn nodes_without_hooks_go_away_in_a_cascade() {
     let mut l = Lab::new(1);

@@ -408,4 +408,46 @@ mod tests {
         assert!(r.error.unwrap().contains("usage: rmhook [path] <hook>"));
         assert!(execute(&mut g, "  # only a comment").ok);
     }
+
+    #[test]
+    fn help_for_commands_and_node_types() {
+        let mut g = Graph::new(GraphConfig::default(), crate::nodes::builtin());
+        let h = execute(&mut g, "help msg").text;
+        assert!(
+            h.starts_with("Usage: msg <path> <command> [argument]"),
+            "{h}"
+        );
+        for line in ["help msg vlan", "help vlan", "? VLAN"] {
+            let r = execute(&mut g, line);
+            if line == "? VLAN" {
+                // Type names are exact; VLAN is no verb either.
+                assert_eq!(r.errno, Some("EINVAL"), "{line}");
+                continue;
+            }
+            assert!(
+                r.text.starts_with("Type vlan: 802.1Q"),
+                "{line}: {}",
+                r.text
+            );
+            assert!(r
+                .text
+                .contains("addfilter { hook=\"<hook>\" vid=N pcp=N cfi=N }"));
+            assert!(r.text.contains("no_filter") && r.text.contains("nodeinfo"));
+            assert_eq!(r.json["help"], r.text);
+        }
+        let h = execute(&mut g, "help ether").text;
+        assert!(
+            h.contains("(not made by mkpeer)") && h.contains("setpromisc <0|1>"),
+            "{h}"
+        );
+        let r = execute(&mut g, "help msg nosuch");
+        assert_eq!(r.errno, Some("EINVAL"));
+        assert!(r.error.unwrap().contains("unknown node type \"nosuch\""));
+        let r = execute(&mut g, "help list vlan");
+        assert!(r.error.unwrap().contains("usage: help"));
+        // A verb's own name wins over a type's.
+        assert!(execute(&mut g, "help types")
+            .text
+            .starts_with("Usage: types"));
+    }
 }

@@ -13,7 +13,7 @@ use crate::value::Value;
 crate::drop_reasons! {
     pub mod reason {
         /// The hub has no other hook.
-        NO_DESTINATION = "no_destination": "no other hook to send to",
+        NO_DESTINATION = "no_destination": "no link to flood to",
     }
 }
 
