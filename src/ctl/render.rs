@@ -186,18 +186,18 @@ pub fn type_help(info: &TypeInfo) -> String {
     if !info.user_creatable() {
         s += "  (not made by mkpeer)\n";
     }
-    s += &format!("Hooks:\n  {}\n", info.hooks);
+    s += "Hooks:\n";
+    s += &wrap(info.hooks, "  ");
     s += "Messages:\n";
     let generic = super::generic::MESSAGES.iter();
     for m in info.messages.iter().chain(generic) {
         let usage = format!("{} {}", m.name, m.args);
-        s += &format!("  {:<44} {}\n", usage.trim_end(), m.help);
+        s += &format!("  {}\n", usage.trim_end());
+        s += &wrap(m.help, "      ");
     }
     if !info.hook_counters.is_empty() {
-        s += &format!(
-            "Hook counters (besides inFrames inOctets outFrames outOctets):\n  {}\n",
-            info.hook_counters.join(" ")
-        );
+        s += "Hook counters (besides inFrames inOctets outFrames outOctets):\n";
+        s += &wrap(&info.hook_counters.join(" "), "  ");
     }
     if !info.drop_reasons.is_empty() {
         s += "Drop reasons (besides the engine's, see `errors`):\n";
@@ -206,4 +206,25 @@ pub fn type_help(info: &TypeInfo) -> String {
         }
     }
     s
+}
+
+/// `text` in lines of at most 92 columns, each starting with `indent`.
+fn wrap(text: &str, indent: &str) -> String {
+    const WIDTH: usize = 92;
+    let mut out = String::new();
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > WIDTH {
+            out += line.trim_end();
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line += word;
+    }
+    out += &line;
+    out.push('\n');
+    out
 }

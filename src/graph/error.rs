@@ -23,7 +23,7 @@ pub enum GraphError {
     #[error("hook \"{hook}\" of {node} is already connected")]
     HookExists { node: String, hook: String },
     /// `connect . . h h`: both ends would be the same hook (ng_con_nodes: EEXIST).
-    #[error("{node}: cannot connect hook \"{hook}\" to itself")]
+    #[error("cannot connect hook \"{hook}\" of {node} to itself")]
     HookToItself { node: String, hook: String },
     #[error("node type {ty} refuses hook \"{hook}\": {why}")]
     HookRefused {

@@ -225,7 +225,8 @@ impl<'a> Cx<'a> {
         self.outs.list.push((slot, full));
     }
 
-    /// Drops `f`, counting `why` on this node.
+    /// Drops `f`, counting `why` (an engine reason, or one of this node's type's own) on this
+    /// node and graph-wide.
     #[inline]
     pub fn drop_frame(&mut self, f: Frame, why: DropReason) {
         self.pool.free(f);
@@ -244,8 +245,9 @@ impl<'a> Cx<'a> {
         count_drop(self.stats, &self.node.core, self.worker, why, n);
     }
 
-    /// A copy of `f` in a fresh frame, or None when the pool is empty (the caller decides what
-    /// to count; `no_buffers` is the usual reason).
+    /// A copy of `f` in a fresh frame, or None when the pool is empty. A copy that could not be
+    /// made is no frame, so no drop: the caller skips it (and may count it in a hook counter,
+    /// as the bridge's and one2many's `memoryFailures`).
     #[inline]
     pub fn copy(&mut self, f: &Frame) -> Option<Frame> {
         let c = self.pool.copy(f).ok()?;
