@@ -290,7 +290,8 @@ impl Bridge {
         if v != me {
             if Self::link_of(cx, v).is_some() {
                 if now.wrapping_sub(e.learned()) < rx.min_stable {
-                    self.mute(cx, rx);
+                    // Not `rx` itself: its address would escape, keeping it out of registers.
+                    rx.muted |= self.mute(cx, rx.link, rx.table, me, now);
                     return Learned::Loop;
                 }
                 // The host moved: it lives here now.
@@ -306,17 +307,17 @@ impl Bridge {
         Learned::Ok
     }
 
-    /// A loop: mutes the ingress link for `loopTimeout` and forgets its hosts.
+    /// A loop: mutes the ingress link `link` (packed `me`) for `loopTimeout` and forgets its
+    /// hosts. Returns whether the link is muted (a zero timeout mutes nothing).
     #[cold]
-    fn mute(&self, cx: &Cx<'_>, rx: &mut Ingress<'_>) {
+    fn mute(&self, cx: &Cx<'_>, link: &HookState, table: &HostTable, me: u64, now: u32) -> bool {
         let timeout = self.loop_timeout.load(Relaxed);
         if timeout > 0 {
-            rx.link.word.store((rx.now + timeout) as u64, Relaxed);
-            rx.muted = true;
+            link.word.store((now + timeout) as u64, Relaxed);
         }
-        cx.count(rx.link, stat::LOOP_DETECTS, 1);
-        let me = rx.me;
-        rx.table.forget(|x| x == me);
+        cx.count(link, stat::LOOP_DETECTS, 1);
+        table.forget(|x| x == me);
+        timeout > 0
     }
 
     /// Sends `f` to its destination's link, or floods it.
