@@ -105,11 +105,12 @@ struct Run {
 }
 
 fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
-    let mut g = Graph::new(GraphConfig {
+    let cfg = GraphConfig {
         workers: 1,
         topology: mode,
         ..Default::default()
-    });
+    };
+    let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
     let (src, sinks, template) = build(&mut g, t);
     let h = g.handle();
     let stop = Arc::new(AtomicBool::new(false));
@@ -182,12 +183,13 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
 /// Deterministic mode for instruction counting (scripts/bench-instructions.sh runs it under
 /// callgrind): exactly `n` frames through one topology on this thread.
 fn run_count(t: Topo, mode: TopologyMode, n: u64) {
-    let mut g = Graph::new(GraphConfig {
+    let cfg = GraphConfig {
         workers: 1,
         topology: mode,
         manual_clock: true,
         ..Default::default()
-    });
+    };
+    let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
     let (src, sinks, template) = build(&mut g, t);
     let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
     w.add_port(Box::new(MemPort::generator(src, vec![template], n)));

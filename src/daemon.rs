@@ -18,7 +18,8 @@
 use crate::ctl::exec::{self, Reply};
 use crate::ctl::server::{Request, Server, Work};
 use crate::dataplane::mem::{self, MemGen};
-use crate::dataplane::{io_errno, Dataplane, DataplaneConfig, DataplaneError, ShutdownReport};
+use crate::dataplane::{Dataplane, DataplaneConfig, DataplaneError, ShutdownReport};
+use crate::errno::Errno;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -105,7 +106,7 @@ pub enum DaemonError {
         origin: String,
         line: usize,
         error: String,
-        errno: &'static str,
+        errno: Errno,
     },
     #[error("control socket {path}")]
     Socket {
@@ -118,17 +119,17 @@ pub enum DaemonError {
 }
 
 impl DaemonError {
-    /// The errno's name (`"EEXIST"`, ...).
-    pub fn errno(&self) -> &'static str {
+    /// The errno a netgraph user would expect.
+    pub fn errno(&self) -> Errno {
         match self {
             DaemonError::Start(e)
             | DaemonError::Attach { source: e, .. }
             | DaemonError::MemPort { source: e, .. } => e.errno(),
             DaemonError::Read { source, .. } | DaemonError::Socket { source, .. } => {
-                io_errno(source)
+                Errno::of_io(source)
             }
-            DaemonError::Metrics(e) => io_errno(e),
-            DaemonError::Script { errno, .. } => errno,
+            DaemonError::Metrics(e) => Errno::of_io(e),
+            DaemonError::Script { errno, .. } => *errno,
         }
     }
 }
@@ -208,7 +209,7 @@ impl Daemon {
                     origin: origin.into(),
                     line: n + 1,
                     error: r.error.unwrap_or_default(),
-                    errno: r.errno.unwrap_or("EINVAL"),
+                    errno: (r.errno.and_then(Errno::from_name)).unwrap_or(Errno::EINVAL),
                 });
             }
             if !r.text.is_empty() {

@@ -6,6 +6,7 @@
 //! 10.77.0.1… (`--subnet`). Root ends get MAC 02:77:00:00:00:NN, namespace ends
 //! 02:77:00:00:01:NN. IPv6 is off on both ends so the only traffic is what you send.
 
+use crate::errno::Errno;
 use std::process::Command;
 
 /// Lab layout.
@@ -42,12 +43,12 @@ pub struct LabError {
 }
 
 impl LabError {
-    /// The errno's name: EINVAL for a bad layout, EIO for a command that failed.
-    pub fn errno(&self) -> &'static str {
+    /// The errno: EINVAL for a bad layout, EIO for a command that failed.
+    pub fn errno(&self) -> Errno {
         if self.cmd == "lab up" {
-            "EINVAL"
+            Errno::EINVAL
         } else {
-            "EIO"
+            Errno::EIO
         }
     }
 }

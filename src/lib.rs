@@ -13,6 +13,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod dataplane;
 pub mod epoch;
+pub mod errno;
 pub mod frame;
 pub mod gen;
 pub mod graph;

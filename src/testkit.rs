@@ -32,7 +32,7 @@ impl Lab {
     }
 
     pub fn with_config(n: usize, cfg: GraphConfig, pool: Pool) -> Lab {
-        let mut graph = Graph::new(cfg);
+        let mut graph = Graph::new(cfg, crate::nodes::builtin());
         let mut worker = graph.handle().worker(0, pool).expect("worker 0");
         let mut ports = Vec::new();
         let mut ctls = Vec::new();

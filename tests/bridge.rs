@@ -1,6 +1,7 @@
 //! Bridge scenarios, following ng_bridge(4).
 
 use xdpgraph::graph::{DropReason, GraphError};
+use xdpgraph::nodes::bridge::reason;
 use xdpgraph::testkit::{bcast, eth, frame, mac, Lab};
 use xdpgraph::value::Value;
 use xdpgraph::wire::EtherType;
@@ -102,7 +103,7 @@ fn destination_on_ingress_link_is_dropped() {
     counts(&mut l);
     l.send(0, &[eth(2, 1)]);
     assert_eq!(counts(&mut l), vec![0, 0]);
-    assert_eq!(l.graph.drops(DropReason::SameLink), 1);
+    assert_eq!(l.graph.drops_of("bridge", reason::SAME_LINK), 1);
 }
 
 #[test]
@@ -124,8 +125,8 @@ fn runts_and_multicast_sources_are_counted() {
     assert_eq!(counts(&mut l), vec![0, 0]);
     assert_eq!(stat(&mut l, 0, "recvRunts"), 1);
     assert_eq!(stat(&mut l, 0, "recvInvalid"), 1);
-    assert_eq!(l.graph.drops(DropReason::Runt), 1);
-    assert_eq!(l.graph.drops(DropReason::InvalidSrc), 1);
+    assert_eq!(l.graph.drops_of("bridge", reason::RUNT), 1);
+    assert_eq!(l.graph.drops_named("invalid_source"), 1);
 }
 
 #[test]
@@ -201,7 +202,7 @@ fn restricted_bridge_sends_unknown_unicast_only_to_uplinks() {
     assert_eq!(counts(&mut l), vec![1, 0, 1]);
     l.send(0, &[eth(9, 3)]); // unknown from the uplink: no link takes unknowns
     assert_eq!(counts(&mut l), vec![0, 0, 0]);
-    assert_eq!(l.graph.drops(DropReason::NoDestination), 1);
+    assert_eq!(l.graph.drops_of("bridge", reason::NO_DESTINATION), 1);
     l.send(0, &[eth(1, 3)]); // known host 1 on link0 is reachable from the uplink
     assert_eq!(counts(&mut l), vec![0, 1, 0]);
 }
@@ -218,7 +219,7 @@ fn bridge_shuts_down_with_its_last_link_unless_persistent() {
     l.graph.rmhook("br0:", "link0").unwrap();
     l.graph.rmhook("br0:", "link1").unwrap();
     assert_eq!(l.graph.show("br0:").unwrap().hooks.len(), 0);
-    assert!(l.graph.save().contains("msg br0: setpersistent"));
+    assert!(xdpgraph::ctl::save::save(&mut l.graph).contains("msg br0: setpersistent"));
 }
 
 #[test]
@@ -284,7 +285,7 @@ fn closed_loop_between_two_bridges_is_detected_and_bounded() {
     assert_eq!(out[0], 0, "nothing back to the sender's port: {out:?}");
     // A muted link drops later traffic as loopDrops until loopTimeout passes.
     l.send(1, &[bcast(2)]);
-    assert!(l.graph.drops(DropReason::LoopDrop) >= 1);
+    assert!(l.graph.drops_of("bridge", reason::LOOP_DROP) >= 1);
     let (i, o) = l.balance();
     assert_eq!(i, o, "every frame accounted for");
 }

@@ -443,15 +443,20 @@ fn metrics_on_loopback() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("only loopback"));
 }
 
-/// Every control message of every node type, through `xdpgraph ctl`, text and JSON, on a
-/// graph that has carried a known number of frames. The test asks each node for its message
-/// list (the error for an unknown message names them) and fails if one was not exercised.
-#[test]
-fn every_node_message_through_ctl() {
-    let dir = std::env::temp_dir().join(format!("xg-msgs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// The messages exercised so far, by (type, message).
+type Done = Vec<(String, String)>;
+
+fn did(done: &mut Done, ty: &str, msgs: &[&str]) {
+    for m in msgs {
+        done.push((ty.to_string(), m.to_string()));
+    }
+}
+
+/// m0 -> tee t -> bridge br0 -> { m1, one2many o -> hole }, tee copies -> hole h; m2 -> vlan v
+/// -> hub hb -> echo ec. m0 sends exactly 1000 frames (alternately 02:..:01 -> 02:..:02 and
+/// back, 64 bytes), all of which have arrived when this returns.
+fn message_topology(dir: &std::path::Path) -> Daemon {
     let script = dir.join("topo.ngctl");
-    // m0 -> tee t -> bridge br0 -> { m1, one2many o -> hole }, tee copies -> hole h
     std::fs::write(
         &script,
         "mkpeer m0: tee lower left\nname m0:lower t\nmkpeer t: bridge right link0\n\
@@ -465,8 +470,7 @@ fn every_node_message_through_ctl() {
         20_000,
         &["--mem-count", "1000", "-f", script.to_str().unwrap()],
     );
-    // the generator starts when m0's lower is connected and sends exactly 1000 frames
-    // (alternately 02:..:01 -> 02:..:02 and back, 64 bytes)
+    // the generator starts when m0's lower is connected
     let t = Instant::now();
     while d.json("msg h: getstats \"in\"")["reply"]["frames"] != 1000 {
         assert!(
@@ -475,16 +479,28 @@ fn every_node_message_through_ctl() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut done: Vec<(String, String)> = Vec::new();
-    let mut did = |ty: &str, m: &str| done.push((ty.to_string(), m.to_string()));
+    d
+}
 
-    // ---- generic messages (every type)
-    for m in ["nodeinfo", "listhooks", "listnodes", "listtypes"] {
-        for ty in [
-            "bridge", "tee", "hole", "one2many", "vlan", "hub", "echo", "ether", "socket",
-        ] {
-            did(ty, m);
-        }
+const TYPES_AND_PATHS: [(&str, &str); 9] = [
+    ("bridge", "br0:"),
+    ("tee", "t:"),
+    ("hole", "h:"),
+    ("one2many", "o:"),
+    ("vlan", "v:"),
+    ("hub", "hb:"),
+    ("echo", "ec:"),
+    ("ether", "m0:"),
+    ("socket", "[1]:"),
+];
+
+fn generic_messages(d: &Daemon, done: &mut Done) {
+    for (ty, _) in TYPES_AND_PATHS {
+        did(
+            done,
+            ty,
+            &["nodeinfo", "listhooks", "listnodes", "listtypes"],
+        );
     }
     let j = d.json("msg br0: nodeinfo");
     assert_eq!(j["reply"]["type"], "bridge");
@@ -501,11 +517,11 @@ fn every_node_message_through_ctl() {
     assert!(d
         .ok("msg m0: listtypes")
         .contains("typename=\"bridge\" numnodes=1"));
+}
 
-    // ---- tee: right/left/left2right carried all 1000
-    did("tee", "getstats");
-    did("tee", "getclrstats");
-    did("tee", "clrstats");
+fn tee_messages(d: &Daemon, done: &mut Done) {
+    // right/left/left2right carried all 1000
+    did(done, "tee", &["getstats", "getclrstats", "clrstats"]);
     let j = d.json("msg t: getstats")["reply"].clone();
     assert_eq!(j["left"]["inFrames"], 1000);
     assert_eq!(j["right"]["outFrames"], 1000);
@@ -520,11 +536,10 @@ fn every_node_message_through_ctl() {
     );
     assert_eq!(d.json("msg t: getstats")["reply"]["left"]["inFrames"], 0);
     assert_eq!(d.ok("msg t: clrstats"), "");
+}
 
-    // ---- hole
-    did("hole", "getstats");
-    did("hole", "getclrstats");
-    did("hole", "clrstats");
+fn hole_messages(d: &Daemon, done: &mut Done) {
+    did(done, "hole", &["getstats", "getclrstats", "clrstats"]);
     assert_eq!(
         d.ok("msg h: getstats \"in\""),
         "Rec'd response \"getstats\" from \"h:\":\nArgs:\t{ frames=1000 octets=64000 }\n"
@@ -536,9 +551,15 @@ fn every_node_message_through_ctl() {
     assert_eq!(d.json("msg h: getstats \"in\"")["reply"]["frames"], 0);
     assert_eq!(d.ok("msg h: clrstats \"in\""), "");
     d.fails("msg h: getstats \"nope\"", "no hook \"nope\"");
+}
 
-    // ---- bridge: learned both hosts on link0; one frame flooded, 999 same_link
-    did("bridge", "gettable");
+/// The bridge learned both hosts on link0; one frame was flooded, 999 dropped `same_link`.
+fn bridge_messages(d: &Daemon, done: &mut Done) {
+    did(
+        done,
+        "bridge",
+        &["gettable", "getstats", "getclrstats", "clrstats"],
+    );
     let j = d.json("msg br0: gettable")["reply"].clone();
     assert_eq!(j["numHosts"], 2);
     assert!(j["hosts"]
@@ -546,9 +567,6 @@ fn every_node_message_through_ctl() {
         .unwrap()
         .iter()
         .all(|h| h["hook"] == "link0"));
-    did("bridge", "getstats");
-    did("bridge", "getclrstats");
-    did("bridge", "clrstats");
     let s0 = d.json("msg br0: getstats 0")["reply"].clone();
     assert_eq!(s0["recvPackets"], 1000);
     assert_eq!(s0["recvUnknown"], 1);
@@ -560,7 +578,24 @@ fn every_node_message_through_ctl() {
     d.fails("msg br0: getstats 7", "link7");
     let errs = d.json("errors");
     assert_eq!(errs["totals"]["same_link"], 999, "{errs}");
-    did("bridge", "movehost");
+    let same_link =
+        |j: &J| j["type"] == "bridge" && j["reason"] == "same_link" && j["count"] == 999;
+    assert!(
+        errs["by_type"].as_array().unwrap().iter().any(same_link),
+        "{errs}"
+    );
+    let nodes = errs["nodes"].as_array().unwrap();
+    assert!(
+        nodes.iter().any(|j| j["node"] == "br0:" && same_link(j)),
+        "{errs}"
+    );
+    let text = d.ok("errors");
+    let row = ["br0:", "bridge", "same_link", "999"];
+    assert!(
+        text.lines().any(|l| l.split_whitespace().take(4).eq(row)),
+        "{text}"
+    );
+    did(done, "bridge", &["movehost"]);
     d.ok("msg br0: movehost { addr=02:00:00:00:00:01 hook=\"link1\" }");
     let hosts = d.json("msg br0: gettable")["reply"]["hosts"].clone();
     assert!(
@@ -579,8 +614,7 @@ fn every_node_message_through_ctl() {
         "msg br0: movehost { addr=02:00:00:00:00:01 hook=\"link9\" }",
         "no hook \"link9\"",
     );
-    did("bridge", "setconfig");
-    did("bridge", "getconfig");
+    did(done, "bridge", &["setconfig", "getconfig"]);
     d.ok("msg br0: setconfig { maxStaleness=120 minStableAge=2 }");
     let c = d.json("msg br0: getconfig")["reply"].clone();
     assert_eq!(
@@ -592,18 +626,23 @@ fn every_node_message_through_ctl() {
         (Some(120), Some(2), Some(60))
     );
     d.fails("msg br0: setconfig { ageing=3 }", "ageing");
-    did("bridge", "reset");
+    did(done, "bridge", &["reset"]);
     d.ok("msg br0: reset");
     assert_eq!(d.json("msg br0: gettable")["reply"]["numHosts"], 0);
-    did("bridge", "setpersistent");
+    did(done, "bridge", &["setpersistent"]);
     d.ok("msg br0: setpersistent");
+}
 
-    // ---- one2many: got the one flooded frame on `one`, sent it out many0
-    did("one2many", "getstats");
-    did("one2many", "getclrstats");
-    did("one2many", "clrstats");
-    did("one2many", "getconfig");
-    did("one2many", "setconfig");
+/// The one2many got the one flooded frame on `one` and sent it out many0.
+fn one2many_messages(d: &Daemon, done: &mut Done) {
+    let msgs = [
+        "getstats",
+        "getclrstats",
+        "clrstats",
+        "getconfig",
+        "setconfig",
+    ];
+    did(done, "one2many", &msgs);
     let j = d.json("msg o: getstats -1")["reply"].clone();
     assert_eq!(
         (j["recvPackets"].as_u64(), j["memoryFailures"].as_u64()),
@@ -623,8 +662,9 @@ fn every_node_message_through_ctl() {
     assert_eq!(c["enabledLinks"][1], 1);
     d.fails("msg o: setconfig { xmitAlg=9 }", "xmitAlg");
     d.fails("msg o: getstats 64", "link");
+}
 
-    // ---- vlan
+fn vlan_messages(d: &Daemon, done: &mut Done) {
     for m in [
         "addfilter",
         "delfilter",
@@ -639,7 +679,7 @@ fn every_node_message_through_ctl() {
         "getstats",
         "clrstats",
     ] {
-        did("vlan", m);
+        did(done, "vlan", &[m]);
     }
     d.ok("msg v: addfilter { hook=\"v10\" vid=10 pcp=5 cfi=1 }");
     d.fails("msg v: addfilter { hook=\"v10\" vid=11 }", "already exists");
@@ -679,9 +719,10 @@ fn every_node_message_through_ctl() {
     assert_eq!(s.as_array().unwrap().len(), 2);
     assert!(s.as_array().unwrap().iter().all(|h| h["inFrames"] == 0));
     assert_eq!(d.ok("msg v: clrstats"), "");
+}
 
-    // ---- hub
-    did("hub", "setpersistent");
+fn hub_messages(d: &Daemon, done: &mut Done) {
+    did(done, "hub", &["setpersistent"]);
     d.ok("msg hb: setpersistent");
     d.ok("rmhook hb: a");
     d.ok("rmhook hb: b");
@@ -693,8 +734,9 @@ fn every_node_message_through_ctl() {
     d.fails("show ec:", "no such node"); // the echo node went with its last hook
     d.ok("mkpeer hb: echo b e");
     d.ok("name hb:b ec");
+}
 
-    // ---- ether (in-memory interface)
+fn ether_messages(d: &Daemon, done: &mut Done) {
     for m in [
         "getifname",
         "getifindex",
@@ -708,7 +750,7 @@ fn every_node_message_through_ctl() {
         "delmulti",
         "getstats",
     ] {
-        did("ether", m);
+        did(done, "ether", &[m]);
     }
     assert_eq!(
         d.ok("msg m1: getifname"),
@@ -743,19 +785,13 @@ fn every_node_message_through_ctl() {
         save.contains("msg m1: setpromisc 1") && save.contains("msg m1: setautosrc 0"),
         "{save}"
     );
+}
 
-    // ---- completeness: every message each type lists was exercised above
-    for (ty, path) in [
-        ("bridge", "br0:"),
-        ("tee", "t:"),
-        ("hole", "h:"),
-        ("one2many", "o:"),
-        ("vlan", "v:"),
-        ("hub", "hb:"),
-        ("echo", "ec:"),
-        ("ether", "m0:"),
-        ("socket", "[1]:"),
-    ] {
+/// Every message each type lists (the error for an unknown message names them all: the
+/// type's own, from the registry, and the generic ones) was exercised.
+fn every_listed_message_was_exercised(d: &Daemon, done: &Done) {
+    let types = xdpgraph::nodes::builtin();
+    for (ty, path) in TYPES_AND_PATHS {
         let (ok, _, err) = d.ctl(&["msg", path, "no-such-message"]);
         assert!(!ok);
         let list = err
@@ -763,6 +799,10 @@ fn every_node_message_through_ctl() {
             .nth(1)
             .and_then(|s| s.split(')').next())
             .unwrap_or_else(|| panic!("{ty}: no message list in {err:?}"));
+        let declared = types.get(ty).unwrap().messages.iter().map(|m| m.name);
+        let generic = xdpgraph::ctl::generic::MESSAGES.iter().map(|m| m.name);
+        let want: Vec<&str> = declared.chain(generic).collect();
+        assert_eq!(list.split_whitespace().collect::<Vec<_>>(), want, "{ty}");
         for m in list.split_whitespace() {
             assert!(
                 done.iter().any(|(t, x)| t == ty && x == m),
@@ -771,6 +811,26 @@ fn every_node_message_through_ctl() {
         }
     }
     assert_eq!(d.json("msg [1]: nodeinfo")["reply"]["type"], "socket");
+}
+
+/// Every control message of every node type, through `xdpgraph ctl`, text and JSON, on a
+/// graph that has carried a known number of frames. The test asks each node for its message
+/// list (the error for an unknown message names them) and fails if one was not exercised.
+#[test]
+fn every_node_message_through_ctl() {
+    let dir = std::env::temp_dir().join(format!("xg-msgs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = message_topology(&dir);
+    let mut done = Done::new();
+    generic_messages(&d, &mut done);
+    tee_messages(&d, &mut done);
+    hole_messages(&d, &mut done);
+    bridge_messages(&d, &mut done);
+    one2many_messages(&d, &mut done);
+    vlan_messages(&d, &mut done);
+    hub_messages(&d, &mut done);
+    ether_messages(&d, &mut done);
+    every_listed_message_was_exercised(&d, &done);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -50,7 +50,7 @@ fn scripts_apply_line_by_line_and_stop_at_the_first_failure() {
         .unwrap_err();
     assert!(matches!(e, DaemonError::Script { line: 2, .. }), "{e:?}");
     assert!(e.to_string().starts_with("bad.ngctl:2: "), "{e}");
-    assert_eq!(e.errno(), "ENOENT");
+    assert_eq!(e.errno().name(), "ENOENT");
     let g = d.dataplane().graph();
     assert!(g.msg("never:", "getstats", None).is_err(), "line 3 not run");
     let e = d
@@ -111,9 +111,9 @@ fn a_bad_start_says_what_failed() {
     cfg.mem_ports = vec!["m0".into(), "m0".into()];
     let e = Daemon::start(cfg).err().expect("a duplicate memory port");
     assert!(matches!(e, DaemonError::MemPort { .. }), "{e:?}");
-    assert_eq!(e.errno(), "EEXIST");
+    assert_eq!(e.errno().name(), "EEXIST");
     let mut cfg = config(None);
     cfg.dataplane.cores = vec![];
     let e = Daemon::start(cfg).err().expect("no cores");
-    assert_eq!(e.errno(), "EINVAL");
+    assert_eq!(e.errno().name(), "EINVAL");
 }

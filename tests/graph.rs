@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xdpgraph::buf::Pool;
+use xdpgraph::ctl::{dot, generic, save};
 use xdpgraph::dataplane::mem::{MemPort, MemPortCtl};
 use xdpgraph::graph::{
-    BurstBox, Cx, DropReason, Graph, GraphConfig, GraphError, HookCx, HookSpec, MsgCx, NodeType,
-    Slot,
+    BurstBox, Create, Cx, DropReason, Graph, GraphConfig, GraphError, HookCx, HookError, HookSpec,
+    NodeType, Slot, TypeInfo,
 };
 use xdpgraph::testkit::{bcast, eth, mac, Lab};
 use xdpgraph::value::Value;
@@ -113,6 +114,54 @@ fn failed_mkpeer_leaves_nothing_behind() {
     }
 }
 
+/// The errno of each refused edit is the one FreeBSD's ng_base.c returns (tests/sys/netgraph/
+/// basic.c's same_name case among them).
+#[test]
+fn edit_errors_carry_netgraphs_errno() {
+    let mut l = Lab::new(1);
+    let g = &mut l.graph;
+    g.mkpeer(".", "hub", "a", "a").unwrap();
+    g.name(".:a", "test").unwrap();
+    let errno = |r: Result<(), GraphError>| r.unwrap_err().errno().0;
+    // A hook name the node already has: EEXIST (ng_add_hook), on either side.
+    assert_eq!(errno(g.connect(".", ".", "a", "b")), libc::EEXIST);
+    assert_eq!(errno(g.connect(".", "test:", "c", "a")), libc::EEXIST);
+    assert_eq!(
+        errno(g.mkpeer(".", "hub", "a", "x").map(|_| ())),
+        libc::EEXIST
+    );
+    // A node connected to itself by one hook name: EEXIST (ng_con_nodes finds it).
+    let e = g.connect(".", ".", "b", "b").unwrap_err();
+    assert!(matches!(e, GraphError::HookToItself { .. }), "{e}");
+    assert_eq!(e.errno(), xdpgraph::errno::Errno::EEXIST);
+    // A name in use: EADDRINUSE; renaming a node to its own name is no change.
+    assert_eq!(errno(g.name(".", "test")), libc::EADDRINUSE);
+    g.name("test:", "test").unwrap();
+    // An unknown type: ENXIO (ng_make_node); a type mkpeer cannot make: EINVAL.
+    assert_eq!(
+        errno(g.mkpeer(".", "nosuch", "x", "y").map(|_| ())),
+        libc::ENXIO
+    );
+    for (ty, why) in [
+        ("ether", "each attached interface has one"),
+        ("socket", "only one"),
+    ] {
+        let e = g.mkpeer(".", ty, "x", "y").unwrap_err();
+        assert!(matches!(e, GraphError::NotCreatable { .. }), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+        assert_eq!(e.errno(), xdpgraph::errno::Errno::EINVAL);
+    }
+    // No such node or hook: ENOENT; a malformed path or a refused hook: EINVAL.
+    assert_eq!(errno(g.shutdown("nosuch:")), libc::ENOENT);
+    assert_eq!(errno(g.rmhook(".", "nosuch")), libc::ENOENT);
+    assert_eq!(errno(g.shutdown("a:b:c")), libc::EINVAL);
+    assert_eq!(
+        errno(g.mkpeer(".", "tee", "t", "middle").map(|_| ())),
+        libc::EINVAL
+    );
+    assert_eq!(g.list().len(), 3, "nothing half-made is left");
+}
+
 #[test]
 fn nodes_without_hooks_go_away_in_a_cascade() {
     let mut l = Lab::new(1);
@@ -172,7 +221,7 @@ fn queries_list_show_types_dot_and_generic_messages() {
             && types.contains(&("ether", 2))
             && types.contains(&("hub", 0))
     );
-    let dot = g.dot(false);
+    let dot = dot::dot(g, false);
     assert!(dot.starts_with("graph xdpgraph {"), "{dot}");
     for want in [
         "\"4\" [label=\"br0|bridge|[4]:\"];",
@@ -190,11 +239,11 @@ fn queries_list_show_types_dot_and_generic_messages() {
     let cluster = &dot[dot.find("subgraph cluster_disconnected").unwrap()..];
     assert!(cluster[..cluster.find('}').unwrap()].contains("\\<unnamed\\>|socket|[1]:"));
     assert!(!dot.contains(" in 0 out 0") && !dot.contains("\\nin "));
-    let info = g.msg("br0:", "nodeinfo", None).unwrap().unwrap();
+    let info = generic::reply(g, "br0:", "nodeinfo").unwrap().unwrap();
     // with counters: frames in and out of each hook, drops of each node
     let _ = g;
     l.send(0, &[eth(2, 1), eth(0xffff_ffff_ffff, 1), eth(1, 3)]);
-    let dot = l.graph.dot(true);
+    let dot = dot::dot(&l.graph, true);
     assert!(
         dot.contains("\"4.link0\" [label=\"link0\\nin 3 out 0\"];"),
         "{dot}"
@@ -206,14 +255,14 @@ fn queries_list_show_types_dot_and_generic_messages() {
     assert!(dot.contains("br0|bridge|[4]:|drops 1"), "{dot}");
     let g = &mut l.graph;
     assert_eq!(info.field("type").unwrap().as_str(), Some("bridge"));
-    let hooks = g.msg("br0:", "listhooks", None).unwrap().unwrap();
+    let hooks = generic::reply(g, "br0:", "listhooks").unwrap().unwrap();
     let Some(Value::Array(hl)) = hooks.field("hooklist") else {
         panic!()
     };
     assert_eq!(hl.len(), 2);
-    let nodes = g.msg(".", "listnodes", None).unwrap().unwrap();
+    let nodes = generic::reply(g, ".", "listnodes").unwrap().unwrap();
     assert_eq!(nodes.field("numnames").unwrap().as_i128(), Some(4));
-    let save = g.save();
+    let save = save::save(g);
     assert!(
         save.contains("mkpeer p0: bridge lower link0\nname p0:lower br0\nconnect"),
         "{save}"
@@ -291,11 +340,20 @@ static RELEASE: AtomicBool = AtomicBool::new(false);
 /// Holds a burst inside its `rcv` (so inside the worker's epoch guard) until released.
 struct Gate;
 
+static GATE: TypeInfo = TypeInfo {
+    name: "gate",
+    summary: "holds a burst until released",
+    hooks: "in, out",
+    messages: &[],
+    hook_counters: &[],
+    drop_reasons: &[],
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|_| Box::new(Gate)),
+};
+
 impl NodeType for Gate {
-    fn type_name(&self) -> &'static str {
-        "gate"
-    }
-    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, String> {
+    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         match name {
             "in" => Ok(HookSpec { slot: 0, tag: 0 }),
             "out" => Ok(HookSpec { slot: 1, tag: 0 }),
@@ -309,14 +367,6 @@ impl NodeType for Gate {
         }
         cx.forward(if slot == 0 { 1 } else { 0 }, frames);
     }
-    fn msg(
-        &self,
-        cx: &mut MsgCx<'_>,
-        cmd: &str,
-        _a: Option<&Value>,
-    ) -> Result<Option<Value>, GraphError> {
-        Err(cx.unknown(cmd, &[]))
-    }
 }
 
 /// p0 - gate.in, gate.out - <what `setup` builds>; one frame injected on a worker thread;
@@ -325,8 +375,8 @@ fn in_flight(setup: impl FnOnce(&mut Graph), edit: impl FnOnce(&mut Graph)) -> (
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     ENTERED.store(false, SeqCst);
     RELEASE.store(false, SeqCst);
-    let mut g = Graph::new(GraphConfig::default());
-    g.add_type("gate", || Box::new(Gate));
+    let mut g = Graph::new(GraphConfig::default(), xdpgraph::nodes::builtin());
+    g.register_type(&GATE).unwrap();
     let mut ids = Vec::new();
     for i in 0..2 {
         let ctl = std::sync::Arc::new(MemPortCtl::new(&format!("p{i}"), i, mac(0xf0 + i as u64)));

@@ -3,6 +3,7 @@
 //! ng_ether(4)).
 
 use xdpgraph::graph::{DropReason, GraphError};
+use xdpgraph::nodes::{one2many, vlan};
 use xdpgraph::testkit::{bcast, eth, frame, mac, tagged, Lab};
 use xdpgraph::value::Value;
 use xdpgraph::wire::{EtherType, EthernetFrame, VlanHeader};
@@ -289,7 +290,7 @@ fn vlan_filter_table_and_its_errors() {
     );
     // A hook without a filter drops what is written to it.
     l.send(1, &[eth(1, 2)]);
-    assert_eq!(l.graph.drops(DropReason::NoFilter), 1);
+    assert_eq!(l.graph.drops_of("vlan", vlan::reason::NO_FILTER), 1);
 }
 
 #[test]
@@ -311,8 +312,8 @@ fn vlan_truncated_tag_is_dropped_not_read_past() {
     short.truncate(16);
     l.send(0, &[short, vec![0; 10]]);
     assert_eq!(counts(&mut l), vec![0, 0, 0]);
-    assert_eq!(l.graph.drops(DropReason::TagFailed), 1);
-    assert_eq!(l.graph.drops(DropReason::Runt), 1);
+    assert_eq!(l.graph.drops_of("vlan", vlan::reason::TAG_FAILED), 1);
+    assert_eq!(l.graph.drops_of("vlan", vlan::reason::RUNT), 1);
 }
 
 // ----- one2many -----------------------------------------------------------------------------
@@ -391,7 +392,11 @@ fn one2many_without_links_drops_and_validates_config() {
         .msg("o:", "setconfig", Some(&v("{ enabledLinks=[ ] }")))
         .unwrap();
     l.send(0, &[eth(2, 1)]);
-    assert_eq!(l.graph.drops(DropReason::NoActiveLink), 1);
+    assert_eq!(
+        l.graph
+            .drops_of("one2many", one2many::reason::NO_ACTIVE_LINK),
+        1
+    );
     for bad in [
         "{ xmitAlg=4 }",
         "{ failAlg=7 }",

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use xdpgraph::buf::Pool;
+use xdpgraph::ctl::generic;
 use xdpgraph::dataplane::mem::{MemPort, MemPortCtl};
-use xdpgraph::graph::{gstat, Graph, GraphConfig};
+use xdpgraph::graph::{gstat, Graph, GraphConfig, GraphError};
 use xdpgraph::testkit::{bcast, eth, frame, mac, tagged};
 use xdpgraph::value::Value;
 use xdpgraph::wire::EtherType;
@@ -27,7 +28,15 @@ impl Rng {
     }
 }
 
-const TYPES: &[&str] = &["bridge", "tee", "vlan", "hub", "hole", "echo", "one2many"];
+/// The types `mkpeer` can make, from the registry.
+fn user_types() -> Vec<&'static str> {
+    let r = xdpgraph::nodes::builtin();
+    let types = r.iter().map(|t| t.info);
+    types
+        .filter(|t| t.user_creatable())
+        .map(|t| t.name)
+        .collect()
+}
 
 fn hook_for(ty: &str, r: &mut Rng) -> String {
     match ty {
@@ -94,22 +103,28 @@ fn random_msg(ty: &str, r: &mut Rng) -> Option<(&'static str, Option<Value>)> {
     })
 }
 
-#[test]
-fn random_edits_under_traffic_lose_nothing_and_leak_nothing() {
-    const WORKERS: usize = 2;
-    const PORTS: u32 = 4;
-    const EDITS: usize = 12_000;
-    let mut g = Graph::new(GraphConfig {
+const WORKERS: usize = 2;
+const PORTS: u32 = 4;
+const EDITS: usize = 12_000;
+
+/// A graph with `PORTS` in-memory interfaces.
+fn graph() -> Graph {
+    let cfg = GraphConfig {
         workers: WORKERS,
         ..Default::default()
-    });
-    let live = g.live_handle();
+    };
+    let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
     for i in 0..PORTS {
         let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), i, mac(0xf000 + i as u64)));
         g.attach_port(ctl).unwrap();
         g.msg(&format!("p{i}:"), "setautosrc", Some(&Value::Int(0)))
             .unwrap();
     }
+    g
+}
+
+/// Workers generating traffic on their ports until `stop`; each checks its pool at the end.
+fn spawn_workers(g: &Graph, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<()>> {
     let templates: Vec<Vec<u8>> = vec![
         eth(2, 1),
         eth(1, 2),
@@ -127,8 +142,7 @@ fn random_edits_under_traffic_lose_nothing_and_leak_nothing() {
         eth(7, 8),
         vec![0xaa; 10], // runt
     ];
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..WORKERS)
+    (0..WORKERS)
         .map(|w| {
             let h = g.handle();
             let stop = stop.clone();
@@ -153,49 +167,53 @@ fn random_edits_under_traffic_lose_nothing_and_leak_nothing() {
                 );
             })
         })
-        .collect();
+        .collect()
+}
 
+/// One random edit (or message) on a random node; returns its kind and outcome.
+fn random_edit(g: &mut Graph, r: &mut Rng, types: &[&str]) -> (usize, Result<(), GraphError>) {
+    let nodes = g.list();
+    let a = r.pick(&nodes).clone();
+    let k = if nodes.len() > 60 { 3 } else { r.below(7) };
+    let generic = |g: &Graph, cmd| generic::reply(g, &a.path(), cmd).unwrap().map(|_| ());
+    let res = match k {
+        0 | 1 => {
+            let ty = *r.pick(types);
+            let (h, ph) = (hook_for(a.ty, r), hook_for(ty, r));
+            g.mkpeer(&a.path(), ty, &h, &ph).map(|_| ())
+        }
+        2 => {
+            let b = r.pick(&nodes).clone();
+            let (h, ph) = (hook_for(a.ty, r), hook_for(b.ty, r));
+            g.connect(&a.path(), &b.path(), &h, &ph)
+        }
+        3 if a.ty != "socket" => g.shutdown(&a.path()),
+        4 if !a.hooks.is_empty() => {
+            let h = r.pick(&a.hooks).name.clone();
+            g.rmhook(&a.path(), &h)
+        }
+        5 => match random_msg(a.ty, r) {
+            Some((cmd, arg)) => g.msg(&a.path(), cmd, arg.as_ref()).map(|_| ()),
+            None => generic(g, "nodeinfo"),
+        },
+        _ if a.ty != "ether" && a.ty != "socket" => g.name(&a.path(), &format!("n{}", r.below(20))),
+        _ => generic(g, "listhooks"),
+    };
+    (k, res)
+}
+
+#[test]
+fn random_edits_under_traffic_lose_nothing_and_leak_nothing() {
+    let mut g = graph();
+    let live = g.live_handle();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers = spawn_workers(&g, &stop);
+    let types = user_types();
     let mut r = Rng(0x9e3779b97f4a7c15);
     let (mut ok, mut refused) = (0usize, 0usize);
     let mut kinds = [0usize; 7];
     for i in 0..EDITS {
-        let nodes = g.list();
-        let a = r.pick(&nodes).clone();
-        let k = if nodes.len() > 60 { 3 } else { r.below(7) };
-        let res = match k {
-            0 | 1 => {
-                let ty = *r.pick(TYPES);
-                g.mkpeer(
-                    &a.path(),
-                    ty,
-                    &hook_for(a.ty, &mut r),
-                    &hook_for(ty, &mut r),
-                )
-                .map(|_| ())
-            }
-            2 => {
-                let b = r.pick(&nodes).clone();
-                g.connect(
-                    &a.path(),
-                    &b.path(),
-                    &hook_for(a.ty, &mut r),
-                    &hook_for(b.ty, &mut r),
-                )
-            }
-            3 if a.ty != "socket" => g.shutdown(&a.path()),
-            4 if !a.hooks.is_empty() => {
-                let h = r.pick(&a.hooks).name.clone();
-                g.rmhook(&a.path(), &h)
-            }
-            5 => match random_msg(a.ty, &mut r) {
-                Some((cmd, arg)) => g.msg(&a.path(), cmd, arg.as_ref()).map(|_| ()),
-                None => g.msg(&a.path(), "nodeinfo", None).map(|_| ()),
-            },
-            _ if a.ty != "ether" && a.ty != "socket" => {
-                g.name(&a.path(), &format!("n{}", r.below(20)))
-            }
-            _ => g.msg(&a.path(), "listhooks", None).map(|_| ()),
-        };
+        let (k, res) = random_edit(&mut g, &mut r, &types);
         kinds[k] += 1;
         match res {
             Ok(()) => ok += 1,

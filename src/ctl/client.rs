@@ -3,6 +3,7 @@
 
 use super::exec::Reply;
 use super::grammar::{self, VerbId};
+use crate::errno::Errno;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
@@ -73,7 +74,7 @@ impl Printer<'_> {
         r.ok
     }
     fn fail(&mut self, msg: &str) -> bool {
-        self.reply(&Reply::err(msg, "EINVAL"))
+        self.reply(&Reply::err(msg, Errno::EINVAL))
     }
 }
 

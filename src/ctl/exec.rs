@@ -1,8 +1,9 @@
 //! Runs command lines and renders replies (ngctl-style text, and JSON).
 
 use super::grammar::{self, VerbId};
-use super::Control;
-use crate::graph::{DropReason, GraphError, NodeInfo};
+use super::{generic, render, Control, ControlError};
+use crate::errno::Errno;
+use crate::graph::{GraphError, NodeInfo};
 use crate::value::Value;
 use serde_json::{json, Value as J};
 
@@ -30,13 +31,13 @@ impl Reply {
             errno: None,
         }
     }
-    pub fn err(msg: impl Into<String>, errno: &'static str) -> Reply {
+    pub fn err(msg: impl Into<String>, errno: Errno) -> Reply {
         Reply {
             ok: false,
             text: String::new(),
             json: J::Null,
             error: Some(msg.into()),
-            errno: Some(errno),
+            errno: Some(errno.name()),
         }
     }
     /// The wire form.
@@ -54,10 +55,9 @@ impl Reply {
                 j.get("json").cloned().unwrap_or(J::Null),
             )
         } else {
-            let errno = match j.get("errno").and_then(J::as_str) {
-                Some(e) => errno_static(e),
-                None => "EIO",
-            };
+            let errno = (j.get("errno").and_then(J::as_str))
+                .and_then(Errno::from_name)
+                .unwrap_or(Errno::EIO);
             Reply::err(
                 j.get("error")
                     .and_then(J::as_str)
@@ -69,42 +69,6 @@ impl Reply {
     }
 }
 
-fn errno_static(e: &str) -> &'static str {
-    [
-        "EINVAL",
-        "ENOENT",
-        "EISCONN",
-        "EADDRINUSE",
-        "EEXIST",
-        "ENOTCONN",
-        "EIO",
-        "E2BIG",
-        "EPERM",
-        "EBUSY",
-    ]
-    .iter()
-    .find(|x| **x == e)
-    .copied()
-    .unwrap_or("EIO")
-}
-
-fn errno_name(n: i32) -> &'static str {
-    match n {
-        libc::ENOENT => "ENOENT",
-        libc::EISCONN => "EISCONN",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EEXIST => "EEXIST",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::EIO => "EIO",
-        _ => "EINVAL",
-    }
-}
-
-fn graph_err(e: GraphError) -> Reply {
-    let n = errno_name(e.errno());
-    Reply::err(e.to_string(), n)
-}
-
 /// Runs one command line. Blank lines and comments succeed with nothing to say.
 pub fn execute(c: &mut dyn Control, line: &str) -> Reply {
     let Some((verb, words)) = grammar::split(line) else {
@@ -112,22 +76,84 @@ pub fn execute(c: &mut dyn Control, line: &str) -> Reply {
     };
     let v = match grammar::lookup(verb) {
         Ok(v) => v,
-        Err(e) => return Reply::err(e.to_string(), "EINVAL"),
+        Err(e) => return Reply::err(e.to_string(), Errno::EINVAL),
     };
     if words.len() < v.min || words.len() > v.max {
         return Reply::err(
             format!("{}: wrong number of arguments; usage: {}", v.name, v.usage),
-            "EINVAL",
+            Errno::EINVAL,
         );
     }
     match run(c, v.id, &words) {
         Ok(r) => r,
-        Err(e) => graph_err(e),
+        Err(e) => Reply::err(e.to_string(), e.errno()),
     }
 }
 
+type Run = Result<Reply, ControlError>;
+
+fn done() -> Run {
+    Ok(Reply::ok(String::new(), J::Null))
+}
+
+fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Run {
+    match id {
+        VerbId::Mkpeer => mkpeer(c, w),
+        VerbId::Connect => {
+            let (p, a) = opt_path(w, 3);
+            c.graph().connect(p, a[0], a[1], a[2])?;
+            done()
+        }
+        VerbId::Name => {
+            c.graph().name(w[0], w[1])?;
+            done()
+        }
+        VerbId::Rmhook => {
+            let (p, a) = opt_path(w, 1);
+            c.graph().rmhook(p, a[0])?;
+            done()
+        }
+        VerbId::Shutdown => {
+            c.graph().shutdown(w[0])?;
+            done()
+        }
+        VerbId::Msg => msg(c, w),
+        VerbId::List => list(c, w),
+        VerbId::Show => show(c, w),
+        VerbId::Status | VerbId::Stats => stats(c, w),
+        VerbId::Types => {
+            let (t, j) = render::types(&c.graph().types());
+            Ok(Reply::ok(t, j))
+        }
+        VerbId::Dot => dot(c, w),
+        VerbId::Save => {
+            let s = super::save::save(c.graph());
+            Ok(Reply::ok(s.clone(), json!({"script": s})))
+        }
+        VerbId::Errors => {
+            let g = c.graph();
+            let (rows, totals) = g.errors();
+            let (t, j) = render::errors(&rows, &totals, g.registry());
+            Ok(Reply::ok(t, j))
+        }
+        VerbId::Attach => attach(c, w),
+        VerbId::Detach => {
+            c.detach(w[0])?;
+            Ok(Reply::ok(String::new(), json!({"detached": w[0]})))
+        }
+        VerbId::Interfaces => {
+            let (t, j) = render::interfaces(&c.interfaces());
+            Ok(Reply::ok(t, j))
+        }
+        VerbId::Help => help(c, w),
+        VerbId::Quit | VerbId::Read => Err(ControlError::Unsupported(
+            "this command works in the ctl client only",
+        )),
+    }
+}
+
+/// Verbs with an optional leading path: when it is left out, it is ".".
 fn opt_path<'a>(words: &'a [&'a str], n: usize) -> (&'a str, &'a [&'a str]) {
-    // Verbs with an optional leading path: when it is left out, it is ".".
     if words.len() > n {
         (words[0], &words[1..])
     } else {
@@ -135,333 +161,162 @@ fn opt_path<'a>(words: &'a [&'a str], n: usize) -> (&'a str, &'a [&'a str]) {
     }
 }
 
-fn node_line(n: &NodeInfo) -> String {
-    format!(
-        "  Name: {:<15} Type: {:<15} ID: {:08x}   Num hooks: {}\n",
-        n.name.as_deref().unwrap_or("<unnamed>"),
-        n.ty,
-        n.id,
-        n.hooks.len()
-    )
+fn mkpeer(c: &mut dyn Control, w: &[&str]) -> Run {
+    let (p, a) = opt_path(w, 3);
+    let id = c.graph().mkpeer(p, a[0], a[1], a[2])?;
+    Ok(Reply::ok(
+        String::new(),
+        json!({"id": format!("{id:08x}"), "path": format!("[{id:x}]:")}),
+    ))
 }
 
-fn hooks_table(n: &NodeInfo) -> String {
-    if n.hooks.is_empty() {
-        return String::new();
+fn msg(c: &mut dyn Control, w: &[&str]) -> Run {
+    let (path, cmd) = (w[0], w[1]);
+    let arg = match w.get(2) {
+        Some(text) => Some(Value::parse(text).map_err(|e| GraphError::BadArg {
+            node: path.to_string(),
+            cmd: cmd.to_string(),
+            why: e.to_string(),
+        })?),
+        None => None,
+    };
+    let g = c.graph();
+    let r = match generic::reply(g, path, cmd) {
+        Some(r) => Some(r?),
+        None => (g.msg(path, cmd, arg.as_ref())).map_err(generic::with_generic_names)?,
+    };
+    let text = match &r {
+        Some(v) => format!("Rec'd response \"{cmd}\" from \"{path}\":\nArgs:\t{v}\n"),
+        None => String::new(),
+    };
+    Ok(Reply::ok(
+        text,
+        json!({"path": path, "cmd": cmd, "reply": r.as_ref().map(Value::to_json)}),
+    ))
+}
+
+fn list(c: &mut dyn Control, w: &[&str]) -> Run {
+    let (mut long, mut named) = (false, false);
+    for f in w {
+        match *f {
+            "-l" => long = true,
+            "-n" => named = true,
+            "-ln" | "-nl" => (long, named) = (true, true),
+            other => {
+                let why = format!("list: unknown option {other} (use -l, -n)");
+                return Err(ControlError::Usage(why));
+            }
+        }
     }
-    let mut s = String::from(
-        "  Local hook      Peer name       Peer type    Peer ID           Peer hook      \n",
+    let nodes: Vec<NodeInfo> = (c.graph().list().into_iter())
+        .filter(|n| !named || n.name.is_some())
+        .collect();
+    let mut t = format!(
+        "There are {} total {}nodes:\n",
+        nodes.len(),
+        if named { "named " } else { "" }
     );
-    s += "  ----------      ---------       ---------    -------           ---------      \n";
-    for h in &n.hooks {
-        s += &format!(
-            "  {:<15} {:<15} {:<12} {:08x}          {:<15}\n",
-            h.name,
-            h.peer_name.as_deref().unwrap_or("<unnamed>"),
-            h.peer_type,
-            h.peer_id,
-            h.peer_hook
-        );
+    for n in &nodes {
+        t += &render::node_line(n);
+        if long {
+            t += &render::hooks_table(n);
+        }
     }
-    s
+    let j: Vec<J> = nodes.iter().map(|n| render::node_json(n, long)).collect();
+    Ok(Reply::ok(t, json!({ "nodes": j })))
 }
 
-fn node_json(n: &NodeInfo, hooks: bool) -> J {
-    let mut o = json!({
-        "id": format!("{:08x}", n.id),
-        "path": n.path(),
-        "name": n.name,
-        "type": n.ty,
-        "numhooks": n.hooks.len(),
-    });
-    if hooks {
-        o["hooks"] = J::Array(
-            n.hooks
-                .iter()
-                .map(|h| json!({"hook": h.name, "peer_name": h.peer_name, "peer_type": h.peer_type, "peer_id": format!("{:08x}", h.peer_id), "peer_hook": h.peer_hook}))
-                .collect(),
-        );
+fn show(c: &mut dyn Control, w: &[&str]) -> Run {
+    let (no_hooks, path) = match w {
+        ["-n", p] => (true, *p),
+        [p] => (false, *p),
+        _ => return Err(ControlError::Usage("show: usage: show [-n] <path>".into())),
+    };
+    let n = c.graph().show(path)?;
+    let mut t = render::node_line(&n);
+    if !no_hooks {
+        t += &render::hooks_table(&n);
     }
-    o
+    Ok(Reply::ok(t, render::node_json(&n, !no_hooks)))
 }
 
-fn stats_of(c: &mut dyn Control, path: &str) -> Result<(String, J), GraphError> {
-    let s = c.graph().node_stats(path)?;
-    let mut t = node_line(&s.info);
-    let mut hooks = serde_json::Map::new();
-    for (h, counters) in &s.hooks {
-        t += &format!("    hook {h}:");
-        for (k, v) in counters {
-            t += &format!(" {k}={v}");
-        }
-        t.push('\n');
-        hooks.insert(
-            h.clone(),
-            J::Object(
-                counters
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), json!(v)))
-                    .collect(),
-            ),
-        );
+/// `stats [path]` / `status [path]`: one node, or every node.
+fn stats(c: &mut dyn Control, w: &[&str]) -> Run {
+    let g = c.graph();
+    if let Some(p) = w.first() {
+        let (t, j) = render::stats(&g.node_stats(p)?);
+        return Ok(Reply::ok(t, j));
     }
-    if s.copies > 0 {
-        t += &format!("    copies: {}\n", s.copies);
+    let mut t = String::new();
+    let mut all = Vec::new();
+    for n in g.list() {
+        let (tt, j) = render::stats(&g.stats_of(n.id));
+        t += &tt;
+        all.push(j);
     }
-    for (r, n) in &s.drops {
-        t += &format!("    dropped {:<18} {n}\n", r.name());
-    }
-    let j = json!({
-        "node": node_json(&s.info, false),
-        "copies": s.copies,
-        "drops": s.drops.iter().map(|(r, n)| (r.name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "hooks": hooks,
-    });
-    Ok((t, j))
+    Ok(Reply::ok(t, json!({ "nodes": all })))
 }
 
-fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Result<Reply, GraphError> {
-    Ok(match id {
-        VerbId::Mkpeer => {
-            let (p, a) = opt_path(w, 3);
-            let id = c.graph().mkpeer(p, a[0], a[1], a[2])?;
-            Reply::ok(
-                String::new(),
-                json!({"id": format!("{id:08x}"), "path": format!("[{id:x}]:")}),
-            )
+fn dot(c: &mut dyn Control, w: &[&str]) -> Run {
+    let counters = match w {
+        [] => false,
+        ["-c"] => true,
+        [other, ..] => {
+            let why = format!("dot: unknown option {other} (use -c for counters)");
+            return Err(ControlError::Usage(why));
         }
-        VerbId::Connect => {
-            let (p, a) = opt_path(w, 3);
-            c.graph().connect(p, a[0], a[1], a[2])?;
-            Reply::ok(String::new(), J::Null)
+    };
+    let d = super::dot::dot(c.graph(), counters);
+    Ok(Reply::ok(d.clone(), json!({ "dot": d })))
+}
+
+fn attach(c: &mut dyn Control, w: &[&str]) -> Run {
+    let usage = || ControlError::Usage("attach: usage: attach <interface> [--queues N]".into());
+    let q = match &w[1..] {
+        [] => None,
+        [one] if one.starts_with("--queues=") => Some(&one["--queues=".len()..]),
+        ["--queues", n] | [n] => Some(*n),
+        _ => return Err(usage()),
+    };
+    let q = match q {
+        Some(n) => Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ControlError::Usage(format!(
+                "attach: --queues takes a positive number, not {n:?}"
+            ))
+        })?),
+        None => None,
+    };
+    c.attach(w[0], q)?;
+    Ok(Reply::ok(String::new(), json!({ "attached": w[0] })))
+}
+
+/// `help`, `help <command>`, `help <type>`, `help msg <type>`.
+fn help(c: &mut dyn Control, w: &[&str]) -> Run {
+    let types = c.graph().registry();
+    let type_named = |name: &str| {
+        types.get(name).ok_or_else(|| {
+            let why = format!("unknown node type \"{name}\" (try \"types\")");
+            ControlError::Usage(why)
+        })
+    };
+    let h = match w {
+        [verb, ty] if grammar::lookup(verb).map(|v| v.id) == Ok(VerbId::Msg) => {
+            render::type_help(type_named(ty)?)
         }
-        VerbId::Name => {
-            c.graph().name(w[0], w[1])?;
-            Reply::ok(String::new(), J::Null)
+        [_, _] => return Err(ControlError::Usage(format!("usage: {}", help_usage()))),
+        [word] if grammar::lookup_exact(word).is_none() && types.get(word).is_some() => {
+            render::type_help(type_named(word)?)
         }
-        VerbId::Rmhook => {
-            let (p, a) = opt_path(w, 1);
-            c.graph().rmhook(p, a[0])?;
-            Reply::ok(String::new(), J::Null)
-        }
-        VerbId::Shutdown => {
-            c.graph().shutdown(w[0])?;
-            Reply::ok(String::new(), J::Null)
-        }
-        VerbId::Msg => {
-            let arg = match w.get(2) {
-                Some(text) => Some(Value::parse(text).map_err(|e| GraphError::BadArg {
-                    node: w[0].to_string(),
-                    cmd: w[1].to_string(),
-                    why: e.to_string(),
-                })?),
-                None => None,
-            };
-            let r = c.graph().msg(w[0], w[1], arg.as_ref())?;
-            let text = match &r {
-                Some(v) => format!(
-                    "Rec'd response \"{}\" from \"{}\":\nArgs:\t{}\n",
-                    w[1], w[0], v
-                ),
-                None => String::new(),
-            };
-            Reply::ok(
-                text,
-                json!({"path": w[0], "cmd": w[1], "reply": r.as_ref().map(Value::to_json)}),
-            )
-        }
-        VerbId::List => {
-            let mut long = false;
-            let mut named = false;
-            for f in w {
-                match *f {
-                    "-l" => long = true,
-                    "-n" => named = true,
-                    "-ln" | "-nl" => {
-                        long = true;
-                        named = true
-                    }
-                    other => {
-                        return Err(GraphError::Refused(format!(
-                            "list: unknown option {other} (use -l, -n)"
-                        )))
-                    }
-                }
-            }
-            let nodes: Vec<NodeInfo> = c
-                .graph()
-                .list()
-                .into_iter()
-                .filter(|n| !named || n.name.is_some())
-                .collect();
-            let mut t = format!(
-                "There are {} total {}nodes:\n",
-                nodes.len(),
-                if named { "named " } else { "" }
-            );
-            for n in &nodes {
-                t += &node_line(n);
-                if long {
-                    t += &hooks_table(n);
-                }
-            }
-            Reply::ok(
-                t,
-                json!({"nodes": nodes.iter().map(|n| node_json(n, long)).collect::<Vec<_>>()}),
-            )
-        }
-        VerbId::Show => {
-            let (no_hooks, path) = match w {
-                ["-n", p] => (true, *p),
-                [p] => (false, *p),
-                _ => return Err(GraphError::Refused("show: usage: show [-n] <path>".into())),
-            };
-            let n = c.graph().show(path)?;
-            let mut t = node_line(&n);
-            if !no_hooks {
-                t += &hooks_table(&n);
-            }
-            Reply::ok(t, node_json(&n, !no_hooks))
-        }
-        VerbId::Status | VerbId::Stats if !w.is_empty() => {
-            let (t, j) = stats_of(c, w[0])?;
-            Reply::ok(t, j)
-        }
-        VerbId::Stats | VerbId::Status => {
-            let paths: Vec<String> = c.graph().list().iter().map(|n| n.path()).collect();
-            let mut t = String::new();
-            let mut all = Vec::new();
-            for p in paths {
-                let (tt, j) = stats_of(c, &p)?;
-                t += &tt;
-                all.push(j);
-            }
-            Reply::ok(t, json!({"nodes": all}))
-        }
-        VerbId::Types => {
-            let types = c.graph().types();
-            let mut t = format!("There are {} total types:\n  Type name         Number of living nodes\n  ---------         ----------------------\n", types.len());
-            for (n, k) in &types {
-                t += &format!("  {n:<17} {k}\n");
-            }
-            Reply::ok(
-                t,
-                json!({"types": types.iter().map(|(n, k)| json!({"type": n, "nodes": k})).collect::<Vec<_>>()}),
-            )
-        }
-        VerbId::Dot => {
-            let counters = match w {
-                [] => false,
-                ["-c"] => true,
-                [other, ..] => {
-                    return Err(GraphError::Refused(format!(
-                        "dot: unknown option {other} (use -c for counters)"
-                    )))
-                }
-            };
-            let d = c.graph().dot(counters);
-            Reply::ok(d.clone(), json!({"dot": d}))
-        }
-        VerbId::Save => {
-            let s = c.graph().save();
-            Reply::ok(s.clone(), json!({"script": s}))
-        }
-        VerbId::Errors => {
-            let (rows, totals) = c.graph().errors();
-            let mut t = format!(
-                "  {:<24} {:<18} {:>12}  {}\n",
-                "Node", "Reason", "Count", "Meaning"
-            );
-            for r in &rows {
-                t += &format!(
-                    "  {:<24} {:<18} {:>12}  {}\n",
-                    r.node,
-                    r.reason.name(),
-                    r.count,
-                    r.reason.describe()
-                );
-            }
-            t += "  Totals (all nodes, including shut down ones):\n";
-            for (r, n) in &totals {
-                t += &format!(
-                    "  {:<24} {:<18} {:>12}  {}\n",
-                    "*",
-                    r.name(),
-                    n,
-                    r.describe()
-                );
-            }
-            if totals.is_empty() {
-                t += "  no drops\n";
-            }
-            Reply::ok(
-                t,
-                json!({
-                    "nodes": rows.iter().map(|r| json!({"node": r.node, "reason": r.reason.name(), "count": r.count})).collect::<Vec<_>>(),
-                    "totals": totals.iter().map(|(r, n)| (r.name().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-                    "reasons": DropReason::ALL.iter().map(|r| (r.name().to_string(), json!(r.describe()))).collect::<serde_json::Map<_, _>>(),
-                }),
-            )
-        }
-        VerbId::Attach => {
-            let q = match &w[1..] {
-                [] => None,
-                [one] if one.starts_with("--queues=") => Some(&one["--queues=".len()..]),
-                ["--queues", n] | [n] => Some(*n),
-                _ => {
-                    return Err(GraphError::Refused(
-                        "attach: usage: attach <interface> [--queues N]".into(),
-                    ))
-                }
-            };
-            let q = match q {
-                Some(n) => Some(n.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    GraphError::Refused(format!(
-                        "attach: --queues takes a positive number, not {n:?}"
-                    ))
-                })?),
-                None => None,
-            };
-            c.attach(w[0], q).map_err(GraphError::Refused)?;
-            Reply::ok(String::new(), json!({"attached": w[0]}))
-        }
-        VerbId::Detach => {
-            c.detach(w[0]).map_err(GraphError::Refused)?;
-            Reply::ok(String::new(), json!({"detached": w[0]}))
-        }
-        VerbId::Interfaces => {
-            let l = c.interfaces();
-            let mut t = format!(
-                "  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n",
-                "Interface", "Port", "Kind", "Mode", "Queues", "State"
-            );
-            for i in &l {
-                t += &format!(
-                    "  {:<16} {:>4}  {:<6} {:<8} {:>6}  {}\n",
-                    i.name,
-                    i.port,
-                    i.kind,
-                    i.mode,
-                    i.queues,
-                    if i.up { "up" } else { "DOWN" }
-                );
-            }
-            Reply::ok(
-                t,
-                json!({"interfaces": l.iter().map(|i| json!({"name": i.name, "port": i.port, "kind": i.kind, "mode": i.mode, "queues": i.queues, "up": i.up})).collect::<Vec<_>>()}),
-            )
-        }
-        VerbId::Help => {
-            let h = grammar::help(w.first().copied())
-                .map_err(|e| GraphError::Refused(e.to_string()))?;
-            Reply::ok(h.clone(), json!({"help": h}))
-        }
-        VerbId::Quit | VerbId::Read => {
-            return Err(GraphError::Refused(
-                "this command works in the ctl client only".into(),
-            ));
-        }
-    })
+        _ => grammar::help(w.first().copied()).map_err(|e| ControlError::Usage(e.to_string()))?,
+    };
+    Ok(Reply::ok(h.clone(), json!({ "help": h })))
+}
+
+fn help_usage() -> &'static str {
+    grammar::VERBS
+        .iter()
+        .find(|v| v.id == VerbId::Help)
+        .map_or("help", |v| v.usage)
 }
 
 #[cfg(test)]
@@ -471,7 +326,7 @@ mod tests {
 
     #[test]
     fn runs_and_renders() {
-        let mut g = Graph::new(GraphConfig::default());
+        let mut g = Graph::new(GraphConfig::default(), crate::nodes::builtin());
         assert!(execute(&mut g, "mkpeer . hub a b").ok);
         assert!(execute(&mut g, "name .:a h").ok);
         let r = execute(&mut g, "ls");
@@ -500,8 +355,16 @@ mod tests {
         assert_eq!((r.ok, r.errno), (false, Some("EINVAL")));
         let r = execute(&mut g, "show nosuch:");
         assert_eq!(r.errno, Some("ENOENT"));
+        // ng_add_hook: a hook name the node already has is EEXIST.
         let r = execute(&mut g, "mkpeer . hub a c");
-        assert_eq!(r.errno, Some("EISCONN"));
+        assert_eq!(r.errno, Some("EEXIST"));
+        let r = execute(&mut g, "connect . . b b");
+        assert_eq!(r.errno, Some("EEXIST"));
+        let r = execute(&mut g, "connect . h: a x");
+        assert_eq!(r.errno, Some("EEXIST"));
+        // ng_make_node: an unknown type is ENXIO.
+        let r = execute(&mut g, "mkpeer . frobnode x y");
+        assert_eq!(r.errno, Some("ENXIO"));
         let r = execute(&mut g, "name h: .bad");
         assert!(r.error.unwrap().contains("invalid node name"));
         let r = execute(&mut g, "msg h: setpersistent { x");
@@ -512,5 +375,47 @@ mod tests {
         let r = execute(&mut g, "rmhook");
         assert!(r.error.unwrap().contains("usage: rmhook [path] <hook>"));
         assert!(execute(&mut g, "  # only a comment").ok);
+    }
+
+    #[test]
+    fn help_for_commands_and_node_types() {
+        let mut g = Graph::new(GraphConfig::default(), crate::nodes::builtin());
+        let h = execute(&mut g, "help msg").text;
+        assert!(
+            h.starts_with("Usage: msg <path> <command> [argument]"),
+            "{h}"
+        );
+        for line in ["help msg vlan", "help vlan", "? VLAN"] {
+            let r = execute(&mut g, line);
+            if line == "? VLAN" {
+                // Type names are exact; VLAN is no verb either.
+                assert_eq!(r.errno, Some("EINVAL"), "{line}");
+                continue;
+            }
+            assert!(
+                r.text.starts_with("Type vlan: 802.1Q"),
+                "{line}: {}",
+                r.text
+            );
+            assert!(r
+                .text
+                .contains("addfilter { hook=\"<hook>\" vid=N pcp=N cfi=N }"));
+            assert!(r.text.contains("no_filter") && r.text.contains("nodeinfo"));
+            assert_eq!(r.json["help"], r.text);
+        }
+        let h = execute(&mut g, "help ether").text;
+        assert!(
+            h.contains("(not made by mkpeer)") && h.contains("setpromisc <0|1>"),
+            "{h}"
+        );
+        let r = execute(&mut g, "help msg nosuch");
+        assert_eq!(r.errno, Some("EINVAL"));
+        assert!(r.error.unwrap().contains("unknown node type \"nosuch\""));
+        let r = execute(&mut g, "help list vlan");
+        assert!(r.error.unwrap().contains("usage: help"));
+        // A verb's own name wins over a type's.
+        assert!(execute(&mut g, "help types")
+            .text
+            .starts_with("Usage: types"));
     }
 }

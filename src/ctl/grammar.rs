@@ -56,7 +56,7 @@ pub const VERBS: &[Verb] = &[
     Verb { id: VerbId::Types, name: "types", aliases: &[], usage: "types", help: "List node types and how many nodes of each exist.", min: 0, max: 0 },
     Verb { id: VerbId::Dot, name: "dot", aliases: &[], usage: "dot [-c] [file]", help: "Graphviz of the live graph (to a file, or printed); -c adds frame counters per hook and drops per node.", min: 0, max: 2 },
     Verb { id: VerbId::Read, name: "read", aliases: &["source"], usage: "read <file>", help: "Run the commands in a file ('#' starts a comment).", min: 1, max: 1 },
-    Verb { id: VerbId::Help, name: "help", aliases: &["?"], usage: "help [command]", help: "List commands, or show one command's usage.", min: 0, max: 1 },
+    Verb { id: VerbId::Help, name: "help", aliases: &["?"], usage: "help [command | type | msg <type>]", help: "List commands, show one command's usage, or a node type's hooks, messages (with their arguments), counters and drop reasons.", min: 0, max: 2 },
     Verb { id: VerbId::Quit, name: "quit", aliases: &["exit"], usage: "quit", help: "Leave the interactive shell.", min: 0, max: 0 },
     Verb { id: VerbId::Attach, name: "attach", aliases: &[], usage: "attach <interface> [--queues N]", help: "Attach an interface: XDP program, AF_XDP sockets and an ether node named after it (using its first N RX queues).", min: 1, max: 3 },
     Verb { id: VerbId::Detach, name: "detach", aliases: &[], usage: "detach <interface>", help: "Detach an interface: its node goes, its XDP program is removed, the host gets it back.", min: 1, max: 1 },
@@ -75,15 +75,20 @@ pub enum LookupError {
     Ambiguous(String, String),
 }
 
-/// Finds a verb by name, alias or unique prefix (case-insensitive).
-pub fn lookup(word: &str) -> Result<&'static Verb, LookupError> {
+/// Finds a verb by its full name or an alias (case-insensitive).
+pub fn lookup_exact(word: &str) -> Option<&'static Verb> {
     let w = word.to_ascii_lowercase();
-    if let Some(v) = VERBS
+    VERBS
         .iter()
         .find(|v| v.name == w || v.aliases.contains(&w.as_str()))
-    {
+}
+
+/// Finds a verb by name, alias or unique prefix (case-insensitive).
+pub fn lookup(word: &str) -> Result<&'static Verb, LookupError> {
+    if let Some(v) = lookup_exact(word) {
         return Ok(v);
     }
+    let w = word.to_ascii_lowercase();
     let c: Vec<&Verb> = VERBS
         .iter()
         .filter(|v| !w.is_empty() && v.name.starts_with(&w))
@@ -131,7 +136,7 @@ pub fn split(line: &str) -> Option<(&str, Vec<&str>)> {
     Some((verb, rest.split_whitespace().collect()))
 }
 
-/// The help text: every verb, or one.
+/// The help text: every verb, or one (node types' help is `super::render::type_help`).
 pub fn help(which: Option<&str>) -> Result<String, LookupError> {
     if let Some(w) = which {
         let v = lookup(w)?;

@@ -2,13 +2,26 @@
 
 use super::exec::Reply;
 use super::server::{Request, Work};
-use crate::graph::{gstat, DropReason, Graph};
+use crate::graph::{gstat, Graph};
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::{self, SyncSender};
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Every reason name the graph's types count (the engine's first), once each.
+fn reason_names(g: &Graph) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for t in g.registry().iter() {
+        for (_, r) in t.info.reasons() {
+            if !v.contains(&r.name) {
+                v.push(r.name);
+            }
+        }
+    }
+    v
 }
 
 /// Renders every counter.
@@ -27,22 +40,19 @@ pub fn render(g: &Graph) -> String {
     s += "# HELP xdpgraph_bursts_total Bursts run through the graph.\n# TYPE xdpgraph_bursts_total counter\n";
     let _ = writeln!(s, "xdpgraph_bursts_total {}", g.stat(gstat::BURSTS));
     s += "# HELP xdpgraph_drops_total Frames dropped, by reason, across all nodes (including shut down ones).\n# TYPE xdpgraph_drops_total counter\n";
-    for r in DropReason::ALL {
-        let _ = writeln!(
-            s,
-            "xdpgraph_drops_total{{reason=\"{}\"}} {}",
-            r.name(),
-            g.drops(*r)
-        );
+    for name in reason_names(g) {
+        let n = g.drops_named(name);
+        let _ = writeln!(s, "xdpgraph_drops_total{{reason=\"{name}\"}} {n}");
     }
     s += "# HELP xdpgraph_node_drops_total Frames dropped by a node, by reason.\n# TYPE xdpgraph_node_drops_total counter\n";
     let (rows, _) = g.errors();
     for r in rows {
         let _ = writeln!(
             s,
-            "xdpgraph_node_drops_total{{node=\"{}\",reason=\"{}\"}} {}",
+            "xdpgraph_node_drops_total{{node=\"{}\",type=\"{}\",reason=\"{}\"}} {}",
             esc(&r.node),
-            r.reason.name(),
+            r.ty,
+            r.reason.name,
             r.count
         );
     }

@@ -2,8 +2,10 @@
 //! `xdpgraph ctl` client.
 //!
 //! * [`grammar`]: the command table (one place for every verb, its usage and help).
-//! * [`exec`]: runs one command line against a [`Control`] backend and renders the reply as
-//!   ngctl-style text and as JSON.
+//! * [`exec`]: runs one command line against a [`Control`] backend; [`render`] turns the
+//!   graph's queries into ngctl-style text and JSON, [`generic`] answers the messages every
+//!   node understands (`nodeinfo`, ...), [`dot`] and [`save`] write the graph as Graphviz and
+//!   as a script.
 //! * [`server`]: the Unix socket (mode 0600, root only) and the request channel to the
 //!   management thread.
 //! * [`client`]: sends command lines and prints replies.
@@ -14,13 +16,19 @@
 //! "errno": "EINVAL"}`. Requests are limited to [`MAX_REQUEST`] bytes.
 
 pub mod client;
+pub mod dot;
 pub mod exec;
+pub mod generic;
 pub mod grammar;
 pub mod http;
 pub mod metrics;
+pub mod render;
+pub mod save;
 pub mod server;
 
-use crate::graph::Graph;
+use crate::errno::Errno;
+use crate::graph::{Graph, GraphError};
+use std::error::Error;
 
 /// Largest request line the server reads.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -51,11 +59,48 @@ pub struct IfaceInfo {
     pub up: bool,
 }
 
+/// Why a command failed. `errno()` is what the reply carries.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The command line is wrong (an unknown option, a bad number).
+    #[error("{0}")]
+    Usage(String),
+    /// This backend or this side of the socket cannot do it.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The backend failed (an interface that cannot be attached).
+    #[error("{source}")]
+    Backend {
+        source: Box<dyn Error + Send + Sync>,
+        errno: Errno,
+    },
+}
+
+impl ControlError {
+    /// A backend failure, reported as EINVAL.
+    pub fn backend(e: impl Into<Box<dyn Error + Send + Sync>>) -> ControlError {
+        ControlError::Backend {
+            source: e.into(),
+            errno: Errno::EINVAL,
+        }
+    }
+    /// The errno a netgraph user would expect.
+    pub fn errno(&self) -> Errno {
+        match self {
+            ControlError::Graph(e) => e.errno(),
+            ControlError::Usage(_) | ControlError::Unsupported(_) => Errno::EINVAL,
+            ControlError::Backend { errno, .. } => *errno,
+        }
+    }
+}
+
 /// What the commands run against: a graph, and interfaces when there is a data plane.
 pub trait Control {
     fn graph(&mut self) -> &mut Graph;
-    fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), String>;
-    fn detach(&mut self, ifname: &str) -> Result<(), String>;
+    fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), ControlError>;
+    fn detach(&mut self, ifname: &str) -> Result<(), ControlError>;
     fn interfaces(&self) -> Vec<IfaceInfo>;
 }
 
@@ -63,11 +108,15 @@ impl Control for Graph {
     fn graph(&mut self) -> &mut Graph {
         self
     }
-    fn attach(&mut self, _ifname: &str, _q: Option<u32>) -> Result<(), String> {
-        Err("this graph has no data plane: interfaces cannot be attached".into())
+    fn attach(&mut self, _ifname: &str, _q: Option<u32>) -> Result<(), ControlError> {
+        Err(ControlError::Unsupported(
+            "this graph has no data plane: interfaces cannot be attached",
+        ))
     }
-    fn detach(&mut self, _ifname: &str) -> Result<(), String> {
-        Err("this graph has no data plane: interfaces cannot be detached".into())
+    fn detach(&mut self, _ifname: &str) -> Result<(), ControlError> {
+        Err(ControlError::Unsupported(
+            "this graph has no data plane: interfaces cannot be detached",
+        ))
     }
     fn interfaces(&self) -> Vec<IfaceInfo> {
         Vec::new()

@@ -8,6 +8,7 @@
 
 use super::exec::Reply;
 use super::MAX_REQUEST;
+use crate::errno::Errno;
 use serde_json::json;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -130,7 +131,7 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
                     let _ = refuse(
                         s,
                         &format!("too many clients (at most {MAX_CLIENTS})"),
-                        "EBUSY",
+                        Errno::EBUSY,
                     );
                     continue;
                 }
@@ -141,7 +142,7 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
                         let _ = refuse(
                             s,
                             &format!("permission denied: uid {uid} is not root"),
-                            "EPERM",
+                            Errno::EPERM,
                         );
                         continue;
                     }
@@ -167,7 +168,7 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
     }
 }
 
-fn refuse(mut s: UnixStream, why: &str, errno: &'static str) -> io::Result<()> {
+fn refuse(mut s: UnixStream, why: &str, errno: Errno) -> io::Result<()> {
     let r = Reply::err(why, errno);
     writeln!(s, "{}", r.to_wire())
 }
@@ -186,7 +187,10 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
                 Ok(0) => break None, // EOF: the client went away (mid-request or not)
                 Ok(_) if buf.ends_with(b"\n") => break Some(()),
                 Ok(_) if buf.len() > MAX_REQUEST => {
-                    let e = Reply::err(format!("request larger than {MAX_REQUEST} bytes"), "E2BIG");
+                    let e = Reply::err(
+                        format!("request larger than {MAX_REQUEST} bytes"),
+                        Errno::E2BIG,
+                    );
                     let _ = writeln!(w, "{}", e.to_wire());
                     return Ok(());
                 }
@@ -218,26 +222,38 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
                     })
                     .is_err()
                 {
-                    Reply::err("the daemon is shutting down", "EIO")
+                    Reply::err("the daemon is shutting down", Errno::EIO)
                 } else {
                     rx.recv()
-                        .unwrap_or_else(|_| Reply::err("the daemon is shutting down", "EIO"))
+                        .unwrap_or_else(|_| Reply::err("the daemon is shutting down", Errno::EIO))
                 }
             }
-            Err(e) => Reply::err(e, "EINVAL"),
+            Err(e) => Reply::err(e.to_string(), Errno::EINVAL),
         };
         writeln!(w, "{}", reply.to_wire())?;
     }
 }
 
-fn parse_request(buf: &[u8]) -> Result<String, String> {
-    let s = std::str::from_utf8(buf).map_err(|_| "malformed request: not UTF-8".to_string())?;
-    let j: serde_json::Value = serde_json::from_str(s.trim())
-        .map_err(|e| format!("malformed request ({e}): expected {{\"line\": \"<command>\"}}"))?;
+/// Why a request line is not a request.
+#[derive(Debug, thiserror::Error)]
+enum RequestError {
+    #[error("malformed request: not UTF-8")]
+    NotUtf8,
+    #[error("malformed request ({0}): expected {{\"line\": \"<command>\"}}")]
+    NotJson(serde_json::Error),
+    #[error("malformed request: one command per request")]
+    SeveralLines,
+    #[error("malformed request: expected {{\"line\": \"<command>\"}}")]
+    NoLine,
+}
+
+fn parse_request(buf: &[u8]) -> Result<String, RequestError> {
+    let s = std::str::from_utf8(buf).map_err(|_| RequestError::NotUtf8)?;
+    let j: serde_json::Value = serde_json::from_str(s.trim()).map_err(RequestError::NotJson)?;
     match j.get("line").and_then(|l| l.as_str()) {
         Some(l) if !l.contains('\n') => Ok(l.to_string()),
-        Some(_) => Err("malformed request: one command per request".into()),
-        None => Err("malformed request: expected {\"line\": \"<command>\"}".into()),
+        Some(_) => Err(RequestError::SeveralLines),
+        None => Err(RequestError::NoLine),
     }
 }
 

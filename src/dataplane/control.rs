@@ -2,20 +2,20 @@
 //! [`Dataplane`]'s typed API and [`ctl::Control`](crate::ctl::Control).
 
 use super::Dataplane;
-use crate::ctl::{Control, IfaceInfo};
+use crate::ctl::{Control, ControlError, IfaceInfo};
 use crate::graph::Graph;
 
 impl Control for Dataplane {
     fn graph(&mut self) -> &mut Graph {
         Dataplane::graph(self)
     }
-    fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), String> {
+    fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), ControlError> {
         Dataplane::attach(self, ifname, queues)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(backend)
     }
-    fn detach(&mut self, ifname: &str) -> Result<(), String> {
-        Dataplane::detach(self, ifname).map_err(|e| e.to_string())
+    fn detach(&mut self, ifname: &str) -> Result<(), ControlError> {
+        Dataplane::detach(self, ifname).map_err(backend)
     }
     fn interfaces(&self) -> Vec<IfaceInfo> {
         self.describe()
@@ -29,5 +29,14 @@ impl Control for Dataplane {
                 up: d.up,
             })
             .collect()
+    }
+}
+
+/// A data-plane error as ctl reports it, with its errno.
+fn backend(e: super::DataplaneError) -> ControlError {
+    let errno = e.errno();
+    ControlError::Backend {
+        source: Box::new(e),
+        errno,
     }
 }

@@ -1,12 +1,13 @@
 //! Why the data plane refused something, with the errno `ctl` reports for it.
 
+use crate::errno::Errno;
 use crate::graph::GraphError;
 use std::io;
 
 /// A backend's own error (AF_XDP, DPDK, ...), carried by [`DataplaneError::Backend`].
 pub trait BackendError: std::error::Error + Send + Sync + 'static {
-    /// The errno's name for `ctl` (`"EBUSY"`, ...).
-    fn errno(&self) -> &'static str;
+    /// The errno `ctl` reports for it.
+    fn errno(&self) -> Errno;
 }
 
 /// Why the data plane refused something.
@@ -71,17 +72,17 @@ impl<E: BackendError> From<E> for DataplaneError {
 }
 
 impl DataplaneError {
-    /// The errno's name `ctl` reports (`"EEXIST"`, ...).
-    pub fn errno(&self) -> &'static str {
+    /// The errno `ctl` reports for it.
+    pub fn errno(&self) -> Errno {
         match self {
-            DataplaneError::Exists(_) => "EEXIST",
-            DataplaneError::NotAttached(_) => "ENOENT",
-            DataplaneError::Invalid(_) => "EINVAL",
-            DataplaneError::Unsupported(_) => "EOPNOTSUPP",
-            DataplaneError::Io { source, .. } => io_errno(source),
-            DataplaneError::Worker(_) => "EIO",
+            DataplaneError::Exists(_) => Errno::EEXIST,
+            DataplaneError::NotAttached(_) => Errno::ENOENT,
+            DataplaneError::Invalid(_) => Errno::EINVAL,
+            DataplaneError::Unsupported(_) => Errno::EOPNOTSUPP,
+            DataplaneError::Io { source, .. } => Errno::of_io(source),
+            DataplaneError::Worker(_) => Errno::EIO,
             DataplaneError::Port { source, .. } => source.errno(),
-            DataplaneError::Graph(e) => errno_name(e.errno()),
+            DataplaneError::Graph(e) => e.errno(),
             DataplaneError::Backend(e) => e.0.errno(),
         }
     }
@@ -89,32 +90,5 @@ impl DataplaneError {
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> DataplaneError {
         let what = what.into();
         move |source| DataplaneError::Io { what, source }
-    }
-}
-
-/// The errno name of an I/O error (EIO when it has no OS error number).
-pub fn io_errno(e: &io::Error) -> &'static str {
-    e.raw_os_error().map_or("EIO", errno_name)
-}
-
-/// The name of an errno value (the common ones; EIO for the rest).
-pub fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::EEXIST => "EEXIST",
-        libc::ENOENT => "ENOENT",
-        libc::EINVAL => "EINVAL",
-        libc::EBUSY => "EBUSY",
-        libc::EPERM => "EPERM",
-        libc::EACCES => "EACCES",
-        libc::ENOMEM => "ENOMEM",
-        libc::ENODEV => "ENODEV",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::EISCONN => "EISCONN",
-        libc::ENXIO => "ENXIO",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::E2BIG => "E2BIG",
-        _ => "EIO",
     }
 }

@@ -27,7 +27,7 @@ mod worker;
 pub use backend::{
     AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, ShutdownReport,
 };
-pub use error::{errno_name, io_errno, BackendError, BackendFailure, DataplaneError};
+pub use error::{BackendError, BackendFailure, DataplaneError};
 
 use crate::graph::{Graph, GraphConfig, GraphHandle};
 use crate::port::PortId;
@@ -153,10 +153,13 @@ impl Dataplane {
                 "core {c} does not exist (this machine has {online})"
             )));
         }
-        let graph = Graph::new(GraphConfig {
-            workers: cfg.cores.len(),
-            ..cfg.graph.clone()
-        });
+        let graph = Graph::new(
+            GraphConfig {
+                workers: cfg.cores.len(),
+                ..cfg.graph.clone()
+            },
+            crate::nodes::builtin(),
+        );
         let backends = backends(&cfg)?;
         let mut dp = Dataplane {
             cfg,

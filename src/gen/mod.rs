@@ -19,6 +19,7 @@ pub mod rx;
 pub mod tx;
 pub mod xdp;
 
+use crate::errno::Errno;
 use frame::{FrameSpec, Sizes};
 use rate::Rate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -137,12 +138,12 @@ pub enum GenError {
 }
 
 impl GenError {
-    /// The errno's name.
-    pub fn errno(&self) -> &'static str {
+    /// The errno `ctl` reports for it.
+    pub fn errno(&self) -> Errno {
         match self {
-            GenError::Invalid(_) => "EINVAL",
-            GenError::Setup(_) => "EIO",
-            GenError::Refused(_) => "EOPNOTSUPP",
+            GenError::Invalid(_) => Errno::EINVAL,
+            GenError::Setup(_) => Errno::EIO,
+            GenError::Refused(_) => Errno::EOPNOTSUPP,
         }
     }
 }

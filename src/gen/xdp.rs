@@ -3,6 +3,7 @@
 //! Attachments can be made inside a network namespace (the lab's far ends).
 
 use crate::dataplane::afxdp::XdpMode;
+use crate::errno::Errno;
 use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput, Xdp, XdpFlags};
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -28,9 +29,9 @@ pub struct XdpHelperError {
 }
 
 impl XdpHelperError {
-    /// The errno's name: loading or attaching a program failed.
-    pub fn errno(&self) -> &'static str {
-        "EIO"
+    /// The errno: loading or attaching a program failed.
+    pub fn errno(&self) -> Errno {
+        Errno::EIO
     }
 }
 

@@ -5,26 +5,31 @@
 //!   validates, updates the model, and publishes a new immutable [`Snapshot`].
 //! * [`Worker`] (worker.rs) is a data-path thread: it pins the epoch once per burst, reads the
 //!   snapshot, and runs the burst through the nodes.
-//! * [`NodeType`] (node.rs) is what each node type in `crate::nodes` implements.
+//! * [`NodeType`] (node.rs) is what each node type implements; [`TypeInfo`] (registry.rs) is
+//!   what it declares about itself, and a [`Registry`] the types a graph can make. The types
+//!   themselves live in `crate::nodes`, which this module does not name.
+//! * [`DropReason`] (drops.rs): the engine's reasons and the numbering of the types' own.
 
 mod drops;
 mod error;
 mod model;
 mod node;
 mod path;
+mod query;
+mod registry;
 mod snapshot;
 mod worker;
 
-pub use drops::DropReason;
-pub use error::GraphError;
-pub use model::{
-    Clock, ErrorRow, Graph, GraphConfig, GraphHandle, HookInfo, NodeInfo, NodeStats, TopologyMode,
-};
+pub use drops::{DropReason, ReasonInfo, GENERIC_REASONS};
+pub use error::{GraphError, HookError};
+pub use model::{Clock, Graph, GraphConfig, GraphHandle, TopologyMode};
 pub use node::{
-    hook_stat, hook_stats_value, HookCx, HookRec, HookSpec, HookState, LiveCounts, MsgCx, NodeCore,
-    NodeType, Slot, MAX_SLOT, SLOT_HOST, SLOT_WIRE,
+    hook_stat, HookCx, HookRec, HookSpec, HookState, LiveCounts, MsgCx, NodeCore, NodeType, Slot,
+    MAX_SLOT, SLOT_HOST, SLOT_WIRE,
 };
 pub use path::{check_hook_name, check_node_name, node_name_for, Addr, Base, MAX_NAME};
+pub use query::{DropCount, ErrorRow, HookInfo, NodeConfig, NodeInfo, NodeStats};
+pub use registry::{Create, MsgSpec, NodeEnv, Registered, Registry, TypeInfo, MAX_DROP_COUNTERS};
 pub use snapshot::Snapshot;
 pub use worker::{BurstBox, Cx, Worker};
 
@@ -35,7 +40,6 @@ pub type NodeId = u32;
 
 /// Graph-wide per-worker counters.
 pub mod gstat {
-    use super::DropReason;
     /// Frames received from ports' wire side (and injected).
     pub const RX: usize = 0;
     /// Frames transmitted on ports.
@@ -48,7 +52,8 @@ pub mod gstat {
     pub const COPIES: usize = 4;
     /// Bursts run.
     pub const BURSTS: usize = 5;
-    /// Drops, one counter per [`DropReason`], from here.
+    /// Drops from here: the engine's reasons for frames dropped outside any node, then one
+    /// block per registered type (see [`super::Registered::drop_base`]).
     pub const DROPS: usize = 6;
-    pub const COUNT: usize = DROPS + DropReason::COUNT;
+    pub const COUNT: usize = DROPS + super::MAX_DROP_COUNTERS;
 }

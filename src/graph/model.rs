@@ -1,9 +1,11 @@
 //! The management thread's model of the graph, and the edits it applies.
 
-use super::node::{HookCx, HookRec, HookState, LiveCounts, MsgCx, NodeCore, NodeType, Slot};
+use super::node::{
+    unknown_msg, HookCx, HookRec, HookState, LiveCounts, MsgCx, NodeCore, NodeType, Slot,
+};
 use super::path::{check_hook_name, check_node_name, Addr, Base};
 use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, NO_NODE};
-use super::{gstat, DropReason, GraphError, NodeId, Worker};
+use super::{gstat, Create, GraphError, HookSpec, NodeEnv, NodeId, Registry, TypeInfo, Worker};
 use crate::buf::Pool;
 use crate::counters::PerWorker;
 use crate::epoch::{Epoch, EpochCell};
@@ -13,9 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Makes a node of a custom type (see `Graph::add_type`).
-pub type NodeCtor = fn() -> Box<dyn NodeType>;
 
 /// Sizing and limits of a graph.
 #[derive(Debug, Clone)]
@@ -105,76 +104,28 @@ impl GraphHandle {
     }
 }
 
-struct NodeRec {
+pub(super) struct NodeRec {
     /// Stable index in published snapshots.
-    ix: NodeIx,
-    core: Arc<NodeCore>,
-    name: Option<String>,
-    hooks: BTreeMap<String, HookRec>,
-    persistent: bool,
-    port: Option<PortId>,
-}
-
-/// A node as `list`/`show` report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeInfo {
-    pub id: NodeId,
-    pub name: Option<String>,
-    pub ty: &'static str,
-    pub hooks: Vec<HookInfo>,
-}
-
-impl NodeInfo {
-    /// `name:` or `[id]:`.
-    pub fn path(&self) -> String {
-        match &self.name {
-            Some(n) => format!("{n}:"),
-            None => format!("[{:x}]:", self.id),
-        }
-    }
-}
-
-/// A hook as `show` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookInfo {
-    pub name: String,
-    pub peer_id: NodeId,
-    pub peer_name: Option<String>,
-    pub peer_type: &'static str,
-    pub peer_hook: String,
-}
-
-/// Counters of a node and its hooks.
-#[derive(Debug, Clone)]
-pub struct NodeStats {
-    pub info: NodeInfo,
-    pub copies: u64,
-    pub drops: Vec<(DropReason, u64)>,
-    /// Per hook: name, then (counter name, value) pairs.
-    pub hooks: Vec<(String, Vec<(&'static str, u64)>)>,
-}
-
-/// One line of `ctl errors`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorRow {
-    /// `name:`/`[id]:`, or `graph` for frames dropped before reaching a node.
-    pub node: String,
-    pub reason: DropReason,
-    pub count: u64,
+    pub(super) ix: NodeIx,
+    pub(super) core: Arc<NodeCore>,
+    pub(super) name: Option<String>,
+    pub(super) hooks: BTreeMap<String, HookRec>,
+    pub(super) persistent: bool,
+    pub(super) port: Option<PortId>,
 }
 
 /// The graph, as the management thread owns it. Every edit is validated, applied to this
 /// model, and published to the workers before the call returns.
 pub struct Graph {
-    sh: Arc<Shared>,
-    nodes: BTreeMap<NodeId, NodeRec>,
+    pub(super) sh: Arc<Shared>,
+    pub(super) nodes: BTreeMap<NodeId, NodeRec>,
     names: HashMap<String, NodeId>,
     next_id: NodeId,
     next_uid: u64,
     ports: Vec<Option<NodeId>>,
     ctl: NodeId,
     version: u64,
-    custom: Vec<(&'static str, NodeCtor)>,
+    pub(super) types: Registry,
     /// The nodes of the last published snapshot (shared with it).
     published: Vec<Option<Arc<SnapNode>>>,
     /// Nodes whose snapshot entry must be rebuilt at the next publication.
@@ -184,14 +135,10 @@ pub struct Graph {
     free_ix: Vec<NodeIx>,
 }
 
-impl Default for Graph {
-    fn default() -> Self {
-        Self::new(GraphConfig::default())
-    }
-}
-
 impl Graph {
-    pub fn new(cfg: GraphConfig) -> Graph {
+    /// A graph that can make the node types of `types` (`crate::nodes::builtin()` for the
+    /// built-in ones), with its control node `.` already there.
+    pub fn new(cfg: GraphConfig, types: Registry) -> Graph {
         let workers = cfg.workers.max(1);
         let manual = cfg.manual_clock;
         let live = Arc::new(LiveCounts::default());
@@ -220,41 +167,54 @@ impl Graph {
             ports: Vec::new(),
             ctl: 1,
             version: 0,
-            custom: Vec::new(),
+            types,
             published: Vec::new(),
             dirty: Default::default(),
             removed: Vec::new(),
             free_ix: Vec::new(),
         };
-        let imp = crate::nodes::create("socket", &g.sh.epoch).expect("socket type exists");
-        g.ctl = g.add_node(imp, None);
+        let control = g.types.control();
+        let imp = control
+            .make(&NodeEnv { epoch: &g.sh.epoch })
+            .expect("the control type is not per interface");
+        g.ctl = g.add_node(imp, control, None);
         g.publish();
         g
     }
 
-    /// Adds a node type (beyond the built-in ones) that `mkpeer` can create.
-    pub fn add_type(&mut self, name: &'static str, make: NodeCtor) {
-        self.custom.retain(|(n, _)| *n != name);
-        self.custom.push((name, make));
+    /// Adds a node type that `mkpeer` (or `attach_port`, for a per-interface type) can make.
+    /// Fails with EEXIST if the name is taken.
+    pub fn register_type(&mut self, info: &'static TypeInfo) -> Result<(), GraphError> {
+        self.types.register(info)
     }
 
-    fn create(&self, ty: &str) -> Result<Box<dyn NodeType>, GraphError> {
-        if ty == "ether" {
-            return Err(GraphError::Refused(
-                "ether nodes cannot be created: each attached interface has one (ctl attach IF)"
-                    .into(),
-            ));
+    /// What node constructors get from this graph.
+    fn env(&self) -> NodeEnv<'_> {
+        NodeEnv {
+            epoch: &self.sh.epoch,
         }
-        if let Some((_, make)) = self.custom.iter().find(|(n, _)| *n == ty) {
-            return Ok(make());
-        }
-        crate::nodes::create(ty, &self.sh.epoch)
-            .filter(|_| ty != "socket")
-            .ok_or_else(|| {
-                let mut known = crate::nodes::user_types();
-                known.extend(self.custom.iter().map(|(n, _)| *n));
-                GraphError::UnknownType(ty.to_string(), known.join(" "))
-            })
+    }
+
+    /// The types this graph can make.
+    pub fn registry(&self) -> &Registry {
+        &self.types
+    }
+
+    /// A new node of type `ty` for `mkpeer`.
+    fn create(&self, ty: &str) -> Result<(Box<dyn NodeType>, &'static TypeInfo), GraphError> {
+        let Some(info) = self.types.get(ty) else {
+            let known: Vec<_> = (self.types.iter())
+                .filter(|t| t.info.user_creatable())
+                .map(|t| t.info.name)
+                .collect();
+            return Err(GraphError::UnknownType(ty.to_string(), known.join(" ")));
+        };
+        let why = match info.create {
+            Create::Mkpeer(make) => return Ok((make(&self.env()), info)),
+            Create::Port(_) => "each attached interface has one (ctl attach IF)",
+            Create::Control(_) => "the control node \".\" is the only one",
+        };
+        Err(GraphError::NotCreatable { ty: info.name, why })
     }
 
     /// Node objects alive and created (shared; outlives the graph for leak checks).
@@ -289,13 +249,6 @@ impl Graph {
     pub fn stat(&self, i: usize) -> u64 {
         self.sh.stats.lifetime(i)
     }
-    /// Total drops for `why`, across all nodes (live or gone) and workers.
-    pub fn drops(&self, why: DropReason) -> u64 {
-        self.stat(gstat::DROPS + why as usize)
-    }
-    pub fn total_drops(&self) -> u64 {
-        DropReason::ALL.iter().map(|r| self.drops(*r)).sum()
-    }
     /// Snapshot version (increases with each published edit).
     pub fn version(&self) -> u64 {
         self.version
@@ -307,7 +260,7 @@ impl Graph {
 
     // ----- addressing ---------------------------------------------------------------------
 
-    fn label(&self, id: NodeId) -> String {
+    pub(super) fn label(&self, id: NodeId) -> String {
         match self.nodes.get(&id).and_then(|n| n.name.as_ref()) {
             Some(n) => format!("{n}:"),
             None => format!("[{id:x}]:"),
@@ -349,13 +302,22 @@ impl Graph {
 
     // ----- edits --------------------------------------------------------------------------
 
-    fn add_node(&mut self, imp: Box<dyn NodeType>, port: Option<PortId>) -> NodeId {
+    fn add_node(
+        &mut self,
+        imp: Box<dyn NodeType>,
+        info: &'static TypeInfo,
+        port: Option<PortId>,
+    ) -> NodeId {
         let id = self.next_id;
         self.next_id += 1;
-        let persistent = imp.persistent();
+        let drop_base = (self.types.entry(info.name))
+            .expect("nodes are made of registered types")
+            .drop_base;
         let core = Arc::new(NodeCore::new(
             id,
             imp,
+            info,
+            drop_base,
             self.sh.cfg.workers,
             Arc::clone(&self.sh.live),
         ));
@@ -374,7 +336,7 @@ impl Graph {
                 core,
                 name: None,
                 hooks: BTreeMap::new(),
-                persistent,
+                persistent: info.persistent,
                 port,
             },
         );
@@ -382,7 +344,7 @@ impl Graph {
     }
 
     /// Runs `f` with the node's type and a message context.
-    fn with_node<R>(
+    pub(super) fn with_node<R>(
         &mut self,
         id: NodeId,
         f: impl FnOnce(&dyn NodeType, &mut MsgCx<'_>) -> R,
@@ -395,6 +357,7 @@ impl Graph {
         let core = Arc::clone(&rec.core);
         let mut cx = MsgCx {
             node_name: label,
+            info: core.info,
             hooks: &rec.hooks,
             persistent: &mut rec.persistent,
             epoch,
@@ -409,58 +372,61 @@ impl Graph {
         check_hook_name(ha)?;
         check_hook_name(hb)?;
         for (n, h) in [(a, ha), (b, hb)] {
-            if self.nodes[&n].hooks.contains_key(h) {
-                return Err(GraphError::HookExists {
-                    node: self.label(n),
-                    hook: h.to_string(),
-                });
-            }
+            self.check_free_hook(n, h)?;
         }
         if a == b && ha == hb {
-            return Err(GraphError::Refused(format!(
-                "{}: cannot connect hook \"{ha}\" to itself",
-                self.label(a)
-            )));
+            // ng_con_nodes finds the hook it just added: EEXIST.
+            return Err(GraphError::HookToItself {
+                node: self.label(a),
+                hook: ha.to_string(),
+            });
         }
         let spec_a = self.ask_hook(a, ha, a == b, None)?;
         let spec_b = self.ask_hook(b, hb, a == b, (a == b).then_some(spec_a.slot))?;
-        let workers = self.sh.cfg.workers;
-        let mk = |g: &mut Graph, n: NodeId, name: &str, spec| {
-            let uid = g.next_uid;
-            g.next_uid += 1;
-            let ext = g.nodes[&n].core.imp.hook_counters().len();
-            Arc::new(HookState::new(
-                uid,
-                name,
-                spec,
-                ext,
-                workers,
-                Arc::clone(&g.sh.live),
-            ))
-        };
-        let sa = mk(self, a, ha, spec_a);
-        let sb = mk(self, b, hb, spec_b);
-        self.nodes.get_mut(&a).unwrap().hooks.insert(
-            ha.to_string(),
-            HookRec {
-                state: Arc::clone(&sa),
-                peer_node: b,
-                peer_hook: hb.to_string(),
-            },
-        );
-        self.nodes.get_mut(&b).unwrap().hooks.insert(
-            hb.to_string(),
-            HookRec {
-                state: Arc::clone(&sb),
-                peer_node: a,
-                peer_hook: ha.to_string(),
-            },
-        );
+        let sa = self.new_hook_state(a, ha, spec_a);
+        let sb = self.new_hook_state(b, hb, spec_b);
+        self.insert_hook(a, ha, &sa, b, hb);
+        self.insert_hook(b, hb, &sb, a, ha);
         self.with_node(a, |t, cx| t.connected(&sa, cx));
         self.with_node(b, |t, cx| t.connected(&sb, cx));
         self.dirty.insert(a);
         self.dirty.insert(b);
         Ok(())
+    }
+
+    /// Refuses a hook name the node already has (ng_add_hook: EEXIST).
+    fn check_free_hook(&self, n: NodeId, hook: &str) -> Result<(), GraphError> {
+        if self.nodes[&n].hooks.contains_key(hook) {
+            return Err(GraphError::HookExists {
+                node: self.label(n),
+                hook: hook.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn new_hook_state(&mut self, n: NodeId, name: &str, spec: HookSpec) -> Arc<HookState> {
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let ext = self.nodes[&n].core.info.hook_counters.len();
+        Arc::new(HookState::new(
+            uid,
+            name,
+            spec,
+            ext,
+            self.sh.cfg.workers,
+            Arc::clone(&self.sh.live),
+        ))
+    }
+
+    fn insert_hook(&mut self, n: NodeId, name: &str, st: &Arc<HookState>, peer: NodeId, ph: &str) {
+        let rec = HookRec {
+            state: Arc::clone(st),
+            peer_node: peer,
+            peer_hook: ph.to_string(),
+        };
+        let node = self.nodes.get_mut(&n).expect("node exists");
+        node.hooks.insert(name.to_string(), rec);
     }
 
     fn ask_hook(
@@ -469,7 +435,7 @@ impl Graph {
         name: &str,
         peer_is_self: bool,
         also_used: Option<Slot>,
-    ) -> Result<super::HookSpec, GraphError> {
+    ) -> Result<HookSpec, GraphError> {
         let rec = &self.nodes[&n];
         // Used slots as a bitmap (O(1) per query: a type may probe many slots for a free one).
         let mut bits = vec![0u64; (super::MAX_SLOT as usize + 1).div_ceil(64)];
@@ -492,7 +458,7 @@ impl Graph {
             .imp
             .new_hook(name, &cx)
             .map_err(|why| GraphError::HookRefused {
-                ty: rec.core.imp.type_name(),
+                ty: rec.core.info.name,
                 hook: name.to_string(),
                 why,
             })
@@ -539,44 +505,10 @@ impl Graph {
 
     /// Removes node `id` and all its hooks (splicing first when its type asks to).
     fn destroy(&mut self, id: NodeId) {
-        let mut candidates = Vec::new();
-        if let Some((l, r)) = self.nodes[&id].core.imp.splice_on_shutdown() {
-            let n = &self.nodes[&id];
-            // Both sides connected, and not to this node itself (nothing to splice then).
-            let pair = n.hooks.get(l).cloned().zip(n.hooks.get(r).cloned());
-            if let Some((hl, hr)) = pair.filter(|(a, b)| a.peer_node != id && b.peer_node != id) {
-                // Re-point the two peers at each other; their hooks keep their state.
-                let rec = self.nodes.get_mut(&id).unwrap();
-                let own_l = rec.hooks.remove(l).unwrap();
-                let own_r = rec.hooks.remove(r).unwrap();
-                own_l.state.alive.store(false, Ordering::Release);
-                own_r.state.alive.store(false, Ordering::Release);
-                self.dirty.insert(hl.peer_node);
-                self.dirty.insert(hr.peer_node);
-                {
-                    let pl = self
-                        .nodes
-                        .get_mut(&hl.peer_node)
-                        .unwrap()
-                        .hooks
-                        .get_mut(&hl.peer_hook)
-                        .unwrap();
-                    pl.peer_node = hr.peer_node;
-                    pl.peer_hook = hr.peer_hook.clone();
-                }
-                {
-                    let pr = self
-                        .nodes
-                        .get_mut(&hr.peer_node)
-                        .unwrap()
-                        .hooks
-                        .get_mut(&hr.peer_hook)
-                        .unwrap();
-                    pr.peer_node = hl.peer_node;
-                    pr.peer_hook = hl.peer_hook.clone();
-                }
-            }
+        if let Some((l, r)) = self.nodes[&id].core.info.splice_on_shutdown {
+            self.splice(id, l, r);
         }
+        let mut candidates = Vec::new();
         let names: Vec<String> = self.nodes[&id].hooks.keys().cloned().collect();
         for h in names {
             // A hook looped back to this node went with its peer.
@@ -588,7 +520,7 @@ impl Graph {
                 candidates.push(b);
             }
         }
-        let rec = self.nodes.remove(&id).unwrap();
+        let rec = self.nodes.remove(&id).expect("node exists");
         self.removed.push(rec.ix);
         rec.core.alive.store(false, Ordering::Release);
         if let Some(n) = &rec.name {
@@ -599,6 +531,32 @@ impl Graph {
         }
         drop(rec);
         self.reap(candidates);
+    }
+
+    /// Connects the peers of node `id`'s hooks `l` and `r` to each other, removing those two
+    /// hooks (ng_bypass). Nothing happens unless both are connected, to other nodes.
+    fn splice(&mut self, id: NodeId, l: &str, r: &str) {
+        let n = &self.nodes[&id];
+        let pair = n.hooks.get(l).cloned().zip(n.hooks.get(r).cloned());
+        let Some((hl, hr)) = pair.filter(|(a, b)| a.peer_node != id && b.peer_node != id) else {
+            return;
+        };
+        // Re-point the two peers at each other; their hooks keep their state.
+        let rec = self.nodes.get_mut(&id).expect("node exists");
+        for own in [rec.hooks.remove(l), rec.hooks.remove(r)]
+            .into_iter()
+            .flatten()
+        {
+            own.state.alive.store(false, Ordering::Release);
+        }
+        for (from, to) in [(&hl, &hr), (&hr, &hl)] {
+            self.dirty.insert(from.peer_node);
+            let peer = (self.nodes.get_mut(&from.peer_node))
+                .and_then(|p| p.hooks.get_mut(&from.peer_hook))
+                .expect("peer hook exists");
+            peer.peer_node = to.peer_node;
+            peer.peer_hook = to.peer_hook.clone();
+        }
     }
 
     /// Publishes the model to the workers and reclaims what they can no longer see.
@@ -676,14 +634,9 @@ impl Graph {
         let a = self.resolve(if path.is_empty() { "." } else { path })?;
         check_hook_name(hook)?;
         check_hook_name(peerhook)?;
-        if self.nodes[&a].hooks.contains_key(hook) {
-            return Err(GraphError::HookExists {
-                node: self.label(a),
-                hook: hook.to_string(),
-            });
-        }
-        let imp = self.create(ty)?;
-        let b = self.add_node(imp, None);
+        self.check_free_hook(a, hook)?;
+        let (imp, info) = self.create(ty)?;
+        let b = self.add_node(imp, info, None);
         if let Err(e) = self.link(a, hook, b, peerhook) {
             self.destroy(b);
             return Err(e);
@@ -769,8 +722,8 @@ impl Graph {
         Ok(())
     }
 
-    /// `msg <path> <command> [argument]`: a control message to a node. Generic messages
-    /// (`nodeinfo`, `listhooks`, `listnodes`, `listtypes`) work on every node.
+    /// `msg <path> <command> [argument]`: one of the node type's control messages (the
+    /// generic ones, `nodeinfo` etc., are answered by `crate::ctl` from the queries).
     pub fn msg(
         &mut self,
         path: &str,
@@ -778,49 +731,11 @@ impl Graph {
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
         let id = self.resolve(path)?;
-        match cmd {
-            "nodeinfo" => return Ok(Some(info_value(&self.node_info(id), false))),
-            "listhooks" => return Ok(Some(info_value(&self.node_info(id), true))),
-            "listnodes" => {
-                let list = self.list();
-                return Ok(Some(Value::record([
-                    ("numnames", Value::Uint(list.len() as u64)),
-                    (
-                        "nodeinfo",
-                        Value::Array(list.iter().map(|n| info_value(n, false)).collect()),
-                    ),
-                ])));
-            }
-            "listtypes" => {
-                let t = self.types();
-                return Ok(Some(Value::record([
-                    ("numtypes", Value::Uint(t.len() as u64)),
-                    (
-                        "typeinfo",
-                        Value::Array(
-                            t.iter()
-                                .map(|(n, c)| {
-                                    Value::record([
-                                        ("typename", Value::Str(n.to_string())),
-                                        ("numnodes", Value::Uint(*c as u64)),
-                                    ])
-                                })
-                                .collect(),
-                        ),
-                    ),
-                ])));
-            }
-            _ => {}
+        let info = self.nodes[&id].core.info;
+        if info.message(cmd).is_none() {
+            return Err(unknown_msg(&self.label(id), info, cmd));
         }
-        let r = self.with_node(id, |t, cx| {
-            if !t.messages().contains(&cmd) {
-                let mut known: Vec<&str> = t.messages().to_vec();
-                known.extend(["nodeinfo", "listhooks", "listnodes", "listtypes"]);
-                return Err(cx.unknown(cmd, &known));
-            }
-            t.msg(cx, cmd, arg)
-        })?;
-        Ok(r)
+        self.with_node(id, |t, cx| t.msg(cx, cmd, arg))
     }
 
     /// Periodic housekeeping: node timers (bridge ageing) and reclamation.
@@ -834,7 +749,8 @@ impl Graph {
 
     // ----- ports --------------------------------------------------------------------------
 
-    /// Creates the `ether` node of an interface, named after it (characters netgraph forbids in
+    /// Creates the node of an interface (of the registry's per-interface type, `ether`), named
+    /// after it (characters netgraph forbids in
     /// names become `_`). Returns the node and the port ID workers use for its queues.
     pub fn attach_port(&mut self, ctl: Arc<dyn PortCtl>) -> Result<(NodeId, PortId), GraphError> {
         let name = super::path::node_name_for(&ctl.ifname());
@@ -842,6 +758,12 @@ impl Graph {
         if self.names.contains_key(&name) {
             return Err(GraphError::NameInUse(name));
         }
+        let info = self.types.port_type().ok_or_else(|| {
+            GraphError::Refused("no per-interface node type (ether) is registered".into())
+        })?;
+        let Create::Port(make) = info.create else {
+            unreachable!("port_type() is a per-interface type")
+        };
         let port = match self.ports.iter().position(Option::is_none) {
             Some(p) => p,
             None => {
@@ -849,8 +771,7 @@ impl Graph {
                 self.ports.len() - 1
             }
         } as PortId;
-        let imp = Box::new(crate::nodes::ether::Ether::new(port, ctl));
-        let id = self.add_node(imp, Some(port));
+        let id = self.add_node(make(&self.env(), port, ctl), info, Some(port));
         self.ports[port as usize] = Some(id);
         self.name(&format!("[{id:x}]:"), &name)?;
         self.publish();
@@ -874,371 +795,4 @@ impl Graph {
     pub fn port_node(&self, port: PortId) -> Option<NodeId> {
         self.ports.get(port as usize).copied().flatten()
     }
-
-    // ----- queries ------------------------------------------------------------------------
-
-    fn node_info(&self, id: NodeId) -> NodeInfo {
-        let n = &self.nodes[&id];
-        NodeInfo {
-            id,
-            name: n.name.clone(),
-            ty: n.core.imp.type_name(),
-            hooks: n
-                .hooks
-                .iter()
-                .map(|(name, h)| {
-                    let p = &self.nodes[&h.peer_node];
-                    HookInfo {
-                        name: name.clone(),
-                        peer_id: h.peer_node,
-                        peer_name: p.name.clone(),
-                        peer_type: p.core.imp.type_name(),
-                        peer_hook: h.peer_hook.clone(),
-                    }
-                })
-                .collect(),
-        }
-    }
-
-    /// Every node, by ID.
-    pub fn list(&self) -> Vec<NodeInfo> {
-        self.nodes.keys().map(|id| self.node_info(*id)).collect()
-    }
-
-    /// One node and its hooks.
-    pub fn show(&self, path: &str) -> Result<NodeInfo, GraphError> {
-        Ok(self.node_info(self.resolve(path)?))
-    }
-
-    /// Node types and how many nodes of each exist.
-    pub fn types(&self) -> Vec<(&'static str, usize)> {
-        crate::nodes::TYPES
-            .iter()
-            .copied()
-            .chain(self.custom.iter().map(|(n, _)| *n))
-            .map(|t| {
-                (
-                    t,
-                    self.nodes
-                        .values()
-                        .filter(|n| n.core.imp.type_name() == t)
-                        .count(),
-                )
-            })
-            .collect()
-    }
-
-    /// Counters of one node and its hooks.
-    pub fn node_stats(&self, path: &str) -> Result<NodeStats, GraphError> {
-        let id = self.resolve(path)?;
-        let n = &self.nodes[&id];
-        let ext = n.core.imp.hook_counters();
-        Ok(NodeStats {
-            info: self.node_info(id),
-            copies: n.core.counters.get(NodeCore::COPIES),
-            drops: DropReason::ALL
-                .iter()
-                .map(|r| (*r, n.core.drops(*r)))
-                .filter(|(_, c)| *c > 0)
-                .collect(),
-            hooks: n
-                .hooks
-                .iter()
-                .map(|(name, h)| {
-                    let mut v: Vec<(&'static str, u64)> = super::hook_stat::NAMES
-                        .iter()
-                        .enumerate()
-                        .map(|(i, k)| (*k, h.state.stats.get(i)))
-                        .collect();
-                    v.extend(
-                        ext.iter()
-                            .enumerate()
-                            .map(|(i, k)| (*k, h.state.stats.get(super::hook_stat::GENERIC + i))),
-                    );
-                    (name.clone(), v)
-                })
-                .collect(),
-        })
-    }
-
-    /// Every drop reason with a non-zero count, per node, then graph-wide totals (which also
-    /// include nodes since shut down, and frames that never reached a node).
-    pub fn errors(&self) -> (Vec<ErrorRow>, Vec<(DropReason, u64)>) {
-        let mut rows = Vec::new();
-        for (id, n) in &self.nodes {
-            for r in DropReason::ALL {
-                let c = n.core.drops(*r);
-                if c > 0 {
-                    rows.push(ErrorRow {
-                        node: self.label(*id),
-                        reason: *r,
-                        count: c,
-                    });
-                }
-            }
-        }
-        let totals = DropReason::ALL
-            .iter()
-            .map(|r| (*r, self.drops(*r)))
-            .filter(|(_, c)| *c > 0)
-            .collect();
-        (rows, totals)
-    }
-
-    /// Graphviz of the live graph, in the style of ngctl's `dot`: a record per node (name,
-    /// type, ID), an octagon per hook, hooks joined in pairs, unconnected nodes in their own
-    /// cluster. With `counters`, each hook also shows the frames that entered (`in`) and
-    /// left (`out`) its node through it, and each node its drops.
-    pub fn dot(&self, counters: bool) -> String {
-        fn q(s: &str) -> String {
-            s.replace('\\', "\\\\").replace('"', "\\\"")
-        }
-        // record labels also give meaning to { } | < >
-        fn rec(s: &str) -> String {
-            let mut o = String::new();
-            for c in q(s).chars() {
-                if "{}|<>".contains(c) {
-                    o.push('\\');
-                }
-                o.push(c);
-            }
-            o
-        }
-        let mut s = String::from(
-            "graph xdpgraph {\n  graph [rankdir=LR, fontname=\"monospace\"];\n  edge [weight=1.0];\n",
-        );
-        let list = self.list();
-        let label = |n: &NodeInfo| {
-            let mut l = format!(
-                "{}|{}|[{:x}]:",
-                n.name
-                    .as_deref()
-                    .map(rec)
-                    .unwrap_or_else(|| "\\<unnamed\\>".into()),
-                n.ty,
-                n.id
-            );
-            if counters {
-                let drops: u64 = DropReason::ALL
-                    .iter()
-                    .map(|r| self.nodes[&n.id].core.drops(*r))
-                    .sum();
-                if drops > 0 {
-                    l += &format!("|drops {drops}");
-                }
-            }
-            l
-        };
-        s += "  node [shape=record, fontsize=12, fontname=\"monospace\"];\n";
-        for n in list.iter().filter(|n| !n.hooks.is_empty()) {
-            s += &format!("  \"{:x}\" [label=\"{}\"];\n", n.id, label(n));
-        }
-        if list.iter().any(|n| n.hooks.is_empty()) {
-            s += "  subgraph cluster_disconnected {\n    bgcolor=pink;\n    label=\"not connected\";\n";
-            for n in list.iter().filter(|n| n.hooks.is_empty()) {
-                s += &format!("    \"{:x}\" [label=\"{}\"];\n", n.id, label(n));
-            }
-            s += "  }\n";
-        }
-        s += "  node [shape=octagon, fontsize=10];\n";
-        for n in &list {
-            let hooks = &self.nodes[&n.id].hooks;
-            for h in &n.hooks {
-                let mut l = q(&h.name);
-                if counters {
-                    if let Some(st) = hooks.get(&h.name) {
-                        l += &format!(
-                            "\\nin {} out {}",
-                            st.state.stats.get(super::hook_stat::IN_FRAMES),
-                            st.state.stats.get(super::hook_stat::OUT_FRAMES)
-                        );
-                    }
-                }
-                s += &format!("  \"{:x}.{}\" [label=\"{}\"];\n", n.id, q(&h.name), l);
-            }
-        }
-        for n in &list {
-            for h in &n.hooks {
-                s += &format!("  \"{:x}\" -- \"{:x}.{}\";\n", n.id, n.id, q(&h.name));
-                if (n.id, h.name.as_str()) < (h.peer_id, h.peer_hook.as_str()) {
-                    s += &format!(
-                        "  \"{:x}.{}\" -- \"{:x}.{}\" [weight=2.0];\n",
-                        n.id,
-                        q(&h.name),
-                        h.peer_id,
-                        q(&h.peer_hook)
-                    );
-                }
-            }
-        }
-        s += "}\n";
-        s
-    }
-
-    /// A script of ctl commands that recreates the topology, names and node settings. Ether
-    /// nodes are expected to exist (they come from attached interfaces). A part of the graph
-    /// not reachable from an interface or `.` is built from `.` through a temporary hook
-    /// that is removed at the end; unnamed nodes get names `_savedN` so later lines can
-    /// address them.
-    pub fn save(&mut self) -> String {
-        use std::collections::HashSet;
-        let mut out = String::from("# xdpgraph topology, written by `ctl save`\n");
-        let mut label_of: HashMap<NodeId, String> = HashMap::new();
-        for (id, n) in &self.nodes {
-            if n.port.is_some() || *id == self.ctl {
-                label_of.insert(
-                    *id,
-                    if *id == self.ctl {
-                        ".".into()
-                    } else {
-                        self.label(*id)
-                    },
-                );
-            }
-        }
-        let mut done: HashSet<(NodeId, String)> = HashSet::new();
-        let mut temps: Vec<(String, String)> = Vec::new();
-        let mut skipped: HashSet<NodeId> = HashSet::new();
-        let mut unnamed = 0usize;
-        let name_new =
-            |g: &Graph, out: &mut String, via: String, id: NodeId, unnamed: &mut usize| -> String {
-                let n = match &g.nodes[&id].name {
-                    Some(n) => n.clone(),
-                    None => {
-                        *unnamed += 1;
-                        format!("_saved{unnamed}")
-                    }
-                };
-                *out += &format!("name {via} {n}\n");
-                format!("{n}:")
-            };
-        loop {
-            // Grow from every node already created.
-            let mut progress = true;
-            while progress {
-                progress = false;
-                let ids: Vec<NodeId> = self
-                    .nodes
-                    .keys()
-                    .copied()
-                    .filter(|i| label_of.contains_key(i))
-                    .collect();
-                for id in ids {
-                    let hooks: Vec<(String, HookRec)> = self.nodes[&id]
-                        .hooks
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    for (h, rec) in hooks {
-                        if done.contains(&(id, h.clone())) {
-                            continue;
-                        }
-                        let from = label_of[&id].clone();
-                        if let Some(peer) = label_of.get(&rec.peer_node) {
-                            out += &format!("connect {from} {peer} {h} {}\n", rec.peer_hook);
-                        } else {
-                            let ty = self.nodes[&rec.peer_node].core.imp.type_name();
-                            out += &format!("mkpeer {from} {ty} {h} {}\n", rec.peer_hook);
-                            let via = if from == "." {
-                                format!(".:{h}")
-                            } else {
-                                format!("{from}{h}")
-                            };
-                            let lbl = name_new(self, &mut out, via, rec.peer_node, &mut unnamed);
-                            label_of.insert(rec.peer_node, lbl);
-                        }
-                        done.insert((id, h));
-                        done.insert((rec.peer_node, rec.peer_hook));
-                        progress = true;
-                    }
-                }
-            }
-            // A node not reached yet: attach it to `.` through a spare hook.
-            let Some(root) = self
-                .nodes
-                .keys()
-                .copied()
-                .find(|i| !label_of.contains_key(i) && !skipped.contains(i))
-            else {
-                break;
-            };
-            let rec = &self.nodes[&root];
-            let used = |n: &str| rec.hooks.contains_key(n);
-            match rec.core.imp.spare_hook(&used) {
-                Some(spare) => {
-                    let tmp = format!("_save{}", temps.len());
-                    out += &format!("mkpeer . {} {tmp} {spare}\n", rec.core.imp.type_name());
-                    let lbl = name_new(self, &mut out, format!(".:{tmp}"), root, &mut unnamed);
-                    temps.push((lbl.clone(), spare));
-                    label_of.insert(root, lbl);
-                }
-                None => {
-                    out += &format!(
-                        "# not saved: {} (no free hook to attach it by)\n",
-                        self.label(root)
-                    );
-                    skipped.insert(root);
-                }
-            }
-        }
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        for id in ids {
-            let Some(lbl) = label_of.get(&id).cloned() else {
-                continue;
-            };
-            let (msgs, persistent) = self.with_node(id, |t, cx| {
-                (t.config_msgs(cx), cx.is_persistent() && !t.persistent())
-            });
-            if persistent {
-                out += &format!("msg {lbl} setpersistent\n");
-            }
-            for (cmd, arg) in msgs {
-                match arg {
-                    Some(a) => out += &format!("msg {lbl} {cmd} {a}\n"),
-                    None => out += &format!("msg {lbl} {cmd}\n"),
-                }
-            }
-        }
-        for (lbl, spare) in temps {
-            out += &format!("rmhook {lbl} {spare}\n");
-        }
-        out
-    }
-}
-
-fn info_value(n: &NodeInfo, with_hooks: bool) -> Value {
-    let mut f = vec![
-        (
-            "name".to_string(),
-            Value::Str(n.name.clone().unwrap_or_default()),
-        ),
-        ("type".to_string(), Value::Str(n.ty.to_string())),
-        ("id".to_string(), Value::Hex(n.id as u64)),
-        ("hooks".to_string(), Value::Uint(n.hooks.len() as u64)),
-    ];
-    if with_hooks {
-        f.push((
-            "hooklist".to_string(),
-            Value::Array(
-                n.hooks
-                    .iter()
-                    .map(|h| {
-                        Value::record([
-                            ("ourhook", Value::Str(h.name.clone())),
-                            ("peerhook", Value::Str(h.peer_hook.clone())),
-                            (
-                                "nodeinfo",
-                                Value::record([
-                                    ("name", Value::Str(h.peer_name.clone().unwrap_or_default())),
-                                    ("type", Value::Str(h.peer_type.to_string())),
-                                    ("id", Value::Hex(h.peer_id as u64)),
-                                ]),
-                            ),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ));
-    }
-    Value::Struct(f)
 }

@@ -1,6 +1,6 @@
 //! What a node type implements, and the state the graph keeps per node and per hook.
 
-use super::{DropReason, GraphError, NodeId};
+use super::{DropReason, GraphError, HookError, NodeId, TypeInfo};
 use crate::counters::PerWorker;
 use crate::epoch::Epoch;
 use crate::value::Value;
@@ -52,48 +52,36 @@ impl HookCx<'_> {
         (self.used)(s)
     }
     /// The lowest free slot at or above `from`.
-    pub fn first_free(&self, from: Slot) -> Result<Slot, String> {
+    pub fn first_free(&self, from: Slot) -> Result<Slot, HookError> {
         (from..=MAX_SLOT)
             .find(|s| !self.slot_used(*s))
-            .ok_or_else(|| {
-                format!(
-                    "node has no free hook slot (limit {})",
-                    MAX_SLOT as usize + 1
-                )
+            .ok_or(HookError::NoSlot {
+                limit: MAX_SLOT as usize + 1,
             })
+    }
+    /// For types that accept any hook name: the lowest free slot.
+    pub fn any_slot(&self) -> Result<HookSpec, HookError> {
+        Ok(HookSpec {
+            slot: self.first_free(0)?,
+            tag: 0,
+        })
     }
 }
 
-/// A node type: its hooks, how it moves frames, its control messages.
+/// A node type's behaviour: its hooks, how it moves frames, its control messages. What the
+/// type *is* (name, messages, counters, drop reasons) is its [`TypeInfo`].
 ///
 /// One value per node, shared by the management thread (messages, hook changes) and the
 /// workers (`rcv`). Mutable configuration lives in atomics or in [`crate::epoch::EpochCell`]s.
 pub trait NodeType: Send + Sync + 'static {
-    fn type_name(&self) -> &'static str;
-
     /// Accepts or refuses a hook name; picks its slot and tag.
-    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String>;
-
-    /// Names of the type's own per-hook counters (after the generic ones).
-    fn hook_counters(&self) -> &'static [&'static str] {
-        &[]
-    }
+    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError>;
 
     /// A hook was connected (called before workers can see it).
     fn connected(&self, _hook: &HookState, _cx: &mut MsgCx<'_>) {}
 
     /// A hook was removed (called after it is marked dead, before the new topology is published).
     fn disconnected(&self, _hook: &HookState, _cx: &mut MsgCx<'_>) {}
-
-    /// Whether a new node of this type outlives the loss of its last hook.
-    fn persistent(&self) -> bool {
-        false
-    }
-
-    /// On `shutdown`, connect the peers of these two hooks to each other (ng_tee's bypass).
-    fn splice_on_shutdown(&self) -> Option<(&'static str, &'static str)> {
-        None
-    }
 
     /// On `shutdown` of a persistent interface node (ether): reset its settings instead of
     /// removing it.
@@ -103,18 +91,16 @@ pub trait NodeType: Send + Sync + 'static {
     /// dropped through `cx` (frames left behind are dropped as `unhandled`).
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox);
 
-    /// Control messages this type understands (for errors and `help`).
-    fn messages(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    /// Handles a control message on the management thread.
+    /// Handles one of the type's messages (`TypeInfo::messages`; the graph refuses others
+    /// before calling this) on the management thread.
     fn msg(
         &self,
         cx: &mut MsgCx<'_>,
         cmd: &str,
-        arg: Option<&Value>,
-    ) -> Result<Option<Value>, GraphError>;
+        _arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
+        Err(cx.unknown(cmd))
+    }
 
     /// Periodic housekeeping on the management thread (ageing, table resizing).
     fn tick(&self, _cx: &mut MsgCx<'_>) {}
@@ -154,19 +140,24 @@ impl LiveCounts {
 pub struct NodeCore {
     pub id: NodeId,
     pub imp: Box<dyn NodeType>,
+    pub info: &'static TypeInfo,
     /// Cleared when the node is shut down; workers holding an older topology drop frames for it.
     pub alive: AtomicBool,
-    /// Drops by reason, plus copies made ([`NodeCore::COPIES`]).
+    /// Copies made ([`NodeCore::COPIES`]), then drops by reason ([`NodeCore::drop_counter`]).
     pub counters: PerWorker,
+    /// Where its type's counters start among the graph-wide drop counters.
+    pub(crate) drop_base: usize,
     live: Arc<LiveCounts>,
 }
 
 impl NodeCore {
-    pub const COPIES: usize = DropReason::COUNT;
+    pub const COPIES: usize = 0;
 
     pub(crate) fn new(
         id: NodeId,
         imp: Box<dyn NodeType>,
+        info: &'static TypeInfo,
+        drop_base: usize,
         workers: usize,
         live: Arc<LiveCounts>,
     ) -> NodeCore {
@@ -174,16 +165,27 @@ impl NodeCore {
         NodeCore {
             id,
             imp,
+            info,
             alive: AtomicBool::new(true),
-            counters: PerWorker::new(workers, DropReason::COUNT + 1),
+            counters: PerWorker::new(workers, 1 + info.drop_counters()),
+            drop_base,
             live,
         }
     }
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
+    /// Index of reason `r`'s counter in [`NodeCore::counters`].
+    #[inline(always)]
+    pub fn drop_counter(r: DropReason) -> usize {
+        1 + r.index()
+    }
     pub fn drops(&self, r: DropReason) -> u64 {
-        self.counters.get(r as usize)
+        self.counters.get(Self::drop_counter(r))
+    }
+    /// Every reason this node counts with its count (zeros included).
+    pub fn all_drops(&self) -> impl Iterator<Item = (DropReason, u64)> + '_ {
+        self.info.reasons().map(|(r, _)| (r, self.drops(r)))
     }
 }
 
@@ -252,6 +254,7 @@ pub struct HookRec {
 /// What a control-message handler can see and do.
 pub struct MsgCx<'a> {
     pub(crate) node_name: String,
+    pub(crate) info: &'static TypeInfo,
     pub(crate) hooks: &'a BTreeMap<String, HookRec>,
     pub(crate) persistent: &'a mut bool,
     pub epoch: &'a Epoch,
@@ -291,14 +294,12 @@ impl MsgCx<'_> {
             why: why.into(),
         }
     }
-    /// The argument, or an error saying it is required.
-    pub fn need<'v>(
-        &self,
-        cmd: &str,
-        arg: Option<&'v Value>,
-        form: &str,
-    ) -> Result<&'v Value, GraphError> {
-        arg.ok_or_else(|| self.bad(cmd, format!("needs an argument: {form}")))
+    /// The argument, or an error saying it is required (with the shape the type declares).
+    pub fn need<'v>(&self, cmd: &str, arg: Option<&'v Value>) -> Result<&'v Value, GraphError> {
+        arg.ok_or_else(|| {
+            let form = self.info.message(cmd).map_or("", |m| m.args);
+            self.bad(cmd, format!("needs an argument: {form}"))
+        })
     }
     /// Refuses an argument for a command that takes none.
     pub fn none(&self, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
@@ -307,27 +308,22 @@ impl MsgCx<'_> {
             Some(v) => Err(self.bad(cmd, format!("takes no argument (got {v})"))),
         }
     }
-    pub fn unknown(&self, cmd: &str, known: &[&str]) -> GraphError {
-        GraphError::UnknownMsg {
-            node: self.node_name.clone(),
-            cmd: cmd.to_string(),
-            known: known.join(" "),
-        }
+    /// The node's type.
+    pub fn info(&self) -> &'static TypeInfo {
+        self.info
+    }
+    /// An unknown-message error listing the type's messages.
+    pub fn unknown(&self, cmd: &str) -> GraphError {
+        unknown_msg(&self.node_name, self.info, cmd)
     }
 }
 
-/// Statistics of a hook as a message reply: generic counters then the type's own.
-pub fn hook_stats_value(h: &HookState, ext_names: &[&str]) -> Value {
-    let mut f: Vec<(String, Value)> = hook_stat::NAMES
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.to_string(), Value::Uint(h.stats.get(i))))
-        .collect();
-    for (i, n) in ext_names.iter().enumerate() {
-        f.push((
-            n.to_string(),
-            Value::Uint(h.stats.get(hook_stat::GENERIC + i)),
-        ));
+/// An unknown-message error for a node of type `info`, listing its messages.
+pub(crate) fn unknown_msg(node: &str, info: &TypeInfo, cmd: &str) -> GraphError {
+    let known: Vec<&str> = info.messages.iter().map(|m| m.name).collect();
+    GraphError::UnknownMsg {
+        node: node.to_string(),
+        cmd: cmd.to_string(),
+        known: known.join(" "),
     }
-    Value::Struct(f)
 }

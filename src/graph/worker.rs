@@ -92,6 +92,7 @@ impl Ports {
     }
 }
 
+/// Counts `n` drops for `why` on `core` and in the graph-wide counter of (its type, `why`).
 #[inline]
 fn count_drop(
     stats: &crate::counters::PerWorker,
@@ -100,8 +101,15 @@ fn count_drop(
     why: DropReason,
     n: u64,
 ) {
-    core.counters.add(w, why as usize, n);
-    stats.add(w, gstat::DROPS + why as usize, n);
+    core.counters.add(w, NodeCore::drop_counter(why), n);
+    stats.add(w, gstat::DROPS + core.drop_base + why.index(), n);
+}
+
+/// Counts `n` drops for an engine reason outside any node (graph-wide only).
+#[inline]
+fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReason, n: u64) {
+    debug_assert!(why.is_generic());
+    stats.add(w, gstat::DROPS + why.index(), n);
 }
 
 /// A node's view of the worker while it handles a burst.
@@ -217,7 +225,8 @@ impl<'a> Cx<'a> {
         self.outs.list.push((slot, full));
     }
 
-    /// Drops `f`, counting `why` on this node.
+    /// Drops `f`, counting `why` (an engine reason, or one of this node's type's own) on this
+    /// node and graph-wide.
     #[inline]
     pub fn drop_frame(&mut self, f: Frame, why: DropReason) {
         self.pool.free(f);
@@ -236,8 +245,9 @@ impl<'a> Cx<'a> {
         count_drop(self.stats, &self.node.core, self.worker, why, n);
     }
 
-    /// A copy of `f` in a fresh frame, or None when the pool is empty (the caller decides what
-    /// to count; `no_buffers` is the usual reason).
+    /// A copy of `f` in a fresh frame, or None when the pool is empty. A copy that could not be
+    /// made is no frame, so no drop: the caller skips it (and may count it in a hook counter,
+    /// as the bridge's and one2many's `memoryFailures`).
     #[inline]
     pub fn copy(&mut self, f: &Frame) -> Option<Frame> {
         let c = self.pool.copy(f).ok()?;
@@ -365,13 +375,19 @@ impl Drop for Worker {
 impl Worker {
     pub(crate) fn new(sh: Arc<Shared>, id: usize, pool: Pool) -> Result<Worker, GraphError> {
         if id >= sh.cfg.workers {
-            return Err(GraphError::Refused(format!(
-                "worker {id} out of range: the graph was created for {} workers",
-                sh.cfg.workers
-            )));
+            return Err(GraphError::Worker {
+                id,
+                why: format!(
+                    "out of range: the graph was created for {} workers",
+                    sh.cfg.workers
+                ),
+            });
         }
         if sh.taken[id].swap(true, Ordering::AcqRel) {
-            return Err(GraphError::Refused(format!("worker {id} already exists")));
+            return Err(GraphError::Worker {
+                id,
+                why: "already exists".into(),
+            });
         }
         let part = sh.epoch.register();
         let max_bursts = sh.cfg.max_bursts;
@@ -448,7 +464,7 @@ impl Worker {
             } else {
                 DropReason::TxFull
             };
-            self.sh.stats.add(c.id, gstat::DROPS + why as usize, left);
+            count_graph_drop(&self.sh.stats, c.id, why, left);
         }
         let mut port = lp.port;
         port.detach(&mut c.pool);
@@ -601,8 +617,7 @@ impl Core {
             for f in burst.drain() {
                 self.pool.free(f);
             }
-            sh.stats
-                .add(w, gstat::DROPS + DropReason::PortDown as usize, n);
+            count_graph_drop(&sh.stats, w, DropReason::PortDown, n);
             self.outs.give(burst);
             return;
         }
@@ -722,10 +737,10 @@ impl Core {
                     } else {
                         DropReason::TxFull
                     };
-                    if let Some(n) = snap.node(snap.port_node(lp.id)) {
-                        n.core.counters.add(w, why as usize, left);
+                    match snap.node(snap.port_node(lp.id)) {
+                        Some(n) => count_drop(&sh.stats, &n.core, w, why, left),
+                        None => count_graph_drop(&sh.stats, w, why, left),
                     }
-                    sh.stats.add(w, gstat::DROPS + why as usize, left);
                 }
             }
         }

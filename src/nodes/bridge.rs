@@ -1,11 +1,5 @@
 //! `bridge`: a learning Ethernet bridge (ng_bridge).
 //!
-//! Hooks:
-//! * `link<N>` (N ≥ 0, no leading zeros): bridge ports. Source MACs are learned per link.
-//! * `uplink<N>` (N ≥ 1): ports that do not learn and always get unknown unicast. If the first
-//!   hook a bridge gets is an uplink, the bridge is *restricted*: normal links never get
-//!   unknown unicast. `uplink0` and `link01` are refused, as is a hook to the bridge itself.
-//!
 //! Forwarding: known unicast goes out its host's link (dropped, `same_link`, if that is the
 //! link it came in on); unknown unicast, multicast and broadcast are flooded to every other
 //! link (unknown unicast only to links that accept it), never back out of the ingress link.
@@ -13,33 +7,98 @@
 //! `minStableAge` seconds ago: then a loop is declared, the ingress link is muted for
 //! `loopTimeout` seconds (its frames counted in `loopDrops`) and its hosts are forgotten.
 //! Hosts not heard from for `maxStaleness` seconds are removed (on the management tick).
-//! Removing a link forgets its hosts.
+//! Removing a link forgets its hosts. A flooded copy that cannot be made (the pool being
+//! empty) is skipped and counted in the ingress link's `memoryFailures`.
 //!
 //! The host table is lock-free ([`super::hosttable`]): known hosts are forwarded with no shared
 //! write beyond refreshing a host's last-seen second.
-//!
-//! Messages: `setconfig { debugLevel loopTimeout maxStaleness minStableAge }` (fields left
-//! out keep their values), `getconfig`, `reset`, `getstats <link#>` / `clrstats` /
-//! `getclrstats` (a negative number is an uplink), `gettable`, `setpersistent`,
-//! `movehost { addr=<mac> hook="<link>" }`.
-//! Per-link counters: recvOctets recvPackets recvMulticasts recvBroadcasts recvUnknown
-//! recvRunts recvInvalid xmitOctets xmitPackets xmitMulticasts xmitBroadcasts loopDrops
-//! loopDetects memoryFailures.
-//! Drops: `runt`, `invalid_source`, `loop_drop`, `same_link`, `no_destination`,
-//! `table_full`, `no_buffers`.
 
 use super::hosttable::HostTable;
 use crate::buf::Frame;
 use crate::epoch::EpochCell;
 use crate::graph::{
-    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
-    Slot,
+    hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec,
+    HookState, MsgCx, MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
-use crate::wire::MacAddr;
+use crate::wire::{EthernetFrame, MacAddr};
 use std::sync::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Relaxed, Release},
+};
+
+crate::drop_reasons! {
+    pub mod reason {
+        RUNT = "runt": "shorter than an Ethernet header",
+        INVALID_SOURCE = "invalid_source": "multicast source MAC address",
+        LOOP_DROP = "loop_drop": "received on a bridge link muted after a loop was detected",
+        SAME_LINK = "same_link": "destination host is on the link the frame came in on",
+        NO_DESTINATION = "no_destination": "no link to flood to",
+        TABLE_FULL = "table_full": "bridge host table full: source could not be learned",
+    }
+}
+
+const LINK_ARG: &str = "<link#>";
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "bridge",
+    summary: "a learning Ethernet bridge (ng_bridge)",
+    hooks: "link<N> (N >= 0, no leading zeros): bridge ports; source MACs are learned per \
+            link. uplink<N> (N >= 1): ports that do not learn and always get unknown unicast; \
+            if the first hook is an uplink the bridge is restricted (normal links never get \
+            unknown unicast). A hook to the bridge itself is refused",
+    messages: &[
+        MsgSpec {
+            name: "setconfig",
+            args: "{ debugLevel=N loopTimeout=N maxStaleness=N minStableAge=N }",
+            help: "set the configuration (fields left out keep their values)",
+        },
+        MsgSpec {
+            name: "getconfig",
+            args: "",
+            help: "{ debugLevel loopTimeout maxStaleness minStableAge }",
+        },
+        MsgSpec {
+            name: "reset",
+            args: "",
+            help: "forget every host, unmute every link, clear every link's counters",
+        },
+        MsgSpec {
+            name: "getstats",
+            args: LINK_ARG,
+            help: "a link's counters (a negative number is an uplink)",
+        },
+        MsgSpec {
+            name: "clrstats",
+            args: LINK_ARG,
+            help: "clear a link's counters (a negative number is an uplink)",
+        },
+        MsgSpec {
+            name: "getclrstats",
+            args: LINK_ARG,
+            help: "getstats, then clrstats",
+        },
+        MsgSpec {
+            name: "gettable",
+            args: "",
+            help: "{ numHosts hosts=[ { addr hook age staleness } ... ] }",
+        },
+        MsgSpec {
+            name: "setpersistent",
+            args: "",
+            help: "the bridge stays when its last link goes",
+        },
+        MsgSpec {
+            name: "movehost",
+            args: "{ addr=aa:bb:cc:dd:ee:ff hook=\"<link>\" }",
+            help: "place a host on a link",
+        },
+    ],
+    hook_counters: stat::NAMES,
+    drop_reasons: reason::ALL,
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|env| Box::new(Bridge::new(env.epoch))),
 };
 
 /// Tag bits of a bridge hook.
@@ -96,30 +155,38 @@ pub struct Bridge {
     table: EpochCell<HostTable>,
 }
 
-const MSGS: &[&str] = &[
-    "setconfig",
-    "getconfig",
-    "reset",
-    "getstats",
-    "clrstats",
-    "getclrstats",
-    "gettable",
-    "setpersistent",
-    "movehost",
-];
-
 /// A host-table value: the link's hook uid and slot.
 #[inline]
 fn pack(h: &HookState) -> u64 {
     h.uid << 16 | h.slot as u64
 }
 
-/// Destination and source MACs of a frame of at least 14 bytes, as 48-bit integers.
-#[inline]
-fn macs(d: &[u8]) -> (u64, u64) {
-    let a = u64::from_be_bytes(d[0..8].try_into().unwrap());
-    let b = u64::from_be_bytes(d[4..12].try_into().unwrap());
-    (a >> 16, b & 0xffff_ffff_ffff)
+/// One burst's ingress link and what it has counted so far.
+struct Ingress<'a> {
+    link: &'a HookState,
+    table: &'a HostTable,
+    /// `pack(link)`.
+    me: u64,
+    /// The link learns sources (it is not an uplink).
+    learn: bool,
+    min_stable: u32,
+    now: u32,
+    /// A loop was detected in this burst: the rest is dropped.
+    muted: bool,
+    pkts: u64,
+    octets: u64,
+    mcast: u64,
+    bcast: u64,
+    unknown: u64,
+}
+
+/// What learning a frame's source decided.
+enum Learned {
+    Ok,
+    /// The host jumped links too soon: a loop (the link is muted, the frame dropped).
+    Loop,
+    /// No room in the table for a new host.
+    TableFull,
 }
 
 impl Bridge {
@@ -162,6 +229,118 @@ impl Bridge {
         (h.uid == val >> 16 && h.is_alive()).then_some(h)
     }
 
+    /// Handles one frame of a burst from `rx.link`.
+    #[inline(always)]
+    fn rcv_one(&self, cx: &mut Cx<'_>, rx: &mut Ingress<'_>, slot: Slot, f: Frame) {
+        let link = rx.link;
+        if rx.muted {
+            cx.count(link, stat::LOOP_DROPS, 1);
+            return cx.drop_frame(f, reason::LOOP_DROP);
+        }
+        let Ok(eth) = EthernetFrame::new_checked(cx.data(&f)) else {
+            cx.count(link, stat::RECV_RUNTS, 1);
+            return cx.drop_frame(f, reason::RUNT);
+        };
+        let (dst, src) = eth.addrs_u64();
+        if src & (1 << 40) != 0 {
+            cx.count(link, stat::RECV_INVALID, 1);
+            return cx.drop_frame(f, reason::INVALID_SOURCE);
+        }
+        rx.pkts += 1;
+        rx.octets += f.len as u64;
+        let manycast: u8 = if dst & (1 << 40) == 0 {
+            0
+        } else if dst == 0xffff_ffff_ffff {
+            rx.bcast += 1;
+            2
+        } else {
+            rx.mcast += 1;
+            1
+        };
+        match self.learn(cx, rx, src) {
+            Learned::Ok => self.forward(cx, rx, slot, f, dst, manycast),
+            Learned::Loop => {
+                cx.count(link, stat::LOOP_DROPS, 1);
+                cx.drop_frame(f, reason::LOOP_DROP);
+            }
+            Learned::TableFull => {
+                cx.count(link, stat::MEMORY_FAILURES, 1);
+                cx.drop_frame(f, reason::TABLE_FULL);
+            }
+        }
+    }
+
+    /// Learns (or refreshes) host `src` on the ingress link.
+    #[inline(always)]
+    fn learn(&self, cx: &Cx<'_>, rx: &mut Ingress<'_>, src: u64) -> Learned {
+        let (me, now) = (rx.me, rx.now);
+        let Some(e) = rx.table.get(src) else {
+            if rx.learn && rx.table.insert(src, me, now).is_none() {
+                return Learned::TableFull;
+            }
+            return Learned::Ok;
+        };
+        let v = e.val();
+        if v != me {
+            if Self::link_of(cx, v).is_some() {
+                if now.wrapping_sub(e.learned()) < rx.min_stable {
+                    // Not `rx` itself: its address would escape, keeping it out of registers.
+                    rx.muted |= self.mute(cx, rx.link, rx.table, me, now);
+                    return Learned::Loop;
+                }
+                // The host moved: it lives here now.
+                e.set_val(me);
+                e.set_learned(now);
+            } else if rx.learn {
+                // Its old link is gone (or the entry is being filled in).
+                e.set_val(me);
+                e.set_learned(now);
+            }
+        }
+        e.touch(now);
+        Learned::Ok
+    }
+
+    /// A loop: mutes the ingress link `link` (packed `me`) for `loopTimeout` and forgets its
+    /// hosts. Returns whether the link is muted (a zero timeout mutes nothing).
+    #[cold]
+    fn mute(&self, cx: &Cx<'_>, link: &HookState, table: &HostTable, me: u64, now: u32) -> bool {
+        let timeout = self.loop_timeout.load(Relaxed);
+        if timeout > 0 {
+            link.word.store((now + timeout) as u64, Relaxed);
+        }
+        cx.count(link, stat::LOOP_DETECTS, 1);
+        table.forget(|x| x == me);
+        timeout > 0
+    }
+
+    /// Sends `f` to its destination's link, or floods it.
+    #[inline(always)]
+    fn forward(
+        &self,
+        cx: &mut Cx<'_>,
+        rx: &mut Ingress<'_>,
+        slot: Slot,
+        f: Frame,
+        dst: u64,
+        manycast: u8,
+    ) {
+        if manycast == 0 {
+            if let Some(e) = rx.table.get(dst) {
+                if let Some(to) = Self::link_of(cx, e.val()) {
+                    if to.slot == slot {
+                        cx.drop_frame(f, reason::SAME_LINK);
+                    } else {
+                        cx.send(to.slot, f);
+                    }
+                    return;
+                }
+            }
+            rx.unknown += 1;
+        }
+        self.flood(cx, rx.link, f, manycast);
+    }
+
     /// Floods `f` from `from` (manycast: 0 unknown unicast, 1 multicast, 2 broadcast).
     fn flood(&self, cx: &mut Cx<'_>, from: &HookState, f: Frame, manycast: u8) {
         let mut first: Option<&HookState> = None;
@@ -189,7 +368,7 @@ impl Bridge {
                 count_manycast(cx, h, manycast);
                 cx.send(h.slot, f);
             }
-            None => cx.drop_frame(f, DropReason::NoDestination),
+            None => cx.drop_frame(f, reason::NO_DESTINATION),
         }
     }
 
@@ -198,7 +377,7 @@ impl Bridge {
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<&'m std::sync::Arc<HookState>, GraphError> {
-        let v = cx.need(cmd, arg, "<link#> (negative for an uplink)")?;
+        let v = cx.need(cmd, arg)?;
         let n = v
             .int_in("link", -(LINK_NUM as i128), LINK_NUM as i128)
             .map_err(|e| cx.bad(cmd, e.0))?;
@@ -245,6 +424,89 @@ impl Bridge {
         v.sort();
         v
     }
+
+    // ----- messages ---------------------------------------------------------------------------
+
+    fn set_config(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let a = cx.need(cmd, arg)?;
+        let fields = ["debugLevel", "loopTimeout", "maxStaleness", "minStableAge"];
+        a.check_fields(&fields).map_err(|e| cx.bad(cmd, e.0))?;
+        let cur = [
+            &self.debug_level,
+            &self.loop_timeout,
+            &self.max_staleness,
+            &self.min_stable_age,
+        ];
+        let mut vals = [0u32; 4];
+        for (i, f) in fields.iter().enumerate() {
+            vals[i] = match a.field(f) {
+                Some(v) => v
+                    .int_in(f, 0, u32::MAX as i128)
+                    .map_err(|e| cx.bad(cmd, e.0))? as u32,
+                None => cur[i].load(Relaxed),
+            };
+        }
+        for (c, v) in cur.iter().zip(vals) {
+            c.store(v, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// `reset`: forgets every host, unmutes every link and clears its counters.
+    fn reset_all(&self, cx: &MsgCx<'_>) {
+        let g = cx.epoch.pin_writer();
+        self.table.load(&g).forget(|_| true);
+        for h in cx.hooks() {
+            h.word.store(0, Release);
+            h.stats.clear();
+        }
+    }
+
+    fn table_value(&self, cx: &MsgCx<'_>) -> Value {
+        let now = cx.now;
+        let host = |(mac, hook, learned, seen): (MacAddr, String, u32, u32)| {
+            Value::record([
+                ("addr", Value::Mac(mac)),
+                ("hook", Value::Str(hook)),
+                ("age", Value::Uint(now.wrapping_sub(learned) as u64)),
+                ("staleness", Value::Uint(now.wrapping_sub(seen) as u64)),
+            ])
+        };
+        let hosts: Vec<Value> = self.hosts(cx).into_iter().map(host).collect();
+        Value::record([
+            ("numHosts", Value::Uint(hosts.len() as u64)),
+            ("hosts", Value::Array(hosts)),
+        ])
+    }
+
+    fn move_host(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let a = cx.need(cmd, arg)?;
+        a.check_fields(&["addr", "hook"])
+            .map_err(|e| cx.bad(cmd, e.0))?;
+        let mac = a
+            .field("addr")
+            .and_then(Value::as_mac)
+            .ok_or_else(|| cx.bad(cmd, "addr=<mac> is required"))?;
+        if mac.is_multicast() {
+            return Err(cx.bad(cmd, "a multicast address cannot be a host"));
+        }
+        let hook = a
+            .field("hook")
+            .and_then(Value::as_str)
+            .ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
+        let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
+            node: cx.node().to_string(),
+            hook: hook.to_string(),
+        })?;
+        let g = cx.epoch.pin_writer();
+        let t = self.table.load(&g);
+        let full = || GraphError::NoSpace(format!("{} {cmd}: host table full", cx.node()));
+        let (e, _) = t.insert(mac.to_u64(), pack(h), cx.now).ok_or_else(full)?;
+        e.set_val(pack(h));
+        e.set_learned(cx.now);
+        e.touch(cx.now);
+        Ok(())
+    }
 }
 
 #[inline]
@@ -257,11 +519,7 @@ fn count_manycast(cx: &Cx<'_>, h: &HookState, manycast: u8) {
 }
 
 impl NodeType for Bridge {
-    fn type_name(&self) -> &'static str {
-        "bridge"
-    }
-
-    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
+    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         let (num, uplink) = if let Some(n) = super::numbered(name, "uplink", LINK_NUM) {
             if n == 0 {
                 return Err("uplink numbers start at 1 (uplink0 is refused)".into());
@@ -297,10 +555,6 @@ impl NodeType for Bridge {
         (0..LINK_NUM).map(|i| format!("link{i}")).find(|n| !used(n))
     }
 
-    fn hook_counters(&self) -> &'static [&'static str] {
-        stat::NAMES
-    }
-
     fn disconnected(&self, hook: &HookState, cx: &mut MsgCx<'_>) {
         let g = cx.epoch.pin_writer();
         let v = pack(hook);
@@ -314,114 +568,36 @@ impl NodeType for Bridge {
         let now = cx.now();
         if now < link.word.load(Relaxed) as u32 {
             cx.count(link, stat::LOOP_DROPS, frames.len() as u64);
-            return cx.drop_all(frames, DropReason::LoopDrop);
+            return cx.drop_all(frames, reason::LOOP_DROP);
         }
-        let table = self.table.load(cx.guard());
-        let me = pack(link);
-        let learn = link.tag & UPLINK == 0;
-        let min_stable = self.min_stable_age.load(Relaxed);
-        let (mut pkts, mut octets, mut mcast, mut bcast, mut unknown) =
-            (0u64, 0u64, 0u64, 0u64, 0u64);
-        let mut muted = false;
+        let mut rx = Ingress {
+            link,
+            table: self.table.load(cx.guard()),
+            me: pack(link),
+            learn: link.tag & UPLINK == 0,
+            min_stable: self.min_stable_age.load(Relaxed),
+            now,
+            muted: false,
+            pkts: 0,
+            octets: 0,
+            mcast: 0,
+            bcast: 0,
+            unknown: 0,
+        };
         for f in frames.drain() {
-            if muted {
-                cx.count(link, stat::LOOP_DROPS, 1);
-                cx.drop_frame(f, DropReason::LoopDrop);
-                continue;
-            }
-            let d = cx.data(&f);
-            if d.len() < 14 {
-                cx.count(link, stat::RECV_RUNTS, 1);
-                cx.drop_frame(f, DropReason::Runt);
-                continue;
-            }
-            let (dst, src) = macs(d);
-            if src & (1 << 40) != 0 {
-                cx.count(link, stat::RECV_INVALID, 1);
-                cx.drop_frame(f, DropReason::InvalidSrc);
-                continue;
-            }
-            pkts += 1;
-            octets += f.len as u64;
-            let manycast: u8 = if dst & (1 << 40) == 0 {
-                0
-            } else if dst == 0xffff_ffff_ffff {
-                bcast += 1;
-                2
-            } else {
-                mcast += 1;
-                1
-            };
-
-            // Learn the source.
-            match table.get(src) {
-                Some(e) => {
-                    let v = e.val();
-                    if v != me {
-                        if Self::link_of(cx, v).is_some() {
-                            if now.wrapping_sub(e.learned()) < min_stable {
-                                // The host jumped links too soon: a loop. Mute the ingress link.
-                                let timeout = self.loop_timeout.load(Relaxed);
-                                if timeout > 0 {
-                                    link.word.store((now + timeout) as u64, Relaxed);
-                                    muted = true;
-                                }
-                                cx.count(link, stat::LOOP_DETECTS, 1);
-                                table.forget(|x| x == me);
-                                cx.count(link, stat::LOOP_DROPS, 1);
-                                cx.drop_frame(f, DropReason::LoopDrop);
-                                continue;
-                            }
-                            // The host moved: it lives here now.
-                            e.set_val(me);
-                            e.set_learned(now);
-                        } else if learn {
-                            // Its old link is gone (or the entry is being filled in).
-                            e.set_val(me);
-                            e.set_learned(now);
-                        }
-                    }
-                    e.touch(now);
-                }
-                None if learn && table.insert(src, me, now).is_none() => {
-                    cx.count(link, stat::MEMORY_FAILURES, 1);
-                    cx.drop_frame(f, DropReason::TableFull);
-                    continue;
-                }
-                None => {}
-            }
-
-            // Forward.
-            if manycast == 0 {
-                if let Some(e) = table.get(dst) {
-                    if let Some(to) = Self::link_of(cx, e.val()) {
-                        if to.slot == slot {
-                            cx.drop_frame(f, DropReason::SameLink);
-                        } else {
-                            cx.send(to.slot, f);
-                        }
-                        continue;
-                    }
-                }
-                unknown += 1;
-            }
-            self.flood(cx, link, f, manycast);
+            self.rcv_one(cx, &mut rx, slot, f);
         }
-        cx.count(link, stat::RECV_PACKETS, pkts);
-        cx.count(link, stat::RECV_OCTETS, octets);
-        if mcast > 0 {
-            cx.count(link, stat::RECV_MULTICASTS, mcast);
+        cx.count(link, stat::RECV_PACKETS, rx.pkts);
+        cx.count(link, stat::RECV_OCTETS, rx.octets);
+        if rx.mcast > 0 {
+            cx.count(link, stat::RECV_MULTICASTS, rx.mcast);
         }
-        if bcast > 0 {
-            cx.count(link, stat::RECV_BROADCASTS, bcast);
+        if rx.bcast > 0 {
+            cx.count(link, stat::RECV_BROADCASTS, rx.bcast);
         }
-        if unknown > 0 {
-            cx.count(link, stat::RECV_UNKNOWN, unknown);
+        if rx.unknown > 0 {
+            cx.count(link, stat::RECV_UNKNOWN, rx.unknown);
         }
-    }
-
-    fn messages(&self) -> &'static [&'static str] {
-        MSGS
     }
 
     fn msg(
@@ -430,114 +606,29 @@ impl NodeType for Bridge {
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        Ok(match cmd {
-            "getconfig" => {
-                cx.none(cmd, arg)?;
-                Some(self.config())
-            }
-            "setconfig" => {
-                let a = cx.need(
-                    cmd,
-                    arg,
-                    "{ debugLevel=N loopTimeout=N maxStaleness=N minStableAge=N }",
-                )?;
-                let fields = ["debugLevel", "loopTimeout", "maxStaleness", "minStableAge"];
-                a.check_fields(&fields).map_err(|e| cx.bad(cmd, e.0))?;
-                let mut vals = [0u32; 4];
-                let cur = [
-                    &self.debug_level,
-                    &self.loop_timeout,
-                    &self.max_staleness,
-                    &self.min_stable_age,
-                ];
-                for (i, f) in fields.iter().enumerate() {
-                    vals[i] = match a.field(f) {
-                        Some(v) => {
-                            v.int_in(f, 0, u32::MAX as i128)
-                                .map_err(|e| cx.bad(cmd, e.0))? as u32
-                        }
-                        None => cur[i].load(Relaxed),
-                    };
-                }
-                for (c, v) in cur.iter().zip(vals) {
-                    c.store(v, Relaxed);
-                }
-                None
-            }
-            "reset" => {
-                cx.none(cmd, arg)?;
-                let g = cx.epoch.pin_writer();
-                self.table.load(&g).forget(|_| true);
-                for h in cx.hooks() {
-                    h.word.store(0, Release);
-                    h.stats.clear();
-                }
-                None
-            }
+        match cmd {
+            "setconfig" => self.set_config(cx, cmd, arg)?,
+            "movehost" => self.move_host(cx, cmd, arg)?,
             "getstats" | "clrstats" | "getclrstats" => {
                 let h = Self::link_hook(cx, cmd, arg)?;
                 let v = Self::stats_value(h);
                 if cmd != "getstats" {
                     h.stats.clear();
                 }
-                (cmd != "clrstats").then_some(v)
+                return Ok((cmd != "clrstats").then_some(v));
             }
-            "gettable" => {
+            _ => {
                 cx.none(cmd, arg)?;
-                let now = cx.now;
-                let hosts: Vec<Value> = self
-                    .hosts(cx)
-                    .into_iter()
-                    .map(|(mac, hook, learned, seen)| {
-                        Value::record([
-                            ("addr", Value::Mac(mac)),
-                            ("hook", Value::Str(hook)),
-                            ("age", Value::Uint(now.wrapping_sub(learned) as u64)),
-                            ("staleness", Value::Uint(now.wrapping_sub(seen) as u64)),
-                        ])
-                    })
-                    .collect();
-                Some(Value::record([
-                    ("numHosts", Value::Uint(hosts.len() as u64)),
-                    ("hosts", Value::Array(hosts)),
-                ]))
-            }
-            "setpersistent" => {
-                cx.none(cmd, arg)?;
-                cx.set_persistent();
-                None
-            }
-            "movehost" => {
-                let a = cx.need(cmd, arg, "{ addr=aa:bb:cc:dd:ee:ff hook=\"link0\" }")?;
-                a.check_fields(&["addr", "hook"])
-                    .map_err(|e| cx.bad(cmd, e.0))?;
-                let mac = a
-                    .field("addr")
-                    .and_then(Value::as_mac)
-                    .ok_or_else(|| cx.bad(cmd, "addr=<mac> is required"))?;
-                if mac.is_multicast() {
-                    return Err(cx.bad(cmd, "a multicast address cannot be a host"));
+                match cmd {
+                    "getconfig" => return Ok(Some(self.config())),
+                    "gettable" => return Ok(Some(self.table_value(cx))),
+                    "reset" => self.reset_all(cx),
+                    "setpersistent" => cx.set_persistent(),
+                    _ => return Err(cx.unknown(cmd)),
                 }
-                let hook = a
-                    .field("hook")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
-                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
-                    node: cx.node().to_string(),
-                    hook: hook.to_string(),
-                })?;
-                let g = cx.epoch.pin_writer();
-                let t = self.table.load(&g);
-                let (e, _) = t
-                    .insert(mac.to_u64(), pack(h), cx.now)
-                    .ok_or_else(|| cx.bad(cmd, "host table full"))?;
-                e.set_val(pack(h));
-                e.set_learned(cx.now);
-                e.touch(cx.now);
-                None
             }
-            _ => return Err(cx.unknown(cmd, MSGS)),
-        })
+        }
+        Ok(None)
     }
 
     fn tick(&self, cx: &mut MsgCx<'_>) {

@@ -1,32 +1,103 @@
-//! `ether`: an interface (ng_ether). One per attached port, named after the interface.
-//!
-//! Hooks:
-//! * `lower`: while connected, every frame the interface receives goes out `lower` (and the
-//!   XDP program steers the interface's traffic to the graph); frames written to `lower` are
-//!   transmitted, with the source MAC rewritten to the interface's when `autosrc` is on.
-//! * `upper`: frames written to `upper` are delivered to the host stack as if received; frames
-//!   the host sends out of the interface come out of `upper` instead of being transmitted.
-//! * `orphans`: like `lower`, but only for frames the host would not accept (unicast to another
-//!   MAC, unknown EtherType); others go to the host. At most one of `lower`/`orphans`.
+//! `ether`: an interface (ng_ether). One per attached port, made by `Graph::attach_port` and
+//! named after the interface.
 //!
 //! With no hook connected the interface works as usual. The node is persistent: `shutdown`
 //! disconnects its hooks and resets its settings (autosrc on, promiscuity it set off).
-//! Messages: `getifname`, `getifindex`, `getenaddr`, `setenaddr <mac>`, `getpromisc`,
-//! `setpromisc <0|1>`, `getautosrc`, `setautosrc <0|1>`, `addmulti <mac>`, `delmulti <mac>`,
-//! `getstats` (interface counters).
-//! Drops: `runt` (written frame < 14 bytes), `port_down`, `tx_ring_full`, `no_port`,
-//! `host_unavailable`, `tag_failed` (an out-of-band VLAN tag could not be written in-band).
+//! Frames carrying an out-of-band VLAN tag are transmitted with the tag written in band.
 
 use crate::buf::Frame;
 use crate::graph::{
-    BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType, Slot,
-    SLOT_HOST, SLOT_WIRE,
+    BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo, SLOT_HOST, SLOT_WIRE,
 };
 use crate::port::{PortCtl, PortId};
 use crate::value::Value;
-use crate::wire::{EtherType, MacAddr};
+use crate::wire::{EtherType, EthernetFrame, MacAddr, ETHERNET_HEADER_LEN};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+
+crate::drop_reasons! {
+    pub mod reason {
+        /// A frame written to the node was shorter than an Ethernet header.
+        RUNT = "runt": "shorter than an Ethernet header",
+        /// An out-of-band VLAN tag could not be written in band.
+        TAG_FAILED = "tag_failed": "a VLAN tag could not be inserted or removed (no room, truncated)",
+    }
+}
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "ether",
+    summary: "an attached interface (ng_ether); one per interface, named after it",
+    hooks: "lower: while connected, every frame the interface receives goes out lower (the XDP \
+            program steers the interface's traffic to the graph); frames written to lower are \
+            transmitted, with the source MAC rewritten when autosrc is on. upper: frames \
+            written to upper are delivered to the host stack as if received; frames the host \
+            sends come out of upper instead of being transmitted. orphans: like lower, but only \
+            frames the host would not accept (unicast to another MAC, unknown EtherType). At \
+            most one of lower and orphans",
+    messages: &[
+        MsgSpec {
+            name: "getifname",
+            args: "",
+            help: "the interface's name",
+        },
+        MsgSpec {
+            name: "getifindex",
+            args: "",
+            help: "the interface's index",
+        },
+        MsgSpec {
+            name: "getenaddr",
+            args: "",
+            help: "the interface's MAC address",
+        },
+        MsgSpec {
+            name: "setenaddr",
+            args: "<aa:bb:cc:dd:ee:ff>",
+            help: "set the interface's MAC address (unicast)",
+        },
+        MsgSpec {
+            name: "getpromisc",
+            args: "",
+            help: "1 if the interface is promiscuous",
+        },
+        MsgSpec {
+            name: "setpromisc",
+            args: "<0|1>",
+            help: "switch promiscuous mode (what this node switched on goes off on shutdown)",
+        },
+        MsgSpec {
+            name: "getautosrc",
+            args: "",
+            help: "1 if frames written to lower/orphans get the interface's source MAC",
+        },
+        MsgSpec {
+            name: "setautosrc",
+            args: "<0|1>",
+            help: "rewrite the source MAC of frames written to lower/orphans (default 1)",
+        },
+        MsgSpec {
+            name: "addmulti",
+            args: "<aa:bb:cc:dd:ee:ff>",
+            help: "join a multicast group",
+        },
+        MsgSpec {
+            name: "delmulti",
+            args: "<aa:bb:cc:dd:ee:ff>",
+            help: "leave a multicast group",
+        },
+        MsgSpec {
+            name: "getstats",
+            args: "",
+            help: "{ up ... }: interface counters (sysfs, XDP program, AF_XDP socket drops)",
+        },
+    ],
+    hook_counters: &[],
+    drop_reasons: reason::ALL,
+    persistent: true,
+    splice_on_shutdown: None,
+    create: Create::Port(|_, port, ctl| Box::new(Ether::new(port, ctl))),
+};
 
 const LOWER: Slot = 0;
 const UPPER: Slot = 1;
@@ -42,20 +113,6 @@ pub struct Ether {
     set_promisc: AtomicBool,
 }
 
-const MSGS: &[&str] = &[
-    "getifname",
-    "getifindex",
-    "getenaddr",
-    "setenaddr",
-    "getpromisc",
-    "setpromisc",
-    "getautosrc",
-    "setautosrc",
-    "addmulti",
-    "delmulti",
-    "getstats",
-];
-
 impl Ether {
     pub fn new(port: PortId, ctl: Arc<dyn PortCtl>) -> Ether {
         let mac = ctl.mac().to_u64();
@@ -68,23 +125,20 @@ impl Ether {
         }
     }
 
-    pub fn port(&self) -> PortId {
-        self.port
-    }
-
     fn transmit(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
         // A vanished or downed interface: its frames are dropped, counted (checked per burst).
         if !self.ctl.is_up() {
             return cx.drop_all(frames, DropReason::PortDown);
         }
         let autosrc = self.autosrc.load(Relaxed);
-        if !autosrc && frames.as_slice().iter().all(|f| f.len >= 14 && f.vtag == 0) {
+        let whole = |f: &Frame| f.len as usize >= ETHERNET_HEADER_LEN && f.vtag == 0;
+        if !autosrc && frames.as_slice().iter().all(whole) {
             return cx.port_tx_burst(self.port, frames);
         }
         let mac = MacAddr::from_u64(self.mac.load(Relaxed));
         for mut f in frames.drain() {
-            if f.len < 14 {
-                cx.drop_frame(f, DropReason::Runt);
+            if (f.len as usize) < ETHERNET_HEADER_LEN {
+                cx.drop_frame(f, reason::RUNT);
                 continue;
             }
             if let Some(tci) = f.oob_tag() {
@@ -94,12 +148,12 @@ impl Ether {
                     .insert_vlan_tag(&mut f, EtherType::VLAN, tci)
                     .is_err()
                 {
-                    cx.drop_frame(f, DropReason::TagFailed);
+                    cx.drop_frame(f, reason::TAG_FAILED);
                     continue;
                 }
             }
             if autosrc {
-                cx.data_mut(&f)[6..12].copy_from_slice(&mac.0);
+                EthernetFrame::new_unchecked(cx.data_mut(&f)).set_src_addr(mac);
             }
             cx.port_tx(self.port, f);
         }
@@ -107,16 +161,14 @@ impl Ether {
 
     /// Would the host stack accept this frame (ether_input's tests)?
     fn host_wants(&self, cx: &Cx<'_>, f: &Frame) -> bool {
-        let d = cx.data(f);
-        if d.len() < 14 {
+        let Ok(eth) = EthernetFrame::new_checked(cx.data(f)) else {
             return false;
-        }
-        let dst = MacAddr::from_bytes(&d[0..6]);
+        };
+        let dst = eth.dst_addr();
         let ours =
             dst.is_multicast() || dst.to_u64() == self.mac.load(Relaxed) || self.ctl.promisc();
-        let t = u16::from_be_bytes([d[12], d[13]]);
         let known = matches!(
-            t,
+            eth.ethertype(),
             EtherType::IPV4 | EtherType::ARP | EtherType::IPV6 | EtherType::VLAN | EtherType::QINQ
         );
         ours && known
@@ -124,8 +176,8 @@ impl Ether {
 
     fn to_host(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
         for f in frames.drain() {
-            if f.len < 14 {
-                cx.drop_frame(f, DropReason::Runt);
+            if (f.len as usize) < ETHERNET_HEADER_LEN {
+                cx.drop_frame(f, reason::RUNT);
             } else {
                 cx.host_tx(self.port, f);
             }
@@ -141,12 +193,12 @@ impl Ether {
 }
 
 fn bool_arg(cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<bool, GraphError> {
-    let v = cx.need(cmd, arg, "0 or 1")?;
+    let v = cx.need(cmd, arg)?;
     Ok(v.int_in(cmd, 0, 1).map_err(|e| cx.bad(cmd, e.0))? == 1)
 }
 
 fn mac_arg(cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<MacAddr, GraphError> {
-    let v = cx.need(cmd, arg, "aa:bb:cc:dd:ee:ff")?;
+    let v = cx.need(cmd, arg)?;
     v.as_mac()
         .ok_or_else(|| cx.bad(cmd, format!("expected a MAC address, got {v}")))
 }
@@ -155,14 +207,64 @@ fn io_err(cx: &MsgCx<'_>, e: std::io::Error) -> GraphError {
     GraphError::Io(cx.node().to_string(), e.to_string())
 }
 
+impl Ether {
+    /// The `get*` messages (no argument).
+    fn get(&self, cx: &MsgCx<'_>, cmd: &str) -> Result<Value, GraphError> {
+        Ok(match cmd {
+            "getifname" => Value::Str(self.ctl.ifname()),
+            "getifindex" => Value::Uint(self.ctl.ifindex() as u64),
+            "getenaddr" => Value::Mac(self.ctl.mac()),
+            "getpromisc" => Value::Int(self.ctl.promisc() as i64),
+            "getautosrc" => Value::Int(self.autosrc.load(Relaxed) as i64),
+            "getstats" => {
+                let up = ("up".to_string(), Value::Int(self.ctl.is_up() as i64));
+                let counters = self.ctl.counters().into_iter();
+                let f = counters.map(|(k, v)| (k.to_string(), Value::Uint(v)));
+                Value::Struct(std::iter::once(up).chain(f).collect())
+            }
+            _ => return Err(cx.unknown(cmd)),
+        })
+    }
+
+    fn set_enaddr(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let m = mac_arg(cx, cmd, arg)?;
+        if m.is_multicast() {
+            return Err(cx.bad(cmd, "a multicast address cannot be an interface address"));
+        }
+        self.ctl.set_mac(m).map_err(|e| io_err(cx, e))?;
+        self.mac.store(m.to_u64(), Relaxed);
+        Ok(())
+    }
+
+    fn set_promisc(
+        &self,
+        cx: &MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<(), GraphError> {
+        let on = bool_arg(cx, cmd, arg)?;
+        self.ctl.set_promisc(on).map_err(|e| io_err(cx, e))?;
+        self.set_promisc.store(on, Relaxed);
+        Ok(())
+    }
+
+    /// `addmulti` / `delmulti`.
+    fn multi(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let m = mac_arg(cx, cmd, arg)?;
+        if !m.is_multicast() {
+            return Err(cx.bad(cmd, format!("{m} is not a multicast address")));
+        }
+        let r = if cmd == "addmulti" {
+            self.ctl.add_multi(m)
+        } else {
+            self.ctl.del_multi(m)
+        };
+        r.map_err(|e| io_err(cx, e))
+    }
+}
+
 impl NodeType for Ether {
-    fn type_name(&self) -> &'static str {
-        "ether"
-    }
-    fn persistent(&self) -> bool {
-        true
-    }
-    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
+    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         let slot = match name {
             "lower" => LOWER,
             "upper" => UPPER,
@@ -214,82 +316,23 @@ impl NodeType for Ether {
             _ => self.to_host(cx, frames),
         }
     }
-    fn messages(&self) -> &'static [&'static str] {
-        MSGS
-    }
     fn msg(
         &self,
         cx: &mut MsgCx<'_>,
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        Ok(match cmd {
-            "getifname" => {
+        match cmd {
+            "setenaddr" => self.set_enaddr(cx, cmd, arg)?,
+            "setpromisc" => self.set_promisc(cx, cmd, arg)?,
+            "setautosrc" => self.autosrc.store(bool_arg(cx, cmd, arg)?, Relaxed),
+            "addmulti" | "delmulti" => self.multi(cx, cmd, arg)?,
+            _ => {
                 cx.none(cmd, arg)?;
-                Some(Value::Str(self.ctl.ifname()))
+                return self.get(cx, cmd).map(Some);
             }
-            "getifindex" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Uint(self.ctl.ifindex() as u64))
-            }
-            "getenaddr" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Mac(self.ctl.mac()))
-            }
-            "setenaddr" => {
-                let m = mac_arg(cx, cmd, arg)?;
-                if m.is_multicast() {
-                    return Err(cx.bad(cmd, "a multicast address cannot be an interface address"));
-                }
-                self.ctl.set_mac(m).map_err(|e| io_err(cx, e))?;
-                self.mac.store(m.to_u64(), Relaxed);
-                None
-            }
-            "getpromisc" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Int(self.ctl.promisc() as i64))
-            }
-            "setpromisc" => {
-                let on = bool_arg(cx, cmd, arg)?;
-                self.ctl.set_promisc(on).map_err(|e| io_err(cx, e))?;
-                self.set_promisc.store(on, Relaxed);
-                None
-            }
-            "getautosrc" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Int(self.autosrc.load(Relaxed) as i64))
-            }
-            "setautosrc" => {
-                self.autosrc.store(bool_arg(cx, cmd, arg)?, Relaxed);
-                None
-            }
-            "addmulti" | "delmulti" => {
-                let m = mac_arg(cx, cmd, arg)?;
-                if !m.is_multicast() {
-                    return Err(cx.bad(cmd, format!("{m} is not a multicast address")));
-                }
-                let r = if cmd == "addmulti" {
-                    self.ctl.add_multi(m)
-                } else {
-                    self.ctl.del_multi(m)
-                };
-                r.map_err(|e| io_err(cx, e))?;
-                None
-            }
-            "getstats" => {
-                cx.none(cmd, arg)?;
-                let mut f: Vec<(String, Value)> =
-                    vec![("up".into(), Value::Int(self.ctl.is_up() as i64))];
-                f.extend(
-                    self.ctl
-                        .counters()
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), Value::Uint(v))),
-                );
-                Some(Value::Struct(f))
-            }
-            _ => return Err(cx.unknown(cmd, MSGS)),
-        })
+        }
+        Ok(None)
     }
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         let mut v = vec![(

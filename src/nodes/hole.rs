@@ -1,34 +1,50 @@
-//! `hole`: a sink.
-//!
-//! Hooks: any name. Every frame received is discarded and counted (`discarded`).
-//! Messages: `getstats "<hook>"`, `clrstats "<hook>"`, `getclrstats "<hook>"` give
-//! `{ frames octets }` received on that hook.
-//! Counters: per hook inFrames/inOctets.
+//! `hole`: a sink (ng_hole). Every frame received is discarded and counted (`discarded`).
 
 use crate::graph::{
-    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot,
+    hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
 
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "hole",
+    summary: "a sink: discards every frame it receives, counting them per hook (ng_hole)",
+    hooks: "any name",
+    messages: &[
+        MsgSpec {
+            name: "getstats",
+            args: "\"<hook>\"",
+            help: "frames and octets received on the hook: { frames octets }",
+        },
+        MsgSpec {
+            name: "clrstats",
+            args: "\"<hook>\"",
+            help: "clear the hook's counters",
+        },
+        MsgSpec {
+            name: "getclrstats",
+            args: "\"<hook>\"",
+            help: "getstats, then clrstats",
+        },
+    ],
+    hook_counters: &[],
+    drop_reasons: &[],
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|_| Box::new(Hole)),
+};
+
 pub struct Hole;
 
-const MSGS: &[&str] = &["getstats", "clrstats", "getclrstats"];
-
 impl NodeType for Hole {
-    fn type_name(&self) -> &'static str {
-        "hole"
-    }
-    fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
-        super::any_hook(cx)
+    fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
+        cx.any_slot()
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+        super::spare_any(used)
     }
     fn rcv(&self, cx: &mut Cx<'_>, _slot: Slot, frames: &mut BurstBox) {
         cx.drop_all(frames, DropReason::Discarded);
-    }
-    fn messages(&self) -> &'static [&'static str] {
-        MSGS
     }
     fn msg(
         &self,
@@ -36,7 +52,7 @@ impl NodeType for Hole {
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        let a = cx.need(cmd, arg, "\"<hook>\"")?;
+        let a = cx.need(cmd, arg)?;
         let name = a
             .as_str()
             .ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;

@@ -1,31 +1,49 @@
-//! `hub`: a copy of every frame to every other hook.
+//! `hub`: a copy of every frame to every other hook (ng_hub).
 //!
-//! Hooks: any name. A frame received on one hook goes out of every other hook (the original
-//! to the last, copies to the rest; a copy that cannot be made is counted `no_buffers`).
-//! A frame on a hub with one hook goes nowhere (`no_destination`).
-//! Messages: `setpersistent` (the hub stays when its last hook goes).
-//! Counters: per hook in/out frames and octets.
+//! A frame received on one hook goes out of every other hook (the original to the last,
+//! copies to the rest; a copy that cannot be made, the pool being empty, is skipped). A frame
+//! on a hub with one hook goes nowhere (`no_destination`).
 
-use crate::graph::{BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot};
+use crate::graph::{
+    BurstBox, Create, Cx, GraphError, HookCx, HookError, HookSpec, MsgCx, MsgSpec, NodeType, Slot,
+    TypeInfo,
+};
 use crate::value::Value;
+
+crate::drop_reasons! {
+    pub mod reason {
+        /// The hub has no other hook.
+        NO_DESTINATION = "no_destination": "no link to flood to",
+    }
+}
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "hub",
+    summary: "sends a copy of every frame out of every other hook (ng_hub)",
+    hooks: "any name",
+    messages: &[MsgSpec {
+        name: "setpersistent",
+        args: "",
+        help: "the hub stays when its last hook goes",
+    }],
+    hook_counters: &[],
+    drop_reasons: reason::ALL,
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|_| Box::new(Hub)),
+};
 
 pub struct Hub;
 
 impl NodeType for Hub {
-    fn type_name(&self) -> &'static str {
-        "hub"
-    }
-    fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
-        super::any_hook(cx)
+    fn new_hook(&self, _name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
+        cx.any_slot()
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+        super::spare_any(used)
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         flood_copies(cx, slot, frames);
-    }
-    fn messages(&self) -> &'static [&'static str] {
-        &["setpersistent"]
     }
     fn msg(
         &self,
@@ -40,7 +58,7 @@ impl NodeType for Hub {
 }
 
 /// Sends copies of `frames` out of every hook but `slot`, and the originals out of the last.
-pub(crate) fn flood_copies(cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
+fn flood_copies(cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
     let mut last: Option<Slot> = None;
     for h in cx.hooks() {
         if h.slot == slot {
@@ -58,6 +76,6 @@ pub(crate) fn flood_copies(cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
     }
     match last {
         Some(s) => cx.forward(s, frames),
-        None => cx.drop_all(frames, DropReason::NoDestination),
+        None => cx.drop_all(frames, reason::NO_DESTINATION),
     }
 }

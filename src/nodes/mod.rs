@@ -1,5 +1,9 @@
-//! The node types, one per file. Each file's header says its hooks, what each does, its
-//! control messages and its counters.
+//! The built-in node types, one per file. Each file declares its type in one
+//! `pub static TYPE: TypeInfo` (hooks, messages with their argument shapes, hook counters,
+//! drop reasons, how its nodes are made) and implements [`NodeType`] for its nodes.
+//!
+//! Adding a type: a new file here and one line in [`BUILTIN`]. A type defined outside the
+//! crate is added to a graph with `Graph::register_type`.
 
 pub mod bridge;
 pub mod echo;
@@ -12,44 +16,31 @@ pub mod socket;
 pub mod tee;
 pub mod vlan;
 
-use crate::graph::{HookCx, HookSpec, NodeType, Slot, MAX_SLOT};
+use crate::graph::{Registry, TypeInfo};
 
-/// Every node type, by name.
-pub const TYPES: &[&str] = &[
-    "bridge", "echo", "ether", "hole", "hub", "one2many", "socket", "tee", "vlan",
+/// The type of the control node `.`.
+pub static CONTROL: &TypeInfo = &socket::TYPE;
+
+/// Every built-in type.
+pub static BUILTIN: &[&TypeInfo] = &[
+    &bridge::TYPE,
+    &echo::TYPE,
+    &ether::TYPE,
+    &hole::TYPE,
+    &hub::TYPE,
+    &one2many::TYPE,
+    &socket::TYPE,
+    &tee::TYPE,
+    &vlan::TYPE,
 ];
 
-/// Types `mkpeer` can create (ether nodes come from attached interfaces, the socket node is
-/// the control node `.`).
-pub fn user_types() -> Vec<&'static str> {
-    TYPES
-        .iter()
-        .copied()
-        .filter(|t| *t != "ether" && *t != "socket")
-        .collect()
-}
-
-/// A new node of type `ty`, or None for an unknown (or not user-creatable) type.
-pub fn create(ty: &str, epoch: &crate::epoch::Epoch) -> Option<Box<dyn NodeType>> {
-    Some(match ty {
-        "bridge" => Box::new(bridge::Bridge::new(epoch)),
-        "echo" => Box::new(echo::Echo),
-        "hole" => Box::new(hole::Hole),
-        "hub" => Box::new(hub::Hub),
-        "one2many" => Box::new(one2many::One2Many::new()),
-        "socket" => Box::new(socket::Socket),
-        "tee" => Box::new(tee::Tee),
-        "vlan" => Box::new(vlan::Vlan::new()),
-        _ => return None,
-    })
-}
-
-/// For types that accept any hook name: the lowest free slot.
-pub(crate) fn any_hook(cx: &HookCx<'_>) -> Result<HookSpec, String> {
-    Ok(HookSpec {
-        slot: cx.first_free(0)?,
-        tag: 0,
-    })
+/// A registry of the built-in types, for `Graph::new`.
+pub fn builtin() -> Registry {
+    let mut r = Registry::new(CONTROL);
+    for t in BUILTIN.iter().filter(|t| t.name != CONTROL.name) {
+        r.register(t).expect("the built-in types are valid and fit");
+    }
+    r
 }
 
 /// Parses `<prefix><N>` where N is a decimal without leading zeros, N <= max.
@@ -65,7 +56,10 @@ pub(crate) fn numbered(name: &str, prefix: &str, max: u32) -> Option<u32> {
     (n <= max).then_some(n)
 }
 
-pub(crate) const _ASSERT_SLOTS: Slot = MAX_SLOT;
+/// For types that accept any hook name: a free name for `ctl save`'s temporary hook.
+pub(crate) fn spare_any(used: &dyn Fn(&str) -> bool) -> Option<String> {
+    (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+}
 
 #[cfg(test)]
 mod tests {
@@ -79,5 +73,16 @@ mod tests {
         assert_eq!(numbered("link1x", "link", 100), None);
         assert_eq!(numbered("link101", "link", 100), None);
         assert_eq!(numbered("uplink1", "link", 100), None);
+    }
+
+    #[test]
+    fn the_builtin_registry_has_every_type() {
+        let r = super::builtin();
+        assert_eq!(r.iter().count(), super::BUILTIN.len());
+        assert_eq!(r.control().name, "socket");
+        assert_eq!(r.port_type().map(|t| t.name), Some("ether"));
+        for t in super::BUILTIN {
+            assert!(r.get(t.name).is_some(), "{}", t.name);
+        }
     }
 }

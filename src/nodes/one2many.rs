@@ -1,23 +1,68 @@
 //! `one2many`: multiplexing one link over many (ng_one2many).
 //!
-//! Hooks: `one`, and `many0` … `many63`. Frames from any `many` hook go out `one`. Frames
-//! from `one` go out the enabled, connected `many` links according to `xmitAlg`:
-//! 1 `roundrobin` (each frame to the next link; each worker keeps its own position),
-//! 2 `all` (a copy to every link), 3 `failover` (the first enabled link). A link is enabled
-//! when it connects and disabled when it disconnects; `setconfig` changes it.
-//! Messages: `setconfig { xmitAlg=N failAlg=N enabledLinks=[ ... ] }` (fields left out keep
-//! their values; xmitAlg and failAlg also accept the names), `getconfig`,
-//! `getstats <link#>`, `clrstats <link#>`, `getclrstats <link#>` (−1 is `one`):
-//! `{ recvOctets recvPackets xmitOctets xmitPackets memoryFailures }`.
-//! Drops: `no_active_link` (no enabled many link), `no_buffers` (a copy for `all`).
+//! Frames from any `many` hook go out `one`. Frames from `one` go out the enabled, connected
+//! `many` links according to `xmitAlg`: 1 `roundrobin` (each frame to the next link; each
+//! worker keeps its own position), 2 `all` (a copy to every link; a copy that cannot be made
+//! is skipped and counted in that link's `memoryFailures`), 3 `failover` (the first enabled
+//! link). A link is enabled when it connects and disabled when it disconnects; `setconfig`
+//! changes it.
 
 use crate::graph::{
-    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
-    Slot,
+    hook_stat, BurstBox, Create, Cx, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+crate::drop_reasons! {
+    pub mod reason {
+        NO_ACTIVE_LINK = "no_active_link": "one2many has no enabled many link",
+    }
+}
+
+const LINK_ARG: &str = "<link#>";
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "one2many",
+    summary: "multiplexes one link over many (ng_one2many)",
+    hooks: "one, and many0 ... many63: frames from a many hook go out one; frames from one go \
+            out the enabled many links according to xmitAlg",
+    messages: &[
+        MsgSpec {
+            name: "setconfig",
+            args: "{ xmitAlg=N failAlg=N enabledLinks=[ ... ] }",
+            help: "set the configuration (fields left out keep their values; xmitAlg also \
+                   takes roundrobin/all/failover, failAlg manual/notify)",
+        },
+        MsgSpec {
+            name: "getconfig",
+            args: "",
+            help: "{ xmitAlg failAlg enabledLinks=[ ... ] }",
+        },
+        MsgSpec {
+            name: "getstats",
+            args: LINK_ARG,
+            help: "a link's { recvOctets recvPackets xmitOctets xmitPackets memoryFailures } \
+                   (-1 is one)",
+        },
+        MsgSpec {
+            name: "clrstats",
+            args: LINK_ARG,
+            help: "clear a link's counters (-1 is one)",
+        },
+        MsgSpec {
+            name: "getclrstats",
+            args: LINK_ARG,
+            help: "getstats, then clrstats",
+        },
+    ],
+    hook_counters: &["memoryFailures"],
+    drop_reasons: reason::ALL,
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|_| Box::new(One2Many::new())),
+};
 
 pub const MAX_LINKS: usize = 64;
 const ONE: Slot = 0;
@@ -37,14 +82,6 @@ pub struct One2Many {
     /// Round-robin position, per worker.
     rr: Box<[CachePadded<AtomicUsize>]>,
 }
-
-const MSGS: &[&str] = &[
-    "setconfig",
-    "getconfig",
-    "getstats",
-    "clrstats",
-    "getclrstats",
-];
 
 impl Default for One2Many {
     fn default() -> Self {
@@ -77,35 +114,149 @@ impl One2Many {
     }
 }
 
-fn alg(v: &Value, names: &[(&str, u32)], what: &str) -> Result<u32, String> {
-    if let Some(s) = v.as_str() {
-        if let Some((_, n)) = names.iter().find(|(k, _)| *k == s) {
-            return Ok(*n);
+const XMIT_ALGS: &[(&str, u32)] = &[
+    ("roundrobin", XMIT_ROUNDROBIN),
+    ("all", XMIT_ALL),
+    ("failover", XMIT_FAILOVER),
+];
+const FAIL_ALGS: &[(&str, u32)] = &[("manual", FAIL_MANUAL), ("notify", FAIL_NOTIFY)];
+
+/// An algorithm, by number or by name.
+fn alg(
+    cx: &MsgCx<'_>,
+    cmd: &str,
+    v: &Value,
+    names: &[(&str, u32)],
+    what: &str,
+) -> Result<u32, GraphError> {
+    if let Some((_, n)) = (v.as_str()).and_then(|s| names.iter().find(|(k, _)| *k == s)) {
+        return Ok(*n);
+    }
+    let Some(n) = v.as_i128() else {
+        let known: Vec<_> = names.iter().map(|x| x.0).collect();
+        return Err(cx.bad(
+            cmd,
+            format!("{what}: expected a number or one of {known:?}"),
+        ));
+    };
+    match names.iter().find(|(_, k)| *k as i128 == n) {
+        Some(x) => Ok(x.1),
+        None => {
+            let known: Vec<_> = names.iter().map(|x| x.1).collect();
+            Err(cx.bad(cmd, format!("{what}: {n} is not one of {known:?}")))
         }
     }
-    let n = v.as_i128().ok_or_else(|| {
-        format!(
-            "{what}: expected a number or one of {:?}",
-            names.iter().map(|x| x.0).collect::<Vec<_>>()
-        )
-    })?;
-    names
-        .iter()
-        .find(|(_, k)| *k as i128 == n)
-        .map(|x| x.1)
-        .ok_or_else(|| {
-            format!(
-                "{what}: {n} is not one of {:?}",
-                names.iter().map(|x| x.1).collect::<Vec<_>>()
-            )
-        })
+}
+
+/// The `enabledLinks` array as a bit mask.
+fn enabled_links(cx: &MsgCx<'_>, cmd: &str, v: &Value) -> Result<u64, GraphError> {
+    let Value::Array(items) = v else {
+        return Err(cx.bad(cmd, format!("enabledLinks: expected an array, got {v}")));
+    };
+    if items.len() > MAX_LINKS {
+        let why = format!(
+            "enabledLinks has {} entries; at most {MAX_LINKS}",
+            items.len()
+        );
+        return Err(cx.bad(cmd, why));
+    }
+    let mut m = 0u64;
+    for (i, v) in items.iter().enumerate() {
+        let on = v
+            .as_i128()
+            .ok_or_else(|| cx.bad(cmd, "enabledLinks entries are 0 or 1"))?;
+        if on != 0 {
+            m |= 1 << i;
+        }
+    }
+    Ok(m)
+}
+
+impl One2Many {
+    /// Sends a burst from `one` out of the `n` active links.
+    fn transmit(&self, cx: &mut Cx<'_>, active: &[Slot], frames: &mut BurstBox) {
+        match self.xmit.load(Relaxed) {
+            XMIT_ALL => {
+                for &dst in &active[1..] {
+                    for i in 0..frames.len() {
+                        let f = frames.as_slice()[i];
+                        match cx.copy(&f) {
+                            Some(c) => cx.send(dst, c),
+                            None => {
+                                if let Some(h) = cx.hook(dst) {
+                                    cx.count(h, MEMORY_FAILURES, 1);
+                                }
+                            }
+                        }
+                    }
+                }
+                cx.forward(active[0], frames);
+            }
+            XMIT_FAILOVER => cx.forward(active[0], frames),
+            _ => {
+                let n = active.len();
+                let rr = &self.rr[cx.worker() % self.rr.len()];
+                let mut pos = rr.load(Relaxed);
+                for f in frames.drain() {
+                    let p = pos % n;
+                    cx.send(active[p], f);
+                    pos = p + 1;
+                }
+                rr.store(pos, Relaxed);
+            }
+        }
+    }
+
+    fn set_config(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let a = cx.need(cmd, arg)?;
+        a.check_fields(&["xmitAlg", "failAlg", "enabledLinks"])
+            .map_err(|e| cx.bad(cmd, e.0))?;
+        let xmit = match a.field("xmitAlg") {
+            Some(v) => alg(cx, cmd, v, XMIT_ALGS, "xmitAlg")?,
+            None => self.xmit.load(Relaxed),
+        };
+        let fail = match a.field("failAlg") {
+            Some(v) => alg(cx, cmd, v, FAIL_ALGS, "failAlg")?,
+            None => self.fail.load(Relaxed),
+        };
+        let en = match a.field("enabledLinks") {
+            Some(v) => enabled_links(cx, cmd, v)?,
+            None => self.enabled.load(Relaxed),
+        };
+        self.xmit.store(xmit, Relaxed);
+        self.fail.store(fail, Relaxed);
+        self.enabled.store(en, Relaxed);
+        Ok(())
+    }
+
+    /// `getstats`, `clrstats`, `getclrstats` of link N (-1: `one`).
+    fn link_stats(
+        cx: &MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<Option<Value>, GraphError> {
+        let v = cx.need(cmd, arg)?;
+        let n = v
+            .int_in("link", -1, MAX_LINKS as i128 - 1)
+            .map_err(|e| cx.bad(cmd, e.0))?;
+        let h = cx.hook_at((n + 1) as Slot);
+        let get = |i: usize| Value::Uint(h.map_or(0, |h| h.stats.get(i)));
+        let reply = Value::record([
+            ("recvOctets", get(hook_stat::IN_OCTETS)),
+            ("recvPackets", get(hook_stat::IN_FRAMES)),
+            ("xmitOctets", get(hook_stat::OUT_OCTETS)),
+            ("xmitPackets", get(hook_stat::OUT_FRAMES)),
+            ("memoryFailures", get(MEMORY_FAILURES)),
+        ]);
+        if let Some(h) = h.filter(|_| cmd != "getstats") {
+            h.stats.clear();
+        }
+        Ok((cmd != "clrstats").then_some(reply))
+    }
 }
 
 impl NodeType for One2Many {
-    fn type_name(&self) -> &'static str {
-        "one2many"
-    }
-    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, String> {
+    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         if name == "one" {
             return Ok(HookSpec { slot: ONE, tag: 0 });
         }
@@ -121,9 +272,6 @@ impl NodeType for One2Many {
         (0..MAX_LINKS)
             .map(|i| format!("many{i}"))
             .find(|n| !used(n))
-    }
-    fn hook_counters(&self) -> &'static [&'static str] {
-        &["memoryFailures"]
     }
     fn connected(&self, hook: &HookState, _cx: &mut MsgCx<'_>) {
         if hook.slot != ONE {
@@ -149,40 +297,9 @@ impl NodeType for One2Many {
             }
         }
         if n == 0 {
-            return cx.drop_all(frames, DropReason::NoActiveLink);
+            return cx.drop_all(frames, reason::NO_ACTIVE_LINK);
         }
-        match self.xmit.load(Relaxed) {
-            XMIT_ALL => {
-                for &dst in &active[1..n] {
-                    for i in 0..frames.len() {
-                        let f = frames.as_slice()[i];
-                        match cx.copy(&f) {
-                            Some(c) => cx.send(dst, c),
-                            None => {
-                                if let Some(h) = cx.hook(dst) {
-                                    cx.count(h, MEMORY_FAILURES, 1);
-                                }
-                            }
-                        }
-                    }
-                }
-                cx.forward(active[0], frames);
-            }
-            XMIT_FAILOVER => cx.forward(active[0], frames),
-            _ => {
-                let rr = &self.rr[cx.worker() % self.rr.len()];
-                let mut pos = rr.load(Relaxed);
-                for f in frames.drain() {
-                    let p = pos % n;
-                    cx.send(active[p], f);
-                    pos = p + 1;
-                }
-                rr.store(pos, Relaxed);
-            }
-        }
-    }
-    fn messages(&self) -> &'static [&'static str] {
-        MSGS
+        self.transmit(cx, &active[..n], frames);
     }
     fn msg(
         &self,
@@ -190,93 +307,15 @@ impl NodeType for One2Many {
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        Ok(match cmd {
+        match cmd {
             "getconfig" => {
                 cx.none(cmd, arg)?;
-                Some(self.config())
+                Ok(Some(self.config()))
             }
-            "setconfig" => {
-                let a = cx.need(cmd, arg, "{ xmitAlg=N failAlg=N enabledLinks=[ ... ] }")?;
-                a.check_fields(&["xmitAlg", "failAlg", "enabledLinks"])
-                    .map_err(|e| cx.bad(cmd, e.0))?;
-                let xmit = match a.field("xmitAlg") {
-                    Some(v) => alg(
-                        v,
-                        &[
-                            ("roundrobin", XMIT_ROUNDROBIN),
-                            ("all", XMIT_ALL),
-                            ("failover", XMIT_FAILOVER),
-                        ],
-                        "xmitAlg",
-                    )
-                    .map_err(|e| cx.bad(cmd, e))?,
-                    None => self.xmit.load(Relaxed),
-                };
-                let fail = match a.field("failAlg") {
-                    Some(v) => alg(
-                        v,
-                        &[("manual", FAIL_MANUAL), ("notify", FAIL_NOTIFY)],
-                        "failAlg",
-                    )
-                    .map_err(|e| cx.bad(cmd, e))?,
-                    None => self.fail.load(Relaxed),
-                };
-                let en = match a.field("enabledLinks") {
-                    Some(Value::Array(items)) => {
-                        if items.len() > MAX_LINKS {
-                            return Err(cx.bad(
-                                cmd,
-                                format!(
-                                    "enabledLinks has {} entries; at most {MAX_LINKS}",
-                                    items.len()
-                                ),
-                            ));
-                        }
-                        let mut m = 0u64;
-                        for (i, v) in items.iter().enumerate() {
-                            if v.as_i128()
-                                .ok_or_else(|| cx.bad(cmd, "enabledLinks entries are 0 or 1"))?
-                                != 0
-                            {
-                                m |= 1 << i;
-                            }
-                        }
-                        m
-                    }
-                    Some(v) => {
-                        return Err(cx.bad(cmd, format!("enabledLinks: expected an array, got {v}")))
-                    }
-                    None => self.enabled.load(Relaxed),
-                };
-                self.xmit.store(xmit, Relaxed);
-                self.fail.store(fail, Relaxed);
-                self.enabled.store(en, Relaxed);
-                None
-            }
-            "getstats" | "clrstats" | "getclrstats" => {
-                let v = cx.need(cmd, arg, "<link#> (-1 for one)")?;
-                let n = v
-                    .int_in("link", -1, MAX_LINKS as i128 - 1)
-                    .map_err(|e| cx.bad(cmd, e.0))?;
-                let slot = (n + 1) as Slot;
-                let h = cx.hook_at(slot);
-                let get = |i: usize| h.map_or(0, |h| h.stats.get(i));
-                let reply = Value::record([
-                    ("recvOctets", Value::Uint(get(hook_stat::IN_OCTETS))),
-                    ("recvPackets", Value::Uint(get(hook_stat::IN_FRAMES))),
-                    ("xmitOctets", Value::Uint(get(hook_stat::OUT_OCTETS))),
-                    ("xmitPackets", Value::Uint(get(hook_stat::OUT_FRAMES))),
-                    ("memoryFailures", Value::Uint(get(MEMORY_FAILURES))),
-                ]);
-                if cmd != "getstats" {
-                    if let Some(h) = h {
-                        h.stats.clear();
-                    }
-                }
-                (cmd != "clrstats").then_some(reply)
-            }
-            _ => return Err(cx.unknown(cmd, MSGS)),
-        })
+            "setconfig" => self.set_config(cx, cmd, arg).map(|_| None),
+            "getstats" | "clrstats" | "getclrstats" => Self::link_stats(cx, cmd, arg),
+            _ => Err(cx.unknown(cmd)),
+        }
     }
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         vec![("setconfig".into(), Some(self.config()))]

@@ -1,20 +1,49 @@
 //! `tee`: a T-junction (ng_tee).
 //!
-//! Hooks:
-//! * `left`, `right`: frames from `left` go out `right`, a copy out `left2right`; frames from
-//!   `right` go out `left`, a copy out `right2left`. If the primary destination is not
-//!   connected, the copy hook becomes the primary destination (no copy is made).
-//! * `left2right`, `right2left`: frames received here go out `left` and `right` respectively.
-//!
-//! A copy that cannot be made never stops the original (it is counted `no_buffers`).
+//! A copy that cannot be made (the pool being empty) never stops the original; it is skipped.
+//! With neither the primary nor the copy hook connected, frames are dropped `not_connected`.
 //! On `shutdown` a tee splices its `left` and `right` peers together.
-//! Messages: `getstats`, `clrstats`, `getclrstats`: `{ right={...} left={...} right2left={...}
-//! left2right={...} }`, each `{ inOctets inFrames outOctets outFrames }`.
 
 use crate::graph::{
-    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, MsgCx, NodeType, Slot,
+    hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
+
+const STATS: &str = "{ right={...} left={...} right2left={...} left2right={...} }, each \
+                     { inOctets inFrames outOctets outFrames }";
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "tee",
+    summary: "a T-junction: passes frames between left and right, copying each direction \
+              out of a third hook (ng_tee)",
+    hooks: "left, right: frames from left go out right, a copy out left2right; frames from \
+            right go out left, a copy out right2left (when the primary destination is not \
+            connected, the copy hook becomes it). left2right, right2left: frames received \
+            there go out left and right respectively",
+    messages: &[
+        MsgSpec {
+            name: "getstats",
+            args: "",
+            help: STATS,
+        },
+        MsgSpec {
+            name: "clrstats",
+            args: "",
+            help: "clear every hook's counters",
+        },
+        MsgSpec {
+            name: "getclrstats",
+            args: "",
+            help: "getstats, then clrstats",
+        },
+    ],
+    hook_counters: &[],
+    drop_reasons: &[],
+    persistent: false,
+    splice_on_shutdown: Some(("left", "right")),
+    create: Create::Mkpeer(|_| Box::new(Tee)),
+};
 
 pub struct Tee;
 
@@ -30,21 +59,15 @@ const NAMES: [(&str, Slot); 4] = [
 ];
 
 impl NodeType for Tee {
-    fn type_name(&self) -> &'static str {
-        "tee"
-    }
-    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, String> {
+    fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         NAMES
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, s)| HookSpec { slot: *s, tag: 0 })
-            .ok_or_else(|| "tee hooks are left, right, left2right, right2left".to_string())
+            .ok_or("tee hooks are left, right, left2right, right2left".into())
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
         NAMES.iter().map(|(n, _)| n.to_string()).find(|n| !used(n))
-    }
-    fn splice_on_shutdown(&self) -> Option<(&'static str, &'static str)> {
-        Some(("left", "right"))
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         let (mut dest, mut dup) = match slot {
@@ -69,9 +92,6 @@ impl NodeType for Tee {
             }
         }
         cx.forward(dest, frames);
-    }
-    fn messages(&self) -> &'static [&'static str] {
-        &["getstats", "clrstats", "getclrstats"]
     }
     fn msg(
         &self,

@@ -1,35 +1,111 @@
 //! `vlan`: 802.1Q / 802.1ad tagging and demultiplexing (ng_vlan).
 //!
-//! Hooks:
-//! * `downstream`: the trunk. A tagged frame (TPID = `encapproto`, or an out-of-band tag)
-//!   whose VID has a filter has its tag removed and goes out that filter's hook; untagged
-//!   frames and unmatched VIDs go out `nomatch` (with `decap` on, an in-band tag is first
-//!   removed and kept out of band, so `nomatch` → `downstream` with encap can restore it).
-//! * `nomatch`: frames from `downstream` that matched no filter; frames written here go to
-//!   `downstream` unchanged (or, with encap bit 2 and an out-of-band tag, re-tagged in band).
-//! * any other name: a filter hook, bound to a VID by `addfilter`. Frames written to it are
-//!   tagged (VID, PCP, CFI; TPID `encapproto`) and sent out `downstream`. Frames from a hook
-//!   without a filter are dropped (`no_filter`).
-//!
-//! Messages: `addfilter { hook="h" vid=N pcp=N cfi=N }` (`vlan=` is accepted for `vid=`),
-//! `delfilter "<hook>"`, `delvidflt <vid>`, `gettable` → `{ n=N filter=[ {...} ] }`,
-//! `getdecap`/`setdecap <0|1>`, `getencap`/`setencap <bits>` (1: tag frames from filter hooks
-//! in band, the default; 2: tag frames from nomatch that carry an out-of-band tag),
-//! `getencapproto`/`setencapproto <0x8100|0x88a8>`, and `getstats`/`clrstats` (per-hook
-//! in/out frames and octets; netgraph's vlan has none, we add them).
-//! Drops: `runt`, `tag_failed` (truncated tag, no room to insert), `no_filter`, plus
-//! `not_connected` when the destination hook is missing.
+//! A tagged frame on `downstream` (TPID = `encapproto`, or an out-of-band tag) whose VID has a
+//! filter loses its tag and goes out that filter's hook; untagged frames and unmatched VIDs go
+//! out `nomatch` (with `decap` on, an in-band tag is first removed and kept out of band, so
+//! `nomatch` → `downstream` with encap bit 2 can restore it). Frames written to a filter hook
+//! are tagged (VID, PCP, CFI; TPID `encapproto`) and sent out `downstream`.
 
-use crate::buf::VTAG_PRESENT;
+use crate::buf::{Frame, VTAG_PRESENT};
 use crate::graph::{
-    hook_stat, BurstBox, Cx, DropReason, GraphError, HookCx, HookSpec, HookState, MsgCx, NodeType,
-    Slot,
+    hook_stat, BurstBox, Create, Cx, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
-use crate::wire::{EtherType, Tci};
+use crate::wire::{EtherType, EthernetFrame, Tci, VlanHeader, ETHERNET_ADDRS_LEN, VLAN_TAG_LEN};
 use std::sync::atomic::{
     AtomicU32,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
+};
+
+crate::drop_reasons! {
+    pub mod reason {
+        RUNT = "runt": "shorter than an Ethernet header",
+        TAG_FAILED = "tag_failed": "a VLAN tag could not be inserted or removed (no room, truncated)",
+        NO_FILTER = "no_filter": "frame from a vlan hook that has no filter",
+    }
+}
+
+const HOOK_ARG: &str = "\"<hook>\"";
+const FLAG_ARG: &str = "<0|1>";
+
+pub static TYPE: TypeInfo = TypeInfo {
+    name: "vlan",
+    summary: "802.1Q / 802.1ad tagging and demultiplexing (ng_vlan)",
+    hooks: "downstream: the trunk. nomatch: frames from downstream that matched no filter; \
+            frames written here go to downstream unchanged (or re-tagged, see setencap). Any \
+            other name: a filter hook, bound to a VID by addfilter; frames from a hook \
+            without a filter are dropped (no_filter)",
+    messages: &[
+        MsgSpec {
+            name: "addfilter",
+            args: "{ hook=\"<hook>\" vid=N pcp=N cfi=N }",
+            help: "bind a hook to a VID (vlan= is accepted for vid=); its frames are tagged \
+                   with the VID, PCP and CFI",
+        },
+        MsgSpec {
+            name: "delfilter",
+            args: HOOK_ARG,
+            help: "remove a hook's filter",
+        },
+        MsgSpec {
+            name: "delvidflt",
+            args: "<vid>",
+            help: "remove the filter of a VID",
+        },
+        MsgSpec {
+            name: "gettable",
+            args: "",
+            help: "{ n=N filter=[ { hook vid pcp cfi } ... ] }",
+        },
+        MsgSpec {
+            name: "getdecap",
+            args: "",
+            help: "1 if unmatched tagged frames lose their tag (kept out of band)",
+        },
+        MsgSpec {
+            name: "setdecap",
+            args: FLAG_ARG,
+            help: "remove the tag of unmatched tagged frames, keeping it out of band",
+        },
+        MsgSpec {
+            name: "getencap",
+            args: "",
+            help: "the encap bits",
+        },
+        MsgSpec {
+            name: "setencap",
+            args: "<0..3>",
+            help: "bit 1: tag frames from filter hooks in band (the default); bit 2: tag frames \
+                   from nomatch that carry an out-of-band tag",
+        },
+        MsgSpec {
+            name: "getencapproto",
+            args: "",
+            help: "the TPID of the tags written",
+        },
+        MsgSpec {
+            name: "setencapproto",
+            args: "<0x8100|0x88a8>",
+            help: "the TPID of the tags written and matched",
+        },
+        MsgSpec {
+            name: "getstats",
+            args: "",
+            help: "{ hooks=[ { hook inFrames inOctets outFrames outOctets } ... ] } (not in \
+                   netgraph's vlan)",
+        },
+        MsgSpec {
+            name: "clrstats",
+            args: "",
+            help: "clear every hook's counters",
+        },
+    ],
+    hook_counters: &[],
+    drop_reasons: reason::ALL,
+    persistent: false,
+    splice_on_shutdown: None,
+    create: Create::Mkpeer(|_| Box::new(Vlan::new())),
 };
 
 const DOWNSTREAM: Slot = 0;
@@ -46,21 +122,6 @@ pub struct Vlan {
     encap: AtomicU32,
     encap_proto: AtomicU32,
 }
-
-const MSGS: &[&str] = &[
-    "addfilter",
-    "delfilter",
-    "delvidflt",
-    "gettable",
-    "getdecap",
-    "setdecap",
-    "getencap",
-    "setencap",
-    "getencapproto",
-    "setencapproto",
-    "getstats",
-    "clrstats",
-];
 
 impl Default for Vlan {
     fn default() -> Self {
@@ -93,51 +154,45 @@ impl Vlan {
     fn demux_downstream(&self, cx: &mut Cx<'_>, frames: &mut BurstBox) {
         let proto = self.encap_proto.load(Relaxed) as u16;
         let decap = self.decap.load(Relaxed) != 0;
-        for mut f in frames.drain() {
-            if f.len < 14 {
-                cx.drop_frame(f, DropReason::Runt);
-                continue;
+        for f in frames.drain() {
+            self.demux_one(cx, f, proto, decap);
+        }
+    }
+
+    /// Sends a frame from `downstream` to its VID's filter hook, or to `nomatch`.
+    #[inline(always)]
+    fn demux_one(&self, cx: &mut Cx<'_>, mut f: Frame, proto: u16, decap: bool) {
+        let d = cx.data(&f);
+        let Ok(eth) = EthernetFrame::new_checked(d) else {
+            return cx.drop_frame(f, reason::RUNT);
+        };
+        let (vid, inband) = match f.oob_tag() {
+            Some(t) => (t.vid(), false),
+            None if eth.ethertype() == proto => {
+                match VlanHeader::new_checked(&d[ETHERNET_ADDRS_LEN..]) {
+                    Ok(tag) => (tag.tci().vid(), true),
+                    Err(_) => return cx.drop_frame(f, reason::TAG_FAILED),
+                }
             }
-            let d = cx.data(&f);
-            let etype = u16::from_be_bytes([d[12], d[13]]);
-            let (vid, inband) = match f.oob_tag() {
-                Some(t) => (t.vid(), false),
-                None if etype == proto => {
-                    if f.len < 18 {
-                        cx.drop_frame(f, DropReason::TagFailed);
-                        continue;
+            None => return cx.send(NOMATCH, f),
+        };
+        match self.filter_slot(cx, vid) {
+            Some(slot) => {
+                if !inband {
+                    f.vtag = 0;
+                } else if cx.pool().strip_vlan_tag(&mut f).is_err() {
+                    return cx.drop_frame(f, reason::TAG_FAILED);
+                }
+                cx.send(slot, f);
+            }
+            None => {
+                if inband && decap {
+                    match cx.pool().strip_vlan_tag(&mut f) {
+                        Ok((_, tci)) => f.vtag = VTAG_PRESENT | tci.0 as u32,
+                        Err(_) => return cx.drop_frame(f, reason::TAG_FAILED),
                     }
-                    (Tci(u16::from_be_bytes([d[14], d[15]])).vid(), true)
                 }
-                None => {
-                    cx.send(NOMATCH, f);
-                    continue;
-                }
-            };
-            match self.filter_slot(cx, vid) {
-                Some(slot) => {
-                    if inband {
-                        if cx.pool().strip_vlan_tag(&mut f).is_err() {
-                            cx.drop_frame(f, DropReason::TagFailed);
-                            continue;
-                        }
-                    } else {
-                        f.vtag = 0;
-                    }
-                    cx.send(slot, f);
-                }
-                None => {
-                    if inband && decap {
-                        match cx.pool().strip_vlan_tag(&mut f) {
-                            Ok((_, tci)) => f.vtag = VTAG_PRESENT | tci.0 as u32,
-                            Err(_) => {
-                                cx.drop_frame(f, DropReason::TagFailed);
-                                continue;
-                            }
-                        }
-                    }
-                    cx.send(NOMATCH, f);
-                }
+                cx.send(NOMATCH, f);
             }
         }
     }
@@ -155,7 +210,7 @@ impl Vlan {
                 if let Some(t) = f.oob_tag() {
                     f.vtag = 0;
                     if cx.pool().insert_vlan_tag(&mut f, proto, t).is_err() {
-                        cx.drop_frame(f, DropReason::TagFailed);
+                        cx.drop_frame(f, reason::TAG_FAILED);
                         continue;
                     }
                 }
@@ -165,7 +220,7 @@ impl Vlan {
         }
         let w = cx.hook(slot).map_or(0, |h| h.word.load(Acquire));
         if w & FILTER_SET == 0 {
-            return cx.drop_all(frames, DropReason::NoFilter);
+            return cx.drop_all(frames, reason::NO_FILTER);
         }
         let tci = Tci(w as u16);
         if encap & ENCAP_FROM_FILTER == 0 {
@@ -176,7 +231,7 @@ impl Vlan {
         }
         let mut failed = false;
         for f in frames.as_mut_slice() {
-            if f.len < 12 {
+            if (f.len as usize) < ETHERNET_ADDRS_LEN {
                 failed = true;
                 continue;
             }
@@ -190,13 +245,14 @@ impl Vlan {
         // Rare: some frames could not be tagged. Send the tagged ones, drop the rest.
         for f in frames.drain() {
             let d = cx.data(&f);
-            if d.len() >= 16
-                && u16::from_be_bytes([d[12], d[13]]) == proto
-                && u16::from_be_bytes([d[14], d[15]]) == tci.0
-            {
+            let tagged = d.len() >= ETHERNET_ADDRS_LEN + VLAN_TAG_LEN && {
+                let tag = VlanHeader::new_unchecked(&d[ETHERNET_ADDRS_LEN..]);
+                tag.tpid() == proto && tag.tci() == tci
+            };
+            if tagged {
                 cx.send(DOWNSTREAM, f);
             } else {
-                cx.drop_frame(f, DropReason::TagFailed);
+                cx.drop_frame(f, reason::TAG_FAILED);
             }
         }
     }
@@ -234,15 +290,148 @@ impl Vlan {
 }
 
 fn flag(cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>, max: i128) -> Result<u32, GraphError> {
-    let v = cx.need(cmd, arg, "an integer")?;
+    let v = cx.need(cmd, arg)?;
     Ok(v.int_in(cmd, 0, max).map_err(|e| cx.bad(cmd, e.0))? as u32)
 }
 
-impl NodeType for Vlan {
-    fn type_name(&self) -> &'static str {
-        "vlan"
+fn no_hook(cx: &MsgCx<'_>, hook: &str) -> GraphError {
+    GraphError::NoHook {
+        node: cx.node().to_string(),
+        hook: hook.to_string(),
     }
-    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, String> {
+}
+
+/// The TCI of an `addfilter` argument: `vid=` (or netgraph's older `vlan=`), `pcp=`, `cfi=`.
+fn filter_tci(cx: &MsgCx<'_>, cmd: &str, a: &Value) -> Result<Tci, GraphError> {
+    let num = |n: &str, max| -> Result<i128, GraphError> {
+        match a.field(n) {
+            None => Ok(0),
+            Some(v) => v.int_in(n, 0, max).map_err(|e| cx.bad(cmd, e.0)),
+        }
+    };
+    let (vid_new, vid_old) = (num("vid", 4095)?, num("vlan", 4095)?);
+    if vid_new != 0 && vid_old != 0 && vid_new != vid_old {
+        return Err(cx.bad(cmd, "vid and vlan disagree"));
+    }
+    let vid = vid_new.max(vid_old) as u16;
+    Tci::new(vid, num("pcp", 7)? as u8, num("cfi", 1)? as u8)
+        .map_err(|e| cx.bad(cmd, e.to_string()))
+}
+
+impl Vlan {
+    fn add_filter(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let a = cx.need(cmd, arg)?;
+        a.check_fields(&["hook", "vid", "vlan", "pcp", "cfi"])
+            .map_err(|e| cx.bad(cmd, e.0))?;
+        let hook = a
+            .field("hook")
+            .and_then(Value::as_str)
+            .ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
+        let tci = filter_tci(cx, cmd, a)?;
+        let vid = tci.vid();
+        let h = cx.hook(hook).ok_or_else(|| no_hook(cx, hook))?;
+        if h.slot == DOWNSTREAM || h.slot == NOMATCH {
+            return Err(cx.bad(cmd, format!("\"{hook}\" cannot carry a filter")));
+        }
+        if h.word.load(Acquire) & FILTER_SET != 0 {
+            let what = format!("{} filter on hook \"{hook}\"", cx.node());
+            return Err(GraphError::Exists(what));
+        }
+        if self.by_vid[vid as usize].load(Acquire) != 0 {
+            let what = format!("{} filter for vid {vid}", cx.node());
+            return Err(GraphError::Exists(what));
+        }
+        h.word.store(FILTER_SET | tci.0 as u64, Release);
+        self.by_vid[vid as usize].store(h.slot as u32 + 1, Release);
+        Ok(())
+    }
+
+    fn del_filter(&self, cx: &MsgCx<'_>, cmd: &str, arg: Option<&Value>) -> Result<(), GraphError> {
+        let a = cx.need(cmd, arg)?;
+        let hook = a
+            .as_str()
+            .ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
+        let h = cx.hook(hook).ok_or_else(|| no_hook(cx, hook))?;
+        if h.word.load(Acquire) & FILTER_SET == 0 {
+            let what = format!("{} filter on hook \"{hook}\"", cx.node());
+            return Err(GraphError::NotFound(what));
+        }
+        self.clear_filter(h);
+        Ok(())
+    }
+
+    fn del_vid_filter(
+        &self,
+        cx: &MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<(), GraphError> {
+        let vid = flag(cx, cmd, arg, 4095)? as u16;
+        let s = self.by_vid[vid as usize].load(Acquire);
+        let h = (s != 0).then(|| cx.hook_at((s - 1) as Slot)).flatten();
+        match h {
+            Some(h) if h.word.load(Acquire) & FILTER_SET != 0 => {
+                self.clear_filter(h);
+                Ok(())
+            }
+            _ => Err(GraphError::NotFound(format!(
+                "{} filter for vid {vid}",
+                cx.node()
+            ))),
+        }
+    }
+
+    fn set_encap_proto(
+        &self,
+        cx: &MsgCx<'_>,
+        cmd: &str,
+        arg: Option<&Value>,
+    ) -> Result<(), GraphError> {
+        let p = flag(cx, cmd, arg, 0xffff)?;
+        if p != EtherType::VLAN as u32 && p != EtherType::QINQ as u32 {
+            let why = format!("0x{p:x} is not a VLAN TPID (0x8100 or 0x88a8)");
+            return Err(cx.bad(cmd, why));
+        }
+        self.encap_proto.store(p, Relaxed);
+        Ok(())
+    }
+
+    /// `getstats` (`clear` false) or `clrstats`.
+    fn hook_stats(cx: &MsgCx<'_>, clear: bool) -> Option<Value> {
+        let row = |h: &std::sync::Arc<HookState>| {
+            let mut f = vec![("hook".to_string(), Value::Str(h.name.clone()))];
+            for (i, n) in hook_stat::NAMES.iter().enumerate() {
+                f.push((n.to_string(), Value::Uint(h.stats.get(i))));
+            }
+            if clear {
+                h.stats.clear();
+            }
+            Value::Struct(f)
+        };
+        let rows: Vec<Value> = cx.hooks().map(row).collect();
+        (!clear).then(|| Value::record([("hooks", Value::Array(rows))]))
+    }
+
+    /// The messages without an argument that read a setting.
+    fn get(&self, cx: &MsgCx<'_>, cmd: &str) -> Result<Value, GraphError> {
+        Ok(match cmd {
+            "gettable" => {
+                let rows = self.table(cx);
+                Value::record([
+                    ("n", Value::Uint(rows.len() as u64)),
+                    ("filter", Value::Array(rows)),
+                ])
+            }
+            "getdecap" => Value::Uint(self.decap.load(Relaxed) as u64),
+            "getencap" => Value::Uint(self.encap.load(Relaxed) as u64),
+            "getencapproto" => Value::Hex(self.encap_proto.load(Relaxed) as u64),
+            _ => return Err(cx.unknown(cmd)),
+        })
+    }
+}
+
+impl NodeType for Vlan {
+    fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         let slot = match name {
             "downstream" => DOWNSTREAM,
             "nomatch" => NOMATCH,
@@ -254,7 +443,7 @@ impl NodeType for Vlan {
         self.clear_filter(hook);
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        (0..).map(|i| format!("_save{i}")).find(|n| !used(n))
+        super::spare_any(used)
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         if slot == DOWNSTREAM {
@@ -263,154 +452,29 @@ impl NodeType for Vlan {
             self.to_downstream(cx, slot, frames)
         }
     }
-    fn messages(&self) -> &'static [&'static str] {
-        MSGS
-    }
     fn msg(
         &self,
         cx: &mut MsgCx<'_>,
         cmd: &str,
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
-        Ok(match cmd {
-            "addfilter" => {
-                let a = cx.need(cmd, arg, "{ hook=\"name\" vid=N pcp=N cfi=N }")?;
-                a.check_fields(&["hook", "vid", "vlan", "pcp", "cfi"])
-                    .map_err(|e| cx.bad(cmd, e.0))?;
-                let hook = a
-                    .field("hook")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| cx.bad(cmd, "hook=\"name\" is required"))?;
-                let num = |n: &str, max| -> Result<i128, GraphError> {
-                    match a.field(n) {
-                        None => Ok(0),
-                        Some(v) => v.int_in(n, 0, max).map_err(|e| cx.bad(cmd, e.0)),
-                    }
-                };
-                let (vid_new, vid_old) = (num("vid", 4095)?, num("vlan", 4095)?);
-                if vid_new != 0 && vid_old != 0 && vid_new != vid_old {
-                    return Err(cx.bad(cmd, "vid and vlan disagree"));
-                }
-                let vid = vid_new.max(vid_old) as u16;
-                let tci = Tci::new(vid, num("pcp", 7)? as u8, num("cfi", 1)? as u8)
-                    .map_err(|e| cx.bad(cmd, e.to_string()))?;
-                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
-                    node: cx.node().to_string(),
-                    hook: hook.to_string(),
-                })?;
-                if h.slot == DOWNSTREAM || h.slot == NOMATCH {
-                    return Err(cx.bad(cmd, format!("\"{hook}\" cannot carry a filter")));
-                }
-                if h.word.load(Acquire) & FILTER_SET != 0 {
-                    return Err(GraphError::Exists(format!(
-                        "{} filter on hook \"{hook}\"",
-                        cx.node()
-                    )));
-                }
-                if self.by_vid[vid as usize].load(Acquire) != 0 {
-                    return Err(GraphError::Exists(format!(
-                        "{} filter for vid {vid}",
-                        cx.node()
-                    )));
-                }
-                h.word.store(FILTER_SET | tci.0 as u64, Release);
-                self.by_vid[vid as usize].store(h.slot as u32 + 1, Release);
-                None
-            }
-            "delfilter" => {
-                let a = cx.need(cmd, arg, "\"<hook>\"")?;
-                let hook = a
-                    .as_str()
-                    .ok_or_else(|| cx.bad(cmd, "expected a hook name"))?;
-                let h = cx.hook(hook).ok_or_else(|| GraphError::NoHook {
-                    node: cx.node().to_string(),
-                    hook: hook.to_string(),
-                })?;
-                if h.word.load(Acquire) & FILTER_SET == 0 {
-                    return Err(GraphError::NotFound(format!(
-                        "{} filter on hook \"{hook}\"",
-                        cx.node()
-                    )));
-                }
-                self.clear_filter(h);
-                None
-            }
-            "delvidflt" => {
-                let vid = flag(cx, cmd, arg, 4095)? as u16;
-                let s = self.by_vid[vid as usize].load(Acquire);
-                let h = (s != 0)
-                    .then(|| cx.hook_at((s - 1) as Slot))
-                    .flatten()
-                    .cloned();
-                match h {
-                    Some(h) if h.word.load(Acquire) & FILTER_SET != 0 => self.clear_filter(&h),
-                    _ => {
-                        return Err(GraphError::NotFound(format!(
-                            "{} filter for vid {vid}",
-                            cx.node()
-                        )))
-                    }
-                }
-                None
-            }
-            "gettable" => {
-                cx.none(cmd, arg)?;
-                let rows = self.table(cx);
-                Some(Value::record([
-                    ("n", Value::Uint(rows.len() as u64)),
-                    ("filter", Value::Array(rows)),
-                ]))
-            }
-            "getdecap" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Uint(self.decap.load(Relaxed) as u64))
-            }
-            "setdecap" => {
-                self.decap.store(flag(cx, cmd, arg, 1)?, Relaxed);
-                None
-            }
-            "getencap" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Uint(self.encap.load(Relaxed) as u64))
-            }
-            "setencap" => {
-                self.encap.store(flag(cx, cmd, arg, 3)?, Relaxed);
-                None
-            }
-            "getencapproto" => {
-                cx.none(cmd, arg)?;
-                Some(Value::Hex(self.encap_proto.load(Relaxed) as u64))
-            }
-            "setencapproto" => {
-                let p = flag(cx, cmd, arg, 0xffff)?;
-                if p != EtherType::VLAN as u32 && p != EtherType::QINQ as u32 {
-                    return Err(cx.bad(
-                        cmd,
-                        format!("0x{p:x} is not a VLAN TPID (0x8100 or 0x88a8)"),
-                    ));
-                }
-                self.encap_proto.store(p, Relaxed);
-                None
-            }
+        match cmd {
+            "addfilter" => self.add_filter(cx, cmd, arg)?,
+            "delfilter" => self.del_filter(cx, cmd, arg)?,
+            "delvidflt" => self.del_vid_filter(cx, cmd, arg)?,
+            "setdecap" => self.decap.store(flag(cx, cmd, arg, 1)?, Relaxed),
+            "setencap" => self.encap.store(flag(cx, cmd, arg, 3)?, Relaxed),
+            "setencapproto" => self.set_encap_proto(cx, cmd, arg)?,
             "getstats" | "clrstats" => {
                 cx.none(cmd, arg)?;
-                let rows: Vec<Value> = cx
-                    .hooks()
-                    .map(|h| {
-                        let mut f = vec![("hook".to_string(), Value::Str(h.name.clone()))];
-                        for (i, n) in hook_stat::NAMES.iter().enumerate() {
-                            f.push((n.to_string(), Value::Uint(h.stats.get(i))));
-                        }
-                        if cmd == "clrstats" {
-                            h.stats.clear();
-                        }
-                        Value::Struct(f)
-                    })
-                    .collect();
-                (cmd == "getstats").then(|| Value::record([("hooks", Value::Array(rows))]))
+                return Ok(Self::hook_stats(cx, cmd == "clrstats"));
             }
-            _ => return Err(cx.unknown(cmd, MSGS)),
-        })
+            _ => {
+                cx.none(cmd, arg)?;
+                return self.get(cx, cmd).map(Some);
+            }
+        }
+        Ok(None)
     }
     fn config_msgs(&self, cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         let mut v = Vec::new();

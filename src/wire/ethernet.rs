@@ -4,6 +4,8 @@ use super::{check_len, MacAddr, WireError};
 
 /// Ethernet II header length: destination, source, EtherType.
 pub const ETHERNET_HEADER_LEN: usize = 14;
+/// Bytes of the two addresses at the start of a frame (where a VLAN tag is inserted).
+pub const ETHERNET_ADDRS_LEN: usize = 12;
 
 mod field {
     use std::ops::Range;
@@ -57,6 +59,15 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD..]
     }
+    /// Destination and source addresses as 48-bit integers (as [`MacAddr::to_u64`]), read with
+    /// two 8-byte loads: the cheap form for a bridge's per-frame lookups.
+    #[inline]
+    pub fn addrs_u64(&self) -> (u64, u64) {
+        let b = self.buffer.as_ref();
+        let d = u64::from_be_bytes(b[0..8].try_into().expect("8 bytes"));
+        let s = u64::from_be_bytes(b[4..12].try_into().expect("8 bytes"));
+        (d >> 16, s & 0xffff_ffff_ffff)
+    }
     /// True when the EtherType is one of the VLAN tag protocol identifiers we know.
     pub fn is_tagged(&self) -> bool {
         matches!(self.ethertype(), EtherType::VLAN | EtherType::QINQ)
@@ -99,6 +110,13 @@ mod tests {
         assert_eq!(f.ethertype(), EtherType::ARP);
         assert_eq!(f.payload().len(), 28);
         assert!(!f.is_tagged());
+    }
+
+    #[test]
+    fn addresses_as_integers() {
+        let f = EthernetFrame::new_checked(&ARP[..]).unwrap();
+        let (d, s) = f.addrs_u64();
+        assert_eq!((d, s), (f.dst_addr().to_u64(), f.src_addr().to_u64()));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod ethernet;
 mod mac;
 mod vlan;
 
-pub use ethernet::{EtherType, EthernetFrame, ETHERNET_HEADER_LEN};
+pub use ethernet::{EtherType, EthernetFrame, ETHERNET_ADDRS_LEN, ETHERNET_HEADER_LEN};
 pub use mac::{MacAddr, MacParseError};
 pub use vlan::{Tci, VlanHeader, VLAN_HEADER_LEN, VLAN_TAG_LEN};
 

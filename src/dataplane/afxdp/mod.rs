@@ -29,6 +29,7 @@ pub use port::{QueueStats, SocketConfig, Umem, XskPort};
 pub use program::{XdpMode, XdpProgram};
 
 use crate::dataplane::BackendError;
+use crate::errno::Errno;
 use crate::frame::{max_mtu, CHUNK_SIZE};
 use std::io;
 
@@ -83,19 +84,21 @@ pub enum AfxdpError {
 }
 
 impl AfxdpError {
-    /// The errno's name for `ctl`.
-    pub fn errno(&self) -> &'static str {
+    /// The errno `ctl` reports for it.
+    pub fn errno(&self) -> Errno {
         match self {
-            AfxdpError::Io(_, e) => crate::dataplane::io_errno(e),
-            AfxdpError::Bpf { .. } => "EIO",
-            AfxdpError::Mtu { .. } | AfxdpError::Queues { .. } | AfxdpError::Mode(_) => "EINVAL",
-            AfxdpError::Busy { .. } => "EBUSY",
+            AfxdpError::Io(_, e) => Errno::of_io(e),
+            AfxdpError::Bpf { .. } => Errno::EIO,
+            AfxdpError::Mtu { .. } | AfxdpError::Queues { .. } | AfxdpError::Mode(_) => {
+                Errno::EINVAL
+            }
+            AfxdpError::Busy { .. } => Errno::EBUSY,
         }
     }
 }
 
 impl BackendError for AfxdpError {
-    fn errno(&self) -> &'static str {
+    fn errno(&self) -> Errno {
         AfxdpError::errno(self)
     }
 }

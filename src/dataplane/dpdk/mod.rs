@@ -26,6 +26,7 @@ pub use eal::EalArgs;
 
 use crate::buf::ChunkSource;
 use crate::dataplane::BackendError;
+use crate::errno::Errno;
 use crate::sys::dpdk::Area;
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ impl ChunkSource for AreaSource {
 
 /// DPDK failures are device or EAL errors.
 impl BackendError for DpdkError {
-    fn errno(&self) -> &'static str {
-        "EIO"
+    fn errno(&self) -> Errno {
+        Errno::EIO
     }
 }
