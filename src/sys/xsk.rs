@@ -331,6 +331,105 @@ fn ctx(what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
+/// Registers the UMEM `[addr, addr + len)` in chunks of `chunk_size` on socket `s` (unaligned
+/// chunk mode when the size is not a power of two).
+fn register_umem(s: RawFd, addr: u64, len: u64, chunk_size: u32) -> io::Result<()> {
+    // SAFETY: zeroed is a valid xdp_umem_reg (all-integer struct).
+    let mut reg: libc::xdp_umem_reg = unsafe { std::mem::zeroed() };
+    reg.addr = addr;
+    reg.len = len;
+    reg.chunk_size = chunk_size;
+    reg.headroom = 0;
+    if !chunk_size.is_power_of_two() {
+        reg.flags = libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG;
+    }
+    setsockopt(s, libc::XDP_UMEM_REG, &reg).map_err(|e| ctx("XDP_UMEM_REG", e))
+}
+
+type Rings = (
+    ProdRing<u64>,
+    ConsRing<u64>,
+    ConsRing<libc::xdp_desc>,
+    ProdRing<libc::xdp_desc>,
+);
+
+/// Sizes and maps socket `s`'s fill, completion, RX and TX rings.
+fn map_rings(s: RawFd, sizes: RingSizes) -> io::Result<Rings> {
+    setsockopt(s, libc::XDP_UMEM_FILL_RING, &sizes.fill)
+        .map_err(|e| ctx("XDP_UMEM_FILL_RING", e))?;
+    setsockopt(s, libc::XDP_UMEM_COMPLETION_RING, &sizes.comp)
+        .map_err(|e| ctx("XDP_UMEM_COMPLETION_RING", e))?;
+    setsockopt(s, libc::XDP_RX_RING, &sizes.rx).map_err(|e| ctx("XDP_RX_RING", e))?;
+    setsockopt(s, libc::XDP_TX_RING, &sizes.tx).map_err(|e| ctx("XDP_TX_RING", e))?;
+    // SAFETY: zeroed is a valid xdp_mmap_offsets.
+    let off: libc::xdp_mmap_offsets =
+        getsockopt(s, libc::XDP_MMAP_OFFSETS, unsafe { std::mem::zeroed() })
+            .map_err(|e| ctx("XDP_MMAP_OFFSETS", e))?;
+    let fill = ProdRing::new(
+        Ring::map(s, libc::XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizes.fill)
+            .map_err(|e| ctx("mmap fill ring", e))?,
+    );
+    let comp = ConsRing::new(
+        Ring::map(s, libc::XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizes.comp)
+            .map_err(|e| ctx("mmap completion ring", e))?,
+    );
+    let rx = ConsRing::new(
+        Ring::map(s, libc::XDP_PGOFF_RX_RING as u64, &off.rx, sizes.rx)
+            .map_err(|e| ctx("mmap rx ring", e))?,
+    );
+    let tx = ProdRing::new(
+        Ring::map(s, libc::XDP_PGOFF_TX_RING as u64, &off.tx, sizes.tx)
+            .map_err(|e| ctx("mmap tx ring", e))?,
+    );
+    Ok((fill, comp, rx, tx))
+}
+
+/// Binds socket `s` to `ifindex`/`queue`; returns (zero-copy asked for, need-wakeup in use).
+fn bind_to(
+    s: RawFd,
+    umem: &UmemSource,
+    ifindex: u32,
+    queue: u32,
+    mode: BindMode,
+) -> io::Result<(bool, bool)> {
+    // SAFETY: zeroed is a valid sockaddr_xdp.
+    let mut sa: libc::sockaddr_xdp = unsafe { std::mem::zeroed() };
+    sa.sxdp_family = libc::AF_XDP as u16;
+    sa.sxdp_ifindex = ifindex;
+    sa.sxdp_queue_id = queue;
+    let flags = match umem {
+        UmemSource::Shared(owner) => {
+            sa.sxdp_flags = libc::XDP_SHARED_UMEM;
+            sa.sxdp_shared_umem_fd = *owner as u32;
+            (false, true)
+        }
+        UmemSource::Register { .. } => {
+            sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP
+                | if mode == BindMode::ZeroCopy {
+                    libc::XDP_ZEROCOPY
+                } else {
+                    libc::XDP_COPY
+                };
+            (mode == BindMode::ZeroCopy, true)
+        }
+    };
+    // SAFETY: binds with a fully initialised sockaddr_xdp of the right size.
+    let r = unsafe {
+        libc::bind(
+            s,
+            &sa as *const libc::sockaddr_xdp as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(ctx(
+            &format!("bind AF_XDP socket to ifindex {ifindex} queue {queue}"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(flags)
+}
+
 impl XskSocket {
     /// Creates a socket, sets up its rings, and binds it to `ifindex`/`queue`.
     pub fn bind(
@@ -354,79 +453,10 @@ impl XskSocket {
             chunk_size,
         } = umem
         {
-            // SAFETY: zeroed is a valid xdp_umem_reg (all-integer struct).
-            let mut reg: libc::xdp_umem_reg = unsafe { std::mem::zeroed() };
-            reg.addr = *addr;
-            reg.len = *len;
-            reg.chunk_size = *chunk_size;
-            reg.headroom = 0;
-            if !chunk_size.is_power_of_two() {
-                reg.flags = libc::XDP_UMEM_UNALIGNED_CHUNK_FLAG;
-            }
-            setsockopt(s, libc::XDP_UMEM_REG, &reg).map_err(|e| ctx("XDP_UMEM_REG", e))?;
+            register_umem(s, *addr, *len, *chunk_size)?;
         }
-        setsockopt(s, libc::XDP_UMEM_FILL_RING, &sizes.fill)
-            .map_err(|e| ctx("XDP_UMEM_FILL_RING", e))?;
-        setsockopt(s, libc::XDP_UMEM_COMPLETION_RING, &sizes.comp)
-            .map_err(|e| ctx("XDP_UMEM_COMPLETION_RING", e))?;
-        setsockopt(s, libc::XDP_RX_RING, &sizes.rx).map_err(|e| ctx("XDP_RX_RING", e))?;
-        setsockopt(s, libc::XDP_TX_RING, &sizes.tx).map_err(|e| ctx("XDP_TX_RING", e))?;
-        // SAFETY: zeroed is a valid xdp_mmap_offsets.
-        let off: libc::xdp_mmap_offsets =
-            getsockopt(s, libc::XDP_MMAP_OFFSETS, unsafe { std::mem::zeroed() })
-                .map_err(|e| ctx("XDP_MMAP_OFFSETS", e))?;
-        let fill = ProdRing::new(
-            Ring::map(s, libc::XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizes.fill)
-                .map_err(|e| ctx("mmap fill ring", e))?,
-        );
-        let comp = ConsRing::new(
-            Ring::map(s, libc::XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizes.comp)
-                .map_err(|e| ctx("mmap completion ring", e))?,
-        );
-        let rx = ConsRing::new(
-            Ring::map(s, libc::XDP_PGOFF_RX_RING as u64, &off.rx, sizes.rx)
-                .map_err(|e| ctx("mmap rx ring", e))?,
-        );
-        let tx = ProdRing::new(
-            Ring::map(s, libc::XDP_PGOFF_TX_RING as u64, &off.tx, sizes.tx)
-                .map_err(|e| ctx("mmap tx ring", e))?,
-        );
-
-        // SAFETY: zeroed is a valid sockaddr_xdp.
-        let mut sa: libc::sockaddr_xdp = unsafe { std::mem::zeroed() };
-        sa.sxdp_family = libc::AF_XDP as u16;
-        sa.sxdp_ifindex = ifindex;
-        sa.sxdp_queue_id = queue;
-        let (zero_copy, need_wakeup) = match umem {
-            UmemSource::Shared(owner) => {
-                sa.sxdp_flags = libc::XDP_SHARED_UMEM;
-                sa.sxdp_shared_umem_fd = *owner as u32;
-                (false, true)
-            }
-            UmemSource::Register { .. } => {
-                sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP
-                    | if mode == BindMode::ZeroCopy {
-                        libc::XDP_ZEROCOPY
-                    } else {
-                        libc::XDP_COPY
-                    };
-                (mode == BindMode::ZeroCopy, true)
-            }
-        };
-        // SAFETY: binds with a fully initialised sockaddr_xdp of the right size.
-        let r = unsafe {
-            libc::bind(
-                s,
-                &sa as *const libc::sockaddr_xdp as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(ctx(
-                &format!("bind AF_XDP socket to ifindex {ifindex} queue {queue}"),
-                io::Error::last_os_error(),
-            ));
-        }
+        let (fill, comp, rx, tx) = map_rings(s, sizes)?;
+        let (zero_copy, need_wakeup) = bind_to(s, umem, ifindex, queue, mode)?;
         // Let one sendto() move the whole TX ring in copy mode (older kernels refuse: fine).
         let _ = setsockopt(s, XDP_MAX_TX_SKB_BUDGET, &sizes.tx);
         let sock = XskSocket {
