@@ -133,6 +133,7 @@ impl Value {
         let mut p = Parser {
             s: s.as_bytes(),
             i: 0,
+            cells: MAX_CELLS,
         };
         let v = p.value()?;
         p.ws();
@@ -271,9 +272,17 @@ pub fn parse_int(s: &str) -> Option<i64> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Array cells the value may still add ([`MAX_CELLS`]).
+    cells: usize,
 }
 
 const MAX_DEPTH: usize = 32;
+/// Largest array index (`[ 4095=1 ]`): netgraph's biggest arrays are BPF programs
+/// (BPF_MAXINSNS, 4096 instructions on Linux).
+pub const MAX_ARRAY_INDEX: usize = 4095;
+/// Array cells one value may have in all (nested arrays included), so that a short request
+/// cannot make the parser allocate much: explicit indexes fill the gaps with zeros.
+pub const MAX_CELLS: usize = 65_536;
 
 impl Parser<'_> {
     fn err(&self, what: &str) -> ParseError {
@@ -419,15 +428,21 @@ impl Parser<'_> {
             self.ws();
             if self.peek() == Some(b'=') && !w.is_empty() {
                 let idx = parse_int(&w)
-                    .filter(|v| (0..=65535).contains(v))
-                    .ok_or_else(|| self.err("array index must be 0..=65535"))?;
+                    .filter(|v| (0..=MAX_ARRAY_INDEX as i64).contains(v))
+                    .ok_or_else(|| self.err("array index must be 0..=4095"))?;
                 self.i += 1;
                 next = idx as usize;
             } else {
                 self.i = save;
             }
+            if next > MAX_ARRAY_INDEX {
+                return Err(self.err("array longer than 4096 elements"));
+            }
             let v = self.value_at(depth + 1)?;
             if items.len() <= next {
+                let grow = next + 1 - items.len();
+                self.cells = (self.cells.checked_sub(grow))
+                    .ok_or_else(|| self.err("value has more than 65536 array elements in all"))?;
                 items.resize(next + 1, Value::Int(0));
             }
             items[next] = v;
@@ -514,6 +529,22 @@ mod tests {
         let back = Value::parse(&s).unwrap();
         assert_eq!(back.field("links").unwrap().to_string(), "[ 1 2=1 ]");
         assert_eq!(back.field("proto").unwrap().as_i128(), Some(0x8100));
+    }
+
+    #[test]
+    fn array_sizes_are_bounded() {
+        assert!(Value::parse("[ 4095=1 ]").is_ok());
+        let e = Value::parse("[ 4096=1 ]").unwrap_err();
+        assert!(e.to_string().contains("0..=4095"), "{e}");
+        let e = Value::parse("[ 65535=1 ]").unwrap_err();
+        assert!(e.to_string().contains("0..=4095"), "{e}");
+        // nested arrays cannot multiply the allocation
+        let nested = format!("[ {} ]", vec!["[ 4095=1 ]"; 40].join(" "));
+        let e = Value::parse(&nested).unwrap_err();
+        assert!(e.to_string().contains("65536"), "{e}");
+        // counting on past the last index is refused too
+        let long = format!("[ 4095=1 {} ]", "1 ".repeat(2));
+        assert!(Value::parse(&long).is_err());
     }
 
     #[test]

@@ -412,3 +412,69 @@ fn flood_to_a_thousand_links() {
     let (i, o) = l.balance();
     assert_eq!(i, o);
 }
+
+#[test]
+fn a_loop_forgets_the_muted_links_hosts_at_once() {
+    // ng_bridge forgets every host of a link on which it detects a loop. Here that is O(1) in
+    // the worker (the link's generation moves on), and must look the same from outside.
+    let mut l = bridged(3);
+    l.send(1, &[eth(9, 5), eth(9, 6)]); // hosts 5 and 6 learned on link1
+    l.send(0, &[eth(9, 1)]); // host 1 on link0
+    assert_eq!(table(&mut l).len(), 3);
+    l.send(1, &[eth(9, 1)]); // host 1 jumps to link1 too soon: loop, link1 muted
+    assert_eq!(stat(&mut l, 1, "loopDetects"), 1);
+    let hosts = table(&mut l);
+    assert!(
+        hosts.iter().all(|(_, hook)| hook != "link1"),
+        "link1's hosts are forgotten: {hosts:?}"
+    );
+    counts(&mut l);
+    // Unicast to a forgotten host floods (as in FreeBSD's ng_bridge, flooding does not skip a
+    // muted link: muting stops what the link receives).
+    l.send(0, &[eth(5, 1)]);
+    assert_eq!(counts(&mut l), vec![0, 1, 1], "host 5 is unknown again");
+    // After the mute, the link's hosts are learned afresh.
+    l.graph.set_time(DEFAULT_LOOP_TIMEOUT + 1);
+    l.send(1, &[eth(9, 5)]);
+    assert!(table(&mut l).contains(&(mac(5).to_string(), "link1".to_string())));
+    let (i, o) = l.balance();
+    assert_eq!(i, o);
+}
+
+/// ng_bridge's default loopTimeout (seconds).
+const DEFAULT_LOOP_TIMEOUT: u32 = 60;
+
+#[test]
+fn random_sources_fill_the_table_but_real_hosts_still_talk() {
+    // 100,000 frames from random (unicast, locally administered) source MACs on link0 fill
+    // the host table; hosts on link1 and link2 still exchange every frame: a source that
+    // cannot be learned is counted in memoryFailures and its frame is flooded, not dropped.
+    let mut l = bridged(3);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut sent = 0;
+    while sent < 100_000 {
+        let burst: Vec<Vec<u8>> = (0..64)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let src =
+                    xdpgraph::wire::MacAddr::from_u64((x & 0xfeff_ffff_ffff) | 0x0200_0000_0000);
+                frame(mac(0xffff), src, EtherType::IPV4, 64, 0)
+            })
+            .collect();
+        l.send(0, &burst);
+        sent += burst.len();
+        counts(&mut l);
+    }
+    assert!(stat(&mut l, 0, "memoryFailures") > 0, "the table did fill");
+    let (a, b) = (0x0a, 0x0b);
+    for round in 0..100 {
+        l.send(1, &[eth(b, a)]);
+        l.send(2, &[eth(a, b)]);
+        let out = counts(&mut l);
+        assert_eq!((out[2], out[1]), (1, 1), "round {round}: {out:?}");
+    }
+    let (i, o) = l.balance();
+    assert_eq!(i, o, "every frame accounted for");
+}

@@ -131,13 +131,59 @@ fn histogram() -> Result<hdrhistogram::Histogram<u64>, GenError> {
     hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)
 }
 
+/// Which sequence numbers arrived, for the last 2^24 of them: a fixed bitmap
+/// that slides forward, so no received number (a field of a frame) sizes memory. A number
+/// older than the window counts as new (it cannot be told from a duplicate any more).
+struct SeqWindow {
+    bits: Box<[u64]>,
+    /// The first word (sequence number / 64) the window covers.
+    base: u64,
+}
+
+impl SeqWindow {
+    const WORDS: u64 = 1 << 18;
+    /// Sequence numbers the window covers (2^24: 16.7 million frames, 2 MiB).
+    #[cfg(test)]
+    const SPAN: u64 = Self::WORDS * 64;
+
+    fn new() -> SeqWindow {
+        SeqWindow {
+            bits: vec![0u64; Self::WORDS as usize].into_boxed_slice(),
+            base: 0,
+        }
+    }
+
+    /// Marks `seq`; false if it was marked already.
+    fn insert(&mut self, seq: u64) -> bool {
+        let w = seq / 64;
+        if w < self.base {
+            return true;
+        }
+        if w >= self.base + Self::WORDS {
+            let new_base = w + 1 - Self::WORDS;
+            if new_base - self.base >= Self::WORDS {
+                self.bits.fill(0);
+            } else {
+                for old in self.base..new_base {
+                    self.bits[(old % Self::WORDS) as usize] = 0;
+                }
+            }
+            self.base = new_base;
+        }
+        let (i, bit) = ((w % Self::WORDS) as usize, 1u64 << (seq % 64));
+        let fresh = self.bits[i] & bit == 0;
+        self.bits[i] |= bit;
+        fresh
+    }
+}
+
 /// What the matcher counted.
 struct Tally {
     hist: hdrhistogram::Histogram<u64>,
     /// This second's latencies (for the live p99).
     second: hdrhistogram::Histogram<u64>,
-    /// One bit per sequence number seen.
-    seen: Vec<u64>,
+    /// One bit per sequence number seen, for a sliding window of them.
+    seen: SeqWindow,
     frames: u64,
     bytes: u64,
     unique: u64,
@@ -154,16 +200,10 @@ impl Tally {
         };
         self.frames += 1;
         self.bytes += data.len() as u64 + 4;
-        let w = (seq / 64) as usize;
-        if w >= self.seen.len() {
-            self.seen.resize(w + 1024, 0);
-        }
-        let bit = 1u64 << (seq % 64);
-        if self.seen[w] & bit != 0 {
-            self.duplicated += 1;
-        } else {
-            self.seen[w] |= bit;
+        if self.seen.insert(seq) {
             self.unique += 1;
+        } else {
+            self.duplicated += 1;
         }
         match self.max_seq {
             Some(m) if seq < m => self.reordered += 1,
@@ -220,7 +260,7 @@ fn matcher(
     let mut t = Tally {
         hist: histogram()?,
         second: histogram()?,
-        seen: Vec::new(),
+        seen: SeqWindow::new(),
         frames: 0,
         bytes: 0,
         unique: 0,
@@ -258,4 +298,27 @@ fn matcher(
     port.detach(&mut pool);
     let _ = prog.set_steering(false);
     Ok(t.result())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeqWindow;
+
+    #[test]
+    fn the_window_slides_and_never_grows() {
+        let mut w = SeqWindow::new();
+        assert!(w.insert(5));
+        assert!(!w.insert(5), "a duplicate");
+        assert!(
+            w.insert(u64::MAX - 3),
+            "a hostile number slides the window, allocates nothing"
+        );
+        assert_eq!(w.bits.len() as u64, SeqWindow::WORDS);
+        assert!(!w.insert(u64::MAX - 3));
+        assert!(w.insert(5), "older than the window: counted as new");
+        let mut w = SeqWindow::new();
+        let far = 3 * SeqWindow::SPAN;
+        assert!(w.insert(1) && w.insert(far) && w.insert(far + 1) && !w.insert(far));
+        assert!(w.insert(1), "slid out of the window");
+    }
 }

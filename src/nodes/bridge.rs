@@ -6,9 +6,14 @@
 //! Learning: a host seen on a new link moves there, unless it was learned less than
 //! `minStableAge` seconds ago: then a loop is declared, the ingress link is muted for
 //! `loopTimeout` seconds (its frames counted in `loopDrops`) and its hosts are forgotten.
+//! Forgetting is O(1) in the worker: every host entry carries its link's generation, and the
+//! loop bumps the link's generation, so the link's old entries stop matching at once (they are
+//! learned again, or cleared by the next table rebuild on the management thread).
 //! Hosts not heard from for `maxStaleness` seconds are removed (on the management tick).
-//! Removing a link forgets its hosts. A flooded copy that cannot be made (the pool being
-//! empty) is skipped and counted in the ingress link's `memoryFailures`.
+//! Removing a link forgets its hosts. A source that cannot be learned (the table full, or its
+//! probe chain) is counted in the ingress link's `memoryFailures` and the frame is still
+//! delivered (flooded when its destination is unknown). A flooded copy that cannot be made (the
+//! pool being empty) is skipped and counted in the ingress link's `memoryFailures` too.
 //!
 //! The host table is lock-free ([`super::hosttable`]): known hosts are forwarded with no shared
 //! write beyond refreshing a host's last-seen second.
@@ -34,7 +39,6 @@ crate::drop_reasons! {
         LOOP_DROP = "loop_drop": "received on a bridge link muted after a loop was detected",
         SAME_LINK = "same_link": "destination host is on the link the frame came in on",
         NO_DESTINATION = "no_destination": "no link to flood to",
-        TABLE_FULL = "table_full": "bridge host table full: source could not be learned",
     }
 }
 
@@ -155,10 +159,18 @@ pub struct Bridge {
     table: EpochCell<HostTable>,
 }
 
-/// A host-table value: the link's hook uid and slot.
+/// A host-table value: the link's generation (16 bits), hook uid (low 32 bits) and slot.
+/// A value matches a link only while the link lives and keeps that generation.
 #[inline]
 fn pack(h: &HookState) -> u64 {
-    h.uid << 16 | h.slot as u64
+    let generation = (h.word.load(Relaxed) >> 32) & 0xffff;
+    generation << 48 | (h.uid & 0xffff_ffff) << 16 | h.slot as u64
+}
+
+/// A link's hook word: its generation above the end of its mute (graph seconds) below.
+#[inline]
+fn mute_until(h: &HookState) -> u32 {
+    h.word.load(Relaxed) as u32
 }
 
 /// One burst's ingress link and what it has counted so far.
@@ -185,8 +197,8 @@ enum Learned {
     Ok,
     /// The host jumped links too soon: a loop (the link is muted, the frame dropped).
     Loop,
-    /// No room in the table for a new host.
-    TableFull,
+    /// No room in the table for a new host: the frame is still forwarded.
+    Unlearnable,
 }
 
 impl Bridge {
@@ -226,7 +238,7 @@ impl Bridge {
     #[inline]
     fn link_of<'a>(cx: &Cx<'a>, val: u64) -> Option<&'a HookState> {
         let h = cx.hook((val & 0xffff) as Slot)?;
-        (h.uid == val >> 16 && h.is_alive()).then_some(h)
+        (pack(h) == val && h.is_alive()).then_some(h)
     }
 
     /// Handles one frame of a burst from `rx.link`.
@@ -263,9 +275,9 @@ impl Bridge {
                 cx.count(link, stat::LOOP_DROPS, 1);
                 cx.drop_frame(f, reason::LOOP_DROP);
             }
-            Learned::TableFull => {
+            Learned::Unlearnable => {
                 cx.count(link, stat::MEMORY_FAILURES, 1);
-                cx.drop_frame(f, reason::TABLE_FULL);
+                self.forward(cx, rx, slot, f, dst, manycast);
             }
         }
     }
@@ -276,7 +288,7 @@ impl Bridge {
         let (me, now) = (rx.me, rx.now);
         let Some(e) = rx.table.get(src) else {
             if rx.learn && rx.table.insert(src, me, now).is_none() {
-                return Learned::TableFull;
+                return Learned::Unlearnable;
             }
             return Learned::Ok;
         };
@@ -285,7 +297,7 @@ impl Bridge {
             if Self::link_of(cx, v).is_some() {
                 if now.wrapping_sub(e.learned()) < rx.min_stable {
                     // Not `rx` itself: its address would escape, keeping it out of registers.
-                    rx.muted |= self.mute(cx, rx.link, rx.table, me, now);
+                    rx.muted |= self.mute(cx, rx.link, now);
                     return Learned::Loop;
                 }
                 // The host moved: it lives here now.
@@ -301,16 +313,21 @@ impl Bridge {
         Learned::Ok
     }
 
-    /// A loop: mutes the ingress link `link` (packed `me`) for `loopTimeout` and forgets its
-    /// hosts. Returns whether the link is muted (a zero timeout mutes nothing).
+    /// A loop: mutes the ingress link for `loopTimeout` and forgets its hosts by moving the
+    /// link to its next generation (O(1): no table scan in the worker). Returns whether the
+    /// link is muted (a zero timeout mutes nothing).
     #[cold]
-    fn mute(&self, cx: &Cx<'_>, link: &HookState, table: &HostTable, me: u64, now: u32) -> bool {
+    fn mute(&self, cx: &Cx<'_>, link: &HookState, now: u32) -> bool {
         let timeout = self.loop_timeout.load(Relaxed);
-        if timeout > 0 {
-            link.word.store((now + timeout) as u64, Relaxed);
-        }
+        let word = link.word.load(Relaxed);
+        let generation = ((word >> 32) + 1) & 0xffff;
+        let until = if timeout > 0 {
+            now.wrapping_add(timeout)
+        } else {
+            word as u32
+        };
+        link.word.store(generation << 32 | until as u64, Relaxed);
         cx.count(link, stat::LOOP_DETECTS, 1);
-        table.forget(|x| x == me);
         timeout > 0
     }
 
@@ -418,7 +435,7 @@ impl Bridge {
             .hosts()
             .filter_map(|h| {
                 let link = cx.hook_at((h.val & 0xffff) as Slot)?;
-                (link.uid == h.val >> 16).then(|| (h.mac, link.name.clone(), h.learned, h.seen))
+                (pack(link) == h.val).then(|| (h.mac, link.name.clone(), h.learned, h.seen))
             })
             .collect();
         v.sort();
@@ -457,7 +474,8 @@ impl Bridge {
         let g = cx.epoch.pin_writer();
         self.table.load(&g).forget(|_| true);
         for h in cx.hooks() {
-            h.word.store(0, Release);
+            // unmute; the generation stays (entries of older generations must not come back)
+            h.word.fetch_and(!0xffff_ffff, Release);
             h.stats.clear();
         }
     }
@@ -566,7 +584,7 @@ impl NodeType for Bridge {
             return cx.drop_all(frames, DropReason::NotConnected);
         };
         let now = cx.now();
-        if now < link.word.load(Relaxed) as u32 {
+        if now < mute_until(link) {
             cx.count(link, stat::LOOP_DROPS, frames.len() as u64);
             return cx.drop_all(frames, reason::LOOP_DROP);
         }

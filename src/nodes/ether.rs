@@ -111,17 +111,22 @@ pub struct Ether {
     mac: AtomicU64,
     /// Promiscuity this node switched on (to switch off on reset).
     set_promisc: AtomicBool,
+    /// The interface's promiscuity as last read (by `tick` and `setpromisc`): the orphans
+    /// test reads this, not the interface, so no frame costs a syscall.
+    promisc: AtomicBool,
 }
 
 impl Ether {
     pub fn new(port: PortId, ctl: Arc<dyn PortCtl>) -> Ether {
         let mac = ctl.mac().to_u64();
+        let promisc = ctl.promisc();
         Ether {
             port,
             ctl,
             autosrc: AtomicBool::new(true),
             mac: AtomicU64::new(mac),
             set_promisc: AtomicBool::new(false),
+            promisc: AtomicBool::new(promisc),
         }
     }
 
@@ -165,8 +170,9 @@ impl Ether {
             return false;
         };
         let dst = eth.dst_addr();
-        let ours =
-            dst.is_multicast() || dst.to_u64() == self.mac.load(Relaxed) || self.ctl.promisc();
+        let ours = dst.is_multicast()
+            || dst.to_u64() == self.mac.load(Relaxed)
+            || self.promisc.load(Relaxed);
         let known = matches!(
             eth.ethertype(),
             EtherType::IPV4 | EtherType::ARP | EtherType::IPV6 | EtherType::VLAN | EtherType::QINQ
@@ -245,6 +251,7 @@ impl Ether {
         let on = bool_arg(cx, cmd, arg)?;
         self.ctl.set_promisc(on).map_err(|e| io_err(cx, e))?;
         self.set_promisc.store(on, Relaxed);
+        self.promisc.store(self.ctl.promisc(), Relaxed);
         Ok(())
     }
 
@@ -264,6 +271,11 @@ impl Ether {
 }
 
 impl NodeType for Ether {
+    /// Re-reads the interface's promiscuity (someone may have run `ip link set promisc`).
+    fn tick(&self, _cx: &mut MsgCx<'_>) {
+        self.promisc.store(self.ctl.promisc(), Relaxed);
+    }
+
     fn new_hook(&self, name: &str, cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
         let slot = match name {
             "lower" => LOWER,
