@@ -3,6 +3,7 @@
 # DPDK backend's tests in release mode, then the loom model of the epoch core. Installs what
 # it needs. XDPGRAPH_NO_DPDK=1 leaves DPDK out (no libdpdk-dev needed).
 # XDPGRAPH_MIRI=1 also runs the graph core's tests under Miri (needs rustup's nightly + miri).
+# The fuzz targets run briefly (XDPGRAPH_FUZZ_SECONDS each, default 10; needs nightly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -44,6 +45,15 @@ echo "== tests (release${FEATURES[*]:+, ${FEATURES[*]}})"
 cargo test --release "${FEATURES[@]}" -- --test-threads 2
 echo "== loom model of the epoch core"
 CARGO_TARGET_DIR=target/loom RUSTFLAGS="--cfg crossbeam_loom" cargo test --release --features loom --test loom_epoch
+echo "== fuzz targets, ${XDPGRAPH_FUZZ_SECONDS:-10} s each (scripts/fuzz.sh; long runs: docs/TESTING.md)"
+if rustup toolchain list 2>/dev/null | grep -q nightly; then
+    ./scripts/fuzz.sh "${XDPGRAPH_FUZZ_SECONDS:-10}"
+elif [ "${CI:-}" = true ]; then
+    echo "fuzz: rustup's nightly toolchain is missing; CI needs it (rustup toolchain install nightly)" >&2
+    exit 1
+else
+    echo "== SKIPPED: fuzz targets (no nightly toolchain: rustup toolchain install nightly)" >&2
+fi
 if [ "${XDPGRAPH_MIRI:-0}" = 1 ]; then
     echo "== miri (graph core)"
     ./scripts/miri.sh

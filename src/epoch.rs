@@ -17,8 +17,25 @@
 
 #![allow(unsafe_code)]
 
-pub use crossbeam_epoch::Guard;
 use crossbeam_epoch::{Atomic, Collector, LocalHandle, Owned, Shared};
+
+/// A pinned thread of one [`Epoch`]: values loaded from that epoch's cells under it stay valid
+/// until it is dropped. Made only by [`Participant::pin`] and [`Epoch::pin_writer`], so it
+/// always knows its domain.
+pub struct Guard {
+    g: crossbeam_epoch::Guard,
+    domain: u64,
+}
+
+impl Guard {
+    /// Pushes this thread's deferred work to the global queue (see crossbeam's `flush`).
+    pub fn flush(&self) {
+        self.g.flush()
+    }
+}
+
+/// Epoch domains made so far; each [`Epoch`] takes the next number.
+static DOMAINS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[cfg(crossbeam_loom)]
 use loom::sync::{
@@ -129,6 +146,8 @@ impl EpochStats {
 pub struct Epoch {
     collector: Collector,
     mailbox: Arc<Mailbox>,
+    /// This domain's number: its guards and cells carry it.
+    domain: u64,
 }
 
 impl Default for Epoch {
@@ -140,13 +159,17 @@ impl Default for Epoch {
 /// A registered reader thread. Not `Send`: create it on the thread that uses it.
 pub struct Participant {
     handle: LocalHandle,
+    domain: u64,
 }
 
 impl Participant {
     /// Pins this thread: values loaded under the guard stay valid until it is dropped.
     #[inline]
     pub fn pin(&self) -> Guard {
-        self.handle.pin()
+        Guard {
+            g: self.handle.pin(),
+            domain: self.domain,
+        }
     }
 }
 
@@ -162,6 +185,7 @@ impl Epoch {
         Epoch {
             collector,
             mailbox: Arc::new(Mailbox::new()),
+            domain: DOMAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -169,12 +193,16 @@ impl Epoch {
     pub fn register(&self) -> Participant {
         Participant {
             handle: self.collector.register(),
+            domain: self.domain,
         }
     }
 
     /// A guard for a writer that holds no [`Participant`] (the management thread).
     pub fn pin_writer(&self) -> Guard {
-        self.collector.register().pin()
+        Guard {
+            g: self.collector.register().pin(),
+            domain: self.domain,
+        }
     }
 
     /// Drops every retired value waiting in the mailbox (management thread). Returns how many.
@@ -217,6 +245,7 @@ impl Epoch {
         self.mailbox.retired.fetch_add(1, Ordering::Relaxed);
         let raw = old.as_raw() as usize;
         let mailbox = Arc::clone(&self.mailbox);
+        let guard = &guard.g;
         // SAFETY: `old` has just been unlinked from its cell by a swap, so no reader can load it
         // any more; readers that loaded it earlier are pinned in an epoch no later than
         // `guard`'s, and crossbeam runs this closure only after all of them have unpinned. The
@@ -235,12 +264,14 @@ impl Epoch {
 /// A value read by many workers without locks and replaced by the management thread.
 ///
 /// A cell belongs to one [`Epoch`] (given to [`EpochCell::new`]): it can only be read under a
-/// guard of that epoch's collector and replaced through that epoch, so an old value is never
-/// reclaimed while a reader of the cell is pinned. Both are checked on every call (a pointer
-/// comparison): a guard or an epoch of another domain panics instead of reading freed memory.
+/// guard of that epoch and replaced through that epoch, so an old value is never reclaimed
+/// while a reader of the cell is pinned. Both are checked on every call (the domain numbers
+/// compared): a guard or an epoch of another domain panics instead of reading freed memory.
+/// The cell keeps only the number, not the collector: a retired value that holds cells must
+/// not keep its own collector alive.
 pub struct EpochCell<T: Send + Sync + 'static> {
     ptr: Atomic<T>,
-    collector: Collector,
+    domain: u64,
 }
 
 impl<T: Send + Sync + 'static> EpochCell<T> {
@@ -248,28 +279,27 @@ impl<T: Send + Sync + 'static> EpochCell<T> {
     pub fn new(epoch: &Epoch, v: T) -> EpochCell<T> {
         EpochCell {
             ptr: Atomic::new(v),
-            collector: epoch.collector.clone(),
+            domain: epoch.domain,
         }
     }
 
     /// The current value, valid while both the cell and `guard` are.
     ///
     /// # Panics
-    /// When `guard` was not pinned by this cell's epoch (another graph's participant, or
-    /// crossbeam's `unprotected()` guard).
+    /// When `guard` was pinned by another epoch (another graph's participant).
     #[inline]
     pub fn load<'a>(&'a self, guard: &'a Guard) -> &'a T {
         assert!(
-            guard.collector() == Some(&self.collector),
+            guard.domain == self.domain,
             "EpochCell::load under a guard of another epoch"
         );
         // SAFETY: the pointer is never null (set by `new`, replaced only by `replace` with a
-        // fresh allocation). `guard` pins this cell's collector (checked above), through which
+        // fresh allocation). `guard` pins this cell's epoch (checked above), through which
         // `replace` retires every unlinked value (its epoch is checked too), so a value unlinked
         // by `replace` is freed only after every guard pinned before the unlink is dropped.
         // The returned reference cannot outlive `guard`, nor `self`, whose drop frees the
         // current value.
-        unsafe { self.ptr.load(Ordering::Acquire, guard).deref() }
+        unsafe { self.ptr.load(Ordering::Acquire, &guard.g).deref() }
     }
 
     /// Publishes `v`; the previous value is retired through `epoch`.
@@ -286,10 +316,10 @@ impl<T: Send + Sync + 'static> EpochCell<T> {
     /// When `epoch` is not the cell's epoch, or `guard` was not pinned by it.
     pub fn replace_pinned(&self, epoch: &Epoch, v: T, guard: &Guard) {
         assert!(
-            epoch.collector == self.collector && guard.collector() == Some(&self.collector),
+            epoch.domain == self.domain && guard.domain == self.domain,
             "EpochCell::replace through another epoch"
         );
-        let old = self.ptr.swap(Owned::new(v), Ordering::AcqRel, guard);
+        let old = self.ptr.swap(Owned::new(v), Ordering::AcqRel, &guard.g);
         epoch.retire(old, guard);
     }
 
@@ -388,12 +418,29 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "guard of another epoch")]
-    fn load_refuses_the_unprotected_guard() {
-        let epoch = Epoch::new();
-        let cell = EpochCell::new(&epoch, 1u32);
-        // SAFETY: never dereferenced: load must refuse this guard before reading.
-        let _ = cell.load(unsafe { crossbeam_epoch::unprotected() });
+    fn retired_values_holding_cells_are_freed_with_the_epoch() {
+        // A retired node holds cells of its own epoch: nothing it holds may keep the epoch's
+        // collector alive, or dropping the graph would leak it and everything retired.
+        struct Node(Tracked, EpochCell<Tracked>);
+        let drops = Arc::new(AtomicUsize::new(0));
+        {
+            let epoch = Epoch::new();
+            let node = |i| {
+                Node(
+                    Tracked(drops.clone(), i),
+                    EpochCell::new(&epoch, Tracked(drops.clone(), i)),
+                )
+            };
+            let cell = EpochCell::new(&epoch, node(0));
+            for i in 1..=3 {
+                cell.replace(&epoch, node(i));
+            }
+        }
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            8,
+            "4 nodes of 2 tracked values each"
+        );
     }
 
     #[test]
