@@ -206,7 +206,7 @@ pub struct HookState {
     pub alive: AtomicBool,
     /// Generic counters ([`hook_stat`]) then the type's own.
     pub stats: PerWorker,
-    /// A type-defined word (a bridge link's mute deadline).
+    /// A type-defined word (a bridge link's host-table value: generation, uid, slot).
     pub word: AtomicU64,
     live: Arc<LiveCounts>,
 }

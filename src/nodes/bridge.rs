@@ -23,7 +23,7 @@ use crate::buf::Frame;
 use crate::epoch::EpochCell;
 use crate::graph::{
     hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec,
-    HookState, MsgCx, MsgSpec, NodeType, Slot, TypeInfo,
+    HookState, MsgCx, MsgSpec, NodeType, Slot, TypeInfo, MAX_SLOT,
 };
 use crate::value::Value;
 use crate::wire::{EthernetFrame, MacAddr};
@@ -157,21 +157,26 @@ pub struct Bridge {
     /// The first hook was an uplink: normal links get no unknown unicast.
     restricted: AtomicBool,
     table: EpochCell<HostTable>,
+    /// Per link slot: the graph second until which the link is muted after a loop.
+    muted_until: Box<[AtomicU32]>,
 }
 
-/// A host-table value: the link's generation (16 bits), hook uid (low 32 bits) and slot.
-/// A value matches a link only while the link lives and keeps that generation.
+/// A link's host-table value, kept in its hook word: the link's generation (top 16 bits),
+/// hook uid (low 32 bits of it) and slot. Set when the link connects; a loop moves the
+/// generation on. A table value matches a link only while the link lives and keeps that
+/// generation, so moving it on forgets the link's hosts at once.
 #[inline]
 fn pack(h: &HookState) -> u64 {
-    let generation = (h.word.load(Relaxed) >> 32) & 0xffff;
-    generation << 48 | (h.uid & 0xffff_ffff) << 16 | h.slot as u64
+    h.word.load(Relaxed)
 }
 
-/// A link's hook word: its generation above the end of its mute (graph seconds) below.
-#[inline]
-fn mute_until(h: &HookState) -> u32 {
-    h.word.load(Relaxed) as u32
+/// The first value of a new link.
+fn first_pack(h: &HookState) -> u64 {
+    (h.uid & 0xffff_ffff) << 16 | h.slot as u64
 }
+
+/// One generation more in a packed value.
+const NEXT_GENERATION: u64 = 1 << 48;
 
 /// One burst's ingress link and what it has counted so far.
 struct Ingress<'a> {
@@ -209,6 +214,7 @@ impl Bridge {
             max_staleness: AtomicU32::new(DEFAULT_MAX_STALENESS),
             min_stable_age: AtomicU32::new(DEFAULT_MIN_STABLE_AGE),
             restricted: AtomicBool::new(false),
+            muted_until: (0..=MAX_SLOT).map(|_| AtomicU32::new(0)).collect(),
             table: EpochCell::new(epoch, HostTable::new(INITIAL_TABLE)),
         }
     }
@@ -319,14 +325,11 @@ impl Bridge {
     #[cold]
     fn mute(&self, cx: &Cx<'_>, link: &HookState, now: u32) -> bool {
         let timeout = self.loop_timeout.load(Relaxed);
-        let word = link.word.load(Relaxed);
-        let generation = ((word >> 32) + 1) & 0xffff;
-        let until = if timeout > 0 {
-            now.wrapping_add(timeout)
-        } else {
-            word as u32
-        };
-        link.word.store(generation << 32 | until as u64, Relaxed);
+        link.word
+            .store(pack(link).wrapping_add(NEXT_GENERATION), Relaxed);
+        if timeout > 0 {
+            self.muted_until[link.slot as usize].store(now.wrapping_add(timeout), Relaxed);
+        }
         cx.count(link, stat::LOOP_DETECTS, 1);
         timeout > 0
     }
@@ -475,7 +478,7 @@ impl Bridge {
         self.table.load(&g).forget(|_| true);
         for h in cx.hooks() {
             // unmute; the generation stays (entries of older generations must not come back)
-            h.word.fetch_and(!0xffff_ffff, Release);
+            self.muted_until[h.slot as usize].store(0, Release);
             h.stats.clear();
         }
     }
@@ -573,6 +576,11 @@ impl NodeType for Bridge {
         (0..LINK_NUM).map(|i| format!("link{i}")).find(|n| !used(n))
     }
 
+    fn connected(&self, hook: &HookState, _cx: &mut MsgCx<'_>) {
+        hook.word.store(first_pack(hook), Relaxed);
+        self.muted_until[hook.slot as usize].store(0, Relaxed);
+    }
+
     fn disconnected(&self, hook: &HookState, cx: &mut MsgCx<'_>) {
         let g = cx.epoch.pin_writer();
         let v = pack(hook);
@@ -584,7 +592,7 @@ impl NodeType for Bridge {
             return cx.drop_all(frames, DropReason::NotConnected);
         };
         let now = cx.now();
-        if now < mute_until(link) {
+        if now < self.muted_until[slot as usize].load(Relaxed) {
             cx.count(link, stat::LOOP_DROPS, frames.len() as u64);
             return cx.drop_all(frames, reason::LOOP_DROP);
         }
