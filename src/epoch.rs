@@ -421,6 +421,7 @@ mod tests {
     fn retired_values_holding_cells_are_freed_with_the_epoch() {
         // A retired node holds cells of its own epoch: nothing it holds may keep the epoch's
         // collector alive, or dropping the graph would leak it and everything retired.
+        #[allow(dead_code)] // held only to be dropped
         struct Node(Tracked, EpochCell<Tracked>);
         let drops = Arc::new(AtomicUsize::new(0));
         {
