@@ -117,3 +117,64 @@ fn a_bad_start_says_what_failed() {
     let e = Daemon::start(cfg).err().expect("no cores");
     assert_eq!(e.errno().name(), "EINVAL");
 }
+
+/// This process's resident memory (kB).
+fn rss_kb() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn hostile_value_arguments_are_refused_and_cost_no_memory() {
+    // 100 requests whose ASCII arguments name huge array indexes (or nest big arrays) are
+    // refused with EINVAL, and the daemon's memory stays flat.
+    let cfg = config(None);
+    let sock = cfg.socket.clone();
+    let mut d = Daemon::start(cfg).unwrap();
+    d.apply_script(
+        "x",
+        "mkpeer m0: bridge lower link0\nname m0:lower br0",
+        &mut std::io::sink(),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s2, path) = (stop.clone(), sock.clone());
+    let client = std::thread::spawn(move || {
+        let mut c = Client::connect(&path).unwrap();
+        let warm = c.call("msg br0: setconfig [ 4095=1 ]").unwrap();
+        let before = rss_kb();
+        let nested = format!("[ {} ]", vec!["[ 4095=1 ]"; 40].join(" "));
+        let mut refused = Vec::new();
+        for i in 0..100 {
+            let arg = match i % 3 {
+                0 => "[ 65535=1 ]".to_string(),
+                1 => format!("[ {}=1 ]", u64::MAX),
+                _ => nested.clone(),
+            };
+            let r = c.call(&format!("msg br0: setconfig {arg}")).unwrap();
+            refused.push((r.ok, r.errno, r.error.unwrap_or_default()));
+        }
+        let after = rss_kb();
+        s2.store(true, Ordering::SeqCst);
+        (warm, refused, before, after)
+    });
+    d.run_until(&stop);
+    let (warm, refused, before, after) = client.join().unwrap();
+    assert!(!warm.ok, "a bridge takes no array: {warm:?}");
+    // refused by the value parser's bounds, before any node sees them
+    assert!(
+        refused
+            .iter()
+            .all(|(ok, e, why)| !ok && *e == Some("EINVAL") && why.contains("array")),
+        "{refused:?}"
+    );
+    assert!(
+        after <= before + 2048,
+        "memory grew from {before} kB to {after} kB"
+    );
+    d.shutdown();
+}
