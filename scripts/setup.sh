@@ -14,6 +14,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
 if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then
     dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
     command -v dpdk-testpmd >/dev/null || need+=(dpdk dpdk-dev)
