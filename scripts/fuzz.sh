@@ -26,8 +26,12 @@ for t in "${targets[@]}"; do
     # new inputs go to a scratch copy: the committed corpus stays small
     work=$(mktemp -d)
     cp -r "corpus/$t/." "$work/"
-    if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); else limit=(-max_total_time="$secs"); fi
-    echo "== fuzz $t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$secs s})"
+    if [ -n "${FUZZ_RUNS:-}" ]; then
+        limit=(-runs="$FUZZ_RUNS"); what="$FUZZ_RUNS runs"
+    else
+        limit=(-max_total_time="$secs"); what="$secs s"
+    fi
+    echo "== fuzz $t ($what)"
     if ! cargo +nightly fuzz run -O -s "$san" "$t" "$work" -- "${limit[@]}" -rss_limit_mb=4096 \
         -print_final_stats=1 2> "$work.log"; then
         grep -E "ERROR|panicked|SUMMARY|Test unit written" "$work.log" >&2 || tail -20 "$work.log" >&2

@@ -327,6 +327,15 @@ impl Pool {
     pub fn available(&self) -> usize {
         self.free.len()
     }
+    /// Chunks one may take and still leave `reserve` free; with a source (whose count is not
+    /// known here, e.g. a DPDK mempool) as many as asked: [`Pool::alloc`] says when it is dry.
+    pub fn spare(&self, reserve: usize) -> usize {
+        if self.source.is_some() {
+            usize::MAX
+        } else {
+            self.free.len().saturating_sub(reserve)
+        }
+    }
     /// Frees that named a chunk already free (each one a bug somewhere; counted, not fatal).
     pub fn double_frees(&self) -> u64 {
         self.double_frees

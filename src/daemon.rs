@@ -260,10 +260,11 @@ impl Daemon {
     fn serve(&mut self, req: Request) {
         let r = match req.work {
             Work::Line(l) => exec::execute(&mut self.dp, &l),
-            Work::Metrics => Reply::ok(
-                crate::ctl::metrics::render(self.dp.graph_ref()),
-                serde_json::Value::Null,
-            ),
+            Work::Metrics => {
+                let ports = self.dp.port_drops();
+                let m = crate::ctl::metrics::render(self.dp.graph_ref(), &ports);
+                Reply::ok(m, serde_json::Value::Null)
+            }
         };
         let _ = req.reply.send(r);
     }

@@ -76,6 +76,10 @@ struct RunArgs {
     /// Busy-poll instead of sleeping in poll(2) when idle.
     #[arg(long)]
     busy_poll: bool,
+    /// The workers' nice value (default: -10 when some core has no worker, so they preempt
+    /// anything else landing on their cores; 0 when every core has one, as the other threads).
+    #[arg(long, allow_negative_numbers = true)]
+    worker_nice: Option<i32>,
     /// Do not create TAP mirrors for the ether nodes' upper hooks.
     #[arg(long)]
     no_tap: bool,
@@ -194,6 +198,7 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
             },
             frames_per_worker: a.frames,
             busy_poll: a.busy_poll,
+            worker_nice: a.worker_nice,
             taps: !a.no_tap,
             dpdk: want_dpdk.then(|| DpdkConfig {
                 eal: a.dpdk_eal.clone().unwrap_or_default(),

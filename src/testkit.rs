@@ -86,11 +86,14 @@ impl Lab {
         self.worker.inject(self.ports[i], &refs);
     }
 
-    /// Frames in = frames out + drops, graph-wide (after every burst completes).
+    /// Frames in = frames out + drops, graph-wide (after every burst completes). A copy a
+    /// node wanted (tee, hub, bridge flooding, one2many `all`) is a frame in whether it was
+    /// made (`copies`) or not (a `no_buffers` drop, on the out side too).
     pub fn balance(&self) -> (u64, u64) {
-        use crate::graph::gstat;
+        use crate::graph::{gstat, DropReason};
         let g = &self.graph;
-        let inn = g.stat(gstat::RX) + g.stat(gstat::HOST_RX) + g.stat(gstat::COPIES);
+        let wanted = g.stat(gstat::COPIES) + g.drops(DropReason::NoBufs);
+        let inn = g.stat(gstat::RX) + g.stat(gstat::HOST_RX) + wanted;
         let out = g.stat(gstat::TX) + g.stat(gstat::HOST_TX) + g.total_drops();
         (inn, out)
     }

@@ -221,7 +221,13 @@ fn every_verb_in_text_and_json() {
         "tee spliced: {show}"
     );
     assert!(d.ok("errors").contains("no drops"));
-    assert!(d.json("errors")["reasons"].get("hop_limit").is_some());
+    let e = d.json("errors");
+    assert!(e["reasons"].get("hop_limit").is_some());
+    assert_eq!(
+        (e["total"].as_u64(), e["drops"].as_array().map(Vec::len)),
+        (Some(0), Some(0))
+    );
+    assert_eq!(e["ports"].as_array().map(Vec::len), Some(0), "{e}");
     let save = d.ok("save");
     assert!(
         save.contains("mkpeer m0: bridge lower link0") && save.contains("msg br0: setpersistent"),
@@ -428,6 +434,15 @@ fn metrics_on_loopback() {
     assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
     assert!(body.contains("xdpgraph_frames_total{dir=\"rx\"}"));
     assert!(body.contains("xdpgraph_hook_frames_total{node=\"m0:\",hook=\"lower\",dir=\"in\"}"));
+    // the ports' own counters, read for this scrape (drops: none on memory ports)
+    assert!(
+        body.contains("# TYPE xdpgraph_port_drops_total counter"),
+        "{body}"
+    );
+    assert!(
+        body.contains("xdpgraph_port_driver{port=\"m0\",queue=\"all\",counter=\"rx_packets\"}"),
+        "{body}"
+    );
     let e = Command::new(BIN)
         .args([
             "run",
@@ -589,6 +604,14 @@ fn bridge_messages(d: &Daemon, done: &mut Done) {
         nodes.iter().any(|j| j["node"] == "br0:" && same_link(j)),
         "{errs}"
     );
+    // `drops` names each dropped frame once: the live node's row, nothing more for it
+    let drops = errs["drops"].as_array().unwrap();
+    assert!(
+        drops.iter().any(|j| j["node"] == "br0:" && same_link(j)),
+        "{errs}"
+    );
+    let sum: u64 = drops.iter().map(|j| j["count"].as_u64().unwrap()).sum();
+    assert_eq!(errs["total"].as_u64(), Some(sum));
     let text = d.ok("errors");
     let row = ["br0:", "bridge", "same_link", "999"];
     assert!(

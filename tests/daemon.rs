@@ -9,6 +9,13 @@ use xdpgraph::daemon::{Daemon, DaemonConfig, DaemonError, MemGenSpec};
 use xdpgraph::dataplane::DataplaneConfig;
 
 static N: AtomicU32 = AtomicU32::new(0);
+/// One test at a time: `service_threads_stay_off_the_workers_core` looks at every thread of
+/// the process.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn config(mem_gen: Option<MemGenSpec>) -> DaemonConfig {
     DaemonConfig {
@@ -31,6 +38,7 @@ fn config(mem_gen: Option<MemGenSpec>) -> DaemonConfig {
 
 #[test]
 fn scripts_apply_line_by_line_and_stop_at_the_first_failure() {
+    let _serial = serial();
     let mut d = Daemon::start(config(None)).unwrap();
     let mut out = Vec::new();
     d.apply_script(
@@ -66,6 +74,7 @@ fn scripts_apply_line_by_line_and_stop_at_the_first_failure() {
 
 #[test]
 fn the_management_loop_serves_the_control_socket_until_stopped() {
+    let _serial = serial();
     let cfg = config(Some(MemGenSpec {
         pps: 0,
         count: Some(1000),
@@ -107,6 +116,7 @@ fn the_management_loop_serves_the_control_socket_until_stopped() {
 
 #[test]
 fn a_bad_start_says_what_failed() {
+    let _serial = serial();
     let mut cfg = config(None);
     cfg.mem_ports = vec!["m0".into(), "m0".into()];
     let e = Daemon::start(cfg).err().expect("a duplicate memory port");
@@ -130,6 +140,7 @@ fn rss_kb() -> u64 {
 
 #[test]
 fn hostile_value_arguments_are_refused_and_cost_no_memory() {
+    let _serial = serial();
     // 100 requests whose ASCII arguments name huge array indexes (or nest big arrays) are
     // refused with EINVAL, and the daemon's memory stays flat.
     let cfg = config(None);
@@ -176,5 +187,79 @@ fn hostile_value_arguments_are_refused_and_cost_no_memory() {
         after <= before + 2048,
         "memory grew from {before} kB to {after} kB"
     );
+    d.shutdown();
+}
+
+/// Threads of the daemon named `prefix...`, with their allowed cores and nice values (from
+/// /proc: the kernel's view).
+fn threads(prefix: &str) -> Vec<(Vec<usize>, i32)> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap();
+        let list = (status.lines())
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let cores = (list.split(','))
+            .flat_map(|r| match r.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<usize>>(),
+                None => vec![r.parse().unwrap()],
+            })
+            .collect();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap();
+        // the fields after the command name: state is field 3, nice field 19
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
+        v.push((cores, nice));
+    }
+    v
+}
+
+/// The worker's core is the worker's: the management thread (here, the test's) and the threads
+/// it spawns (control server, clients, metrics) run on the other cores; the worker runs at a
+/// higher priority; the management thread gets its cores back at shutdown.
+#[test]
+fn service_threads_stay_off_the_workers_core() {
+    let _serial = serial();
+    let online = xdpgraph::sys::cpu::online_cores();
+    if online < 2 {
+        return;
+    }
+    let before = xdpgraph::sys::cpu::current_affinity().unwrap();
+    let mut cfg = config(None);
+    cfg.metrics = Some(format!("127.0.0.1:{}", 20000 + std::process::id() % 20000));
+    let d = Daemon::start(cfg).unwrap();
+    let others: Vec<usize> = before.iter().copied().filter(|c| *c != 0).collect();
+    assert_eq!(d.dataplane_ref().service_cores(), &others[..]);
+    assert_eq!(xdpgraph::sys::cpu::current_affinity().unwrap(), others);
+    let workers = threads("xdpgraph-w");
+    assert_eq!(workers, vec![(vec![0], xdpgraph::dataplane::WORKER_NICE)]);
+    for name in ["xdpgraph-ctl", "xdpgraph-metric"] {
+        // a new thread takes its name when it first runs: on a busy machine, a moment later
+        let t0 = std::time::Instant::now();
+        let mut t = threads(name);
+        while t.is_empty() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+            t = threads(name);
+        }
+        assert_eq!(t.len(), 1, "{name}");
+        assert_eq!(t[0], (others.clone(), 0), "{name}");
+    }
+    d.shutdown();
+    assert_eq!(xdpgraph::sys::cpu::current_affinity().unwrap(), before);
+    // every core a worker: nobody moves, and the workers stay at the service threads' priority
+    // (docs/AFXDP.md, "Cores and priorities")
+    let mut cfg = config(None);
+    cfg.dataplane.cores = (0..online).collect();
+    let d = Daemon::start(cfg).unwrap();
+    assert!(d.dataplane_ref().service_cores().is_empty());
+    assert_eq!(d.dataplane_ref().worker_nice(), 0);
+    assert_eq!(xdpgraph::sys::cpu::current_affinity().unwrap(), before);
+    assert!(threads("xdpgraph-w").iter().all(|(_, nice)| *nice == 0));
     d.shutdown();
 }

@@ -299,9 +299,9 @@ fn kernel_drops(e: &Env) -> u64 {
     (0..2)
         .flat_map(|i| {
             let a = e.dp.interface::<AfxdpIface>(&e.lab.iface(i));
-            a.unwrap().ctl().kernel_drops()
+            a.unwrap().ctl().drops()
         })
-        .map(|x| x.1)
+        .map(|d| d.count)
         .sum()
 }
 

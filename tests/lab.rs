@@ -339,11 +339,7 @@ fn every_frame_is_delivered_or_counted() {
     for n in &names {
         e.dp.detach(n).unwrap();
     }
-    let kernel: u64 = ctls
-        .iter()
-        .flat_map(|c| c.kernel_drops())
-        .map(|(_, v)| v)
-        .sum();
+    let kernel: u64 = ctls.iter().flat_map(|c| c.drops()).map(|d| d.count).sum();
     let mut uniq: Vec<u32> = got.iter().map(|x| x.0).collect();
     uniq.sort();
     uniq.dedup();

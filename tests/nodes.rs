@@ -587,3 +587,94 @@ fn ether_messages() {
         "reset turns off promiscuity it set"
     );
 }
+
+// ----- copies without buffers ---------------------------------------------------------------
+
+/// A lab whose pool has 64 chunks: a burst of 64 frames takes them all, so no copy can be made.
+fn starved(ports: usize) -> Lab {
+    use xdpgraph::buf::Pool;
+    use xdpgraph::graph::GraphConfig;
+    let cfg = GraphConfig {
+        manual_clock: true,
+        ..GraphConfig::default()
+    };
+    Lab::with_config(ports, cfg, Pool::heap(64, 2048, 256))
+}
+
+/// Every copy a node wanted and could not make (the pool empty) is a `no_buffers` drop of
+/// that copy on the node: tee, hub, bridge flooding (the links after the failed copy too) and
+/// one2many `all`. The originals go on, and the balance holds with the failed copies counted
+/// in: received + copies made + copies failed = sent + drops.
+#[test]
+fn copies_that_cannot_be_made_are_no_buffers_drops() {
+    let burst: Vec<Vec<u8>> = (0..64).map(|_| bcast(1)).collect();
+    let nobufs = |l: &Lab| l.graph.drops(DropReason::NoBufs);
+    // tee: the left2right copy of each frame
+    let mut l = starved(3);
+    l.graph.mkpeer("p0:", "tee", "lower", "left").unwrap();
+    l.graph.name("p0:lower", "t").unwrap();
+    l.graph.connect("p1:", "t:", "lower", "right").unwrap();
+    l.graph.connect("p2:", "t:", "lower", "left2right").unwrap();
+    l.send(0, &burst);
+    assert_eq!(counts(&mut l), vec![0, 64, 0]);
+    assert_eq!(nobufs(&l), 64);
+    let s = l.graph.node_stats("t:").unwrap();
+    assert!(s
+        .drops
+        .iter()
+        .any(|(r, n)| r.name == "no_buffers" && *n == 64));
+    assert_eq!(l.balance().0, l.balance().1);
+    // hub of three: one original, one copy per frame
+    let mut l = starved(3);
+    l.graph.mkpeer("p0:", "hub", "lower", "a").unwrap();
+    l.graph.name("p0:lower", "h").unwrap();
+    l.graph.connect("p1:", "h:", "lower", "b").unwrap();
+    l.graph.connect("p2:", "h:", "lower", "c").unwrap();
+    l.send(0, &burst);
+    assert_eq!(counts(&mut l).iter().sum::<usize>(), 64);
+    assert_eq!(nobufs(&l), 64);
+    assert_eq!(l.balance().0, l.balance().1);
+    // bridge flooding to three links: the first copy fails, the next is not attempted
+    let mut l = starved(4);
+    l.graph.mkpeer("p0:", "bridge", "lower", "link0").unwrap();
+    l.graph.name("p0:lower", "br").unwrap();
+    for i in 1..4 {
+        let p = format!("p{i}:");
+        l.graph
+            .connect(&p, "br:", "lower", &format!("link{i}"))
+            .unwrap();
+    }
+    l.send(0, &burst);
+    assert_eq!(counts(&mut l).iter().sum::<usize>(), 64);
+    assert_eq!(nobufs(&l), 128);
+    let s = l.graph.msg("br:", "getstats", Some(&Value::Int(0)));
+    let mf = s
+        .unwrap()
+        .unwrap()
+        .field("memoryFailures")
+        .unwrap()
+        .as_i128();
+    assert_eq!(
+        mf,
+        Some(64),
+        "one failure counted per flooded frame on the ingress link"
+    );
+    assert_eq!(l.balance().0, l.balance().1);
+    // one2many all over three links
+    let mut l = starved(4);
+    l.graph.mkpeer("p0:", "one2many", "lower", "one").unwrap();
+    l.graph.name("p0:lower", "o").unwrap();
+    for i in 1..4 {
+        let p = format!("p{i}:");
+        l.graph
+            .connect(&p, "o:", "lower", &format!("many{i}"))
+            .unwrap();
+    }
+    l.graph
+        .msg("o:", "setconfig", Some(&v("{ xmitAlg=2 }")))
+        .unwrap();
+    l.send(0, &burst);
+    assert_eq!(counts(&mut l).iter().sum::<usize>(), 64);
+    assert_eq!(nobufs(&l), 128);
+    assert_eq!(l.balance().0, l.balance().1);
+}

@@ -131,9 +131,10 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Run {
             Ok(Reply::ok(s.clone(), json!({"script": s})))
         }
         VerbId::Errors => {
+            let ports = c.port_drops();
             let g = c.graph();
             let (rows, totals) = g.errors();
-            let (t, j) = render::errors(&rows, &totals, g.registry());
+            let (t, j) = render::errors(&rows, &totals, &ports, g.registry());
             Ok(Reply::ok(t, j))
         }
         VerbId::Attach => attach(c, w),
@@ -240,17 +241,29 @@ fn show(c: &mut dyn Control, w: &[&str]) -> Run {
     Ok(Reply::ok(t, render::node_json(&n, !no_hooks)))
 }
 
-/// `stats [path]` / `status [path]`: one node, or every node.
+/// `stats [path]` / `status [path]`: one node, or every node; an interface's ether node
+/// also shows its port's driver counters and what it lost outside the graph (read now).
 fn stats(c: &mut dyn Control, w: &[&str]) -> Run {
+    let ports = c.port_drops();
     let g = c.graph();
+    let one = |s: &crate::graph::NodeStats| {
+        let (mut t, mut j) = render::stats(s);
+        let port = (ports.iter()).find(|p| s.info.name.as_deref() == Some(p.port.as_str()));
+        if let Some(p) = port {
+            let (pt, pj) = render::port_stats(p);
+            t += &pt;
+            j["port"] = pj;
+        }
+        (t, j)
+    };
     if let Some(p) = w.first() {
-        let (t, j) = render::stats(&g.node_stats(p)?);
+        let (t, j) = one(&g.node_stats(p)?);
         return Ok(Reply::ok(t, j));
     }
     let mut t = String::new();
     let mut all = Vec::new();
     for n in g.list() {
-        let (tt, j) = render::stats(&g.stats_of(n.id));
+        let (tt, j) = one(&g.stats_of(n.id));
         t += &tt;
         all.push(j);
     }

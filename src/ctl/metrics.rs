@@ -2,6 +2,7 @@
 
 use super::exec::Reply;
 use super::server::{Request, Work};
+use super::PortDrops;
 use crate::graph::{gstat, Graph};
 use std::fmt::Write as _;
 use std::net::{SocketAddr, TcpListener};
@@ -24,8 +25,9 @@ fn reason_names(g: &Graph) -> Vec<&'static str> {
     v
 }
 
-/// Renders every counter.
-pub fn render(g: &Graph) -> String {
+/// Renders every counter: the graph's, and the ports' (`ports`: read now, see
+/// [`Control::port_drops`](super::Control::port_drops)).
+pub fn render(g: &Graph, ports: &[PortDrops]) -> String {
     let mut s = String::new();
     s += "# HELP xdpgraph_frames_total Frames entering and leaving the graph.\n# TYPE xdpgraph_frames_total counter\n";
     for (k, i) in [
@@ -87,7 +89,50 @@ pub fn render(g: &Graph) -> String {
     s += &oct;
     s += "# HELP xdpgraph_nodes Nodes in the graph.\n# TYPE xdpgraph_nodes gauge\n";
     let _ = writeln!(s, "xdpgraph_nodes {}", g.list().len());
+    s += &render_ports(ports);
     s
+}
+
+/// What each port lost outside the graph (kernel, driver, XDP program), and its driver
+/// counters.
+fn render_ports(ports: &[PortDrops]) -> String {
+    let mut s = String::from(
+        "# HELP xdpgraph_port_drops_total Frames a port lost outside the graph (kernel, driver, XDP program), by queue and reason; disjoint.\n# TYPE xdpgraph_port_drops_total counter\n",
+    );
+    let mut detail = String::from(
+        "# HELP xdpgraph_port_drop_detail_total How the kernel explains part of a port drop count (not extra drops).\n# TYPE xdpgraph_port_drop_detail_total counter\n",
+    );
+    let mut drv = String::from(
+        "# HELP xdpgraph_port_driver Driver-level counters of a port, by queue.\n# TYPE xdpgraph_port_driver untyped\n",
+    );
+    let q = |q: Option<u32>| q.map_or("all".to_string(), |q| q.to_string());
+    for p in ports {
+        let port = esc(&p.port);
+        for d in &p.drops {
+            let (qn, r) = (q(d.queue), d.reason.name);
+            let _ = writeln!(
+                s,
+                "xdpgraph_port_drops_total{{port=\"{port}\",queue=\"{qn}\",reason=\"{r}\"}} {}",
+                d.count
+            );
+            if let Some((what, n)) = d.detail {
+                let _ = writeln!(
+                    detail,
+                    "xdpgraph_port_drop_detail_total{{port=\"{port}\",queue=\"{qn}\",reason=\"{r}\",detail=\"{what}\"}} {n}"
+                );
+            }
+        }
+        for st in &p.stats {
+            let qn = q(st.queue);
+            for (k, v) in &st.counters {
+                let _ = writeln!(
+                    drv,
+                    "xdpgraph_port_driver{{port=\"{port}\",queue=\"{qn}\",counter=\"{k}\"}} {v}"
+                );
+            }
+        }
+    }
+    s + &detail + &drv
 }
 
 /// Serves `GET /metrics` on `addr` (loopback only), asking the management thread for each

@@ -28,6 +28,7 @@ pub mod server;
 
 use crate::errno::Errno;
 use crate::graph::{Graph, GraphError};
+pub use crate::port::PortDrops;
 use std::error::Error;
 
 /// Largest request line the server reads.
@@ -102,6 +103,11 @@ pub trait Control {
     fn attach(&mut self, ifname: &str, queues: Option<u32>) -> Result<(), ControlError>;
     fn detach(&mut self, ifname: &str) -> Result<(), ControlError>;
     fn interfaces(&self) -> Vec<IfaceInfo>;
+    /// Every interface's frames lost outside the graph, and its driver counters, read now
+    /// (none without a data plane).
+    fn port_drops(&self) -> Vec<PortDrops> {
+        Vec::new()
+    }
 }
 
 impl Control for Graph {

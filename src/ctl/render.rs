@@ -1,6 +1,6 @@
 //! The graph's queries as ngctl-style text and as JSON.
 
-use super::IfaceInfo;
+use super::{IfaceInfo, PortDrops};
 use crate::graph::{DropCount, ErrorRow, NodeInfo, NodeStats, Registry, TypeInfo};
 use serde_json::{json, Map, Value as J};
 use std::fmt::Display;
@@ -107,8 +107,20 @@ fn error_line(node: &str, ty: &str, reason: &str, count: impl Display, meaning: 
     format!("  {node:<24} {ty:<10} {reason:<18} {count:>12}  {meaning}\n")
 }
 
-/// `errors`: every non-zero drop count per node, then graph-wide per (type, reason).
-pub fn errors(rows: &[ErrorRow], totals: &[DropCount], types: &Registry) -> (String, J) {
+/// `errors`: every non-zero drop count per node, then graph-wide per (type, reason), then what
+/// each port lost outside the graph (kernel, driver, XDP program), per queue and reason.
+///
+/// JSON: `nodes`, `totals` (graph-wide, by reason name), `by_type` and `reasons` as before;
+/// `ports` (one object per port, queue and reason: `port`, `node`, `queue`, `reason`,
+/// `description`, `count`, `detail`); and `drops`, every named drop once (live nodes' rows,
+/// then what shut-down nodes and no node dropped, then the ports'), each with `node`, `reason`
+/// and `count`, summing to `total`.
+pub fn errors(
+    rows: &[ErrorRow],
+    totals: &[DropCount],
+    ports: &[PortDrops],
+    types: &Registry,
+) -> (String, J) {
     let mut t = error_line("Node", "Type", "Reason", "Count", "Meaning");
     for r in rows {
         t += &error_line(&r.node, r.ty, r.reason.name, r.count, r.reason.describe);
@@ -118,8 +130,14 @@ pub fn errors(rows: &[ErrorRow], totals: &[DropCount], types: &Registry) -> (Str
         let ty = c.ty.unwrap_or("-");
         t += &error_line("*", ty, c.reason.name, c.count, c.reason.describe);
     }
-    if totals.is_empty() {
+    let (pt, pj) = port_errors(ports);
+    t += &pt;
+    let drops = drop_list(rows, totals, &pj);
+    let total: u64 = drops.iter().filter_map(|d| d["count"].as_u64()).sum();
+    if total == 0 {
         t += "  no drops\n";
+    } else {
+        t += &format!("  Named drops in all: {total}\n");
     }
     let nodes: Vec<J> = (rows.iter())
         .map(|r| {
@@ -143,8 +161,99 @@ pub fn errors(rows: &[ErrorRow], totals: &[DropCount], types: &Registry) -> (Str
         "totals": by_name,
         "by_type": by_type,
         "reasons": reasons(types),
+        "ports": pj,
+        "drops": drops,
+        "total": total,
     });
     (t, j)
+}
+
+/// The ports' part of `errors`: text lines and one JSON object per (port, queue, reason).
+fn port_errors(ports: &[PortDrops]) -> (String, Vec<J>) {
+    let mut t = String::new();
+    let mut j = Vec::new();
+    for p in ports {
+        for d in &p.drops {
+            let q = d.queue.map_or("all".to_string(), |q| format!("q{q}"));
+            let meaning = match d.detail {
+                Some((what, n)) => format!("{} ({what}: {n})", d.reason.describe),
+                None => d.reason.describe.to_string(),
+            };
+            t += &error_line(&p.port, &q, d.reason.name, d.count, &meaning);
+            let detail = d.detail.map(|(k, n)| json!({ k: n }));
+            j.push(
+                json!({"port": p.port, "node": format!("{}:", p.port), "queue": d.queue,
+                          "reason": d.reason.name, "description": d.reason.describe,
+                          "count": d.count, "detail": detail}),
+            );
+        }
+    }
+    if !t.is_empty() {
+        let head = "  Ports (lost outside the graph: kernel, driver, XDP program):\n";
+        t = format!(
+            "{head}{}{t}",
+            error_line("Port", "Queue", "Reason", "Count", "Meaning")
+        );
+    }
+    (t, j)
+}
+
+/// Every named drop once: live nodes' rows; per (type, reason), what the graph-wide total has
+/// beyond them (nodes shut down since, or counters cleared), or what no node dropped (`-`);
+/// then the ports'.
+fn drop_list(rows: &[ErrorRow], totals: &[DropCount], ports: &[J]) -> Vec<J> {
+    let mut v: Vec<J> = (rows.iter())
+        .map(|r| json!({"node": r.node, "type": r.ty, "reason": r.reason.name, "count": r.count}))
+        .collect();
+    for c in totals {
+        let live: u64 = (rows.iter())
+            .filter(|r| Some(r.ty) == c.ty && r.reason.name == c.reason.name)
+            .map(|r| r.count)
+            .sum();
+        let rest = c.count.saturating_sub(live);
+        if rest > 0 {
+            let node = if c.ty.is_some() { "*" } else { "-" };
+            v.push(json!({"node": node, "type": c.ty, "reason": c.reason.name, "count": rest}));
+        }
+    }
+    for p in ports {
+        v.push(
+            json!({"node": p["node"], "port": p["port"], "queue": p["queue"],
+                      "reason": p["reason"], "count": p["count"]}),
+        );
+    }
+    v
+}
+
+/// A port's lines and JSON for `stats` (its ether node's): driver counters per queue, and
+/// what it lost outside the graph.
+pub fn port_stats(p: &PortDrops) -> (String, J) {
+    let mut t = String::new();
+    let mut stats = Vec::new();
+    for s in &p.stats {
+        let q = s.queue.map_or(String::new(), |q| format!(" queue {q}"));
+        t += &format!("    port {}{q}:", p.port);
+        for (k, v) in &s.counters {
+            t += &format!(" {k}={v}");
+        }
+        t.push('\n');
+        let c: Map<_, _> = s
+            .counters
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        stats.push(json!({"queue": s.queue, "counters": c}));
+    }
+    let (_, drops) = port_errors(std::slice::from_ref(p));
+    for d in &p.drops {
+        let q = d.queue.map_or("all".to_string(), |q| format!("q{q}"));
+        let detail = d
+            .detail
+            .map_or(String::new(), |(k, n)| format!(" ({k}: {n})"));
+        let what = format!("{} {q}", d.reason.name);
+        t += &format!("    port dropped {what:<24} {}{detail}\n", d.count);
+    }
+    (t, json!({"port": p.port, "stats": stats, "drops": drops}))
 }
 
 /// Every reason name any registered type counts, with its description.
@@ -227,4 +336,92 @@ fn wrap(text: &str, indent: &str) -> String {
     out += &line;
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Graph, GraphConfig};
+    use crate::port::{DriverStats, PortDrop, PortReason};
+
+    const RX: PortReason = PortReason {
+        name: "rx_dropped",
+        describe: "dropped at the socket",
+    };
+    const TX: PortReason = PortReason {
+        name: "tx_not_sent",
+        describe: "completed unsent",
+    };
+
+    fn ports() -> Vec<PortDrops> {
+        vec![PortDrops {
+            port: "xg0".into(),
+            drops: vec![
+                PortDrop {
+                    queue: Some(0),
+                    reason: RX,
+                    count: 81,
+                    detail: Some(("fill_ring_empty", 81)),
+                },
+                PortDrop {
+                    queue: None,
+                    reason: TX,
+                    count: 5,
+                    detail: None,
+                },
+            ],
+            stats: vec![DriverStats {
+                queue: Some(0),
+                counters: vec![("rx_frames", 7)],
+            }],
+        }]
+    }
+
+    #[test]
+    fn errors_name_the_ports_drops_once_each() {
+        let g = Graph::new(GraphConfig::default(), crate::nodes::builtin());
+        let (rows, totals) = g.errors();
+        let (t, j) = errors(&rows, &totals, &[], g.registry());
+        assert!(t.contains("no drops") && !t.contains("Ports"), "{t}");
+        assert_eq!(
+            (j["total"].as_u64(), j["drops"].as_array().map(Vec::len)),
+            (Some(0), Some(0))
+        );
+        let (t, j) = errors(&rows, &totals, &ports(), g.registry());
+        assert!(!t.contains("no drops"), "{t}");
+        let row = ["xg0", "q0", "rx_dropped", "81"];
+        assert!(
+            t.lines().any(|l| l.split_whitespace().take(4).eq(row)),
+            "{t}"
+        );
+        assert!(
+            t.contains("(fill_ring_empty: 81)") && t.contains("Named drops in all: 86"),
+            "{t}"
+        );
+        // every row has node, reason and count; the fill-ring detail is no extra drop
+        let drops = j["drops"].as_array().unwrap();
+        assert_eq!(drops.len(), 2);
+        for d in drops {
+            assert!(
+                d["node"] == "xg0:" && d["reason"].is_string() && d["count"].is_u64(),
+                "{d}"
+            );
+        }
+        assert_eq!(j["total"], 86);
+        assert_eq!(j["ports"][0]["detail"]["fill_ring_empty"], 81);
+        assert_eq!(j["ports"][1]["queue"], J::Null);
+        assert!(j["nodes"].is_array() && j["totals"].is_object() && j["reasons"].is_object());
+    }
+
+    #[test]
+    fn stats_show_a_ports_counters_and_drops() {
+        let (t, j) = port_stats(&ports()[0]);
+        assert!(t.contains("port xg0 queue 0: rx_frames=7"), "{t}");
+        assert!(
+            t.contains("port dropped rx_dropped") && t.contains("q0"),
+            "{t}"
+        );
+        assert_eq!(j["stats"][0]["counters"]["rx_frames"], 7);
+        assert_eq!(j["drops"][0]["count"], 81);
+    }
 }

@@ -11,6 +11,7 @@
 
 use super::DataplaneError;
 use crate::buf::Pool;
+pub use crate::port::{DriverStats, PortDrop};
 use crate::port::{Port, PortCtl, PortId};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -56,16 +57,6 @@ pub struct IfaceDesc {
     /// RX queues in use.
     pub queues: usize,
     pub up: bool,
-}
-
-/// Driver-level counters of an interface, or of one of its queues: what the kernel or the
-/// driver counted beside the graph (AF_XDP: the sockets' `XDP_STATISTICS`; DPDK:
-/// `rte_eth_stats`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DriverStats {
-    /// The RX queue, or None for the interface as a whole.
-    pub queue: Option<u32>,
-    pub counters: Vec<(&'static str, u64)>,
 }
 
 /// The worker's memory region the pool is cut from (an AF_XDP socket registers it as its UMEM).
@@ -158,8 +149,14 @@ pub trait Interface: Send {
     fn describe(&self) -> IfaceDesc;
     /// The maker of worker `worker`'s port (its queues of the interface) as graph port `port`.
     fn worker_port(&mut self, worker: usize, port: PortId) -> Result<PortMaker, DataplaneError>;
-    /// Driver-level counters.
+    /// Driver-level counters, read now (called on the management thread for `ctl stats`,
+    /// `ctl errors` and the metrics).
     fn driver_stats(&self) -> Vec<DriverStats> {
+        Vec::new()
+    }
+    /// Frames lost outside the graph (kernel, driver, XDP program), by queue and reason, read
+    /// now; only non-zero counts, disjoint (their sum is what the interface lost).
+    fn drops(&self) -> Vec<PortDrop> {
         Vec::new()
     }
     /// Housekeeping every ~100 ms: re-read the link state (and log changes).

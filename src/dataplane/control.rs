@@ -30,6 +30,9 @@ impl Control for Dataplane {
             })
             .collect()
     }
+    fn port_drops(&self) -> Vec<crate::port::PortDrops> {
+        Dataplane::port_drops(self)
+    }
 }
 
 /// A data-plane error as ctl reports it, with its errno.

@@ -22,10 +22,13 @@ pub mod control;
 pub mod dpdk;
 mod error;
 pub mod mem;
+mod placement;
 mod worker;
 
+pub use crate::port::PortDrops;
 pub use backend::{
-    AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, ShutdownReport,
+    AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, PortDrop,
+    ShutdownReport,
 };
 pub use error::{BackendError, BackendFailure, DataplaneError};
 
@@ -33,10 +36,15 @@ use crate::graph::{Graph, GraphConfig, GraphHandle};
 use crate::port::PortId;
 use crate::wire::MacAddr;
 use afxdp::{SocketConfig, XdpMode};
+use placement::Placement;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use worker::{Spawn, WorkerThread};
+
+/// The workers' nice value by default when they have their cores to themselves (some core
+/// has no worker): above anything else that lands there (see `src/dataplane/placement.rs`).
+pub const WORKER_NICE: i32 = -10;
 
 /// How the data plane runs.
 #[derive(Debug, Clone)]
@@ -47,6 +55,9 @@ pub struct DataplaneConfig {
     pub frames_per_worker: usize,
     /// Spin instead of sleeping in poll(2) when idle.
     pub busy_poll: bool,
+    /// The workers' nice value. None: [`WORKER_NICE`] when some core has no worker (the
+    /// service threads run there), else 0, the service threads' own (see `src/dataplane/placement.rs`).
+    pub worker_nice: Option<i32>,
     pub graph: GraphConfig,
     /// AF_XDP: how the XDP program is attached.
     pub xdp_mode: XdpMode,
@@ -64,6 +75,7 @@ impl Default for DataplaneConfig {
             cores: vec![0],
             frames_per_worker: 16384,
             busy_poll: false,
+            worker_nice: None,
             graph: GraphConfig::default(),
             xdp_mode: XdpMode::Auto,
             socket: SocketConfig::default(),
@@ -136,6 +148,7 @@ pub struct Dataplane {
     ifaces: BTreeMap<String, Attached>,
     stop: Arc<AtomicBool>,
     report: Option<ShutdownReport>,
+    placement: Placement,
 }
 
 impl Dataplane {
@@ -160,7 +173,15 @@ impl Dataplane {
             },
             crate::nodes::builtin(),
         );
-        let backends = backends(&cfg)?;
+        // Off the workers' cores before anything starts a thread (DPDK's EAL included).
+        let mut placement = Placement::apply(&cfg.cores);
+        let backends = match backends(&cfg) {
+            Ok(b) => b,
+            Err(e) => {
+                placement.restore();
+                return Err(e);
+            }
+        };
         let mut dp = Dataplane {
             cfg,
             graph,
@@ -169,6 +190,7 @@ impl Dataplane {
             ifaces: BTreeMap::new(),
             stop: Arc::new(AtomicBool::new(false)),
             report: None,
+            placement,
         };
         // on an error below, dropping `dp` stops the workers started so far
         for (id, &core) in dp.cfg.cores.iter().enumerate() {
@@ -179,6 +201,7 @@ impl Dataplane {
                 memory: dp.backends.iter().find_map(|b| b.worker_memory(id)),
                 frames: dp.cfg.frames_per_worker,
                 busy_poll: dp.cfg.busy_poll,
+                nice: dp.worker_nice(),
                 stop: dp.stop.clone(),
             })?;
             dp.workers.push(w);
@@ -205,6 +228,20 @@ impl Dataplane {
     }
     pub fn cores(&self) -> Vec<usize> {
         self.workers.iter().map(|w| w.core).collect()
+    }
+    /// The cores without a worker where the management and service threads run (empty when
+    /// every core has a worker: they then share the workers' cores).
+    pub fn service_cores(&self) -> &[usize] {
+        &self.placement.service
+    }
+
+    /// The workers' nice value (see [`DataplaneConfig::worker_nice`]).
+    pub fn worker_nice(&self) -> i32 {
+        match (self.cfg.worker_nice, self.placement.service.is_empty()) {
+            (Some(n), _) => n,
+            (None, false) => WORKER_NICE,
+            (None, true) => 0,
+        }
     }
 
     /// Attached interfaces in listing order (by backend, then name).
@@ -234,9 +271,22 @@ impl Dataplane {
             .collect()
     }
 
-    /// An interface's driver-level counters (per queue, or of the whole interface).
+    /// An interface's driver-level counters (per queue, or of the whole interface), read now.
     pub fn driver_stats(&self, name: &str) -> Option<Vec<DriverStats>> {
         self.ifaces.get(name).map(|a| a.iface.driver_stats())
+    }
+
+    /// Every attached interface's frames lost outside the graph (kernel, driver, XDP program)
+    /// and its driver counters, read now, in listing order.
+    pub fn port_drops(&self) -> Vec<PortDrops> {
+        self.listed()
+            .into_iter()
+            .map(|(n, a)| PortDrops {
+                port: n.clone(),
+                drops: a.iface.drops(),
+                stats: a.iface.driver_stats(),
+            })
+            .collect()
     }
 
     /// An attached interface as its backend's type (`afxdp::AfxdpIface`, ...).
@@ -416,6 +466,7 @@ impl Dataplane {
             b.shutdown(&mut report);
         }
         self.report = Some(report);
+        self.placement.restore();
     }
 }
 

@@ -10,6 +10,7 @@ use crate::buf::{Pool, Region};
 use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::graph::{GraphHandle, Worker};
 use crate::port::PortId;
+use crate::sys::xsk::PollSet;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
@@ -41,6 +42,8 @@ pub(super) struct Spawn {
     pub memory: Option<MemoryMaker>,
     pub frames: usize,
     pub busy_poll: bool,
+    /// The worker's nice value (0: unchanged).
+    pub nice: i32,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -129,12 +132,22 @@ struct Running {
     locals: Locals,
     opened: BTreeMap<PortId, Opened>,
     /// Every open port's descriptors, to wait on when idle.
-    fds: Vec<RawFd>,
+    fds: PollSet,
 }
 
 fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, DataplaneError>>) {
     if let Err(e) = crate::sys::cpu::pin_current_thread(s.core) {
         tracing::warn!(core = s.core, "cannot pin worker {}: {e}", s.id);
+    }
+    if s.nice != 0 {
+        if let Err(e) = crate::sys::cpu::set_thread_nice(s.nice) {
+            tracing::warn!(
+                core = s.core,
+                "worker {}: cannot set nice {} ({e}): other threads on its core compete with it as equals",
+                s.id,
+                s.nice
+            );
+        }
     }
     let memory = match s.memory {
         Some(make) => make(s.id, s.core),
@@ -166,7 +179,7 @@ fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, Datapl
         region,
         locals: Locals::default(),
         opened: BTreeMap::new(),
-        fds: Vec::new(),
+        fds: PollSet::default(),
     };
     r.run(&cmds, &s.stop, busy || s.busy_poll);
     for id in r.w.port_ids() {
@@ -212,7 +225,7 @@ impl Running {
                 if self.fds.is_empty() {
                     std::thread::sleep(Duration::from_millis(1));
                 } else {
-                    let _ = crate::sys::xsk::poll_readable(&self.fds, 1);
+                    let _ = self.fds.wait(1);
                 }
             }
         }
@@ -263,10 +276,9 @@ impl Running {
     }
 
     fn collect_fds(&mut self) {
-        self.fds = self
-            .opened
-            .values()
+        let fds: Vec<RawFd> = (self.opened.values())
             .flat_map(|o| o.fds.iter().copied())
             .collect();
+        self.fds = PollSet::new(&fds);
     }
 }

@@ -246,17 +246,35 @@ impl<'a> Cx<'a> {
     }
 
     /// A copy of `f` in a fresh frame, or None when the pool is empty. A copy that could not be
-    /// made is no frame, so no drop: the caller skips it (and may count it in a hook counter,
-    /// as the bridge's and one2many's `memoryFailures`).
+    /// made is counted as a `no_buffers` drop of that copy on this node (a frame the graph
+    /// would have sent and lost: in the balance, frames in = received + copies made + copies
+    /// failed = out + drops); the caller skips it (and may count it in a hook counter too, as
+    /// the bridge's and one2many's `memoryFailures`).
     #[inline]
     pub fn copy(&mut self, f: &Frame) -> Option<Frame> {
-        let c = self.pool.copy(f).ok()?;
+        let Ok(c) = self.pool.copy(f) else {
+            self.copies_failed(1);
+            return None;
+        };
         self.node
             .core
             .counters
             .add(self.worker, NodeCore::COPIES, 1);
         self.stats.add(self.worker, gstat::COPIES, 1);
         Some(c)
+    }
+
+    /// Counts `n` copies that were wanted and not attempted (the pool ran dry on an earlier
+    /// one): `no_buffers` drops, as a failed [`Cx::copy`] counts them.
+    #[cold]
+    pub fn copies_failed(&mut self, n: u64) {
+        count_drop(
+            self.stats,
+            &self.node.core,
+            self.worker,
+            DropReason::NoBufs,
+            n,
+        );
     }
 
     /// Stages `f` for transmission on port `port`.

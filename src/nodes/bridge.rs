@@ -13,7 +13,8 @@
 //! Removing a link forgets its hosts. A source that cannot be learned (the table full, or its
 //! probe chain) is counted in the ingress link's `memoryFailures` and the frame is still
 //! delivered (flooded when its destination is unknown). A flooded copy that cannot be made (the
-//! pool being empty) is skipped and counted in the ingress link's `memoryFailures` too.
+//! pool being empty) is skipped, counted in the ingress link's `memoryFailures` and as a
+//! `no_buffers` drop, and so are the copies for the links after it (not attempted).
 //!
 //! The host table is lock-free ([`super::hosttable`]): known hosts are forwarded with no shared
 //! write beyond refreshing a host's last-seen second.
@@ -364,12 +365,18 @@ impl Bridge {
     /// Floods `f` from `from` (manycast: 0 unknown unicast, 1 multicast, 2 broadcast).
     fn flood(&self, cx: &mut Cx<'_>, from: &HookState, f: Frame, manycast: u8) {
         let mut first: Option<&HookState> = None;
+        // after a copy failed, the links still to flood get no copy (counted, not attempted)
+        let mut failed = false;
         for h in cx.hooks() {
             if h.slot == from.slot || (manycast == 0 && h.tag & SEND_UNKNOWN == 0) {
                 continue;
             }
             if first.is_none() {
                 first = Some(h);
+                continue;
+            }
+            if failed {
+                cx.copies_failed(1);
                 continue;
             }
             match cx.copy(&f) {
@@ -379,7 +386,7 @@ impl Bridge {
                 }
                 None => {
                     cx.count(from, stat::MEMORY_FAILURES, 1);
-                    break;
+                    failed = true;
                 }
             }
         }

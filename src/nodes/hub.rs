@@ -1,7 +1,8 @@
 //! `hub`: a copy of every frame to every other hook (ng_hub).
 //!
 //! A frame received on one hook goes out of every other hook (the original to the last,
-//! copies to the rest; a copy that cannot be made, the pool being empty, is skipped). A frame
+//! copies to the rest; a copy that cannot be made, the pool being empty, is skipped and
+//! counted as a `no_buffers` drop). A frame
 //! on a hub with one hook goes nowhere (`no_destination`).
 
 use crate::graph::{

@@ -3,9 +3,9 @@
 //! Frames from any `many` hook go out `one`. Frames from `one` go out the enabled, connected
 //! `many` links according to `xmitAlg`: 1 `roundrobin` (each frame to the next link; each
 //! worker keeps its own position), 2 `all` (a copy to every link; a copy that cannot be made
-//! is skipped and counted in that link's `memoryFailures`), 3 `failover` (the first enabled
-//! link). A link is enabled when it connects and disabled when it disconnects; `setconfig`
-//! changes it.
+//! is skipped, counted in that link's `memoryFailures` and as a `no_buffers` drop), 3
+//! `failover` (the first enabled link). A link is enabled when it connects and disabled when it
+//! disconnects; `setconfig` changes it.
 
 use crate::graph::{
     hook_stat, BurstBox, Create, Cx, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,

@@ -1,6 +1,7 @@
 //! `tee`: a T-junction (ng_tee).
 //!
-//! A copy that cannot be made (the pool being empty) never stops the original; it is skipped.
+//! A copy that cannot be made (the pool being empty) never stops the original; it is skipped
+//! and counted as a `no_buffers` drop.
 //! With neither the primary nor the copy hook connected, frames are dropped `not_connected`.
 //! On `shutdown` a tee splices its `left` and `right` peers together.
 

@@ -65,3 +65,52 @@ pub trait PortCtl: Send + Sync {
     /// Interface counters, by name.
     fn counters(&self) -> Vec<(&'static str, u64)>;
 }
+
+/// Driver-level counters of an interface, or of one of its queues: what the kernel or the
+/// driver counted beside the graph (AF_XDP: the sockets' `XDP_STATISTICS` and ours; DPDK:
+/// `rte_eth_stats`), read when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverStats {
+    /// The RX queue, or None for the interface as a whole.
+    pub queue: Option<u32>,
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+/// Why a port lost frames outside the graph: a name (snake_case, as `ctl errors` prints it)
+/// and a one-line explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortReason {
+    pub name: &'static str,
+    pub describe: &'static str,
+}
+
+/// Frames a port (one of its queues, or the interface as a whole) lost outside the graph: in
+/// the kernel, the driver or the XDP program. Counts of different reasons are disjoint: their
+/// sum is what the port lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortDrop {
+    /// The RX queue (its socket), or None for the interface as a whole.
+    pub queue: Option<u32>,
+    pub reason: PortReason,
+    pub count: u64,
+    /// How the kernel explains (part of) `count`, not an extra drop: e.g. ("fill_ring_empty",
+    /// n) for an AF_XDP socket's `rx_dropped`.
+    pub detail: Option<(&'static str, u64)>,
+}
+
+/// Every frame a port lost outside the graph, by queue and reason (only non-zero counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortDrops {
+    /// The interface's name (also its ether node's).
+    pub port: String,
+    pub drops: Vec<PortDrop>,
+    /// Its driver-level counters (per queue and for the interface).
+    pub stats: Vec<DriverStats>,
+}
+
+impl PortDrops {
+    /// Every frame lost (the sum of the disjoint counts).
+    pub fn total(&self) -> u64 {
+        self.drops.iter().map(|d| d.count).sum()
+    }
+}

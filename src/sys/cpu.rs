@@ -17,11 +17,46 @@ pub fn pin_current_thread(core: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// Cores this process may run on.
+/// Cores online on this machine (not only those the calling thread may run on: a management
+/// thread kept off the workers' cores still sees every core).
 pub fn online_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    // SAFETY: sysconf has no memory effects.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as usize
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+/// Sets the calling thread's nice value (Linux schedules threads apart: this one only, and
+/// threads it spawns afterwards inherit it). Lower is more CPU; below 0 needs CAP_SYS_NICE.
+pub fn set_thread_nice(nice: i32) -> io::Result<()> {
+    // SAFETY: gettid has no memory effects; setpriority(PRIO_PROCESS, tid) sets one thread's
+    // nice value.
+    let r = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's nice value.
+pub fn thread_nice() -> io::Result<i32> {
+    // SAFETY: as in `set_thread_nice`; errno is cleared first because -1 is a valid answer.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let n = libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t);
+        if n == -1 && *libc::__errno_location() != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n)
+    }
 }
 
 /// Sets the calling thread's timer slack (how late a sleep may wake), in nanoseconds.
@@ -75,4 +110,10 @@ pub fn set_affinity(cores: &[usize]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The calling thread's ID (Linux TID).
+pub fn thread_id() -> libc::pid_t {
+    // SAFETY: gettid has no memory effects.
+    unsafe { libc::gettid() }
 }

@@ -54,6 +54,41 @@ fn ioctl(req: libc::Ioctl, r: &mut libc::ifreq) -> io::Result<()> {
     Ok(())
 }
 
+/// One socket for an interface's repeated queries (the management tick's link check), so
+/// that each check costs its ioctls and no socket.
+pub struct IfSocket(OwnedFd);
+
+impl IfSocket {
+    pub fn open() -> io::Result<IfSocket> {
+        ctl_socket().map(IfSocket)
+    }
+
+    fn ioctl(&self, req: libc::Ioctl, r: &mut libc::ifreq) -> io::Result<()> {
+        // SAFETY: the request takes a pointer to an ifreq, which `r` is.
+        if unsafe { libc::ioctl(self.0.as_raw_fd(), req, r as *mut libc::ifreq) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The index of interface `name` (SIOCGIFINDEX).
+    pub fn ifindex(&self, name: &str) -> io::Result<u32> {
+        let mut r = ifreq(name)?;
+        self.ioctl(libc::SIOCGIFINDEX, &mut r)?;
+        // SAFETY: SIOCGIFINDEX filled the ifindex member.
+        Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
+    }
+
+    /// The IFF_* flags of interface `name` (SIOCGIFFLAGS): IFF_UP is the administrative state,
+    /// IFF_RUNNING the operational one (carrier on, e.g. a veth whose peer is up).
+    pub fn flags(&self, name: &str) -> io::Result<i32> {
+        let mut r = ifreq(name)?;
+        self.ioctl(libc::SIOCGIFFLAGS, &mut r)?;
+        // SAFETY: SIOCGIFFLAGS filled the flags member.
+        Ok(unsafe { r.ifr_ifru.ifru_flags } as i32 & 0xffff)
+    }
+}
+
 pub fn mac(name: &str) -> io::Result<MacAddr> {
     let mut r = ifreq(name)?;
     ioctl(libc::SIOCGIFHWADDR, &mut r)?;

@@ -491,9 +491,23 @@ impl XskSocket {
         Ok(o.flags)
     }
 
-    /// Kicks the kernel to transmit what is on the TX ring.
+    /// Kicks the kernel to transmit what is on the TX ring (what happened is not told: see
+    /// [`XskSocket::kick_tx_status`]).
     #[inline]
     pub fn kick_tx(&self) -> io::Result<()> {
+        self.kick_tx_status().map(|_| ())
+    }
+
+    /// Kicks the kernel to transmit what is on the TX ring, and says how it went.
+    ///
+    /// In copy mode (`xsk_generic_xmit`) the kernel sends descriptors one by one until the ring
+    /// is empty or its budget is spent: `EBUSY` means it consumed and *completed* one frame it
+    /// did not send (the device answered `NET_XMIT_DROP`: carrier off, or the driver or the
+    /// veth peer dropped it) and stopped there; `EAGAIN` (and `ENOBUFS`) that it stopped with
+    /// the frame still on the ring, to retry; `ENETDOWN` that the device is down and nothing
+    /// was consumed.
+    #[inline]
+    pub fn kick_tx_status(&self) -> io::Result<TxKick> {
         // SAFETY: sendto with a null buffer of length 0 is the documented AF_XDP TX wakeup.
         let r = unsafe {
             libc::sendto(
@@ -505,15 +519,16 @@ impl XskSocket {
                 0,
             )
         };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS)
-                | Some(libc::ENETDOWN) => return Ok(()),
-                _ => return Err(e),
-            }
+        if r >= 0 {
+            return Ok(TxKick::Done);
         }
-        Ok(())
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => Ok(TxKick::Again),
+            Some(libc::EBUSY) => Ok(TxKick::DroppedOne),
+            Some(libc::ENETDOWN) => Ok(TxKick::Down),
+            _ => Err(e),
+        }
     }
 
     /// Wakes the kernel to process the fill ring (RX).
@@ -533,19 +548,37 @@ impl XskSocket {
     }
 
     pub fn stats(&self) -> io::Result<XskStats> {
-        // SAFETY: zeroed is a valid xdp_statistics.
-        let s: libc::xdp_statistics = getsockopt(self.fd(), libc::XDP_STATISTICS, unsafe {
-            std::mem::zeroed()
-        })?;
-        Ok(XskStats {
-            rx_dropped: s.rx_dropped,
-            rx_invalid_descs: s.rx_invalid_descs,
-            tx_invalid_descs: s.tx_invalid_descs,
-            rx_ring_full: s.rx_ring_full,
-            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
-            tx_ring_empty_descs: s.tx_ring_empty_descs,
-        })
+        socket_stats(self.fd())
     }
+}
+
+/// What a TX kick did (see [`XskSocket::kick_tx_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxKick {
+    /// The kernel took what it could (the ring is empty, or the completion ring is full).
+    Done,
+    /// It stopped early (budget spent, device busy): kick again later.
+    Again,
+    /// It completed one frame without sending it (`EBUSY`), and stopped there.
+    DroppedOne,
+    /// The device is down (`ENETDOWN`): nothing was consumed.
+    Down,
+}
+
+/// The statistics (XDP_STATISTICS) of the AF_XDP socket `fd`. Any thread may ask, as long as
+/// the socket stays open meanwhile.
+pub fn socket_stats(fd: RawFd) -> io::Result<XskStats> {
+    // SAFETY: zeroed is a valid xdp_statistics.
+    let s: libc::xdp_statistics =
+        getsockopt(fd, libc::XDP_STATISTICS, unsafe { std::mem::zeroed() })?;
+    Ok(XskStats {
+        rx_dropped: s.rx_dropped,
+        rx_invalid_descs: s.rx_invalid_descs,
+        tx_invalid_descs: s.tx_invalid_descs,
+        rx_ring_full: s.rx_ring_full,
+        rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
+        tx_ring_empty_descs: s.tx_ring_empty_descs,
+    })
 }
 
 // SAFETY: the rings are mappings owned by this socket; moving the socket moves ownership of
@@ -562,24 +595,45 @@ pub fn desc_addr(raw: u64) -> u64 {
 
 /// Waits up to `timeout_ms` for any of `fds` to become readable.
 pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<usize> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: passes a valid array of pollfd of the stated length.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(0);
-        }
-        return Err(e);
+    PollSet::new(fds).wait(timeout_ms)
+}
+
+/// Descriptors to wait on for reading, prepared once: waiting allocates nothing (a worker's
+/// idle wait must not take the allocator's locks, which other threads hold).
+#[derive(Debug, Default)]
+pub struct PollSet(Vec<libc::pollfd>);
+
+impl PollSet {
+    pub fn new(fds: &[RawFd]) -> PollSet {
+        PollSet(
+            fds.iter()
+                .map(|&fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect(),
+        )
     }
-    Ok(r as usize)
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits up to `timeout_ms` for any of the descriptors to become readable.
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        let p = &mut self.0;
+        // SAFETY: passes a valid array of pollfd of the stated length.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        Ok(r as usize)
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! [`AfxdpBackend`]: Linux interfaces attached with the XDP program and one AF_XDP socket per
 //! RX queue, queue q on worker q mod W; [`AfxdpIface`]: one attached interface.
 
+use super::iface::STATS_WAIT;
+use super::port::read_kernel_stats;
 use super::program::{register_socket, unregister_socket};
 use super::{check_mtu, io_ctx, rx_queues, AfxdpError, IfaceCtl, QueueStats, SocketConfig};
 use super::{Umem, XdpMode, XskPort};
 use crate::dataplane::backend::{
-    AttachRequest, Backend, Claim, DriverStats, IfaceDesc, Interface, PortMaker, WorkerCx,
-    WorkerPort,
+    AttachRequest, Backend, Claim, DriverStats, IfaceDesc, Interface, PortDrop, PortMaker,
+    WorkerCx, WorkerPort,
 };
 use crate::dataplane::{DataplaneConfig, DataplaneError};
 use crate::frame::{max_mtu, CHUNK_SIZE};
@@ -158,12 +160,7 @@ impl Interface for AfxdpIface {
         let queues = self.queues[worker].clone();
         let stats: Vec<Arc<QueueStats>> = queues
             .iter()
-            .map(|q| {
-                Arc::new(QueueStats {
-                    queue: *q,
-                    ..Default::default()
-                })
-            })
+            .map(|q| Arc::new(QueueStats::new(*q)))
             .collect();
         for s in &stats {
             self.ctl.add_queue(s.clone());
@@ -204,8 +201,8 @@ impl Interface for AfxdpIface {
         }))
     }
 
-    /// Per queue, the kernel's socket counters (`XDP_STATISTICS`, as last published by the
-    /// worker) and ours; for the interface, the XDP program's.
+    /// Per queue, the kernel's socket counters (`XDP_STATISTICS`, read from the sockets now)
+    /// and ours; for the interface, the XDP program's.
     fn driver_stats(&self) -> Vec<DriverStats> {
         let p = self.ctl.program().stats();
         let mut v = vec![DriverStats {
@@ -216,20 +213,27 @@ impl Interface for AfxdpIface {
                 ("xdp_no_socket", p.no_socket),
             ],
         }];
-        for q in self.ctl.queue_stats() {
+        let queues = self.ctl.queue_stats();
+        read_kernel_stats(&queues, STATS_WAIT);
+        for q in queues {
+            let k = q.kernel();
             v.push(DriverStats {
                 queue: Some(q.queue),
                 counters: vec![
                     ("rx_frames", q.rx_frames.load(Relaxed)),
-                    ("tx_frames", q.tx_frames.load(Relaxed)),
-                    ("rx_dropped", q.rx_dropped.load(Relaxed)),
-                    ("rx_ring_full", q.rx_ring_full.load(Relaxed)),
-                    ("rx_fill_ring_empty", q.rx_fill_ring_empty.load(Relaxed)),
-                    ("rx_invalid_descs", q.rx_invalid_descs.load(Relaxed)),
-                    ("tx_invalid_descs", q.tx_invalid_descs.load(Relaxed)),
-                    ("tx_ring_empty", q.tx_ring_empty.load(Relaxed)),
+                    ("tx_frames", q.tx_sent()),
+                    ("tx_queued", q.tx_queued.load(Relaxed)),
+                    ("tx_completed", q.tx_completed.load(Relaxed)),
+                    ("tx_not_sent", q.tx_not_sent.load(Relaxed)),
+                    ("rx_dropped", k.rx_dropped),
+                    ("rx_ring_full", k.rx_ring_full),
+                    ("rx_fill_ring_empty", k.rx_fill_ring_empty_descs),
+                    ("rx_invalid_descs", k.rx_invalid_descs),
+                    ("tx_invalid_descs", k.tx_invalid_descs),
+                    ("tx_ring_empty", k.tx_ring_empty_descs),
                     ("kick_errors", q.kick_errors.load(Relaxed)),
                     ("lost_on_close", q.lost_on_close.load(Relaxed)),
+                    ("fill_lost_on_close", q.fill_lost_on_close.load(Relaxed)),
                     ("zero_copy", q.zero_copy.load(Relaxed)),
                 ],
             });
@@ -237,14 +241,20 @@ impl Interface for AfxdpIface {
         v
     }
 
-    /// Notices a vanished (deleted) or downed interface: its ether node is down meanwhile.
+    fn drops(&self) -> Vec<PortDrop> {
+        self.ctl.drops()
+    }
+
+    /// Notices a vanished (deleted) or downed interface, or one without carrier: its ether
+    /// node is down meanwhile (its frames are dropped as `port_down`).
     fn tick(&self) {
-        let name = self.ctl.ifname();
         let was = self.ctl.is_up();
         let now = self.ctl.refresh();
         if was && !now {
-            tracing::warn!(ifname = %name, "interface vanished or went down: its ether node is down");
+            let name = self.ctl.ifname();
+            tracing::warn!(ifname = %name, "interface vanished, went down or lost its carrier: its ether node is down");
         } else if !was && now {
+            let name = self.ctl.ifname();
             tracing::info!(ifname = %name, "interface is up again");
         }
     }

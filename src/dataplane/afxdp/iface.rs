@@ -1,13 +1,51 @@
 //! [`IfaceCtl`]: the control half of an attached interface.
 
-use super::port::QueueStats;
-use super::{AfxdpError, XdpMode, XdpProgram};
-use crate::port::PortCtl;
-use crate::sys::netdev;
+use super::port::{read_kernel_stats, QueueStats};
+use super::{io_ctx, AfxdpError, XdpMode, XdpProgram};
+use crate::port::{PortCtl, PortDrop, PortReason};
+use crate::sys::netdev::{self, IfSocket};
 use crate::wire::MacAddr;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+
+/// How long a read of the sockets' counters waits for the workers (each answers at its next
+/// poll: within a millisecond when idle) before reading them itself.
+pub const STATS_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Why an AF_XDP interface lost frames outside the graph.
+pub mod reason {
+    use crate::port::PortReason;
+    pub const XDP_NO_SOCKET: PortReason = PortReason {
+        name: "xdp_no_socket",
+        describe: "steered, but its RX queue had no socket: the XDP program passed it to the host",
+    };
+    pub const RX_DROPPED: PortReason = PortReason {
+        name: "rx_dropped",
+        describe: "the kernel dropped it at the AF_XDP socket (no fill-ring buffer, or too large)",
+    };
+    pub const RX_RING_FULL: PortReason = PortReason {
+        name: "rx_ring_full",
+        describe: "the AF_XDP socket's RX ring was full (the worker did not keep up)",
+    };
+    pub const RX_INVALID: PortReason = PortReason {
+        name: "rx_invalid_descs",
+        describe: "invalid descriptors on the AF_XDP socket's RX side",
+    };
+    pub const TX_INVALID: PortReason = PortReason {
+        name: "tx_invalid_descs",
+        describe: "the kernel refused a TX descriptor as invalid",
+    };
+    pub const TX_NOT_SENT: PortReason = PortReason {
+        name: "tx_not_sent",
+        describe: "the kernel completed a TX frame without sending it (EBUSY: no carrier, or \
+                   the driver or the veth peer dropped it)",
+    };
+    pub const LOST_ON_CLOSE: PortReason = PortReason {
+        name: "lost_on_close",
+        describe: "held by the socket when it closed (received and unread, or never sent)",
+    };
+}
 
 /// An interface attached to xdpgraph: its XDP program, its queues' counters, its TAP mirror.
 pub struct IfaceCtl {
@@ -19,11 +57,14 @@ pub struct IfaceCtl {
     queues: Mutex<Vec<Arc<QueueStats>>>,
     up: AtomicBool,
     promisc_before: bool,
+    /// For the link checks (one socket for the interface's life, not one per ioctl).
+    link: Mutex<IfSocket>,
 }
 
 impl IfaceCtl {
     /// Attaches the XDP program to `ifname` (steering off: the host keeps the interface).
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<IfaceCtl, AfxdpError> {
+        let link = IfSocket::open().map_err(io_ctx(format!("{ifname}: a socket for ioctls")))?;
         let prog = XdpProgram::attach(ifname, mode)?;
         let promisc_before = netdev::flags(ifname)
             .map(|f| f & libc::IFF_PROMISC != 0)
@@ -36,6 +77,7 @@ impl IfaceCtl {
             queues: Mutex::new(Vec::new()),
             up: AtomicBool::new(true),
             promisc_before,
+            link: Mutex::new(link),
         })
     }
 
@@ -59,36 +101,60 @@ impl IfaceCtl {
         self.queues.lock().unwrap().clone()
     }
 
-    /// Re-reads whether the interface still exists and is up; returns the new state.
+    /// Re-reads whether the interface still exists and can carry frames: same index,
+    /// administratively up (IFF_UP) and operationally up (IFF_RUNNING: carrier on; a veth
+    /// whose peer is down has none). Returns the new state.
     pub fn refresh(&self) -> bool {
-        let up = netdev::ifindex(&self.name)
-            .map(|i| i == self.ifindex)
-            .unwrap_or(false)
-            && netdev::flags(&self.name)
-                .map(|f| f & libc::IFF_UP != 0)
-                .unwrap_or(false);
+        let link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        let want = libc::IFF_UP | libc::IFF_RUNNING;
+        let up = link.ifindex(&self.name).ok() == Some(self.ifindex)
+            && link.flags(&self.name).is_ok_and(|f| f & want == want);
         self.up.store(up, Relaxed);
         up
     }
 
-    /// Frames the XDP program passed because their queue had no socket, and the sum of the
-    /// socket drop counters: what the lab accounting adds to the graph's drops.
-    pub fn kernel_drops(&self) -> Vec<(&'static str, u64)> {
-        use std::sync::atomic::Ordering::Relaxed as R;
-        let qs = self.queue_stats();
-        let sum = |f: fn(&QueueStats) -> &std::sync::atomic::AtomicU64| {
-            qs.iter().map(|q| f(q).load(R)).sum::<u64>()
+    /// Every frame this interface lost outside the graph, read now: the XDP program's
+    /// (per interface), each socket's kernel counters and ours (per queue). Disjoint: the
+    /// kernel counts a fill-ring-empty drop in `rx_dropped` too, so that count is shown as
+    /// `rx_dropped`'s detail, not as a drop of its own.
+    pub fn drops(&self) -> Vec<PortDrop> {
+        let mut v = Vec::new();
+        let mut add = |queue, reason: PortReason, count, detail| {
+            if count > 0 {
+                v.push(PortDrop {
+                    queue,
+                    reason,
+                    count,
+                    detail,
+                });
+            }
         };
-        // Disjoint counters only: rx_dropped already includes drops for an empty fill ring
-        // (reported apart, in `counters`, as xsk_fill_ring_empty).
-        vec![
-            ("xdp_no_socket", self.program().stats().no_socket),
-            ("xsk_rx_dropped", sum(|q| &q.rx_dropped)),
-            ("xsk_rx_ring_full", sum(|q| &q.rx_ring_full)),
-            ("xsk_rx_invalid_descs", sum(|q| &q.rx_invalid_descs)),
-            ("xsk_tx_invalid_descs", sum(|q| &q.tx_invalid_descs)),
-            ("xsk_lost_on_close", sum(|q| &q.lost_on_close)),
-        ]
+        add(
+            None,
+            reason::XDP_NO_SOCKET,
+            self.program().stats().no_socket,
+            None,
+        );
+        let queues = self.queue_stats();
+        read_kernel_stats(&queues, STATS_WAIT);
+        for q in queues {
+            let k = q.kernel();
+            let qn = Some(q.queue);
+            let fill = k.rx_fill_ring_empty_descs.min(k.rx_dropped);
+            let detail = (fill > 0).then_some(("fill_ring_empty", fill));
+            add(qn, reason::RX_DROPPED, k.rx_dropped, detail);
+            add(qn, reason::RX_RING_FULL, k.rx_ring_full, None);
+            add(qn, reason::RX_INVALID, k.rx_invalid_descs, None);
+            add(qn, reason::TX_INVALID, k.tx_invalid_descs, None);
+            add(qn, reason::TX_NOT_SENT, q.tx_not_sent.load(Relaxed), None);
+            add(
+                qn,
+                reason::LOST_ON_CLOSE,
+                q.lost_on_close.load(Relaxed),
+                None,
+            );
+        }
+        v
     }
 }
 
@@ -163,13 +229,35 @@ impl PortCtl for IfaceCtl {
         let p = self.program().stats();
         v.push(("xdp_pass", p.pass));
         v.push(("xdp_redirect", p.redirect));
-        v.extend(self.kernel_drops());
-        let fill_empty = self
-            .queue_stats()
-            .iter()
-            .map(|q| q.rx_fill_ring_empty.load(Relaxed))
-            .sum();
-        v.push(("xsk_fill_ring_empty", fill_empty));
+        v.push(("xdp_no_socket", p.no_socket));
+        // the sockets' drops, summed over the queues (prefixed: rx_dropped above is the
+        // interface's own)
+        let mut k = [0u64; 7];
+        let queues = self.queue_stats();
+        read_kernel_stats(&queues, STATS_WAIT);
+        for q in queues {
+            let s = q.kernel();
+            let add = [
+                s.rx_dropped,
+                s.rx_ring_full,
+                s.rx_invalid_descs,
+                s.tx_invalid_descs,
+                q.tx_not_sent.load(Relaxed),
+                q.lost_on_close.load(Relaxed),
+                s.rx_fill_ring_empty_descs,
+            ];
+            k.iter_mut().zip(add).for_each(|(a, b)| *a += b);
+        }
+        let names = [
+            "xsk_rx_dropped",
+            "xsk_rx_ring_full",
+            "xsk_rx_invalid_descs",
+            "xsk_tx_invalid_descs",
+            "xsk_tx_not_sent",
+            "xsk_lost_on_close",
+            "xsk_fill_ring_empty",
+        ];
+        v.extend(names.into_iter().zip(k));
         v
     }
 }

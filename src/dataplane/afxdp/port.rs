@@ -1,43 +1,165 @@
 //! [`XskPort`]: one worker's AF_XDP sockets on one interface, as a [`Port`].
+//!
+//! Every frame a socket loses is counted somewhere: by the kernel (`XDP_STATISTICS`, read by
+//! the worker at its next poll whenever the management thread asks, see [`QueueStats::ask`]),
+//! or by us: frames the kernel completed without sending them (`tx_not_sent`: a TX kick
+//! answered `EBUSY`) and frames still held when the socket closed (`lost_on_close`).
 
-use crate::buf::{Burst, Frame, Pool};
+use crate::buf::{Burst, Frame, Pool, BURST};
 use crate::port::{Port, PortId};
 use crate::sys::netdev::Tap;
-use crate::sys::xsk::{BindMode, RingSizes, UmemSource, XskSocket, XskStats};
+use crate::sys::xsk::{socket_stats, BindMode, RingSizes, TxKick, UmemSource, XskSocket, XskStats};
 use std::any::Any;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
+use std::sync::{Arc, Mutex};
 
-/// Counters of one queue's socket, published by the worker for the management thread.
+/// Counters of one queue's socket: ours, added to by the worker once per burst, and the
+/// kernel's, read from the socket when asked (see [`QueueStats::ask`]).
 #[derive(Debug, Default)]
 pub struct QueueStats {
     pub queue: u32,
     pub rx_frames: AtomicU64,
-    pub tx_frames: AtomicU64,
-    /// Frames the kernel dropped at the socket (XDP_STATISTICS rx_dropped).
-    pub rx_dropped: AtomicU64,
-    pub rx_ring_full: AtomicU64,
-    pub rx_fill_ring_empty: AtomicU64,
-    pub rx_invalid_descs: AtomicU64,
-    pub tx_invalid_descs: AtomicU64,
-    pub tx_ring_empty: AtomicU64,
+    /// Frames put on the TX ring.
+    pub tx_queued: AtomicU64,
+    /// Frames the kernel gave back on the completion ring: sent, or completed unsent.
+    pub tx_completed: AtomicU64,
+    /// Frames the kernel completed without sending them: a TX kick answered `EBUSY` (the
+    /// device said `NET_XMIT_DROP`: carrier off, or the driver or the veth peer dropped it).
+    pub tx_not_sent: AtomicU64,
+    /// TX kicks that failed otherwise (no frame known lost).
     pub kick_errors: AtomicU64,
-    /// Frames the kernel still held when the socket closed.
+    /// Frames lost when the socket closed: received and never read, queued and never taken by
+    /// the kernel, or taken and never completed.
     pub lost_on_close: AtomicU64,
+    /// Fill-ring chunks the kernel still held when the socket closed (buffers, not frames).
+    pub fill_lost_on_close: AtomicU64,
     pub zero_copy: AtomicU64,
+    /// The kernel's counters as last read.
+    kernel: [AtomicU64; 6],
+    /// Reads of the kernel's counters asked for, and the last one the worker made.
+    asked: AtomicU32,
+    served: AtomicU32,
+    /// The socket while it is open; locked while another thread reads its counters, and by
+    /// the worker when it closes the socket, so a descriptor is never read after it closed.
+    fd: Mutex<Option<RawFd>>,
 }
 
 impl QueueStats {
-    fn publish(&self, s: &XskStats) {
-        self.rx_dropped.store(s.rx_dropped, Relaxed);
-        self.rx_ring_full.store(s.rx_ring_full, Relaxed);
-        self.rx_fill_ring_empty
-            .store(s.rx_fill_ring_empty_descs, Relaxed);
-        self.rx_invalid_descs.store(s.rx_invalid_descs, Relaxed);
-        self.tx_invalid_descs.store(s.tx_invalid_descs, Relaxed);
-        self.tx_ring_empty.store(s.tx_ring_empty_descs, Relaxed);
+    pub fn new(queue: u32) -> QueueStats {
+        QueueStats {
+            queue,
+            ..Default::default()
+        }
+    }
+
+    fn fd(&self) -> std::sync::MutexGuard<'_, Option<RawFd>> {
+        self.fd.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keep(&self, s: &XskStats) {
+        let v = [
+            s.rx_dropped,
+            s.rx_invalid_descs,
+            s.tx_invalid_descs,
+            s.rx_ring_full,
+            s.rx_fill_ring_empty_descs,
+            s.tx_ring_empty_descs,
+        ];
+        for (a, v) in self.kernel.iter().zip(v) {
+            a.fetch_max(v, Relaxed);
+        }
+    }
+
+    /// Asks the worker to read the kernel's counters of this queue's socket at its next poll
+    /// (it owns the socket: the kernel takes the socket's mutex for `XDP_STATISTICS` as for a
+    /// copy-mode transmit, and a reader preempted while holding it would stall the worker).
+    /// Returns a ticket for [`QueueStats::answered`]; None when the socket is closed.
+    pub fn ask(&self) -> Option<u32> {
+        self.fd()
+            .is_some()
+            .then(|| self.asked.fetch_add(1, Relaxed).wrapping_add(1))
+    }
+
+    /// Whether the worker made the read asked for with `ticket` (or a later one).
+    pub fn answered(&self, ticket: u32) -> bool {
+        self.served.load(Acquire).wrapping_sub(ticket) as i32 >= 0
+    }
+
+    /// Reads the kernel's counters from this thread (the worker did not answer in time).
+    pub fn read_now(&self) {
+        if let Some(fd) = *self.fd() {
+            if let Ok(s) = socket_stats(fd) {
+                self.keep(&s);
+            }
+        }
+    }
+
+    /// The worker's side: makes the read asked for, if any (one relaxed load per poll).
+    #[inline]
+    fn serve(&self, sock: &XskSocket, served: &mut u32) {
+        let asked = self.asked.load(Relaxed);
+        if asked != *served {
+            self.serve_now(sock, asked);
+            *served = asked;
+        }
+    }
+
+    #[cold]
+    fn serve_now(&self, sock: &XskSocket, asked: u32) {
+        if let Ok(s) = sock.stats() {
+            self.keep(&s);
+        }
+        self.served.store(asked, Release);
+    }
+
+    /// The kernel's counters of this queue's socket (`XDP_STATISTICS`) as last read (see
+    /// [`QueueStats::ask`]; also read when the socket closes).
+    pub fn kernel(&self) -> XskStats {
+        let k = |i: usize| self.kernel[i].load(Relaxed);
+        XskStats {
+            rx_dropped: k(0),
+            rx_invalid_descs: k(1),
+            tx_invalid_descs: k(2),
+            rx_ring_full: k(3),
+            rx_fill_ring_empty_descs: k(4),
+            tx_ring_empty_descs: k(5),
+        }
+    }
+
+    /// Frames the kernel sent from this socket (completed, less those completed unsent).
+    pub fn tx_sent(&self) -> u64 {
+        let done = self.tx_completed.load(Relaxed);
+        done.saturating_sub(self.tx_not_sent.load(Relaxed))
+    }
+
+    /// The socket is about to close: keep its last counters, and never read it again.
+    fn retire(&self) {
+        let mut fd = self.fd();
+        if let Some(f) = fd.take() {
+            if let Ok(s) = socket_stats(f) {
+                self.keep(&s);
+            }
+        }
+    }
+}
+
+/// Has the workers read the kernel's counters of `queues` now, and waits for them (at most
+/// `wait`; whatever a worker did not answer by then is read from this thread).
+pub fn read_kernel_stats(queues: &[Arc<QueueStats>], wait: std::time::Duration) {
+    let tickets: Vec<_> = queues.iter().map(|q| q.ask()).collect();
+    let t = std::time::Instant::now();
+    let pending = || (queues.iter().zip(&tickets)).any(|(q, t)| t.is_some_and(|t| !q.answered(t)));
+    while pending() && t.elapsed() < wait {
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    for (q, t) in queues.iter().zip(&tickets) {
+        if t.is_some_and(|t| !q.answered(t)) {
+            q.read_now();
+        }
     }
 }
 
@@ -87,6 +209,15 @@ struct Queue {
     /// Frames on the TX ring or in the kernel, not yet completed.
     in_tx: u32,
     stats: Arc<QueueStats>,
+    /// The last read of the kernel's counters made for the management thread.
+    served: u32,
+}
+
+impl Drop for Queue {
+    /// Before the socket closes (its fields drop after this): its last kernel counters.
+    fn drop(&mut self) {
+        self.stats.retire();
+    }
 }
 
 /// This worker's queues of one interface.
@@ -95,9 +226,10 @@ pub struct XskPort {
     queues: Vec<Queue>,
     next_rx: usize,
     fill_target: u32,
+    /// Free chunks the fill rings leave in the pool (for copies, the TAP, frames in flight).
+    reserve: usize,
     tap: Option<Tap>,
     tap_reader: bool,
-    polls: u32,
 }
 
 /// How a worker opens its sockets.
@@ -106,16 +238,23 @@ pub struct SocketConfig {
     pub sizes: RingSizes,
     /// Try zero-copy first (falls back to copy mode when the driver refuses).
     pub zero_copy: bool,
-    /// Chunks each socket keeps in its fill ring.
+    /// Chunks each socket keeps in its fill ring: what the kernel can receive while the worker
+    /// is not running (2048: 25 ms at 80 kpps; libxdp's default fill ring size too). All of a
+    /// worker's sockets draw on its pool (`--frames`, 16384 by default), which keeps
+    /// [`FILL_RESERVE`] of itself for everything else.
     pub fill_target: u32,
 }
+
+/// The share of a worker's pool its fill rings never take (1/8): copies, TAP frames and
+/// frames in flight draw on it.
+pub const FILL_RESERVE: usize = 8;
 
 impl Default for SocketConfig {
     fn default() -> Self {
         SocketConfig {
             sizes: RingSizes::default(),
             zero_copy: true,
-            fill_target: 1024,
+            fill_target: 2048,
         }
     }
 }
@@ -139,9 +278,9 @@ impl XskPort {
             queues: Vec::new(),
             next_rx: 0,
             fill_target: cfg.fill_target.min(cfg.sizes.fill),
+            reserve: pool.capacity() / FILL_RESERVE,
             tap: None,
             tap_reader: false,
-            polls: 0,
         };
         for (i, &q) in queues.iter().enumerate() {
             let src = umem.source();
@@ -164,13 +303,17 @@ impl XskPort {
             umem.live.push(sock.fd());
             let st = stats.get(i).cloned().unwrap_or_default();
             st.zero_copy.store(sock.zero_copy as u64, Relaxed);
+            *st.fd() = Some(sock.fd());
+            let served = st.asked.load(Relaxed);
+            st.served.store(served, Release);
             let mut queue = Queue {
                 sock,
                 in_fill: 0,
                 in_tx: 0,
                 stats: st,
+                served,
             };
-            refill(&mut queue, pool, port.fill_target);
+            refill(&mut queue, pool, port.fill_target, port.reserve);
             if let Err(e) = register(q, queue.sock.fd()) {
                 port.queues.push(queue);
                 port.detach(pool);
@@ -200,12 +343,13 @@ impl XskPort {
     }
 }
 
-/// Tops the fill ring up to `target` chunks.
-fn refill(q: &mut Queue, pool: &mut Pool, target: u32) {
+/// Tops the fill ring up to `target` chunks, leaving `reserve` free chunks in the pool.
+fn refill(q: &mut Queue, pool: &mut Pool, target: u32, reserve: usize) {
     if q.in_fill >= target {
         return;
     }
-    let want = (target - q.in_fill).min(pool.available() as u32);
+    let spare = pool.spare(reserve).min(u32::MAX as usize) as u32;
+    let want = (target - q.in_fill).min(spare);
     let n = q.sock.fill.free(want).min(want);
     if n == 0 {
         return;
@@ -213,20 +357,30 @@ fn refill(q: &mut Queue, pool: &mut Pool, target: u32) {
     let mut bases = [0u64; 256];
     let mut done = 0;
     while done < n {
-        let k = (n - done).min(256);
-        for b in bases.iter_mut().take(k as usize) {
-            *b = pool.alloc().expect("checked available");
+        let k = (n - done).min(256) as usize;
+        let mut got = 0;
+        while got < k {
+            match pool.alloc() {
+                Some(b) => bases[got] = b,
+                None => break,
+            }
+            got += 1;
         }
-        q.sock.fill.produce(bases.iter().copied(), k);
-        done += k;
+        q.sock.fill.produce(bases.iter().copied(), got as u32);
+        done += got as u32;
+        if got < k {
+            break;
+        }
     }
-    q.in_fill += n;
-    if q.sock.fill.needs_wakeup() {
+    q.in_fill += done;
+    if done > 0 && q.sock.fill.needs_wakeup() {
         q.sock.kick_rx();
     }
 }
 
+/// Takes the completed frames back into the pool.
 fn complete(q: &mut Queue, pool: &mut Pool) {
+    let mut done = 0;
     loop {
         let n = q.sock.comp.available(256);
         if n == 0 {
@@ -237,6 +391,32 @@ fn complete(q: &mut Queue, pool: &mut Pool) {
         }
         q.sock.comp.release(n);
         q.in_tx = q.in_tx.saturating_sub(n);
+        done += n as u64;
+    }
+    if done > 0 {
+        q.stats.tx_completed.fetch_add(done, Relaxed);
+    }
+}
+
+/// Kicks the kernel to transmit. A kick answered `EBUSY` cost one frame the kernel completed
+/// without sending it: counted, and the kick repeated for the rest of the ring, at most a
+/// burst's worth (a syscall per such frame, only while the link drops frames: the next tick
+/// marks a port without carrier down, and its frames are then dropped, counted, before TX).
+fn kick_tx(q: &mut Queue) {
+    for _ in 0..BURST {
+        match q.sock.kick_tx_status() {
+            Ok(TxKick::DroppedOne) => {
+                q.stats.tx_not_sent.fetch_add(1, Relaxed);
+                if q.sock.tx.unconsumed() == 0 {
+                    return;
+                }
+            }
+            Ok(TxKick::Done | TxKick::Again | TxKick::Down) => return,
+            Err(_) => {
+                q.stats.kick_errors.fetch_add(1, Relaxed);
+                return;
+            }
+        }
     }
 }
 
@@ -252,7 +432,7 @@ impl Port for XskPort {
                 break;
             }
             let i = (self.next_rx + k) % nq;
-            let target = self.fill_target;
+            let (target, reserve) = (self.fill_target, self.reserve);
             let q = &mut self.queues[i];
             let n = q.sock.rx.available(out.room() as u32);
             for j in 0..n {
@@ -267,7 +447,7 @@ impl Port for XskPort {
                 q.sock.rx.release(n);
                 q.in_fill -= n.min(q.in_fill);
                 q.stats.rx_frames.fetch_add(n as u64, Relaxed);
-                refill(q, pool, target);
+                refill(q, pool, target, reserve);
             }
         }
         self.next_rx = (self.next_rx + 1) % nq.max(1);
@@ -294,9 +474,9 @@ impl Port for XskPort {
         q.sock.tx.produce(descs, n);
         frames.consume_front(n as usize);
         q.in_tx += n;
-        q.stats.tx_frames.fetch_add(n as u64, Relaxed);
-        if (!q.sock.need_wakeup || q.sock.tx.needs_wakeup()) && q.sock.kick_tx().is_err() {
-            q.stats.kick_errors.fetch_add(1, Relaxed);
+        q.stats.tx_queued.fetch_add(n as u64, Relaxed);
+        if !q.sock.need_wakeup || q.sock.tx.needs_wakeup() {
+            kick_tx(q);
         }
     }
 
@@ -337,29 +517,20 @@ impl Port for XskPort {
     }
 
     fn maintain(&mut self, pool: &mut Pool) {
-        self.polls = self.polls.wrapping_add(1);
-        let target = self.fill_target;
-        let publish = self.polls.is_multiple_of(4096);
+        let (target, reserve) = (self.fill_target, self.reserve);
         for q in self.queues.iter_mut() {
             complete(q, pool);
-            refill(q, pool, target);
+            refill(q, pool, target, reserve);
             // Copy-mode TX stops at its per-call budget: kick again while the ring holds frames.
-            if q.sock.tx.unconsumed() > 0 && q.sock.tx.needs_wakeup() && q.sock.kick_tx().is_err() {
-                q.stats.kick_errors.fetch_add(1, Relaxed);
+            if q.sock.tx.unconsumed() > 0 && q.sock.tx.needs_wakeup() {
+                kick_tx(q);
             }
-            if publish {
-                if let Ok(s) = q.sock.stats() {
-                    q.stats.publish(&s);
-                }
-            }
+            q.stats.serve(&q.sock, &mut q.served);
         }
     }
 
     fn detach(&mut self, pool: &mut Pool) {
         for q in self.queues.iter_mut() {
-            if let Ok(s) = q.sock.stats() {
-                q.stats.publish(&s);
-            }
             complete(q, pool);
             // Received frames nobody took, and chunks still waiting in the fill ring.
             let n = q.sock.rx.available(u32::MAX);
@@ -372,13 +543,19 @@ impl Port for XskPort {
                 pool.free_addr(a);
                 q.in_fill = q.in_fill.saturating_sub(1);
             }
+            // Frames queued and never taken by the kernel, then those it took and never
+            // completed: neither was sent (as far as we can know).
+            let mut unsent = 0u64;
             for d in q.sock.tx.pending() {
                 pool.free_addr(d.addr);
                 q.in_tx = q.in_tx.saturating_sub(1);
+                unsent += 1;
             }
+            let lost = n as u64 + unsent + q.in_tx as u64;
+            q.stats.lost_on_close.fetch_add(lost, Relaxed);
             q.stats
-                .lost_on_close
-                .fetch_add((q.in_fill + q.in_tx) as u64, Relaxed);
+                .fill_lost_on_close
+                .fetch_add(q.in_fill as u64, Relaxed);
         }
     }
 

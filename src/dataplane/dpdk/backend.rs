@@ -8,7 +8,7 @@ use super::AreaSource;
 use crate::buf::{Pool, Region};
 use crate::dataplane::backend::{
     AttachRequest, Backend, Claim, DriverStats, FrameCount, IfaceDesc, Interface, MemoryMaker,
-    PortMaker, RegionInfo, ShutdownReport, WorkerCx, WorkerMemory, WorkerPort,
+    PortDrop, PortMaker, RegionInfo, ShutdownReport, WorkerCx, WorkerMemory, WorkerPort,
 };
 use crate::dataplane::{DataplaneConfig, DataplaneError, DpdkConfig};
 use crate::frame::HEADROOM;
@@ -344,6 +344,10 @@ impl Interface for DpdkIface {
             queue: None,
             counters: self.ctl.counters(),
         }]
+    }
+
+    fn drops(&self) -> Vec<PortDrop> {
+        self.ctl.drops()
     }
 
     fn tick(&self) {

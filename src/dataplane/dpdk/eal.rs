@@ -7,7 +7,9 @@
 //!   PCI device could be driven anyway, and probing one would only log failures). A `--no-huge` without `-m`
 //!   gets the `-m` too (DPDK's default of 64 MB holds no frame area).
 //! * `-l CORE` (the first worker core): the EAL's main lcore. The EAL pins the calling thread
-//!   to it; xdpgraph restores the management thread's affinity right after.
+//!   to it; xdpgraph restores the management thread's affinity right after: by then the cores
+//!   without a worker (`dataplane::placement`), from which the EAL also computed its control
+//!   threads' cores.
 //! * `--file-prefix xdpgraph-PID`, so that several runs (and tests) do not share state.
 //! * `--log-level=warning`.
 //!

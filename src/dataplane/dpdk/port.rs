@@ -17,7 +17,7 @@
 //! `set_steering` only records the wish.
 
 use crate::buf::{Burst, Pool};
-use crate::port::{Port, PortCtl, PortId};
+use crate::port::{Port, PortCtl, PortDrop, PortId};
 use crate::sys::dpdk::{self as sys, Area};
 use crate::wire::MacAddr;
 use std::any::Any;
@@ -163,6 +163,61 @@ impl DpdkCtl {
     /// Whether the ether node wants frames (its lower/orphans hook is connected).
     pub fn steering(&self) -> bool {
         self.steering.load(Relaxed)
+    }
+}
+
+/// Why a DPDK device lost frames outside the graph.
+pub mod reason {
+    use crate::port::PortReason;
+    pub const RX_MISSED: PortReason = PortReason {
+        name: "rx_missed",
+        describe: "the device dropped it on receive: no room on its RX queue (imissed)",
+    };
+    pub const RX_ERRORS: PortReason = PortReason {
+        name: "rx_errors",
+        describe: "the device received it in error (ierrors)",
+    };
+    pub const RX_NOMBUF: PortReason = PortReason {
+        name: "rx_nombuf",
+        describe: "the driver had no mbuf to receive into (rx_nombuf; for some drivers, e.g. \
+                   af_xdp, failed refills rather than lost frames)",
+    };
+    pub const TX_ERRORS: PortReason = PortReason {
+        name: "tx_errors",
+        describe: "the device failed to transmit it (oerrors)",
+    };
+    pub const RX_MULTISEG: PortReason = PortReason {
+        name: "rx_multiseg_dropped",
+        describe: "larger than one chunk (a multi-segment mbuf): refused before the graph",
+    };
+    pub const RX_NOBUF: PortReason = PortReason {
+        name: "rx_nobuf_dropped",
+        describe: "from a foreign mempool, and no free chunk to copy it into",
+    };
+}
+
+impl DpdkCtl {
+    /// Every frame the device lost outside the graph, read now (device-wide: queue None).
+    pub fn drops(&self) -> Vec<PortDrop> {
+        let s = sys::eth_stats(self.eth).unwrap_or_default();
+        let counts = [
+            (reason::RX_MISSED, s[4]),
+            (reason::RX_ERRORS, s[5]),
+            (reason::RX_NOMBUF, s[7]),
+            (reason::TX_ERRORS, s[6]),
+            (reason::RX_MULTISEG, self.rx.multiseg_dropped.load(Relaxed)),
+            (reason::RX_NOBUF, self.rx.nobuf_dropped.load(Relaxed)),
+        ];
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(reason, count)| PortDrop {
+                queue: None,
+                reason,
+                count,
+                detail: None,
+            })
+            .collect()
     }
 }
 
