@@ -3,7 +3,7 @@
 
 use super::program::{register_socket, unregister_socket};
 use super::{check_mtu, io_ctx, rx_queues, AfxdpError, IfaceCtl, QueueStats, SocketConfig};
-use super::{Umem, XdpMode, XskPort};
+use super::{Owner, Umem, XdpMode, XskPort};
 use crate::dataplane::backend::{
     AttachRequest, Backend, Claim, DriverStats, IfaceDesc, Interface, PortMaker, WorkerCx,
     WorkerPort,
@@ -32,6 +32,8 @@ pub struct AfxdpBackend {
     mode: XdpMode,
     socket: SocketConfig,
     taps: bool,
+    /// Recorded in every program attached (this process, and the daemon's control socket).
+    owner: Owner,
 }
 
 impl AfxdpBackend {
@@ -40,6 +42,7 @@ impl AfxdpBackend {
             mode: cfg.xdp_mode,
             socket: cfg.socket,
             taps: cfg.taps,
+            owner: Owner::this_process(cfg.control_socket.as_deref()),
         }
     }
 }
@@ -74,7 +77,7 @@ impl Backend for AfxdpBackend {
             }
             .into());
         }
-        let mut ctl = IfaceCtl::attach(ifname, self.mode)?;
+        let mut ctl = IfaceCtl::attach(ifname, self.mode, &self.owner)?;
         let tap = if self.taps {
             open_tap(ifname, &mut ctl)
         } else {

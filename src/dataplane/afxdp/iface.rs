@@ -1,7 +1,7 @@
 //! [`IfaceCtl`]: the control half of an attached interface.
 
 use super::port::QueueStats;
-use super::{AfxdpError, XdpMode, XdpProgram};
+use super::{AfxdpError, Owner, XdpMode, XdpProgram};
 use crate::port::PortCtl;
 use crate::sys::netdev;
 use crate::wire::MacAddr;
@@ -22,9 +22,10 @@ pub struct IfaceCtl {
 }
 
 impl IfaceCtl {
-    /// Attaches the XDP program to `ifname` (steering off: the host keeps the interface).
-    pub fn attach(ifname: &str, mode: XdpMode) -> Result<IfaceCtl, AfxdpError> {
-        let prog = XdpProgram::attach(ifname, mode)?;
+    /// Attaches the XDP program to `ifname` on behalf of `owner` (steering off: the host
+    /// keeps the interface).
+    pub fn attach(ifname: &str, mode: XdpMode, owner: &Owner) -> Result<IfaceCtl, AfxdpError> {
+        let prog = XdpProgram::attach_owned(ifname, mode, owner)?;
         let promisc_before = netdev::flags(ifname)
             .map(|f| f & libc::IFF_PROMISC != 0)
             .unwrap_or(false);
