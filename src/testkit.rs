@@ -127,16 +127,17 @@ pub fn this_test() -> String {
 
 /// The running test cannot run here (`why`: what it needs). In CI (`CI` set; CI runs as root, so
 /// nothing may be skipped there) this panics with the reason: the test fails. Elsewhere it
-/// prints a SKIPPED line, and appends it to the file `$XDPGRAPH_SKIPPED` names (which
-/// scripts/test.sh sums up at the end).
+/// prints a SKIPPED line (uncaptured: it shows even when the test passes), and appends it to
+/// the file `$XDPGRAPH_SKIPPED` names (which scripts/test.sh sums up at the end).
 pub fn skip(why: &str) {
     let line = format!("SKIPPED {}: {why}", this_test());
     if in_ci() {
         panic!("{line}, and CI is set: CI must run every test (as root, with DPDK)");
     }
-    eprintln!("\n*** {line} ***\n");
+    use std::io::Write;
+    // straight to the descriptor: libtest captures eprintln! of a passing test
+    let _ = writeln!(std::io::stderr(), "\n*** {line} ***");
     if let Ok(path) = std::env::var("XDPGRAPH_SKIPPED") {
-        use std::io::Write;
         let f = std::fs::OpenOptions::new()
             .append(true)
             .create(true)

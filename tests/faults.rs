@@ -49,7 +49,11 @@ impl Daemon {
     }
 
     fn spawn(args: &[&str], hooks: bool) -> Daemon {
-        let sock = format!("/tmp/xdpgraph-faults-{}.sock", uniq());
+        Daemon::spawn_at(format!("/tmp/xdpgraph-faults-{}.sock", uniq()), args, hooks)
+    }
+
+    /// As [`Daemon::spawn`], with the control socket at `sock`.
+    fn spawn_at(sock: String, args: &[&str], hooks: bool) -> Daemon {
         let mut c = Command::new(BIN);
         c.arg("run")
             .args(["--cores", "0", "--frames", "4096", "--socket", &sock]);
@@ -276,6 +280,7 @@ fn after_sigkill_the_next_run_reclaims_the_interfaces() {
     let args = ["-i", &l.iface(0), "-i", &l.iface(1), "-f", &f.0];
     let a = Daemon::start(&args, false);
     assert!(l.ping(0, 1, 3, 1), "A forwards");
+    let a_sock = a.sock.clone();
     a.signal("KILL");
     let (st, _) = a.wait();
     assert!(!st.success());
@@ -285,7 +290,9 @@ fn after_sigkill_the_next_run_reclaims_the_interfaces() {
         Some("xdpgraph_steer"),
         "left behind"
     );
-    let b = Daemon::start(&args, false);
+    // the same command line: the same control socket, which A left behind too
+    let b = Daemon::spawn_at(a_sock, &args, false);
+    b.wait_ready();
     assert!(l.ping(0, 1, 3, 1), "B forwards again, without manual steps");
     let now = xdp_prog(&l.iface(0));
     assert_ne!(now.map(|p| p.0), left.map(|p| p.0), "a fresh program");
@@ -296,6 +303,7 @@ fn after_sigkill_the_next_run_reclaims_the_interfaces() {
         log.contains("reclaiming the XDP program of an xdpgraph that is gone"),
         "{log}"
     );
+    assert!(log.contains("removing a stale control socket"), "{log}");
     assert_eq!(xdp_prog(&l.iface(0)), None);
     assert_eq!(xdp_prog(&l.iface(1)), None);
 }
