@@ -9,6 +9,9 @@
 //   steer  - ARRAY[1], 1: redirect to the queue's socket, 0: XDP_PASS. Flipped by userspace
 //            when `lower` connects or disconnects.
 //   stats  - PERCPU_ARRAY of counters (see enum stat), summed by userspace.
+//   owner  - ARRAY[1], struct owner: the process that attached this copy (written by
+//            userspace before attaching; another run reads it through the program's map ids
+//            to tell a live holder from a dead one). Never read here.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -41,6 +44,22 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* Who attached the program. Layout shared with src/dataplane/afxdp/program.rs (Owner). */
+struct owner {
+	__u32 pid;
+	__u32 reserved;
+	__u64 start_time; /* /proc/<pid>/stat field 22: clock ticks after boot */
+	__u64 pidns;      /* inode of /proc/<pid>/ns/pid */
+	char socket[108]; /* its control socket, NUL-terminated */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct owner);
+} owner SEC(".maps");
+
 static __always_inline void count(__u32 k)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &k);
@@ -59,6 +78,10 @@ int xdpgraph_steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	__u32 q = ctx->rx_queue_index;
+	/* Never true (no such queue): a reference that binds the owner map to the program, so
+	 * that its map ids list it. */
+	if (q == 0xffffffff)
+		return bpf_map_lookup_elem(&owner, &zero) ? XDP_PASS : XDP_DROP;
 	if (bpf_map_lookup_elem(&xsks, &q)) {
 		count(STAT_REDIRECT);
 		return bpf_redirect_map(&xsks, q, XDP_PASS);

@@ -4,20 +4,41 @@
 # it needs. XDPGRAPH_NO_DPDK=1 leaves DPDK out (no libdpdk-dev needed).
 # XDPGRAPH_MIRI=1 also runs the graph core's tests under Miri (needs rustup's nightly + miri).
 # The fuzz targets run briefly (XDPGRAPH_FUZZ_SECONDS each, default 10; needs nightly).
+# Nothing is skipped quietly: a test that cannot run here (not root) says SKIPPED, and the list
+# is printed at the end; with CI set (CI runs as root, with DPDK) a skip is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ci() { case "${CI:-}" in "" | 0 | false) return 1 ;; *) return 0 ;; esac; }
 if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
-    echo "test.sh: not root: the veth-lab tests will be skipped" >&2
+    if ci; then echo "test.sh: CI is set but this is not root: the lab tests cannot run" >&2; exit 1; fi
+    echo "test.sh: not root: the tests that need root (veth lab, XDP) will be SKIPPED (listed at the end)" >&2
 else
     ./scripts/setup.sh
 fi
+SKIPPED="$(mktemp /tmp/xdpgraph-skipped.XXXXXX)"
+export XDPGRAPH_SKIPPED="$SKIPPED"
+skipped() {
+    if [ -s "$SKIPPED" ]; then
+        echo "== SKIPPED: $(wc -l <"$SKIPPED") test(s) did not run here:" >&2
+        sort "$SKIPPED" | sed 's/^/   /' >&2
+    fi
+    rm -f "$SKIPPED"
+}
+trap skipped EXIT
 # XDP programs of ours attached before the tests start (another lab or a benchmark running on
 # this machine) are not the tests' leftovers: remember them and compare afterwards.
 attached() { ip -o link 2>/dev/null | grep 'name xdpgraph_' | sed -E 's/^[0-9]+: ([^:@]+).*prog\/xdp id ([0-9]+).*/\1 \2/' | sort || true; }
 BEFORE="$(attached)"
 FEATURES=()
-if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then FEATURES=(--features dpdk); fi
+if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then
+    FEATURES=(--features dpdk)
+elif ci; then
+    echo "test.sh: CI is set: XDPGRAPH_NO_DPDK=1 would skip tests/dpdk.rs" >&2
+    exit 1
+else
+    echo "SKIPPED tests/dpdk.rs (all of it): XDPGRAPH_NO_DPDK=1" >>"$SKIPPED"
+fi
 # The declared minimum Rust (Cargo.toml's rust-version) still builds everything: checked with that
 # toolchain when it is installed (CI installs it with rustup; rustfmt is needed by build.rs).
 msrv_check() {

@@ -353,6 +353,11 @@ impl Pool {
             (addr / self.chunk) as usize
         }
     }
+    /// The index of the chunk holding `addr` (any address inside it), from 0.
+    #[inline]
+    pub fn chunk_index(&self, addr: u64) -> usize {
+        self.index(addr)
+    }
     /// The chunk address (base) of any address inside the chunk.
     #[inline]
     pub fn chunk_of(&self, addr: u64) -> u64 {
@@ -508,6 +513,61 @@ impl Drop for Pool {
 }
 
 /// True when `t` is a VLAN TPID we recognise.
+/// A set of a pool's chunks, one bit each: e.g. the chunks a port handed to the kernel and did
+/// not get back yet, so that they can come home once the kernel holds none.
+#[derive(Debug, Default)]
+pub struct ChunkSet {
+    bits: Vec<u64>,
+    len: usize,
+}
+
+impl ChunkSet {
+    /// An empty set for `pool`'s chunks.
+    pub fn for_pool(pool: &Pool) -> ChunkSet {
+        ChunkSet {
+            bits: vec![0; pool.capacity().div_ceil(64)],
+            len: 0,
+        }
+    }
+    /// Adds the chunk holding `addr`.
+    #[inline]
+    pub fn insert(&mut self, pool: &Pool, addr: u64) {
+        let i = pool.chunk_index(addr);
+        if let Some(w) = self.bits.get_mut(i / 64) {
+            self.len += (*w & (1 << (i % 64)) == 0) as usize;
+            *w |= 1 << (i % 64);
+        }
+    }
+    /// Removes the chunk holding `addr`.
+    #[inline]
+    pub fn remove(&mut self, pool: &Pool, addr: u64) {
+        let i = pool.chunk_index(addr);
+        if let Some(w) = self.bits.get_mut(i / 64) {
+            self.len -= (*w & (1 << (i % 64)) != 0) as usize;
+            *w &= !(1 << (i % 64));
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Frees every chunk of the set into `pool` and empties the set; returns how many.
+    pub fn free_all(&mut self, pool: &mut Pool) -> usize {
+        let n = self.len;
+        for (k, w) in self.bits.iter_mut().enumerate() {
+            while *w != 0 {
+                let b = w.trailing_zeros() as u64;
+                *w &= *w - 1;
+                pool.free_addr((k as u64 * 64 + b) * pool.chunk);
+            }
+        }
+        self.len = 0;
+        n
+    }
+}
+
 pub fn is_vlan_tpid(t: u16) -> bool {
     t == EtherType::VLAN || t == EtherType::QINQ
 }
@@ -533,6 +593,27 @@ mod tests {
         p.free(f);
         assert_eq!(p.double_frees(), 1, "second free is caught");
         assert_eq!(p.available(), 8);
+    }
+
+    #[test]
+    fn chunk_sets_give_their_chunks_back() {
+        let mut p = Pool::heap(200, 2048, 256);
+        let mut held = ChunkSet::for_pool(&p);
+        let out: Vec<u64> = (0..150).map(|_| p.alloc().unwrap()).collect();
+        for a in &out {
+            held.insert(&p, *a + 300);
+        }
+        held.insert(&p, out[0]);
+        assert_eq!(held.len(), 150);
+        for a in &out[..50] {
+            held.remove(&p, *a);
+        }
+        for a in &out[..50] {
+            p.free_addr(*a);
+        }
+        assert_eq!(held.free_all(&mut p), 100);
+        assert!(held.is_empty());
+        assert_eq!((p.available(), p.double_frees()), (200, 0));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!     ..DaemonConfig::default()
 //! })?;
 //! d.apply_script("setup", "connect m0: m1: lower lower", &mut std::io::stderr())?;
-//! d.run(); // until SIGINT/SIGTERM (once `sys::netdev::catch_stop_signals` was called)
+//! d.run(); // until SIGINT/SIGTERM/SIGHUP (after `sys::netdev::catch_stop_signals`) or a fault
 //! let report = d.shutdown();
 //! # Ok::<(), xdpgraph::daemon::DaemonError>(())
 //! ```
@@ -18,7 +18,9 @@
 use crate::ctl::exec::{self, Reply};
 use crate::ctl::server::{Request, Server, Work};
 use crate::dataplane::mem::{self, MemGen};
-use crate::dataplane::{Dataplane, DataplaneConfig, DataplaneError, ShutdownReport};
+use crate::dataplane::{
+    Dataplane, DataplaneConfig, DataplaneError, ShutdownReport, TestFault, WorkerFault,
+};
 use crate::errno::Errno;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +64,9 @@ pub struct DaemonConfig {
     pub socket: String,
     /// Serve Prometheus metrics on this loopback address.
     pub metrics: Option<String>,
+    /// Accept the test hooks' `debug` lines on the control socket (the binary turns this on
+    /// with `XDPGRAPH_TEST_HOOKS=1`; see docs/TESTING.md).
+    pub test_hooks: bool,
 }
 
 impl Default for DaemonConfig {
@@ -73,6 +78,7 @@ impl Default for DaemonConfig {
             mem_gen: None,
             socket: crate::ctl::DEFAULT_SOCKET.into(),
             metrics: None,
+            test_hooks: false,
         }
     }
 }
@@ -134,18 +140,32 @@ impl DaemonError {
     }
 }
 
+/// Why the management loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The stop flag was set.
+    Stopped,
+    /// A stop signal arrived (SIGINT, SIGTERM or SIGHUP).
+    Signal(i32),
+    /// A worker panicked or stalled: the daemon must stop, and exit non-zero so that its
+    /// supervisor restarts it, rather than limp on with that worker's queues unserved.
+    Fault(WorkerFault),
+}
+
 /// A running daemon.
 pub struct Daemon {
     dp: Dataplane,
     requests: Receiver<Request>,
     server: Option<Server>,
     socket: String,
+    test_hooks: bool,
 }
 
 impl Daemon {
     /// Starts the workers, attaches the interfaces and memory ports, and opens the control
     /// socket and the metrics endpoint (requests wait until [`Daemon::run`]).
-    pub fn start(cfg: DaemonConfig) -> Result<Daemon, DaemonError> {
+    pub fn start(mut cfg: DaemonConfig) -> Result<Daemon, DaemonError> {
+        (cfg.dataplane.control_socket).get_or_insert_with(|| cfg.socket.clone());
         let mut dp = Dataplane::start(cfg.dataplane).map_err(DaemonError::Start)?;
         for i in &cfg.ifaces {
             dp.attach(&i.name, i.queues)
@@ -179,6 +199,7 @@ impl Daemon {
             requests,
             server: Some(server),
             socket: cfg.socket,
+            test_hooks: cfg.test_hooks,
         })
     }
 
@@ -228,26 +249,35 @@ impl Daemon {
         self.apply_script(path, &text, out)
     }
 
-    /// The management loop, until SIGINT or SIGTERM (caught after
-    /// `sys::netdev::catch_stop_signals`).
-    pub fn run(&mut self) {
-        self.run_until(&AtomicBool::new(false));
+    /// The management loop, until SIGINT, SIGTERM or SIGHUP (caught after
+    /// `sys::netdev::catch_stop_signals`), or a worker's fault.
+    pub fn run(&mut self) -> Outcome {
+        self.run_until(&AtomicBool::new(false))
     }
 
-    /// The management loop, until `stop` is set or a stop signal arrives: control requests
-    /// applied one at a time, housekeeping every [`TICK`].
-    pub fn run_until(&mut self, stop: &AtomicBool) {
+    /// The management loop, until `stop` is set, a stop signal arrives, or a worker panics or
+    /// stalls: control requests applied one at a time, the workers watched on every turn
+    /// (at least every 50 ms), housekeeping every [`TICK`].
+    pub fn run_until(&mut self, stop: &AtomicBool) -> Outcome {
         tracing::info!(socket = %self.socket, cores = ?self.dp.cores(), "xdpgraph running");
         let mut last_tick = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Outcome::Stopped;
+            }
             if let Some(sig) = crate::sys::netdev::stop_signal() {
                 tracing::info!(signal = sig, "stopping");
-                break;
+                return Outcome::Signal(sig);
+            }
+            if let Some(f) = self.dp.check_workers() {
+                tracing::error!("stopping after a worker fault: detaching every interface");
+                return Outcome::Fault(f);
             }
             match self.requests.recv_timeout(Duration::from_millis(50)) {
                 Ok(req) => self.serve(req),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                // the server keeps a sender: not while the daemon runs
+                Err(RecvTimeoutError::Disconnected) => return Outcome::Stopped,
             }
             if last_tick.elapsed() >= TICK {
                 self.dp.tick();
@@ -256,10 +286,46 @@ impl Daemon {
         }
     }
 
+    /// A test hook's line (`debug worker N panic|stall`), when the hooks are on.
+    fn debug(&mut self, line: &str) -> Option<Reply> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let ["debug", rest @ ..] = words.as_slice() else {
+            return None;
+        };
+        if !self.test_hooks {
+            return None;
+        }
+        let r = match rest {
+            ["worker", n, what] => match (n.parse::<usize>(), *what) {
+                (Ok(n), "panic") => self.dp.debug_fault(n, TestFault::Panic),
+                (Ok(n), "stall") => self.dp.debug_fault(n, TestFault::Stall),
+                _ => {
+                    return Some(Reply::err(
+                        "usage: debug worker N panic|stall",
+                        Errno::EINVAL,
+                    ))
+                }
+            },
+            _ => {
+                return Some(Reply::err(
+                    "usage: debug worker N panic|stall",
+                    Errno::EINVAL,
+                ))
+            }
+        };
+        Some(match r {
+            Ok(()) => Reply::ok(String::new(), serde_json::Value::Null),
+            Err(e) => Reply::err(e.to_string(), e.errno()),
+        })
+    }
+
     /// Applies one control request and answers it.
     fn serve(&mut self, req: Request) {
         let r = match req.work {
-            Work::Line(l) => exec::execute(&mut self.dp, &l),
+            Work::Line(l) => match self.debug(&l) {
+                Some(r) => r,
+                None => exec::execute(&mut self.dp, &l),
+            },
             Work::Metrics => {
                 let ports = self.dp.port_drops();
                 let m = crate::ctl::metrics::render(self.dp.graph_ref(), &ports);

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use xdpgraph::ctl::{self, client};
-use xdpgraph::daemon::{Daemon, DaemonConfig, IfaceSpec, MemGenSpec};
+use xdpgraph::daemon::{Daemon, DaemonConfig, IfaceSpec, MemGenSpec, Outcome};
 use xdpgraph::dataplane::afxdp::{SocketConfig, XdpMode};
 use xdpgraph::dataplane::{DataplaneConfig, DpdkConfig};
 use xdpgraph::lab::{Lab, LabConfig};
@@ -98,6 +98,10 @@ struct RunArgs {
     /// testpmd uses; 1024 for a driver without one).
     #[arg(long, default_value_t = 0)]
     dpdk_desc: u16,
+    /// A worker whose heartbeat stops for this many milliseconds is a fault: the daemon
+    /// detaches everything and exits non-zero (for its supervisor to restart it).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    stall_timeout: u64,
 }
 
 #[derive(Args)]
@@ -206,6 +210,7 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
                 rx_queues: 0,
                 require_device: true,
             }),
+            stall_timeout: std::time::Duration::from_millis(a.stall_timeout.max(1)),
             ..DataplaneConfig::default()
         },
         ifaces: a
@@ -220,6 +225,8 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
         }),
         socket: ctl::socket_path(a.socket.as_deref()),
         metrics: a.metrics.clone(),
+        // hidden: the tests' `debug worker N panic|stall` (docs/TESTING.md)
+        test_hooks: std::env::var("XDPGRAPH_TEST_HOOKS").is_ok_and(|v| v == "1"),
     })
 }
 
@@ -236,8 +243,11 @@ fn run_daemon(a: RunArgs) -> Result<()> {
     if let Some(f) = &a.file {
         d.apply_file(f, &mut std::io::stderr())?;
     }
-    d.run();
+    let outcome = d.run();
     d.shutdown();
+    if let Outcome::Fault(f) = outcome {
+        bail!("{f}; every interface was detached; exiting for the supervisor to restart xdpgraph");
+    }
     Ok(())
 }
 

@@ -113,3 +113,50 @@ pub fn tagged(d: u64, s: u64, tpid: u16, vid: u16, pcp: u8, cfi: u8) -> Vec<u8> 
     f.splice(12..12, tag);
     f
 }
+
+/// Whether `CI` says this is a CI run (set, and not "0" or "false").
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The running test's name (libtest names each test's thread after it).
+pub fn this_test() -> String {
+    std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .unwrap_or("a test")
+        .to_string()
+}
+
+/// The running test cannot run here (`why`: what it needs). In CI (`CI` set; CI runs as root, so
+/// nothing may be skipped there) this panics with the reason: the test fails. Elsewhere it
+/// prints a SKIPPED line (uncaptured: it shows even when the test passes), and appends it to
+/// the file `$XDPGRAPH_SKIPPED` names (which scripts/test.sh sums up at the end).
+pub fn skip(why: &str) {
+    let line = format!("SKIPPED {}: {why}", this_test());
+    if in_ci() {
+        panic!("{line}, and CI is set: CI must run every test (as root, with DPDK)");
+    }
+    use std::io::Write;
+    // straight to the descriptor: libtest captures eprintln! of a passing test
+    let _ = writeln!(std::io::stderr(), "\n*** {line} ***");
+    if let Ok(path) = std::env::var("XDPGRAPH_SKIPPED") {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path);
+        if let Ok(mut f) = f {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// Whether this process is root, as the tests on veths, namespaces and XDP need; when not, the
+/// running test is [`skip`]ped (which fails it in CI).
+pub fn require_root() -> bool {
+    if crate::sys::netdev::euid() == 0 {
+        return true;
+    }
+    skip("needs root (veths, namespaces, XDP programs)");
+    false
+}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xdpgraph::ctl::client::Client;
-use xdpgraph::daemon::{Daemon, DaemonConfig, DaemonError, MemGenSpec};
+use xdpgraph::daemon::{Daemon, DaemonConfig, DaemonError, MemGenSpec, Outcome};
 use xdpgraph::dataplane::DataplaneConfig;
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -100,7 +100,7 @@ fn the_management_loop_serves_the_control_socket_until_stopped() {
         s2.store(true, Ordering::SeqCst);
         (ifs, tx)
     });
-    d.run_until(&stop);
+    assert_eq!(d.run_until(&stop), Outcome::Stopped);
     let (ifs, tx) = client.join().unwrap();
     assert!(ifs.ok, "{ifs:?}");
     let l = ifs.json["interfaces"].as_array().unwrap();
@@ -261,5 +261,73 @@ fn service_threads_stay_off_the_workers_core() {
     assert_eq!(d.dataplane_ref().worker_nice(), 0);
     assert_eq!(xdpgraph::sys::cpu::current_affinity().unwrap(), before);
     assert!(threads("xdpgraph-w").iter().all(|(_, nice)| *nice == 0));
+    d.shutdown();
+}
+
+#[test]
+fn a_worker_panic_ends_the_management_loop_and_status_shows_it() {
+    let mut cfg = config(Some(MemGenSpec {
+        pps: 10_000,
+        count: None,
+    }));
+    cfg.test_hooks = true;
+    let sock = cfg.socket.clone();
+    let mut d = Daemon::start(cfg).unwrap();
+    d.apply_script("x", "connect m0: m1: lower lower", &mut std::io::sink())
+        .unwrap();
+    let client = std::thread::spawn(move || {
+        let mut c = Client::connect(&sock).unwrap();
+        let st = c.call("status").unwrap();
+        let r = c.call("debug worker 0 panic").unwrap();
+        (st, r)
+    });
+    let t = Instant::now();
+    let out = d.run_until(&AtomicBool::new(false));
+    let (st, r) = client.join().unwrap();
+    assert!(st.ok && r.ok, "{st:?} {r:?}");
+    let w = &st.json["workers"][0];
+    assert_eq!(
+        (w["state"].as_str(), w["core"].as_u64()),
+        (Some("running"), Some(0))
+    );
+    assert!(w["heartbeats"].as_u64().unwrap() > 0, "{w}");
+    assert_eq!(st.json["interfaces"].as_array().unwrap().len(), 2);
+    match &out {
+        Outcome::Fault(f) => {
+            assert_eq!(f.worker, 0);
+            assert!(f.to_string().contains("panicked: test hook"), "{f}");
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(10));
+    // what `ctl status` shows once the fault is found
+    let r = xdpgraph::ctl::exec::execute(d.dataplane(), "status");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.json["workers"][0]["state"], "panicked", "{}", r.text);
+    assert!(
+        r.text.contains("panicked (test hook: worker 0 panics)"),
+        "{}",
+        r.text
+    );
+    d.shutdown();
+}
+
+#[test]
+fn without_test_hooks_there_is_no_debug_line() {
+    let cfg = config(None);
+    let sock = cfg.socket.clone();
+    let mut d = Daemon::start(cfg).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let client = std::thread::spawn(move || {
+        let mut c = Client::connect(&sock).unwrap();
+        let r = c.call("debug worker 0 panic").unwrap();
+        s2.store(true, Ordering::SeqCst);
+        r
+    });
+    assert_eq!(d.run_until(&stop), Outcome::Stopped);
+    let r = client.join().unwrap();
+    assert_eq!(r.errno, Some("EINVAL"));
+    assert!(r.error.unwrap().contains("unknown command"));
     d.shutdown();
 }

@@ -22,8 +22,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 static N: AtomicU32 = AtomicU32::new(0);
 const ETYPE: u16 = 0x88b5;
 
+/// Root, or the test is skipped loudly (and fails when `CI` is set).
 fn root() -> bool {
-    xdpgraph::sys::netdev::euid() == 0
+    xdpgraph::testkit::require_root()
 }
 
 /// The EAL for this process (no hugepages needed), and the test lock.
@@ -551,22 +552,51 @@ fn daemon_with_dpdk_devices() {
         .unwrap();
     assert!(st.success(), "{log}");
     assert!(log.contains("every frame back in its pool"), "{log}");
+    assert_no_runtime_dir(child.id());
+}
+
+/// Where the EAL of process `pid` kept its runtime files (the default `--file-prefix`).
+fn runtime_dirs(pid: u32) -> Vec<std::path::PathBuf> {
+    let mut bases = vec![std::path::PathBuf::from("/var/run/dpdk")];
+    if let Ok(x) = std::env::var("XDG_RUNTIME_DIR") {
+        bases.push(std::path::Path::new(&x).join("dpdk"));
+    }
+    bases.push("/tmp/dpdk".into());
+    (bases.into_iter())
+        .map(|b| b.join(format!("xdpgraph-{pid}")))
+        .collect()
+}
+
+fn assert_no_runtime_dir(pid: u32) {
+    for d in runtime_dirs(pid) {
+        assert!(
+            !d.exists(),
+            "the EAL's runtime directory {} is left",
+            d.display()
+        );
+    }
 }
 
 #[test]
 fn clear_errors_when_dpdk_cannot_start() {
     let _g = setup();
     let run = |eal: &str, frames: &str| {
-        let o = Command::new(BIN)
+        let c = Command::new(BIN)
             .args(["run", "--cores", "0", "--frames", frames, "--socket"])
             .arg(format!(
                 "/tmp/xdpgraph-dpdk-bad-{}.sock",
                 std::process::id()
             ))
             .args(["--dpdk-eal", eal])
-            .output()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        let pid = c.id();
+        let o = c.wait_with_output().unwrap();
         assert!(!o.status.success());
+        // an EAL that started and a run that failed after: its runtime files are gone too
+        assert_no_runtime_dir(pid);
         String::from_utf8_lossy(&o.stderr).to_string()
     };
     let e = run("--no-such-eal-option", "1024");

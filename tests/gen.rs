@@ -16,8 +16,9 @@ use xdpgraph::value::Value;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Root, or the test is skipped loudly (and fails when `CI` is set).
 fn root() -> bool {
-    xdpgraph::sys::netdev::euid() == 0
+    xdpgraph::testkit::require_root()
 }
 
 struct Env {

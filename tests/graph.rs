@@ -336,6 +336,7 @@ fn a_cycle_is_bounded_by_the_hop_limit() {
 static SERIAL: Mutex<()> = Mutex::new(());
 static ENTERED: AtomicBool = AtomicBool::new(false);
 static RELEASE: AtomicBool = AtomicBool::new(false);
+static LEFT: AtomicBool = AtomicBool::new(false);
 
 /// Holds a burst inside its `rcv` (so inside the worker's epoch guard) until released.
 struct Gate;
@@ -365,6 +366,7 @@ impl NodeType for Gate {
         while !RELEASE.load(SeqCst) {
             std::thread::yield_now();
         }
+        LEFT.store(true, SeqCst);
         cx.forward(if slot == 0 { 1 } else { 0 }, frames);
     }
 }
@@ -375,6 +377,7 @@ fn in_flight(setup: impl FnOnce(&mut Graph), edit: impl FnOnce(&mut Graph)) -> (
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     ENTERED.store(false, SeqCst);
     RELEASE.store(false, SeqCst);
+    LEFT.store(false, SeqCst);
     let mut g = Graph::new(GraphConfig::default(), xdpgraph::nodes::builtin());
     g.register_type(&GATE).unwrap();
     let mut ids = Vec::new();
@@ -414,9 +417,19 @@ fn in_flight(setup: impl FnOnce(&mut Graph), edit: impl FnOnce(&mut Graph)) -> (
         );
         std::thread::yield_now();
     }
+    let retired = g.epoch().stats().retired;
     edit(&mut g);
-    // The edit returned while the worker is still pinned inside its burst: edits never wait.
-    assert!(!RELEASE.load(SeqCst));
+    // The edit returned while the worker is still inside its burst (edits never wait for
+    // workers), and what it replaced cannot be freed while the worker holds the epoch.
+    assert!(!LEFT.load(SeqCst), "the edit waited for the worker's burst");
+    assert!(
+        g.epoch().stats().retired > retired,
+        "the edit retired the old topology"
+    );
+    assert!(
+        g.epoch().quiesce(16) > 0,
+        "the old topology was freed under a worker still using it"
+    );
     RELEASE.store(true, SeqCst);
     let got = w.join().unwrap();
     (g, got)

@@ -20,8 +20,9 @@ const ETYPE: u16 = 0x88b5;
 static SERIAL: Mutex<()> = Mutex::new(());
 static N: AtomicU32 = AtomicU32::new(0);
 
+/// Root, or the test is skipped loudly (and fails when `CI` is set).
 fn root() -> bool {
-    xdpgraph::sys::netdev::euid() == 0
+    xdpgraph::testkit::require_root()
 }
 
 /// A lab of `ports` ports with the data plane attached to every port. Field order: the data
@@ -35,7 +36,6 @@ struct Env {
 impl Env {
     fn new(ports: usize, addresses: bool) -> Option<Env> {
         if !root() {
-            eprintln!("skipped: the lab tests need root");
             return None;
         }
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -564,24 +564,49 @@ fn a_vanished_interface_marks_its_node_down_and_the_rest_keeps_going() {
     assert_eq!(collect(&s1, 300).len(), 1);
 }
 
+fn xdp_on(ifname: &str) -> String {
+    let o = std::process::Command::new("ip")
+        .args(["-o", "link", "show", ifname])
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout).unwrap()
+}
+
 #[test]
-fn a_stale_program_is_replaced_and_a_foreign_one_refused() {
-    use xdpgraph::dataplane::afxdp::{XdpMode, XdpProgram};
+fn a_stale_program_is_replaced_a_live_holder_and_a_foreign_one_refused() {
+    use xdpgraph::dataplane::afxdp::{program, AfxdpError, Owner, XdpMode, XdpProgram};
     let Some((lab, _s)) = lab_only(1) else { return };
     let ifname = lab.iface(0);
-    // A crashed run: the program stays attached (its owner never detaches it).
-    std::mem::forget(XdpProgram::attach(&ifname, XdpMode::Native).unwrap());
+    // A run killed with SIGKILL: its program stays attached, its owner (a process that has
+    // exited) is gone.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = Owner {
+        pid: gone.id(),
+        start_time: 1,
+        socket: "/run/gone.sock".into(),
+        ..Owner::this_process(None)
+    };
+    let stale = XdpProgram::attach_owned(&ifname, XdpMode::Native, &dead).unwrap();
+    assert_eq!(program::owner_of(stale.prog_id()), Some(dead.clone()));
+    assert_eq!(dead.alive(), Some(false));
+    std::mem::forget(stale);
     let p = XdpProgram::attach(&ifname, XdpMode::Native).unwrap();
     assert!(p.prog_id() > 0);
+    let me = program::owner_of(p.prog_id()).unwrap();
+    assert_eq!((me.pid, me.alive()), (std::process::id(), Some(true)));
+    // A live holder (this process) is refused by name, and keeps its program.
+    let err = XdpProgram::attach(&ifname, XdpMode::Native).err().unwrap();
+    assert!(matches!(err, AfxdpError::Held { .. }), "{err}");
+    assert_eq!(err.errno().name(), "EBUSY");
+    let want = format!(
+        "{ifname} is in use by another xdpgraph (pid {}",
+        std::process::id()
+    );
+    assert!(err.to_string().contains(&want), "{err}");
+    assert!(xdp_on(&ifname).contains(&format!("prog/xdp id {} ", p.prog_id())));
     drop(p);
-    let links = String::from_utf8(
-        std::process::Command::new("ip")
-            .args(["-o", "link", "show", &ifname])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let links = xdp_on(&ifname);
     assert!(
         !links.contains("xdp"),
         "the replacement detached cleanly: {links}"

@@ -120,6 +120,13 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Run {
         VerbId::Msg => msg(c, w),
         VerbId::List => list(c, w),
         VerbId::Show => show(c, w),
+        VerbId::Status if w.is_empty() => {
+            let d = c.daemon_status().ok_or(ControlError::Unsupported(
+                "status: this graph has no daemon around it; give a node's path",
+            ))?;
+            let (t, j) = render::daemon_status(&d);
+            Ok(Reply::ok(t, j))
+        }
         VerbId::Status | VerbId::Stats => stats(c, w),
         VerbId::Types => {
             let (t, j) = render::types(&c.graph().types());
@@ -241,7 +248,7 @@ fn show(c: &mut dyn Control, w: &[&str]) -> Run {
     Ok(Reply::ok(t, render::node_json(&n, !no_hooks)))
 }
 
-/// `stats [path]` / `status [path]`: one node, or every node; an interface's ether node
+/// `stats [path]` / `status <path>`: one node, or every node; an interface's ether node
 /// also shows its port's driver counters and what it lost outside the graph (read now).
 fn stats(c: &mut dyn Control, w: &[&str]) -> Run {
     let ports = c.port_drops();

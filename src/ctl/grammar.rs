@@ -52,7 +52,7 @@ pub const VERBS: &[Verb] = &[
     Verb { id: VerbId::Msg, name: "msg", aliases: &[], usage: "msg <path> <command> [argument]", help: "Send a control message; the argument and reply use netgraph's ASCII form, e.g. msg br0: setconfig { loopTimeout=30 }.", min: 2, max: 3 },
     Verb { id: VerbId::List, name: "list", aliases: &["ls"], usage: "list [-l] [-n]", help: "List nodes (-l: with their hooks; -n: named nodes only).", min: 0, max: 2 },
     Verb { id: VerbId::Show, name: "show", aliases: &[], usage: "show [-n] <path>", help: "Show a node and its hooks (-n: without hooks).", min: 1, max: 2 },
-    Verb { id: VerbId::Status, name: "status", aliases: &[], usage: "status <path>", help: "A node's status: its counters and drops.", min: 1, max: 1 },
+    Verb { id: VerbId::Status, name: "status", aliases: &[], usage: "status [path]", help: "A node's status: its counters and drops. Without a path, the daemon's: its workers (running, or the fault found) and interfaces.", min: 0, max: 1 },
     Verb { id: VerbId::Types, name: "types", aliases: &[], usage: "types", help: "List node types and how many nodes of each exist.", min: 0, max: 0 },
     Verb { id: VerbId::Dot, name: "dot", aliases: &[], usage: "dot [-c] [file]", help: "Graphviz of the live graph (to a file, or printed); -c adds frame counters per hook and drops per node.", min: 0, max: 2 },
     Verb { id: VerbId::Read, name: "read", aliases: &["source"], usage: "read <file>", help: "Run the commands in a file ('#' starts a comment).", min: 1, max: 1 },

@@ -60,6 +60,31 @@ pub struct IfaceInfo {
     pub up: bool,
 }
 
+/// A worker thread, as `status` shows it.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub worker: usize,
+    pub core: usize,
+    /// "running", "standing" (its heartbeat stood still at the last looks), "panicked",
+    /// "stopped".
+    pub state: &'static str,
+    /// What is known beyond the state (a panic's message, how long it stood).
+    pub detail: String,
+    /// Loop iterations so far.
+    pub heartbeats: u64,
+    pub free_frames: u64,
+    pub frames: u64,
+}
+
+/// The daemon, as `status` without a path shows it.
+#[derive(Debug, Clone)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    pub socket: Option<String>,
+    pub workers: Vec<WorkerInfo>,
+    pub interfaces: Vec<IfaceInfo>,
+}
+
 /// Why a command failed. `errno()` is what the reply carries.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -107,6 +132,10 @@ pub trait Control {
     /// (none without a data plane).
     fn port_drops(&self) -> Vec<PortDrops> {
         Vec::new()
+    }
+    /// The daemon's state, for `status` without a path (None: there is no data plane).
+    fn daemon_status(&self) -> Option<DaemonStatus> {
+        None
     }
 }
 

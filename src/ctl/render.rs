@@ -1,6 +1,6 @@
 //! The graph's queries as ngctl-style text and as JSON.
 
-use super::{IfaceInfo, PortDrops};
+use super::{DaemonStatus, IfaceInfo, PortDrops};
 use crate::graph::{DropCount, ErrorRow, NodeInfo, NodeStats, Registry, TypeInfo};
 use serde_json::{json, Map, Value as J};
 use std::fmt::Display;
@@ -286,6 +286,43 @@ pub fn interfaces(l: &[IfaceInfo]) -> (String, J) {
         })
         .collect();
     (t, json!({ "interfaces": rows }))
+}
+
+/// `status` without a path: the daemon, its workers and its interfaces.
+pub fn daemon_status(d: &DaemonStatus) -> (String, J) {
+    let mut t = format!("xdpgraph pid {}", d.pid);
+    if let Some(s) = &d.socket {
+        t += &format!(", control socket {s}");
+    }
+    t += &format!("\nWorkers: {}\n", d.workers.len());
+    let line = |a: &str, b: &str, c: &str, e: &str, f: &str| {
+        format!("  {a:<6} {b:>4}  {c:>12}  {e:>13}  {f}\n")
+    };
+    t += &line("Worker", "Core", "Heartbeats", "Free frames", "State");
+    for w in &d.workers {
+        let mut state = w.state.to_string();
+        if !w.detail.is_empty() {
+            state += &format!(" ({})", w.detail);
+        }
+        let frames = format!("{}/{}", w.free_frames, w.frames);
+        let (id, core, beats) = (
+            w.worker.to_string(),
+            w.core.to_string(),
+            w.heartbeats.to_string(),
+        );
+        t += &line(&id, &core, &beats, &frames, &state);
+    }
+    let (it, ij) = interfaces(&d.interfaces);
+    t += &format!("Interfaces: {}\n{it}", d.interfaces.len());
+    let workers: Vec<J> = (d.workers.iter())
+        .map(|w| {
+            json!({"worker": w.worker, "core": w.core, "state": w.state, "detail": w.detail,
+                   "heartbeats": w.heartbeats, "free_frames": w.free_frames, "frames": w.frames})
+        })
+        .collect();
+    let j = json!({"pid": d.pid, "socket": d.socket, "workers": workers,
+                   "interfaces": ij["interfaces"]});
+    (t, j)
 }
 
 /// `help <type>`: what a node type is, its hooks, messages with their arguments, counters and

@@ -1,8 +1,8 @@
 //! The data plane as the backend of the `ctl` commands: the one adapter between
 //! [`Dataplane`]'s typed API and [`ctl::Control`](crate::ctl::Control).
 
-use super::Dataplane;
-use crate::ctl::{Control, ControlError, IfaceInfo};
+use super::{Dataplane, WorkerState};
+use crate::ctl::{Control, ControlError, DaemonStatus, IfaceInfo, WorkerInfo};
 use crate::graph::Graph;
 
 impl Control for Dataplane {
@@ -32,6 +32,35 @@ impl Control for Dataplane {
     }
     fn port_drops(&self) -> Vec<crate::port::PortDrops> {
         Dataplane::port_drops(self)
+    }
+    fn daemon_status(&self) -> Option<DaemonStatus> {
+        let workers = (self.worker_status().into_iter())
+            .map(|w| {
+                let (state, detail) = match w.state {
+                    WorkerState::Running => ("running", String::new()),
+                    WorkerState::Standing(d) => {
+                        ("standing", format!("no heartbeat for {} ms", d.as_millis()))
+                    }
+                    WorkerState::Panicked(m) => ("panicked", m),
+                    WorkerState::Stopped => ("stopped", String::new()),
+                };
+                WorkerInfo {
+                    worker: w.worker,
+                    core: w.core,
+                    state,
+                    detail,
+                    heartbeats: w.heartbeats,
+                    free_frames: w.free_frames,
+                    frames: w.frames,
+                }
+            })
+            .collect();
+        Some(DaemonStatus {
+            pid: std::process::id(),
+            socket: self.config().control_socket.clone(),
+            workers,
+            interfaces: Control::interfaces(self),
+        })
     }
 }
 

@@ -8,6 +8,8 @@
 //!   all): [`afxdp`] (AF_XDP sockets on Linux interfaces), [`mem`] (in-memory ports for tests
 //!   and demos), `dpdk` (DPDK ethdevs, cargo feature `dpdk`).
 //! * [`control`]: the data plane as the `ctl` commands' backend.
+//! * [`health`]: the workers' heartbeats, and the faults the management thread finds in them
+//!   ([`Dataplane::check_workers`]).
 //!
 //! Queues are spread over workers: queue q of every interface goes to worker q mod W, so every
 //! worker has a port on every interface and can transmit on it; a frame never crosses workers.
@@ -21,6 +23,7 @@ pub mod control;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 mod error;
+pub mod health;
 pub mod mem;
 mod placement;
 mod worker;
@@ -31,16 +34,22 @@ pub use backend::{
     ShutdownReport,
 };
 pub use error::{BackendError, BackendFailure, DataplaneError};
+pub use health::{FaultKind, TestFault, WorkerFault, WorkerState, WorkerStatus};
 
 use crate::graph::{Graph, GraphConfig, GraphHandle};
 use crate::port::PortId;
 use crate::wire::MacAddr;
 use afxdp::{SocketConfig, XdpMode};
+use health::{Heartbeat, Watch};
 use placement::Placement;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use worker::{Spawn, WorkerThread};
+use std::time::{Duration, Instant};
+use worker::{Ended, Spawn, WorkerThread};
+
+/// How long shutdown waits for each worker to end before leaving it to the process's exit.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The workers' nice value by default when they have their cores to themselves (some core
 /// has no worker): above anything else that lands there (see `src/dataplane/placement.rs`).
@@ -67,6 +76,11 @@ pub struct DataplaneConfig {
     pub taps: bool,
     /// Run DPDK too: every ethdev the EAL finds becomes a port (needs the `dpdk` feature).
     pub dpdk: Option<DpdkConfig>,
+    /// The daemon's control socket: recorded as the owner of the XDP programs it attaches
+    /// (another run names it when it refuses an interface), and shown by `ctl status`.
+    pub control_socket: Option<String>,
+    /// A worker whose heartbeat stops for this long is a fault ([`Dataplane::check_workers`]).
+    pub stall_timeout: std::time::Duration,
 }
 
 impl Default for DataplaneConfig {
@@ -81,6 +95,8 @@ impl Default for DataplaneConfig {
             socket: SocketConfig::default(),
             taps: true,
             dpdk: None,
+            control_socket: None,
+            stall_timeout: health::STALL_TIMEOUT,
         }
     }
 }
@@ -149,6 +165,8 @@ pub struct Dataplane {
     stop: Arc<AtomicBool>,
     report: Option<ShutdownReport>,
     placement: Placement,
+    /// The management thread's view of each worker's heartbeat.
+    watch: Vec<Watch>,
 }
 
 impl Dataplane {
@@ -191,6 +209,7 @@ impl Dataplane {
             stop: Arc::new(AtomicBool::new(false)),
             report: None,
             placement,
+            watch: Vec::new(),
         };
         // on an error below, dropping `dp` stops the workers started so far
         for (id, &core) in dp.cfg.cores.iter().enumerate() {
@@ -203,8 +222,10 @@ impl Dataplane {
                 busy_poll: dp.cfg.busy_poll,
                 nice: dp.worker_nice(),
                 stop: dp.stop.clone(),
+                health: Arc::new(Heartbeat::default()),
             })?;
             dp.workers.push(w);
+            dp.watch.push(Watch::default());
         }
         for b in 0..dp.backends.len() {
             for name in dp.backends[b].initial()? {
@@ -433,6 +454,80 @@ impl Dataplane {
         self.attach_with(b, name, None)
     }
 
+    /// Looks at every worker (call it often, at least every 100 ms: the management loop does
+    /// on each turn): a worker that panicked or ended, or whose heartbeat stood still for the
+    /// stall timeout (as [`health`] defines it), is a fault. Logged here.
+    pub fn check_workers(&mut self) -> Option<WorkerFault> {
+        let now = Instant::now();
+        let timeout = self.cfg.stall_timeout;
+        for (i, w) in self.workers.iter().enumerate() {
+            let kind = if let Some(m) = w.health.panic() {
+                Some(FaultKind::Panicked(m))
+            } else if w.finished() {
+                Some(FaultKind::Panicked("its thread ended".into()))
+            } else {
+                let beats = w.health.beats();
+                self.watch[i]
+                    .observe(beats, now, timeout)
+                    .map(FaultKind::Stalled)
+            };
+            if let Some(kind) = kind {
+                let f = WorkerFault {
+                    worker: i,
+                    core: w.core,
+                    kind,
+                };
+                tracing::error!("{f}");
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// The workers, as `ctl status` shows them.
+    pub fn worker_status(&self) -> Vec<WorkerStatus> {
+        let stopping = self.stop.load(Ordering::Relaxed);
+        (self.workers.iter().enumerate())
+            .map(|(i, w)| {
+                let state = if let Some(m) = w.health.panic() {
+                    WorkerState::Panicked(m)
+                } else if w.health.is_stopped() || (stopping && w.finished()) {
+                    WorkerState::Stopped
+                } else if w.finished() {
+                    WorkerState::Panicked("its thread ended".into())
+                } else {
+                    (self.watch[i].standing())
+                        .filter(|d| !d.is_zero())
+                        .map_or(WorkerState::Running, WorkerState::Standing)
+                };
+                let (free_frames, frames, double_frees) = w.health.frames();
+                WorkerStatus {
+                    worker: i,
+                    core: w.core,
+                    state,
+                    heartbeats: w.health.beats(),
+                    free_frames,
+                    frames,
+                    double_frees,
+                }
+            })
+            .collect()
+    }
+
+    /// A test hook: has worker `worker` panic or stop polling. Hidden: the daemon reaches it
+    /// only through its `debug` line, enabled by `XDPGRAPH_TEST_HOOKS=1` (docs/TESTING.md).
+    #[doc(hidden)]
+    pub fn debug_fault(&self, worker: usize, fault: TestFault) -> Result<(), DataplaneError> {
+        let w = self.workers.get(worker).ok_or_else(|| {
+            DataplaneError::Invalid(format!(
+                "no worker {worker} (there are {})",
+                self.workers.len()
+            ))
+        })?;
+        w.fault(fault);
+        Ok(())
+    }
+
     /// Housekeeping (call every ~100 ms): graph timers, reclamation, link states.
     pub fn tick(&mut self) {
         self.graph.tick();
@@ -453,9 +548,17 @@ impl Dataplane {
             return;
         }
         self.stop.store(true, Ordering::SeqCst);
-        for w in self.workers.iter_mut() {
-            if !w.join() {
-                tracing::error!(core = w.core, "a worker panicked");
+        for (i, w) in self.workers.iter_mut().enumerate() {
+            match w.join(JOIN_TIMEOUT) {
+                Ended::Clean => {}
+                Ended::Panicked(m) => {
+                    tracing::error!(worker = i, core = w.core, "the worker had panicked: {m}")
+                }
+                Ended::Stuck => tracing::error!(
+                    worker = i,
+                    core = w.core,
+                    "the worker did not stop; its sockets close when the process exits"
+                ),
             }
         }
         for (_, a) in std::mem::take(&mut self.ifaces) {

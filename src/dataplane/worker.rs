@@ -5,6 +5,7 @@
 use super::backend::{
     Locals, MemoryMaker, OnClose, PortMaker, RegionInfo, WorkerCx, WorkerMemory, WorkerPort,
 };
+use super::health::{panic_message, Heartbeat, TestFault};
 use super::DataplaneError;
 use crate::buf::{Pool, Region};
 use crate::frame::{CHUNK_SIZE, HEADROOM};
@@ -18,12 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the management thread waits for a worker's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Empty polls before an idle worker (not busy-polling) starts waiting in poll(2).
 const IDLE_POLLS: u32 = 2048;
+/// Loop iterations between two publications of the pool's free count.
+const PUBLISH_EVERY: u64 = 1024;
 
 /// What the management thread asks a worker.
 pub(super) enum Cmd {
@@ -31,6 +34,8 @@ pub(super) enum Cmd {
     Open(PortId, PortMaker, Sender<Result<(), DataplaneError>>),
     /// Remove a port (its frames go back to the pool) and close it.
     Close(PortId, Sender<Result<(), DataplaneError>>),
+    /// A test hook: panic, or stop polling for good.
+    Fault(TestFault),
 }
 
 /// How to start a worker.
@@ -45,6 +50,7 @@ pub(super) struct Spawn {
     /// The worker's nice value (0: unchanged).
     pub nice: i32,
     pub stop: Arc<AtomicBool>,
+    pub health: Arc<Heartbeat>,
 }
 
 /// The management thread's handle on a worker.
@@ -52,14 +58,24 @@ pub(super) struct WorkerThread {
     pub core: usize,
     /// Chunk size of the worker's frame memory.
     pub chunk_size: usize,
+    pub health: Arc<Heartbeat>,
     cmds: Sender<Cmd>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// How a worker thread ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ended {
+    Clean,
+    Panicked(String),
+    /// It did not end in time (stuck): left running until the process exits.
+    Stuck,
 }
 
 impl WorkerThread {
     /// Starts the worker; returns once its frame memory and graph worker are ready.
     pub fn spawn(s: Spawn) -> Result<WorkerThread, DataplaneError> {
-        let (id, core) = (s.id, s.core);
+        let (id, core, health) = (s.id, s.core, s.health.clone());
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -69,6 +85,7 @@ impl WorkerThread {
         let mut w = WorkerThread {
             core,
             chunk_size: 0,
+            health,
             cmds: tx,
             thread: Some(thread),
         };
@@ -109,11 +126,33 @@ impl WorkerThread {
         self.ask(w, |r| Cmd::Close(port, r))
     }
 
-    /// Waits for the worker to end (the stop flag is set); false when it panicked.
-    pub fn join(&mut self) -> bool {
-        match self.thread.take() {
-            Some(t) => t.join().is_ok(),
-            None => true,
+    /// Has the worker panic or stall (a test hook); no answer.
+    pub fn fault(&self, f: TestFault) {
+        let _ = self.cmds.send(Cmd::Fault(f));
+    }
+
+    /// Whether the thread has ended (for whatever reason).
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits up to `timeout` for the worker to end (the stop flag is set); a worker still
+    /// running then is left to the process's exit.
+    pub fn join(&mut self, timeout: Duration) -> Ended {
+        let Some(t) = self.thread.take() else {
+            return Ended::Clean;
+        };
+        let until = Instant::now() + timeout;
+        while !t.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !t.is_finished() {
+            return Ended::Stuck;
+        }
+        match (t.join(), self.health.panic()) {
+            (Err(p), _) => Ended::Panicked(panic_message(p.as_ref())),
+            (Ok(()), Some(m)) => Ended::Panicked(m),
+            (Ok(()), None) => Ended::Clean,
         }
     }
 }
@@ -133,6 +172,7 @@ struct Running {
     opened: BTreeMap<PortId, Opened>,
     /// Every open port's descriptors, to wait on when idle.
     fds: PollSet,
+    health: Arc<Heartbeat>,
 }
 
 fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, DataplaneError>>) {
@@ -180,11 +220,23 @@ fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, Datapl
         locals: Locals::default(),
         opened: BTreeMap::new(),
         fds: PollSet::default(),
+        health: s.health,
     };
-    r.run(&cmds, &s.stop, busy || s.busy_poll);
+    r.publish();
+    let busy = busy || s.busy_poll;
+    let ran =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run(&cmds, &s.stop, busy)));
+    if let Err(p) = ran {
+        // the management thread sees it and stops the daemon; the ports close as they drop
+        let msg = panic_message(p.as_ref());
+        tracing::error!(worker = r.id, core = s.core, "worker panicked: {msg}");
+        r.health.panicked(msg);
+        return;
+    }
     for id in r.w.port_ids() {
         r.close(id);
     }
+    r.health.stopped();
     // the pool goes before the guard: its chunks go home through what the guard keeps
     drop(r);
     drop(guard);
@@ -212,7 +264,13 @@ fn anonymous_memory(frames: usize) -> Result<WorkerMemory, DataplaneError> {
 impl Running {
     fn run(&mut self, cmds: &Receiver<Cmd>, stop: &AtomicBool, busy: bool) {
         let mut idle = 0u32;
+        let mut beats = 0u64;
         while !stop.load(Ordering::Relaxed) {
+            beats += 1;
+            self.health.beat(beats);
+            if beats.is_multiple_of(PUBLISH_EVERY) {
+                self.publish();
+            }
             while let Ok(cmd) = cmds.try_recv() {
                 self.handle(cmd);
             }
@@ -234,13 +292,32 @@ impl Running {
     fn handle(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Open(port, maker, reply) => {
-                let _ = reply.send(self.open(port, maker));
+                let r = self.open(port, maker);
+                self.publish();
+                let _ = reply.send(r);
             }
             Cmd::Close(port, reply) => {
                 self.close(port);
+                self.publish();
                 let _ = reply.send(Ok(()));
             }
+            Cmd::Fault(TestFault::Panic) => {
+                panic!("test hook: worker {} panics", self.id)
+            }
+            Cmd::Fault(TestFault::Stall) => {
+                tracing::warn!(worker = self.id, "test hook: this worker stops polling");
+                loop {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
         }
+    }
+
+    /// Publishes the pool's free count (for `ctl status` and the tests).
+    fn publish(&self) {
+        let p = self.w.pool();
+        self.health
+            .set_frames(p.available(), p.capacity(), p.double_frees());
     }
 
     fn cx(&mut self) -> WorkerCx<'_> {

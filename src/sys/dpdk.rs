@@ -121,6 +121,8 @@ extern "C" {
     fn xg_pool_free(mp: *mut c_void);
     fn xg_ring_inject(ring: *mut c_void, mp: *mut c_void, data: *const u8, len: u32) -> c_int;
     fn xg_ring_take(ring: *mut c_void, buf: *mut u8, cap: u32) -> c_int;
+    // librte_eal
+    fn rte_eal_get_runtime_dir() -> *const c_char;
 }
 
 /// A DPDK error: what was being done and DPDK's reason.
@@ -165,6 +167,35 @@ pub fn eal_init(args: &[String]) -> Result<(), DpdkError> {
         )));
     }
     Ok(())
+}
+
+/// The EAL's runtime directory (`/var/run/dpdk/<file-prefix>`, or under `$XDG_RUNTIME_DIR`
+/// when not root), once the EAL has started.
+pub fn runtime_dir() -> Option<std::path::PathBuf> {
+    // SAFETY: returns a pointer to the EAL's static, NUL-terminated path buffer (empty before
+    // the EAL starts); copied at once.
+    let p = unsafe { CStr::from_ptr(rte_eal_get_runtime_dir()) };
+    let s = p.to_str().ok().filter(|s| !s.is_empty())?;
+    Some(std::path::PathBuf::from(s))
+}
+
+static RUNTIME_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+extern "C" fn remove_runtime_dir_at_exit() {
+    if let Some(d) = RUNTIME_DIR.get() {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Removes `dir` (the EAL's runtime directory) when the process exits normally, whether or not
+/// the EAL was cleaned up (a test process never is). Once per process.
+pub fn remove_at_exit(dir: std::path::PathBuf) {
+    if RUNTIME_DIR.set(dir).is_ok() {
+        // SAFETY: registers a plain function with no arguments; it only removes files.
+        unsafe {
+            libc::atexit(remove_runtime_dir_at_exit);
+        }
+    }
 }
 
 /// Releases the EAL's resources (after every port is closed and area freed).

@@ -10,5 +10,6 @@ pub mod cpu;
 pub mod dpdk;
 pub mod mmap;
 pub mod netdev;
+pub mod process;
 pub mod random;
 pub mod xsk;

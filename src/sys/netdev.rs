@@ -508,9 +508,10 @@ extern "C" fn on_stop_signal(sig: libc::c_int) {
     STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Installs SIGINT and SIGTERM handlers that record the signal; [`stop_signal`] reads it.
+/// Installs SIGINT, SIGTERM and SIGHUP handlers that record the signal; [`stop_signal`]
+/// reads it. (SIGHUP would otherwise end the daemon without detaching anything.)
 pub fn catch_stop_signals() {
-    for s in [libc::SIGINT, libc::SIGTERM] {
+    for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: installs an async-signal-safe handler (one atomic store).
         unsafe {
             libc::signal(s, on_stop_signal as *const () as libc::sighandler_t);
@@ -518,7 +519,7 @@ pub fn catch_stop_signals() {
     }
 }
 
-/// The SIGINT/SIGTERM received, if any (after [`catch_stop_signals`]).
+/// The SIGINT/SIGTERM/SIGHUP received, if any (after [`catch_stop_signals`]).
 pub fn stop_signal() -> Option<i32> {
     match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
         0 => None,

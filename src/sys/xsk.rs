@@ -206,7 +206,9 @@ impl<T: Copy> ProdRing<T> {
             .cached_prod
             .wrapping_sub(self.0.consumer().load(Ordering::Acquire))
     }
-    /// Entries produced and not yet consumed by the kernel (for detach).
+    /// Entries produced and not yet consumed by the kernel, as far as its published consumer
+    /// index shows: the kernel publishes it late, so this may include entries it has taken
+    /// (and even given back) already. Not a list of chunks to free.
     pub fn pending(&self) -> Vec<T> {
         let r = &self.0;
         let cons = r.consumer().load(Ordering::Acquire);

@@ -5,7 +5,7 @@ use super::iface::STATS_WAIT;
 use super::port::read_kernel_stats;
 use super::program::{register_socket, unregister_socket};
 use super::{check_mtu, io_ctx, rx_queues, AfxdpError, IfaceCtl, QueueStats, SocketConfig};
-use super::{Umem, XdpMode, XskPort};
+use super::{Owner, Umem, XdpMode, XskPort};
 use crate::dataplane::backend::{
     AttachRequest, Backend, Claim, DriverStats, IfaceDesc, Interface, PortDrop, PortMaker,
     WorkerCx, WorkerPort,
@@ -34,6 +34,8 @@ pub struct AfxdpBackend {
     mode: XdpMode,
     socket: SocketConfig,
     taps: bool,
+    /// Recorded in every program attached (this process, and the daemon's control socket).
+    owner: Owner,
 }
 
 impl AfxdpBackend {
@@ -42,6 +44,7 @@ impl AfxdpBackend {
             mode: cfg.xdp_mode,
             socket: cfg.socket,
             taps: cfg.taps,
+            owner: Owner::this_process(cfg.control_socket.as_deref()),
         }
     }
 }
@@ -76,7 +79,7 @@ impl Backend for AfxdpBackend {
             }
             .into());
         }
-        let mut ctl = IfaceCtl::attach(ifname, self.mode)?;
+        let mut ctl = IfaceCtl::attach(ifname, self.mode, &self.owner)?;
         let tap = if self.taps {
             open_tap(ifname, &mut ctl)
         } else {

@@ -1,7 +1,7 @@
 //! [`IfaceCtl`]: the control half of an attached interface.
 
 use super::port::{read_kernel_stats, QueueStats};
-use super::{io_ctx, AfxdpError, XdpMode, XdpProgram};
+use super::{io_ctx, AfxdpError, Owner, XdpMode, XdpProgram};
 use crate::port::{PortCtl, PortDrop, PortReason};
 use crate::sys::netdev::{self, IfSocket};
 use crate::wire::MacAddr;
@@ -62,10 +62,11 @@ pub struct IfaceCtl {
 }
 
 impl IfaceCtl {
-    /// Attaches the XDP program to `ifname` (steering off: the host keeps the interface).
-    pub fn attach(ifname: &str, mode: XdpMode) -> Result<IfaceCtl, AfxdpError> {
+    /// Attaches the XDP program to `ifname` on behalf of `owner` (steering off: the host
+    /// keeps the interface).
+    pub fn attach(ifname: &str, mode: XdpMode, owner: &Owner) -> Result<IfaceCtl, AfxdpError> {
         let link = IfSocket::open().map_err(io_ctx(format!("{ifname}: a socket for ioctls")))?;
-        let prog = XdpProgram::attach(ifname, mode)?;
+        let prog = XdpProgram::attach_owned(ifname, mode, owner)?;
         let promisc_before = netdev::flags(ifname)
             .map(|f| f & libc::IFF_PROMISC != 0)
             .unwrap_or(false);

@@ -6,8 +6,9 @@
 //!   the workers, its TAP mirror.
 //! * [`program`]: loads `bpf/xdpgraph.bpf.c` (built by build.rs) with libbpf-rs, attaches it in
 //!   native or generic mode, flips steering through its `steer` map, registers sockets in its
-//!   `xsks` map, and detaches on drop. A program left attached by a crashed run is recognised by
-//!   its name and replaced; a foreign program is never touched.
+//!   `xsks` map, and detaches on drop. Each copy records its owner (pid, start time, control
+//!   socket) in its `owner` map: a copy whose owner is gone (a killed run) is replaced, a copy
+//!   a live daemon holds is refused with the holder named, a foreign program is never touched.
 //! * [`iface`]: [`IfaceCtl`], the [`PortCtl`](crate::port::PortCtl) of a real interface:
 //!   MAC, promiscuity, multicast, link state, counters, steering, and its TAP mirror.
 //! * [`port`]: [`XskPort`], the [`Port`](crate::port::Port) of one (interface, queue) on one
@@ -26,7 +27,7 @@ pub mod program;
 pub use backend::{tap_name, AfxdpBackend, AfxdpIface};
 pub use iface::IfaceCtl;
 pub use port::{QueueStats, SocketConfig, Umem, XskPort};
-pub use program::{XdpMode, XdpProgram};
+pub use program::{Owner, XdpMode, XdpProgram};
 
 use crate::dataplane::BackendError;
 use crate::errno::Errno;
@@ -77,6 +78,13 @@ pub enum AfxdpError {
         name: String,
         id: u32,
     },
+    /// Another xdpgraph holds the interface: a live process (or one this process cannot see)
+    /// owns the program attached there.
+    #[error(
+        "{ifname} is in use by another xdpgraph ({holder}); it was left as it is (stop that \
+         daemon, or detach {ifname} from it, first)"
+    )]
+    Held { ifname: String, holder: String },
     #[error("{ifname}: {why}")]
     Queues { ifname: String, why: String },
     #[error("xdp mode must be auto, native or generic, not {0:?}")]
@@ -92,7 +100,7 @@ impl AfxdpError {
             AfxdpError::Mtu { .. } | AfxdpError::Queues { .. } | AfxdpError::Mode(_) => {
                 Errno::EINVAL
             }
-            AfxdpError::Busy { .. } => Errno::EBUSY,
+            AfxdpError::Busy { .. } | AfxdpError::Held { .. } => Errno::EBUSY,
         }
     }
 }

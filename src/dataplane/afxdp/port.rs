@@ -5,7 +5,7 @@
 //! or by us: frames the kernel completed without sending them (`tx_not_sent`: a TX kick
 //! answered `EBUSY`) and frames still held when the socket closed (`lost_on_close`).
 
-use crate::buf::{Burst, Frame, Pool, BURST};
+use crate::buf::{Burst, ChunkSet, Frame, Pool, BURST};
 use crate::port::{Port, PortId};
 use crate::sys::netdev::Tap;
 use crate::sys::xsk::{socket_stats, BindMode, RingSizes, TxKick, UmemSource, XskSocket, XskStats};
@@ -208,6 +208,8 @@ struct Queue {
     in_fill: u32,
     /// Frames on the TX ring or in the kernel, not yet completed.
     in_tx: u32,
+    /// Every chunk handed to the kernel (fill and TX rings) and not back yet.
+    held: ChunkSet,
     stats: Arc<QueueStats>,
     /// The last read of the kernel's counters made for the management thread.
     served: u32,
@@ -284,19 +286,10 @@ impl XskPort {
         };
         for (i, &q) in queues.iter().enumerate() {
             let src = umem.source();
-            let first = matches!(src, UmemSource::Register { .. });
-            let sock = if first && cfg.zero_copy {
-                XskSocket::bind(&src, ifindex, q, cfg.sizes, BindMode::ZeroCopy)
-                    .or_else(|_| XskSocket::bind(&src, ifindex, q, cfg.sizes, BindMode::Copy))
-            } else {
-                XskSocket::bind(&src, ifindex, q, cfg.sizes, BindMode::Copy)
-            };
-            let sock = match sock {
+            let sock = match bind(&src, ifindex, q, cfg) {
                 Ok(s) => s,
                 Err(e) => {
-                    port.detach(pool);
-                    umem.live
-                        .retain(|fd| !port.queues.iter().any(|q| q.sock.fd() == *fd));
+                    port.close(umem, pool);
                     return Err(e);
                 }
             };
@@ -310,13 +303,14 @@ impl XskPort {
                 sock,
                 in_fill: 0,
                 in_tx: 0,
+                held: ChunkSet::for_pool(pool),
                 stats: st,
                 served,
             };
             refill(&mut queue, pool, port.fill_target, port.reserve);
             if let Err(e) = register(q, queue.sock.fd()) {
                 port.queues.push(queue);
-                port.detach(pool);
+                port.close(umem, pool);
                 return Err(io::Error::other(format!(
                     "registering queue {q} in the XDP program: {e}"
                 )));
@@ -333,6 +327,12 @@ impl XskPort {
         self.tap_reader = reader;
     }
 
+    /// Closes a port that failed to open: its sockets leave `umem`, its chunks come home.
+    fn close(&mut self, umem: &mut Umem, pool: &mut Pool) {
+        umem.forget(&self.queues.iter().map(|q| q.sock.fd()).collect::<Vec<_>>());
+        self.detach(pool);
+    }
+
     /// The socket descriptors (for waiting when idle).
     pub fn fds(&self) -> Vec<RawFd> {
         let mut v: Vec<RawFd> = self.queues.iter().map(|q| q.sock.fd()).collect();
@@ -340,6 +340,33 @@ impl XskPort {
             v.extend(self.tap.as_ref().map(|t| t.fd()));
         }
         v
+    }
+}
+
+/// How long a bind retries a queue that is still busy.
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A socket on queue `q`: zero-copy first when asked and it registers the UMEM, else copy
+/// mode. The kernel lets go of a closed socket's queue in deferred work, so a bind right
+/// after a detach may find the queue busy a moment longer: that is retried, briefly.
+fn bind(src: &UmemSource, ifindex: u32, q: u32, cfg: &SocketConfig) -> io::Result<XskSocket> {
+    let first = matches!(src, UmemSource::Register { .. });
+    let until = std::time::Instant::now() + BIND_RETRY;
+    loop {
+        let r = if first && cfg.zero_copy {
+            XskSocket::bind(src, ifindex, q, cfg.sizes, BindMode::ZeroCopy)
+                .or_else(|_| XskSocket::bind(src, ifindex, q, cfg.sizes, BindMode::Copy))
+        } else {
+            XskSocket::bind(src, ifindex, q, cfg.sizes, BindMode::Copy)
+        };
+        match r {
+            Err(e)
+                if e.kind() == io::ErrorKind::ResourceBusy && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
     }
 }
 
@@ -361,7 +388,10 @@ fn refill(q: &mut Queue, pool: &mut Pool, target: u32, reserve: usize) {
         let mut got = 0;
         while got < k {
             match pool.alloc() {
-                Some(b) => bases[got] = b,
+                Some(b) => {
+                    bases[got] = b;
+                    q.held.insert(pool, b);
+                }
                 None => break,
             }
             got += 1;
@@ -387,7 +417,9 @@ fn complete(q: &mut Queue, pool: &mut Pool) {
             break;
         }
         for i in 0..n {
-            pool.free_addr(q.sock.comp.get(i));
+            let a = q.sock.comp.get(i);
+            q.held.remove(pool, a);
+            pool.free_addr(a);
         }
         q.sock.comp.release(n);
         q.in_tx = q.in_tx.saturating_sub(n);
@@ -437,8 +469,10 @@ impl Port for XskPort {
             let n = q.sock.rx.available(out.room() as u32);
             for j in 0..n {
                 let d = q.sock.rx.get(j);
+                let addr = crate::sys::xsk::desc_addr(d.addr);
+                q.held.remove(pool, addr);
                 let _ = out.push(Frame {
-                    addr: crate::sys::xsk::desc_addr(d.addr),
+                    addr,
                     len: d.len,
                     vtag: 0,
                 });
@@ -472,6 +506,9 @@ impl Port for XskPort {
                 options: 0,
             });
         q.sock.tx.produce(descs, n);
+        for f in &frames.as_slice()[..n as usize] {
+            q.held.insert(pool, f.addr);
+        }
         frames.consume_front(n as usize);
         q.in_tx += n;
         q.stats.tx_queued.fetch_add(n as u64, Relaxed);
@@ -529,33 +566,48 @@ impl Port for XskPort {
         }
     }
 
+    /// Returns every chunk: completions and received frames nobody took at once; then the
+    /// sockets close, after which the kernel holds none of their chunks (copy mode), and the
+    /// rest of what was handed to it (fill ring, TX ring, kept by the kernel) comes home from
+    /// `held`, each chunk once. (Not by reading the fill and TX rings: the kernel publishes its
+    /// consumer index late, so they may still show chunks it took and gave back already.)
     fn detach(&mut self, pool: &mut Pool) {
         for q in self.queues.iter_mut() {
             complete(q, pool);
-            // Received frames nobody took, and chunks still waiting in the fill ring.
             let n = q.sock.rx.available(u32::MAX);
             for i in 0..n {
-                pool.free_addr(crate::sys::xsk::desc_addr(q.sock.rx.get(i).addr));
+                let a = crate::sys::xsk::desc_addr(q.sock.rx.get(i).addr);
+                q.held.remove(pool, a);
+                pool.free_addr(a);
             }
             q.sock.rx.release(n);
-            q.in_fill = q.in_fill.saturating_sub(n);
-            for a in q.sock.fill.pending() {
-                pool.free_addr(a);
-                q.in_fill = q.in_fill.saturating_sub(1);
-            }
-            // Frames queued and never taken by the kernel, then those it took and never
-            // completed: neither was sent (as far as we can know).
-            let mut unsent = 0u64;
-            for d in q.sock.tx.pending() {
-                pool.free_addr(d.addr);
-                q.in_tx = q.in_tx.saturating_sub(1);
-                unsent += 1;
-            }
-            let lost = n as u64 + unsent + q.in_tx as u64;
+            // The chunks in the fill and TX rings come home with the rest of `held` once the
+            // socket is closed (below); here they are only counted.
+            let (fill, unsent) = (q.sock.fill.unconsumed(), q.sock.tx.unconsumed());
+            q.in_fill = q.in_fill.saturating_sub(n + fill);
+            q.in_tx = q.in_tx.saturating_sub(unsent);
+            // Frames received and never read, queued and never taken by the kernel, or taken
+            // and never completed: none was delivered (as far as we can know).
+            let lost = n as u64 + unsent as u64 + q.in_tx as u64;
             q.stats.lost_on_close.fetch_add(lost, Relaxed);
             q.stats
                 .fill_lost_on_close
                 .fetch_add(q.in_fill as u64, Relaxed);
+        }
+        for mut q in std::mem::take(&mut self.queues) {
+            let mut held = std::mem::take(&mut q.held);
+            let zero_copy = q.sock.zero_copy;
+            drop(q);
+            // In zero-copy mode the driver lets go of its buffers later (a deferred work item),
+            // not at close: those chunks stay out of the pool.
+            if !zero_copy {
+                held.free_all(pool);
+            } else if !held.is_empty() {
+                tracing::debug!(
+                    chunks = held.len(),
+                    "zero-copy socket closed: chunks not reclaimed"
+                );
+            }
         }
     }
 

@@ -79,10 +79,153 @@ fn attached(ifindex: i32, flags: XdpFlags, any: &impl AsFd) -> Option<(u32, Stri
     Some((id, name))
 }
 
+/// The process that attached a copy of the program, as its `owner` map records it (written
+/// before the program is attached). A pid with its start time names one process: whether the
+/// owner still runs tells a live daemon's interface from one a killed daemon left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    /// `/proc/<pid>/stat` field 22.
+    pub start_time: u64,
+    /// Its PID namespace (inode of `/proc/<pid>/ns/pid`).
+    pub pidns: u64,
+    /// Its control socket ("" when it has none).
+    pub socket: String,
+}
+
+/// Bytes of the socket path in the map value (`struct owner` in bpf/xdpgraph.bpf.c).
+const OWNER_SOCKET: usize = 108;
+const OWNER_SOCKET_AT: usize = 24;
+
+impl Owner {
+    /// This process, with its control socket.
+    pub fn this_process(socket: Option<&str>) -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            start_time: crate::sys::process::start_time(pid).unwrap_or(0),
+            pidns: crate::sys::process::pid_namespace().unwrap_or(0),
+            socket: socket.unwrap_or("").into(),
+        }
+    }
+
+    /// The map value: `struct owner` (`size`: the map's value size).
+    fn encode(&self, size: usize) -> Vec<u8> {
+        let mut v = vec![0u8; size.max(OWNER_SOCKET_AT + OWNER_SOCKET)];
+        v[0..4].copy_from_slice(&self.pid.to_ne_bytes());
+        v[8..16].copy_from_slice(&self.start_time.to_ne_bytes());
+        v[16..24].copy_from_slice(&self.pidns.to_ne_bytes());
+        let s = self.socket.as_bytes();
+        let n = s.len().min(OWNER_SOCKET - 1);
+        v[OWNER_SOCKET_AT..OWNER_SOCKET_AT + n].copy_from_slice(&s[..n]);
+        v.truncate(size);
+        v
+    }
+
+    fn decode(v: &[u8]) -> Option<Owner> {
+        let u64_at = |at: usize| Some(u64::from_ne_bytes(v.get(at..at + 8)?.try_into().ok()?));
+        let sock = v.get(OWNER_SOCKET_AT..OWNER_SOCKET_AT + OWNER_SOCKET)?;
+        let end = sock.iter().position(|b| *b == 0).unwrap_or(sock.len());
+        Some(Owner {
+            pid: u32::from_ne_bytes(v.get(0..4)?.try_into().ok()?),
+            start_time: u64_at(8)?,
+            pidns: u64_at(16)?,
+            socket: String::from_utf8_lossy(&sock[..end]).into_owned(),
+        })
+    }
+
+    /// Whether the owner still runs; None when this process cannot tell (another PID
+    /// namespace).
+    pub fn alive(&self) -> Option<bool> {
+        let ours = crate::sys::process::pid_namespace().ok()?;
+        (self.pidns == ours).then(|| crate::sys::process::alive(self.pid, self.start_time))
+    }
+
+    /// "pid N (control socket S)", for messages.
+    pub fn describe(&self) -> String {
+        let mut s = format!("pid {}", self.pid);
+        if self.pidns != crate::sys::process::pid_namespace().unwrap_or(0) {
+            s += " in another PID namespace";
+        }
+        if !self.socket.is_empty() {
+            s += &format!(", control socket {}", self.socket);
+        }
+        s
+    }
+}
+
+/// The owner recorded by attached program `prog_id` (None: it has no owner map).
+pub fn owner_of(prog_id: u32) -> Option<Owner> {
+    use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
+    let opts = ProgInfoQueryOptions::default().include_map_ids(true);
+    let info = ProgInfoIter::with_query_opts(opts).find(|p| p.id == prog_id)?;
+    info.map_ids.iter().find_map(|&id| {
+        let m = MapHandle::from_map_id(id).ok()?;
+        if m.name() != "owner" {
+            return None;
+        }
+        let v = m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok()??;
+        Owner::decode(&v)
+    })
+}
+
+/// Checks what is attached to `ifname` now, in any mode: nothing, or a copy of our program
+/// whose owner is gone (detached here: reclaimed); a copy a live process holds, or any other
+/// program, is an error and stays as it is.
+fn clear_the_way(ifname: &str, ifindex: i32, fd: &impl AsFd) -> Result<(), AfxdpError> {
+    for m in [XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits()] {
+        let Some((id, name)) = attached(ifindex, fl(m), fd) else {
+            continue;
+        };
+        if name != PROG_NAME {
+            return Err(AfxdpError::Busy {
+                ifname: ifname.into(),
+                name,
+                id,
+            });
+        }
+        let owner = owner_of(id);
+        match owner.as_ref().map(|o| (o.alive(), o)) {
+            Some((Some(false), o)) => {
+                tracing::warn!(%ifname, id, owner = %o.describe(), "reclaiming the XDP program of an xdpgraph that is gone");
+                Xdp::new(fd.as_fd())
+                    .detach(ifindex, fl(m))
+                    .map_err(bpf_err(ifname, "detaching the stale program"))?;
+            }
+            Some((_, o)) => {
+                return Err(AfxdpError::Held {
+                    ifname: ifname.into(),
+                    holder: o.describe(),
+                })
+            }
+            None => {
+                return Err(AfxdpError::Held {
+                    ifname: ifname.into(),
+                    holder: format!(
+                        "program id {id}, which has no owner record (an older xdpgraph?)"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 impl XdpProgram {
-    /// Loads a fresh copy of the program and attaches it to `ifname`. A copy left by an earlier
-    /// run is replaced; any other program makes this fail.
+    /// Loads a fresh copy of the program and attaches it to `ifname`, owned by this process
+    /// ([`XdpProgram::attach_owned`]).
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, AfxdpError> {
+        XdpProgram::attach_owned(ifname, mode, &Owner::this_process(None))
+    }
+
+    /// Loads a fresh copy of the program, records `owner` in it, and attaches it to `ifname`.
+    /// A copy whose owner is gone (a killed run) is replaced; a copy a live process holds, and
+    /// any other program, make this fail and are left alone.
+    pub fn attach_owned(
+        ifname: &str,
+        mode: XdpMode,
+        owner: &Owner,
+    ) -> Result<XdpProgram, AfxdpError> {
         let ifindex =
             crate::sys::netdev::ifindex(ifname).map_err(super::io_ctx(ifname.to_string()))? as i32;
         let mtu = super::check_mtu(ifname, super::MAX_MTU)?;
@@ -94,57 +237,22 @@ impl XdpProgram {
                 ifname,
                 "loading the XDP program (are you root? is BPF enabled?)",
             ))?;
+        {
+            let m = obj.maps().find(|m| m.name() == "owner").expect("owner map");
+            m.update(
+                &0u32.to_ne_bytes(),
+                &owner.encode(m.value_size() as usize),
+                MapFlags::ANY,
+            )
+            .map_err(bpf_err(ifname, "writing the owner map"))?;
+        }
         let prog = obj
             .progs()
             .find(|p| p.name() == PROG_NAME)
             .expect("program in object");
         let fd = prog.as_fd();
-        // Whatever is attached now, in any mode.
-        for m in [XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits()] {
-            if let Some((id, name)) = attached(ifindex, fl(m), &fd) {
-                if name == PROG_NAME {
-                    tracing::warn!(%ifname, id, "replacing an xdpgraph XDP program left by an earlier run");
-                    Xdp::new(fd)
-                        .detach(ifindex, fl(m))
-                        .map_err(bpf_err(ifname, "detaching the stale program"))?;
-                } else {
-                    return Err(AfxdpError::Busy {
-                        ifname: ifname.into(),
-                        name,
-                        id,
-                    });
-                }
-            }
-        }
-        let try_attach = |bits: u32| {
-            Xdp::new(fd)
-                .attach(ifindex, fl(bits | XdpFlags::UPDATE_IF_NOEXIST.bits()))
-                .map(|_| bits)
-        };
-        let (drv, skb) = (XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits());
-        let flags = match mode {
-            XdpMode::Native => try_attach(drv),
-            XdpMode::Generic => try_attach(skb),
-            XdpMode::Auto => try_attach(drv).or_else(|e| {
-                tracing::info!(%ifname, "native XDP refused ({e}); using generic mode");
-                try_attach(skb)
-            }),
-        }
-        .map_err(|e| {
-            let hint = if mtu > super::VETH_NATIVE_MAX_MTU {
-                format!(
-                    " (MTU {mtu}: veth's native XDP needs {} or less)",
-                    super::VETH_NATIVE_MAX_MTU
-                )
-            } else {
-                String::new()
-            };
-            AfxdpError::Bpf {
-                ifname: ifname.into(),
-                what: format!("attaching XDP{hint}"),
-                err: e.to_string(),
-            }
-        })?;
+        clear_the_way(ifname, ifindex, &fd)?;
+        let flags = attach_in_mode(ifname, ifindex, &fd, mode, mtu)?;
         let prog_id = attached(ifindex, fl(flags), &fd).map(|x| x.0).unwrap_or(0);
         let p = XdpProgram {
             obj,
@@ -217,6 +325,50 @@ impl XdpProgram {
             no_socket: get(2),
         }
     }
+}
+
+/// Attaches program `fd` in `mode` (auto: native, else generic); returns the mode's flags.
+/// Fails when anything is attached meanwhile (a daemon starting at the same time: named).
+fn attach_in_mode(
+    ifname: &str,
+    ifindex: i32,
+    fd: &impl AsFd,
+    mode: XdpMode,
+    mtu: u32,
+) -> Result<u32, AfxdpError> {
+    let try_attach = |bits: u32| {
+        Xdp::new(fd.as_fd())
+            .attach(ifindex, fl(bits | XdpFlags::UPDATE_IF_NOEXIST.bits()))
+            .map(|_| bits)
+    };
+    let (drv, skb) = (XdpFlags::DRV_MODE.bits(), XdpFlags::SKB_MODE.bits());
+    let r = match mode {
+        XdpMode::Native => try_attach(drv),
+        XdpMode::Generic => try_attach(skb),
+        XdpMode::Auto => try_attach(drv).or_else(|e| {
+            tracing::info!(%ifname, "native XDP refused ({e}); using generic mode");
+            try_attach(skb)
+        }),
+    };
+    r.map_err(|e| {
+        // someone attached meanwhile: say who
+        if let Err(held) = clear_the_way(ifname, ifindex, fd) {
+            return held;
+        }
+        let hint = if mtu > super::VETH_NATIVE_MAX_MTU {
+            format!(
+                " (MTU {mtu}: veth's native XDP needs {} or less)",
+                super::VETH_NATIVE_MAX_MTU
+            )
+        } else {
+            String::new()
+        };
+        AfxdpError::Bpf {
+            ifname: ifname.into(),
+            what: format!("attaching XDP{hint}"),
+            err: e.to_string(),
+        }
+    })
 }
 
 impl Drop for XdpProgram {

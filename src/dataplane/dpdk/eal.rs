@@ -15,6 +15,11 @@
 //!
 //! The EAL cannot be started twice in a process: a second data plane in the same process
 //! reuses it (its arguments must then be the same), and [`cleanup`] runs at exit.
+//!
+//! The EAL leaves its runtime directory (`/var/run/dpdk/<file-prefix>`: config, fbarrays, the
+//! IPC socket) behind, even after `rte_eal_cleanup`: xdpgraph removes it after the cleanup, and
+//! at the exit of a process that never cleaned up (a test). A process killed by SIGKILL still
+//! leaves it; the next run's EAL does not need it (its prefix has the new pid).
 
 use crate::sys::dpdk::{self, DpdkError};
 use std::sync::Mutex;
@@ -146,6 +151,9 @@ pub fn init(args: &EalArgs) -> Result<(), DpdkError> {
     let keep = crate::sys::cpu::current_affinity().ok();
     tracing::info!(args = %args.0[1..].join(" "), "starting the DPDK EAL");
     dpdk::eal_init(&args.0)?;
+    if let Some(d) = owned_runtime_dir() {
+        dpdk::remove_at_exit(d);
+    }
     if let Some(cores) = keep {
         let _ = crate::sys::cpu::set_affinity(&cores);
     }
@@ -157,8 +165,22 @@ pub fn init(args: &EalArgs) -> Result<(), DpdkError> {
 pub fn cleanup() {
     let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
     if started.take().is_some() {
+        let dir = owned_runtime_dir();
         dpdk::eal_cleanup();
+        if let Some(d) = dir {
+            if let Err(e) = std::fs::remove_dir_all(&d) {
+                tracing::warn!("removing DPDK's runtime directory {}: {e}", d.display());
+            }
+        }
     }
+}
+
+/// The EAL's runtime directory, when it is one the EAL made for this process's file prefix (a
+/// directory under a `dpdk` directory).
+fn owned_runtime_dir() -> Option<std::path::PathBuf> {
+    let d = dpdk::runtime_dir()?;
+    let parent = d.parent()?.file_name()?;
+    (parent == "dpdk" && d.is_dir()).then_some(d)
 }
 
 #[cfg(test)]
