@@ -266,6 +266,7 @@ fn service_threads_stay_off_the_workers_core() {
 
 #[test]
 fn a_worker_panic_ends_the_management_loop_and_status_shows_it() {
+    let _serial = serial();
     let mut cfg = config(Some(MemGenSpec {
         pps: 10_000,
         count: None,
@@ -314,6 +315,7 @@ fn a_worker_panic_ends_the_management_loop_and_status_shows_it() {
 
 #[test]
 fn without_test_hooks_there_is_no_debug_line() {
+    let _serial = serial();
     let cfg = config(None);
     let sock = cfg.socket.clone();
     let mut d = Daemon::start(cfg).unwrap();
