@@ -20,7 +20,7 @@ if ! rustup toolchain list 2>/dev/null | grep -q nightly; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 san=${FUZZ_SANITIZER:-none}
-cargo +nightly fuzz build -O -s "$san" "${targets[@]}" 2>&1 | tail -1
+cargo +nightly fuzz build -O -s "$san" 2>&1 | tail -1
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     # new inputs go to a scratch copy: the committed corpus stays small
