@@ -95,10 +95,17 @@ sleep 1
 ctl detach "${P}3" >/dev/null 2>&1 || true
 RSS1=$(rss)
 ctl --json errors > "$TMP/errors.json"
-# drops the kernel counted on the path before a frame reached xdpgraph's XDP program: the
-# sending veth's tx_dropped (its peer's NAPI ring was full) and the receiving port's rx_dropped
+# drops the kernel counted on the path outside xdpgraph: the sending veth's tx_dropped (before
+# xdpgraph's XDP program: the ingress port's NAPI ring was full), and after xdpgraph handed a
+# frame to the egress port: that veth's tx_dropped (its peer's backlog was full) and the far
+# end's rx_dropped. (The ingress port's own rx_dropped is not added: it counts the frames its
+# XDP program could not hand to xdpgraph's socket, which ctl errors names as rx_dropped.)
 kstat() { ip -s -j link show "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['stats64']['$2']['dropped'])"; }
-KDROP=$(( $(ip netns exec "${P}ns0" bash -c "$(declare -f kstat); kstat eth0 tx") + $(kstat "${P}0" rx) ))
+K_SEND=$(ip netns exec "${P}ns0" bash -c "$(declare -f kstat); kstat eth0 tx")
+K_EGRESS=$(kstat "${P}1" tx)
+K_FAR=$(ip netns exec "${P}ns1" bash -c "$(declare -f kstat); kstat eth0 rx")
+echo "kernel drops: sender tx $K_SEND, ingress port rx $(kstat "${P}0" rx) (named by ctl errors), egress port tx $K_EGRESS, receiver rx $K_FAR"
+KDROP=$(( K_SEND + K_EGRESS + K_FAR ))
 python3 - "$TMP/gen.json" "$TMP/errors.json" "$RSS0" "$RSS1" "$SLACK" "$KDROP" \
     "$(cat "$TMP/churns" 2>/dev/null || echo 0)" "$(cat "$TMP/flaps" 2>/dev/null || echo 0)" <<'PY'
 import json, sys
@@ -112,7 +119,7 @@ named = errs.get("total", sum(r.get("count", 0) for r in errs.get("drops", [])))
 lost = max(0, sent - delivered)
 print(f"RSS after warm-up {rss0} kB, at the end {rss1} kB ({rss1 - rss0:+d} kB)")
 print(f"frames sent {sent}, delivered {delivered}, lost {lost}, named as dropped {named} "
-      f"by xdpgraph (ctl errors) + {kdrop} by the kernel's veths before xdpgraph")
+      f"by xdpgraph (ctl errors) + {kdrop} by the kernel's veths outside xdpgraph")
 print(f"churn scripts applied {churns}, attach/detach cycles {flaps}")
 ok = True
 if rss1 - rss0 > slack:
