@@ -72,12 +72,6 @@ pub struct HostTable {
     slots: Box<[Entry]>,
 }
 
-/// A fresh key: 128 bits from the kernel's random source.
-fn random_key() -> (u64, u64) {
-    let [a, b] = crate::sys::random::u64s::<2>();
-    (a, b | 1)
-}
-
 /// A live host as `gettable` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Host {
@@ -90,7 +84,8 @@ pub struct Host {
 impl HostTable {
     /// An empty table of at least `capacity` slots with a fresh random key.
     pub fn new(capacity: usize) -> HostTable {
-        Self::with_key(capacity, random_key())
+        let [a, b] = crate::sys::random::u64s::<2>();
+        Self::with_key(capacity, (a, b))
     }
 
     /// As [`HostTable::new`] with a given key (tests; the multiplier is made odd).
