@@ -141,6 +141,13 @@ impl EpochStats {
     }
 }
 
+#[cfg(not(crossbeam_loom))]
+thread_local! {
+    /// This thread's writer registration: the domain it was made for and its handle.
+    static WRITER: std::cell::RefCell<Option<(u64, LocalHandle)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// One graph's epoch domain.
 #[derive(Clone)]
 pub struct Epoch {
@@ -148,6 +155,17 @@ pub struct Epoch {
     mailbox: Arc<Mailbox>,
     /// This domain's number: its guards and cells carry it.
     domain: u64,
+    /// Shared by the clones of this epoch: the last one dropped forgets its thread's cached
+    /// writer registration.
+    clones: std::sync::Arc<()>,
+}
+
+impl Drop for Epoch {
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self.clones) == 1 {
+            self.forget_writer();
+        }
+    }
 }
 
 impl Default for Epoch {
@@ -186,6 +204,7 @@ impl Epoch {
             collector,
             mailbox: Arc::new(Mailbox::new()),
             domain: DOMAINS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            clones: std::sync::Arc::new(()),
         }
     }
 
@@ -198,11 +217,43 @@ impl Epoch {
     }
 
     /// A guard for a writer that holds no [`Participant`] (the management thread).
+    ///
+    /// The writer's registration is kept per thread (the last epoch the thread wrote to) and
+    /// reused: registering anew for every edit would make crossbeam free one participant
+    /// record per edit, wherever it happens to collect — often in a worker's burst.
     pub fn pin_writer(&self) -> Guard {
+        #[cfg(not(crossbeam_loom))]
+        if let Ok(g) = WRITER.try_with(|w| {
+            let mut w = w.borrow_mut();
+            if w.as_ref().map(|(d, _)| *d) != Some(self.domain) {
+                *w = Some((self.domain, self.collector.register()));
+            }
+            w.as_ref().map(|(_, h)| h.pin())
+        }) {
+            if let Some(g) = g {
+                return Guard {
+                    g,
+                    domain: self.domain,
+                };
+            }
+        }
         Guard {
             g: self.collector.register().pin(),
             domain: self.domain,
         }
+    }
+
+    /// Forgets this thread's cached writer registration if it belongs to this epoch (so that
+    /// a dropped epoch's collector is not kept alive by the cache).
+    fn forget_writer(&self) {
+        #[cfg(not(crossbeam_loom))]
+        let _ = WRITER.try_with(|w| {
+            if let Ok(mut w) = w.try_borrow_mut() {
+                if w.as_ref().map(|(d, _)| *d) == Some(self.domain) {
+                    *w = None;
+                }
+            }
+        });
     }
 
     /// Drops every retired value waiting in the mailbox (management thread). Returns how many.
@@ -258,6 +309,9 @@ impl Epoch {
                 mailbox.post(owned.into_box());
             });
         }
+        // To the global queue now: a writer's registration is long-lived (see `pin_writer`),
+        // so its local bag would otherwise hold the closure until 64 more are deferred.
+        guard.flush();
     }
 }
 
