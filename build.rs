@@ -14,7 +14,7 @@ fn main() {
         "aarch64" => "aarch64-linux-gnu",
         other => other,
     };
-    for name in ["xdpgraph", "bench"] {
+    for name in ["xdpgraph", "fastpath", "bench"] {
         let src = format!("bpf/{name}.bpf.c");
         SkeletonBuilder::new()
             .source(&src)
@@ -30,6 +30,7 @@ fn main() {
             });
         println!("cargo:rerun-if-changed={src}");
     }
+    println!("cargo:rerun-if-changed=bpf/fastpath.h");
     #[cfg(feature = "dpdk")]
     dpdk_shim();
 }

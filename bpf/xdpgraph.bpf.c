@@ -6,8 +6,10 @@
 //
 // Maps:
 //   xsks   - XSKMAP, RX queue index -> AF_XDP socket.
-//   steer  - ARRAY[1], 1: redirect to the queue's socket, 0: XDP_PASS. Flipped by userspace
-//            when `lower` connects or disconnects.
+//   steer  - ARRAY[1]: bit 0 (STEER_ON): redirect to the queue's socket, else XDP_PASS;
+//            flipped by userspace when `lower` connects or disconnects. Bit 1
+//            (STEER_FAST_PATH): the fast path may forward this interface's frames.
+//   fp_*   - the fast path's maps (fastpath.h), shared by every interface's copy.
 //   stats  - PERCPU_ARRAY of counters (see enum stat), summed by userspace.
 //   owner  - ARRAY[1], struct owner: the process that attached this copy (written by
 //            userspace before attaching; another run reads it through the program's map ids
@@ -15,12 +17,19 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <linux/if_ether.h>
+#include "fastpath.h"
+
+#define STEER_ON 1
+#define STEER_FAST_PATH 2
 
 enum stat {
 	STAT_PASS = 0,      /* steering off: given to the kernel */
 	STAT_REDIRECT = 1,  /* handed to the queue's AF_XDP socket */
 	STAT_NO_SOCKET = 2, /* steering on, but no socket on this queue: passed */
-	STAT_MAX = 3,
+	STAT_FAST_PATH = 3, /* forwarded by the fast path (redirected to another interface) */
+	STAT_FP_MOVED = 4,  /* fast path: a known source on another link (entry removed) */
+	STAT_MAX = 5,
 };
 
 struct {
@@ -67,13 +76,78 @@ static __always_inline void count(__u32 k)
 		*v += 1;
 }
 
+/* The fast path (see fastpath.h): a unicast frame between two hosts the bridge has learned on
+ * two different fast-path links, the source on this interface's link, goes straight to the
+ * destination's interface. Returns -1 for every other frame (the workers take it). */
+static __always_inline int fast_path(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct fp_port *in, *out;
+	struct fp_host *src, *dst;
+	struct fp_count *c;
+	struct fp_key k = {};
+	__u32 now, len;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	/* multicast/broadcast destinations are flooded, multicast sources refused: the bridge */
+	if ((eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
+		return -1;
+	in = bpf_map_lookup_elem(&fp_ports, &ifindex);
+	if (!in || !(in->flags & FP_INGRESS))
+		return -1;
+	k.bridge = in->bridge;
+	__builtin_memcpy(k.mac, eth->h_source, ETH_ALEN);
+	src = bpf_map_lookup_elem(&fp_fdb, &k);
+	if (!src)
+		return -1;
+	if (src->link != in->link) {
+		/* the host shows up on another link: a move or a loop, for the bridge to decide;
+		 * until it has, frames to it go through the worker too */
+		bpf_map_delete_elem(&fp_fdb, &k);
+		count(STAT_FP_MOVED);
+		return -1;
+	}
+	__builtin_memcpy(k.mac, eth->h_dest, ETH_ALEN);
+	dst = bpf_map_lookup_elem(&fp_fdb, &k);
+	if (!dst || dst->link == in->link)
+		return -1;
+	__u32 to = dst->ifindex;
+	out = bpf_map_lookup_elem(&fp_ports, &to);
+	if (!out || !(out->flags & FP_EGRESS) || out->bridge != in->bridge || out->link != dst->link)
+		return -1;
+	if (!bpf_map_lookup_elem(&fp_tx, &to))
+		return -1;
+	now = bpf_ktime_get_coarse_ns() >> 30;
+	if (src->seen != now)
+		src->seen = now;
+	if (out->autosrc)
+		__builtin_memcpy(eth->h_source, out->mac, ETH_ALEN);
+	len = end - data;
+	c = bpf_map_lookup_elem(&fp_count, &ifindex);
+	if (c) {
+		c->rx_frames++;
+		c->rx_octets += len;
+	}
+	c = bpf_map_lookup_elem(&fp_count, &to);
+	if (c) {
+		c->tx_frames++;
+		c->tx_octets += len;
+	}
+	count(STAT_FAST_PATH);
+	return bpf_redirect_map(&fp_tx, to, 0);
+}
+
 SEC("xdp")
 int xdpgraph_steer(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	__u32 *on = bpf_map_lookup_elem(&steer, &zero);
 
-	if (!on || !*on) {
+	if (!on || !(*on & STEER_ON)) {
 		count(STAT_PASS);
 		return XDP_PASS;
 	}
@@ -82,6 +156,11 @@ int xdpgraph_steer(struct xdp_md *ctx)
 	 * that its map ids list it. */
 	if (q == 0xffffffff)
 		return bpf_map_lookup_elem(&owner, &zero) ? XDP_PASS : XDP_DROP;
+	if (*on & STEER_FAST_PATH) {
+		int r = fast_path(ctx);
+		if (r >= 0)
+			return r;
+	}
 	if (bpf_map_lookup_elem(&xsks, &q)) {
 		count(STAT_REDIRECT);
 		return bpf_redirect_map(&xsks, q, XDP_PASS);

@@ -23,6 +23,9 @@ pub struct PerWorker {
     workers: usize,
     lines: Box<[Line]>,
     base: Box<[AtomicU64]>,
+    /// Counts of work done outside the workers (the kernel fast path), added by the
+    /// management thread.
+    offloaded: Box<[AtomicU64]>,
 }
 
 impl std::fmt::Debug for PerWorker {
@@ -43,6 +46,7 @@ impl PerWorker {
                 .map(|_| Line::new())
                 .collect(),
             base: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            offloaded: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -74,7 +78,13 @@ impl PerWorker {
     fn raw(&self, i: usize) -> u64 {
         (0..self.workers)
             .map(|w| self.cell(w, i).load(Relaxed))
-            .fold(0, u64::wrapping_add)
+            .fold(self.offloaded[i].load(Relaxed), u64::wrapping_add)
+    }
+
+    /// Adds `v` to counter `i` for work done outside the workers (the kernel fast path): read
+    /// and cleared like the workers' counts.
+    pub fn add_offloaded(&self, i: usize, v: u64) {
+        self.offloaded[i].fetch_add(v, Relaxed);
     }
 
     /// Sum over workers of every counter, never cleared (for accounting).

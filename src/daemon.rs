@@ -224,7 +224,9 @@ impl Daemon {
         out: &mut dyn Write,
     ) -> Result<(), DaemonError> {
         for (n, line) in text.lines().enumerate() {
+            self.dp.fast_path_flush();
             let r = exec::execute(&mut self.dp, line);
+            self.dp.fast_path_sync();
             if !r.ok {
                 return Err(DaemonError::Script {
                     origin: origin.into(),
@@ -321,6 +323,8 @@ impl Daemon {
 
     /// Applies one control request and answers it.
     fn serve(&mut self, req: Request) {
+        // counters exact when read; the fast path in step with an edit before it is answered
+        self.dp.fast_path_flush();
         let r = match req.work {
             Work::Line(l) => match self.debug(&l) {
                 Some(r) => r,
@@ -332,6 +336,7 @@ impl Daemon {
                 Reply::ok(m, serde_json::Value::Null)
             }
         };
+        self.dp.fast_path_sync();
         let _ = req.reply.send(r);
     }
 

@@ -223,19 +223,17 @@ impl Epoch {
     /// record per edit, wherever it happens to collect — often in a worker's burst.
     pub fn pin_writer(&self) -> Guard {
         #[cfg(not(crossbeam_loom))]
-        if let Ok(g) = WRITER.try_with(|w| {
+        if let Ok(Some(g)) = WRITER.try_with(|w| {
             let mut w = w.borrow_mut();
             if w.as_ref().map(|(d, _)| *d) != Some(self.domain) {
                 *w = Some((self.domain, self.collector.register()));
             }
             w.as_ref().map(|(_, h)| h.pin())
         }) {
-            if let Some(g) = g {
-                return Guard {
-                    g,
-                    domain: self.domain,
-                };
-            }
+            return Guard {
+                g,
+                domain: self.domain,
+            };
         }
         Guard {
             g: self.collector.register().pin(),

@@ -20,6 +20,11 @@ pub struct LabConfig {
     pub subnet: [u8; 3],
     /// Give the namespace ends IPv4 addresses.
     pub addresses: bool,
+    /// Turn GRO on at the namespace ends (`ethtool -K eth0 gro on`): veth then runs NAPI
+    /// there, which frames the XDP fast path redirects to the root end need to be delivered
+    /// (without it the kernel drops them, and xdpgraph's fast path leaves that interface to
+    /// the workers). `xdpgraph lab up` does unless `--no-gro`.
+    pub gro: bool,
 }
 
 impl Default for LabConfig {
@@ -30,6 +35,7 @@ impl Default for LabConfig {
             queues: crate::sys::cpu::online_cores().max(1) as u32,
             subnet: [10, 77, 0],
             addresses: true,
+            gro: false,
         }
     }
 }
@@ -176,6 +182,11 @@ impl Lab {
             }
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            if self.cfg.gro {
+                run(&[
+                    "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "gro", "on",
+                ])?;
+            }
             run(&[
                 "ip",
                 "link",

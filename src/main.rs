@@ -83,6 +83,11 @@ struct RunArgs {
     /// Do not create TAP mirrors for the ether nodes' upper hooks.
     #[arg(long)]
     no_tap: bool,
+    /// Forward learned bridge flows inside the XDP program (known unicast between interfaces
+    /// whose ether `lower` hooks are links of the same bridge); `off` sends every frame to the
+    /// workers.
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    fast_path: String,
     /// Use copy mode even where the driver has zero-copy.
     #[arg(long)]
     no_zero_copy: bool,
@@ -134,6 +139,10 @@ enum LabCmd {
         /// Leave the namespace ends without IPv4 addresses.
         #[arg(long)]
         no_addresses: bool,
+        /// Leave GRO off at the namespace ends (veth then has no NAPI there, and xdpgraph's
+        /// XDP fast path cannot redirect frames to those ports: the workers carry them).
+        #[arg(long)]
+        no_gro: bool,
     },
     /// Remove the lab.
     Down {
@@ -204,6 +213,7 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
             busy_poll: a.busy_poll,
             worker_nice: a.worker_nice,
             taps: !a.no_tap,
+            fast_path: a.fast_path == "on",
             dpdk: want_dpdk.then(|| DpdkConfig {
                 eal: a.dpdk_eal.clone().unwrap_or_default(),
                 desc: a.dpdk_desc,
@@ -313,11 +323,13 @@ fn lab(cmd: LabCmd) -> Result<()> {
             prefix,
             queues,
             no_addresses,
+            no_gro,
         } => {
             let mut cfg = LabConfig {
                 prefix,
                 ports,
                 addresses: !no_addresses,
+                gro: !no_gro,
                 ..LabConfig::default()
             };
             if let Some(q) = queues {

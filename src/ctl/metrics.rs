@@ -60,10 +60,20 @@ pub fn render(g: &Graph, ports: &[PortDrops]) -> String {
     }
     s += "# HELP xdpgraph_hook_frames_total Frames through a hook.\n# TYPE xdpgraph_hook_frames_total counter\n";
     let mut oct = String::from("# HELP xdpgraph_hook_octets_total Octets through a hook.\n# TYPE xdpgraph_hook_octets_total counter\n");
+    let mut fast = String::from("# HELP xdpgraph_hook_fast_path_frames_total Frames that crossed a hook in the XDP fast path (included in xdpgraph_hook_frames_total).\n# TYPE xdpgraph_hook_fast_path_frames_total counter\n");
     for n in g.list() {
         if let Ok(st) = g.node_stats(&n.path()) {
             for (h, cs) in st.hooks {
                 for (k, v) in cs {
+                    if k == "fastPathFrames" {
+                        let _ = writeln!(
+                            fast,
+                            "xdpgraph_hook_fast_path_frames_total{{node=\"{}\",hook=\"{}\"}} {v}",
+                            esc(&n.path()),
+                            esc(&h)
+                        );
+                        continue;
+                    }
                     let (metric, dir) = match k {
                         "inFrames" => (&mut s, "in"),
                         "outFrames" => (&mut s, "out"),
@@ -87,6 +97,7 @@ pub fn render(g: &Graph, ports: &[PortDrops]) -> String {
         }
     }
     s += &oct;
+    s += &fast;
     s += "# HELP xdpgraph_nodes Nodes in the graph.\n# TYPE xdpgraph_nodes gauge\n";
     let _ = writeln!(s, "xdpgraph_nodes {}", g.list().len());
     s += &render_ports(ports);

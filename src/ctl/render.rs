@@ -35,6 +35,13 @@ pub fn hooks_table(n: &NodeInfo) -> String {
             h.peer_hook
         );
     }
+    let fast: Vec<String> = (n.hooks.iter())
+        .filter(|h| h.fast_path > 0)
+        .map(|h| format!("{} {}", h.name, h.fast_path))
+        .collect();
+    if !fast.is_empty() {
+        s += &format!("  Frames in the XDP fast path: {}\n", fast.join(", "));
+    }
     s
 }
 
@@ -49,7 +56,8 @@ pub fn node_json(n: &NodeInfo, hooks: bool) -> J {
     if hooks {
         let hook = |h: &crate::graph::HookInfo| {
             json!({"hook": h.name, "peer_name": h.peer_name, "peer_type": h.peer_type,
-                   "peer_id": format!("{:08x}", h.peer_id), "peer_hook": h.peer_hook})
+                   "peer_id": format!("{:08x}", h.peer_id), "peer_hook": h.peer_hook,
+                   "fast_path_frames": h.fast_path})
         };
         o["hooks"] = J::Array(n.hooks.iter().map(hook).collect());
     }

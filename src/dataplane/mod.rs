@@ -81,6 +81,8 @@ pub struct DataplaneConfig {
     pub control_socket: Option<String>,
     /// A worker whose heartbeat stops for this long is a fault ([`Dataplane::check_workers`]).
     pub stall_timeout: std::time::Duration,
+    /// AF_XDP: forward learned bridge flows in the XDP program ([`afxdp::fastpath`]).
+    pub fast_path: bool,
 }
 
 impl Default for DataplaneConfig {
@@ -97,6 +99,7 @@ impl Default for DataplaneConfig {
             dpdk: None,
             control_socket: None,
             stall_timeout: health::STALL_TIMEOUT,
+            fast_path: true,
         }
     }
 }
@@ -167,6 +170,8 @@ pub struct Dataplane {
     placement: Placement,
     /// The management thread's view of each worker's heartbeat.
     watch: Vec<Watch>,
+    /// The XDP fast path (None when off).
+    fast: Option<afxdp::FastPath>,
 }
 
 impl Dataplane {
@@ -210,7 +215,12 @@ impl Dataplane {
             report: None,
             placement,
             watch: Vec::new(),
+            fast: None,
         };
+        dp.fast = (dp.backends.iter_mut())
+            .find_map(|b| b.as_any_mut().downcast_mut::<afxdp::AfxdpBackend>())
+            .and_then(|b| b.fast_path())
+            .map(afxdp::FastPath::new);
         // on an error below, dropping `dp` stops the workers started so far
         for (id, &core) in dp.cfg.cores.iter().enumerate() {
             let w = WorkerThread::spawn(Spawn {
@@ -419,6 +429,12 @@ impl Dataplane {
         port: PortId,
         mut iface: Box<dyn Interface>,
     ) -> Result<(), DataplaneError> {
+        if let (Some(f), Some(a)) = (
+            &mut self.fast,
+            iface.as_any().downcast_ref::<afxdp::AfxdpIface>(),
+        ) {
+            f.forget(crate::port::PortCtl::ifindex(&**a.ctl()));
+        }
         iface.quiesce();
         let r = self.graph.detach_port(port);
         for (w, t) in self.workers.iter().enumerate() {
@@ -528,12 +544,58 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Housekeeping (call every ~100 ms): graph timers, reclamation, link states.
+    /// Housekeeping (call every ~100 ms): graph timers, reclamation, link states, and the
+    /// fast path (hosts it saw refreshed before the bridges age theirs; new hosts added).
     pub fn tick(&mut self) {
+        if let Some(f) = &mut self.fast {
+            f.seen(&mut self.graph);
+        }
         self.graph.tick();
         for a in self.ifaces.values() {
             a.iface.tick();
         }
+        self.fast_path_sync();
+    }
+
+    /// Makes the fast path follow the graph now (after every command, before its answer:
+    /// an edit that takes a link out of the fast path has taken effect when `ctl` returns).
+    pub fn fast_path_sync(&mut self) {
+        let Some(f) = &mut self.fast else {
+            return;
+        };
+        let plan = self.graph.fast_path_plan();
+        let ports: Vec<afxdp::FastPort> = (self.ifaces.values())
+            .filter_map(|a| {
+                let x = a.iface.as_any().downcast_ref::<afxdp::AfxdpIface>()?;
+                Some(afxdp::FastPort {
+                    port: a.port,
+                    ctl: Arc::clone(x.ctl()),
+                })
+            })
+            .collect();
+        f.sync(&plan, &ports);
+    }
+
+    /// Adds what the fast path forwarded to the hooks' counters now (before a command reads
+    /// them).
+    pub fn fast_path_flush(&mut self) {
+        if let Some(f) = &mut self.fast {
+            f.flush();
+        }
+    }
+
+    /// The interfaces the fast path uses now: (name, frames are redirected to it). Empty when
+    /// the fast path is off.
+    pub fn fast_path_ports(&self) -> Vec<(String, bool)> {
+        (self.fast.iter())
+            .flat_map(|f| f.active())
+            .map(|(_, n, egress)| (n, egress))
+            .collect()
+    }
+
+    /// Whether the fast path is on.
+    pub fn fast_path_on(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Stops the workers and detaches every interface; the backends say what they found
@@ -561,6 +623,7 @@ impl Dataplane {
                 ),
             }
         }
+        drop(self.fast.take());
         for (_, a) in std::mem::take(&mut self.ifaces) {
             a.iface.release();
         }

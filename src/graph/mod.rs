@@ -9,11 +9,13 @@
 //!   what it declares about itself, and a [`Registry`] the types a graph can make. The types
 //!   themselves live in `crate::nodes`, which this module does not name.
 //! * [`DropReason`] (drops.rs): the engine's reasons and the numbering of the types' own.
+//! * [`offload`]: what a kernel fast path may forward for the graph, and its counts merged back.
 
 mod drops;
 mod error;
 mod model;
 mod node;
+pub mod offload;
 mod path;
 mod query;
 mod registry;

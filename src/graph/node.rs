@@ -116,6 +116,11 @@ pub trait NodeType: Send + Sync + 'static {
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         Vec::new()
     }
+
+    /// What the type offers a kernel fast path ([`super::offload`]); most offer nothing.
+    fn offload(&self) -> Option<super::offload::Offload<'_>> {
+        None
+    }
 }
 
 /// Objects alive now and ever created (for leak tests and `ctl status`).
@@ -208,6 +213,8 @@ pub struct HookState {
     pub stats: PerWorker,
     /// A type-defined word (a bridge link's host-table value: generation, uid, slot).
     pub word: AtomicU64,
+    /// Frames that crossed this hook in the kernel fast path (also in the generic counters).
+    pub fast_path: AtomicU64,
     live: Arc<LiveCounts>,
 }
 
@@ -229,6 +236,7 @@ impl HookState {
             alive: AtomicBool::new(true),
             stats: PerWorker::new(workers, hook_stat::GENERIC + ext),
             word: AtomicU64::new(0),
+            fast_path: AtomicU64::new(0),
             live,
         }
     }

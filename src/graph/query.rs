@@ -33,6 +33,8 @@ pub struct HookInfo {
     pub peer_name: Option<String>,
     pub peer_type: &'static str,
     pub peer_hook: String,
+    /// Frames that crossed the hook in the kernel fast path (counted in its counters too).
+    pub fast_path: u64,
 }
 
 /// Counters of a node and its hooks.
@@ -85,6 +87,7 @@ impl Graph {
                 peer_name: p.name.clone(),
                 peer_type: p.core.info.name,
                 peer_hook: h.peer_hook.clone(),
+                fast_path: h.state.fast_path.load(std::sync::atomic::Ordering::Relaxed),
             }
         };
         NodeInfo {
@@ -138,10 +141,14 @@ impl Graph {
         let hook_counters = |h: &super::HookRec| -> Vec<(&'static str, u64)> {
             let generic = hook_stat::NAMES.iter().copied();
             let names = generic.chain(ext.iter().copied());
-            names
-                .enumerate()
+            let mut v: Vec<_> = (names.enumerate())
                 .map(|(i, k)| (k, h.state.stats.get(i)))
-                .collect()
+                .collect();
+            let fast = h.state.fast_path.load(std::sync::atomic::Ordering::Relaxed);
+            if fast > 0 {
+                v.push(("fastPathFrames", fast));
+            }
+            v
         };
         NodeStats {
             info: self.node_info(id),

@@ -6,6 +6,7 @@
 //! Frames carrying an out-of-band VLAN tag are transmitted with the tag written in band.
 
 use crate::buf::Frame;
+use crate::graph::offload::{Offload, PortOffload};
 use crate::graph::{
     BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
     MsgSpec, NodeType, Slot, TypeInfo, SLOT_HOST, SLOT_WIRE,
@@ -346,6 +347,10 @@ impl NodeType for Ether {
         }
         Ok(None)
     }
+    fn offload(&self) -> Option<Offload<'_>> {
+        Some(Offload::Port(self))
+    }
+
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         let mut v = vec![(
             "setautosrc".to_string(),
@@ -355,5 +360,13 @@ impl NodeType for Ether {
             v.push(("setpromisc".to_string(), Some(Value::Int(1))));
         }
         v
+    }
+}
+
+impl PortOffload for Ether {
+    fn tx_source(&self) -> Option<MacAddr> {
+        self.autosrc
+            .load(Relaxed)
+            .then(|| MacAddr::from_u64(self.mac.load(Relaxed)))
     }
 }

@@ -1,6 +1,7 @@
 //! [`AfxdpBackend`]: Linux interfaces attached with the XDP program and one AF_XDP socket per
 //! RX queue, queue q on worker q mod W; [`AfxdpIface`]: one attached interface.
 
+use super::fastpath::FastPathMaps;
 use super::iface::STATS_WAIT;
 use super::port::read_kernel_stats;
 use super::program::{register_socket, unregister_socket};
@@ -36,6 +37,8 @@ pub struct AfxdpBackend {
     taps: bool,
     /// Recorded in every program attached (this process, and the daemon's control socket).
     owner: Owner,
+    /// The fast path's shared maps (None: `--fast-path off`, or they could not be loaded).
+    fast: Option<Arc<FastPathMaps>>,
 }
 
 impl AfxdpBackend {
@@ -45,6 +48,25 @@ impl AfxdpBackend {
             socket: cfg.socket,
             taps: cfg.taps,
             owner: Owner::this_process(cfg.control_socket.as_deref()),
+            fast: cfg.fast_path.then(load_fast_path).flatten(),
+        }
+    }
+
+    /// The fast path's shared maps, when it is on.
+    pub fn fast_path(&self) -> Option<Arc<FastPathMaps>> {
+        self.fast.clone()
+    }
+}
+
+fn load_fast_path() -> Option<Arc<FastPathMaps>> {
+    match FastPathMaps::load() {
+        Ok(m) => {
+            tracing::info!("XDP fast path on: learned bridge flows between attached interfaces are forwarded in the XDP program (--fast-path off disables it)");
+            Some(Arc::new(m))
+        }
+        Err(e) => {
+            tracing::warn!("no XDP fast path: {e}");
+            None
         }
     }
 }
@@ -79,7 +101,7 @@ impl Backend for AfxdpBackend {
             }
             .into());
         }
-        let mut ctl = IfaceCtl::attach(ifname, self.mode, &self.owner)?;
+        let mut ctl = IfaceCtl::attach(ifname, self.mode, &self.owner, self.fast.as_deref())?;
         let tap = if self.taps {
             open_tap(ifname, &mut ctl)
         } else {
@@ -214,6 +236,12 @@ impl Interface for AfxdpIface {
                 ("xdp_pass", p.pass),
                 ("xdp_redirect", p.redirect),
                 ("xdp_no_socket", p.no_socket),
+                ("xdp_fast_path", p.fast_path),
+                ("xdp_fast_path_moved", p.fast_path_moved),
+                (
+                    "fast_path_refused",
+                    self.ctl.fast_path_refused.load(Relaxed),
+                ),
             ],
         }];
         let queues = self.ctl.queue_stats();

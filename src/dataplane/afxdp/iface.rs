@@ -41,6 +41,11 @@ pub mod reason {
         describe: "the kernel completed a TX frame without sending it (EBUSY: no carrier, or \
                    the driver or the veth peer dropped it)",
     };
+    pub const FAST_PATH_REFUSED: PortReason = PortReason {
+        name: "fast_path_refused",
+        describe: "the fast path redirected it here and the kernel refused it (xdp_devmap_xmit \
+                   drops, redirect errors: e.g. a veth whose peer has no XDP program and no GRO)",
+    };
     pub const LOST_ON_CLOSE: PortReason = PortReason {
         name: "lost_on_close",
         describe: "held by the socket when it closed (received and unread, or never sent)",
@@ -59,14 +64,23 @@ pub struct IfaceCtl {
     promisc_before: bool,
     /// For the link checks (one socket for the interface's life, not one per ioctl).
     link: Mutex<IfSocket>,
+    /// Frames the fast path redirected here that the kernel refused (added by the
+    /// management thread's `FastPath::flush`).
+    pub fast_path_refused: std::sync::atomic::AtomicU64,
 }
 
 impl IfaceCtl {
     /// Attaches the XDP program to `ifname` on behalf of `owner` (steering off: the host
     /// keeps the interface).
-    pub fn attach(ifname: &str, mode: XdpMode, owner: &Owner) -> Result<IfaceCtl, AfxdpError> {
+    /// `fast`: the fast path's shared maps, when it is on.
+    pub fn attach(
+        ifname: &str,
+        mode: XdpMode,
+        owner: &Owner,
+        fast: Option<&super::fastpath::FastPathMaps>,
+    ) -> Result<IfaceCtl, AfxdpError> {
         let link = IfSocket::open().map_err(io_ctx(format!("{ifname}: a socket for ioctls")))?;
-        let prog = XdpProgram::attach_owned(ifname, mode, owner)?;
+        let prog = XdpProgram::attach_shared(ifname, mode, owner, fast)?;
         let promisc_before = netdev::flags(ifname)
             .map(|f| f & libc::IFF_PROMISC != 0)
             .unwrap_or(false);
@@ -79,6 +93,7 @@ impl IfaceCtl {
             up: AtomicBool::new(true),
             promisc_before,
             link: Mutex::new(link),
+            fast_path_refused: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -134,6 +149,12 @@ impl IfaceCtl {
             None,
             reason::XDP_NO_SOCKET,
             self.program().stats().no_socket,
+            None,
+        );
+        add(
+            None,
+            reason::FAST_PATH_REFUSED,
+            self.fast_path_refused.load(Relaxed),
             None,
         );
         let queues = self.queue_stats();

@@ -13,18 +13,23 @@
 //!   MAC, promiscuity, multicast, link state, counters, steering, and its TAP mirror.
 //! * [`port`]: [`XskPort`], the [`Port`](crate::port::Port) of one (interface, queue) on one
 //!   worker, over the worker's shared UMEM.
+//! * [`fastpath`]: the XDP fast path for learned bridge flows: the maps every copy of the
+//!   program shares, and the management thread's [`FastPath`] that keeps them in step with
+//!   the graph.
 //! * [`l2fwd`]: the bare forwarding loop over the same sockets (the benchmarks' reference).
 //!
 //! Frames live in page-sized chunks after [`HEADROOM`](crate::frame::HEADROOM) bytes, the
 //! kernel's `XDP_PACKET_HEADROOM` (the frame ABI, [`crate::frame`]).
 
 pub mod backend;
+pub mod fastpath;
 pub mod iface;
 pub mod l2fwd;
 pub mod port;
 pub mod program;
 
 pub use backend::{tap_name, AfxdpBackend, AfxdpIface};
+pub use fastpath::{FastPath, FastPathMaps, FastPort};
 pub use iface::IfaceCtl;
 pub use port::{QueueStats, SocketConfig, Umem, XskPort};
 pub use program::{Owner, XdpMode, XdpProgram};

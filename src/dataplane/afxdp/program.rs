@@ -40,6 +40,10 @@ pub struct ProgStats {
     pub redirect: u64,
     /// Frames passed because their queue had no socket while steering was on.
     pub no_socket: u64,
+    /// Frames the fast path forwarded (redirected to another interface).
+    pub fast_path: u64,
+    /// Frames whose source the fast path found on another link (left to the bridge).
+    pub fast_path_moved: u64,
 }
 
 /// The program attached to one interface. Detached on drop.
@@ -51,7 +55,14 @@ pub struct XdpProgram {
     flags: u32,
     prog_id: u32,
     detached: bool,
+    /// The `steer` map's value: [`STEER_ON`] | [`STEER_FAST_PATH`].
+    bits: std::sync::atomic::AtomicU32,
 }
+
+/// `steer` bit: frames go to the queue's socket (else to the kernel).
+const STEER_ON: u32 = 1;
+/// `steer` bit: the fast path may forward this interface's frames (bpf/fastpath.h).
+const STEER_FAST_PATH: u32 = 2;
 
 fn fl(bits: u32) -> XdpFlags {
     XdpFlags::from_bits_truncate(bits)
@@ -226,17 +237,31 @@ impl XdpProgram {
         mode: XdpMode,
         owner: &Owner,
     ) -> Result<XdpProgram, AfxdpError> {
+        XdpProgram::attach_shared(ifname, mode, owner, None)
+    }
+
+    /// As [`XdpProgram::attach_owned`], with the fast path's maps shared (`fast`: the daemon's
+    /// one copy) instead of this copy's own.
+    pub fn attach_shared(
+        ifname: &str,
+        mode: XdpMode,
+        owner: &Owner,
+        fast: Option<&super::fastpath::FastPathMaps>,
+    ) -> Result<XdpProgram, AfxdpError> {
         let ifindex =
             crate::sys::netdev::ifindex(ifname).map_err(super::io_ctx(ifname.to_string()))? as i32;
         let mtu = super::check_mtu(ifname, super::MAX_MTU)?;
-        let obj = ObjectBuilder::default()
+        let mut open = ObjectBuilder::default()
             .open_memory(OBJECT)
-            .map_err(bpf_err(ifname, "opening the XDP object"))?
-            .load()
-            .map_err(bpf_err(
-                ifname,
-                "loading the XDP program (are you root? is BPF enabled?)",
-            ))?;
+            .map_err(bpf_err(ifname, "opening the XDP object"))?;
+        if let Some(f) = fast {
+            f.reuse_in(&mut open)
+                .map_err(bpf_err(ifname, "sharing the fast path's maps"))?;
+        }
+        let obj = open.load().map_err(bpf_err(
+            ifname,
+            "loading the XDP program (are you root? is BPF enabled?)",
+        ))?;
         {
             let m = obj.maps().find(|m| m.name() == "owner").expect("owner map");
             m.update(
@@ -261,6 +286,7 @@ impl XdpProgram {
             flags,
             prog_id,
             detached: false,
+            bits: std::sync::atomic::AtomicU32::new(0),
         };
         p.set_steering(false)?;
         Ok(p)
@@ -293,13 +319,23 @@ impl XdpProgram {
 
     /// Steers received frames to the sockets (`true`) or to the kernel.
     pub fn set_steering(&self, on: bool) -> Result<(), AfxdpError> {
+        self.set_bit(STEER_ON, on)
+    }
+
+    /// Lets the fast path forward this interface's frames (while steering is on).
+    pub fn set_fast_path(&self, on: bool) -> Result<(), AfxdpError> {
+        self.set_bit(STEER_FAST_PATH, on)
+    }
+
+    fn set_bit(&self, bit: u32, on: bool) -> Result<(), AfxdpError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let old = self.bits.load(Relaxed);
+        let new = if on { old | bit } else { old & !bit };
         self.map("steer")
-            .update(
-                &0u32.to_ne_bytes(),
-                &(on as u32).to_ne_bytes(),
-                MapFlags::ANY,
-            )
-            .map_err(bpf_err(&self.ifname, "updating the steer map"))
+            .update(&0u32.to_ne_bytes(), &new.to_ne_bytes(), MapFlags::ANY)
+            .map_err(bpf_err(&self.ifname, "updating the steer map"))?;
+        self.bits.store(new, Relaxed);
+        Ok(())
     }
 
     pub fn steering(&self) -> bool {
@@ -307,7 +343,7 @@ impl XdpProgram {
             .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
             .ok()
             .flatten()
-            .is_some_and(|v| v.first() == Some(&1))
+            .is_some_and(|v| v.first().is_some_and(|b| b & STEER_ON as u8 != 0))
     }
 
     /// An owned handle on the `xsks` map, for workers to register their sockets.
@@ -323,6 +359,8 @@ impl XdpProgram {
             pass: get(0),
             redirect: get(1),
             no_socket: get(2),
+            fast_path: get(3),
+            fast_path_moved: get(4),
         }
     }
 }

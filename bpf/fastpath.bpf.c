@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0)
+//
+// The fast path's shared maps (fastpath.h), and two tracepoint programs that name the frames
+// the kernel refuses after the XDP program redirected them: a frame dropped there is
+// otherwise visible only in these tracepoints (veth's own counters stay 0). Counted per
+// target interface in fp_count.tx_errors, only for interfaces in fp_ports.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "fastpath.h"
+
+/* /sys/kernel/tracing/events/xdp/xdp_devmap_xmit/format */
+struct devmap_xmit_args {
+	__u64 common;
+	int from_ifindex;
+	__u32 act;
+	int to_ifindex;
+	int drops;
+	int sent;
+	int err;
+};
+
+/* /sys/kernel/tracing/events/xdp/xdp_redirect_err/format */
+struct redirect_err_args {
+	__u64 common;
+	int prog_id;
+	__u32 act;
+	int ifindex;
+	int err;
+	int to_ifindex;
+	__u32 map_id;
+	int map_index;
+};
+
+static __always_inline void refused(int ifindex, int n)
+{
+	__u32 k = ifindex;
+	struct fp_count *c;
+
+	if (n <= 0 || ifindex <= 0 || !bpf_map_lookup_elem(&fp_ports, &k))
+		return;
+	c = bpf_map_lookup_elem(&fp_count, &k);
+	if (c)
+		c->tx_errors += n;
+}
+
+SEC("tracepoint/xdp/xdp_devmap_xmit")
+int fp_devmap_xmit(struct devmap_xmit_args *a)
+{
+	if (a->drops > 0)
+		refused(a->to_ifindex, a->drops);
+	return 0;
+}
+
+SEC("tracepoint/xdp/xdp_redirect_err")
+int fp_redirect_err(struct redirect_err_args *a)
+{
+	refused(a->to_ifindex, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0)
+//
+// The fast path's maps, shared by every interface's copy of xdpgraph.bpf.c and by the
+// tracepoint programs of fastpath.bpf.c. The daemon loads fastpath.bpf.o once, and each
+// xdpgraph.bpf.o reuses its maps (libbpf reuse_fd). Layouts are mirrored in
+// src/dataplane/afxdp/fastpath.rs: change both together.
+//
+//   fp_ports - HASH ifindex -> struct fp_port: the interface's bridge link (ingress: its frames
+//              may be forwarded here; egress: frames may be redirected to it).
+//   fp_fdb   - HASH (bridge, MAC) -> struct fp_host: the hosts the bridge has learned on
+//              fast-path links. The program refreshes `seen`; it deletes an entry whose host
+//              shows up on another link (the bridge in the worker then decides: move or loop).
+//   fp_tx    - DEVMAP_HASH ifindex -> ifindex: the redirect targets (egress interfaces).
+//   fp_count - PERCPU_HASH ifindex -> struct fp_count: what the fast path did per interface.
+
+#ifndef XDPGRAPH_FASTPATH_H
+#define XDPGRAPH_FASTPATH_H
+
+#define FP_INGRESS 1
+#define FP_EGRESS 2
+#define FP_MAX_PORTS 1024
+#define FP_MAX_HOSTS 262144
+
+struct fp_port {
+	__u32 bridge;   /* the bridge node's ID */
+	__u32 link;     /* the bridge link's ID (the hook's unique ID, low 32 bits) */
+	__u8 mac[6];    /* the interface's MAC (autosrc) */
+	__u8 autosrc;   /* rewrite the source MAC of frames sent here */
+	__u8 flags;     /* FP_INGRESS | FP_EGRESS */
+};
+
+struct fp_key {
+	__u32 bridge;
+	__u8 mac[6];
+	__u16 pad;
+};
+
+struct fp_host {
+	__u32 link;     /* the link the bridge learned it on */
+	__u32 ifindex;  /* that link's interface */
+	__u32 seen;     /* last seen as a source by the fast path (coarse ns >> 30) */
+	__u32 pad;
+};
+
+struct fp_count {
+	__u64 rx_frames;   /* received here and forwarded by the fast path */
+	__u64 rx_octets;
+	__u64 tx_frames;   /* redirected to this interface */
+	__u64 tx_octets;
+	__u64 tx_errors;   /* of those, refused by the kernel (xdp_devmap_xmit drops, redirect errors) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FP_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct fp_port);
+} fp_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FP_MAX_HOSTS);
+	__type(key, struct fp_key);
+	__type(value, struct fp_host);
+} fp_fdb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, FP_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fp_tx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, FP_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct fp_count);
+} fp_count SEC(".maps");
+
+#endif

@@ -1,0 +1,487 @@
+//! The XDP fast path for learned bridge flows: known unicast between two interfaces whose
+//! ether nodes' `lower` hooks are bridge links is forwarded by the XDP program itself (a
+//! devmap redirect), without the workers.
+//!
+//! * [`FastPathMaps`]: the shared maps of `bpf/fastpath.h`, loaded once per daemon with the
+//!   tracepoint programs of `bpf/fastpath.bpf.c` (which count the frames the kernel refuses
+//!   after a redirect); every interface's copy of the XDP program reuses them.
+//! * [`FastPath`]: the management thread's side. [`FastPath::sync`] makes the maps say what
+//!   the graph's [`FastPathPlan`] says (the links, the hosts the bridges learned on them),
+//!   removing what no longer holds before adding; it runs after every ctl command, before the
+//!   command's answer, and on every tick (so a host the bridge has learned takes the fast path
+//!   within a tick). [`FastPath::flush`] adds what the fast path forwarded to the hooks'
+//!   counters; [`FastPath::seen`] hands the bridges the hosts the fast path saw, for ageing.
+//!
+//! The XDP program forwards a frame only if its source is a host learned on the ingress link
+//! and its destination a host learned on another fast-path link of the same bridge; a source
+//! found on another link has its entry removed by the program and goes to the worker, whose
+//! bridge then decides (a move, or a loop). See docs/FASTPATH.md.
+
+use super::iface::IfaceCtl;
+use super::AfxdpError;
+use crate::graph::offload::{fast_path_counted, FastPathPlan, PlanHost, PlanLink};
+use crate::graph::{Graph, NodeId};
+use crate::port::{PortCtl, PortId};
+use libbpf_rs::{Link, Map, MapCore, MapFlags, Object, ObjectBuilder, OpenObject};
+use std::collections::{HashMap, HashSet};
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// The compiled maps and tracepoint programs (build.rs).
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"));
+
+/// The maps every copy of the XDP program shares (`bpf/fastpath.h`).
+const SHARED: [&str; 4] = ["fp_ports", "fp_fdb", "fp_tx", "fp_count"];
+
+/// `struct fp_port` flags.
+const FP_INGRESS: u8 = 1;
+const FP_EGRESS: u8 = 2;
+
+/// The fast path's maps and its tracepoint programs, attached while this lives.
+pub struct FastPathMaps {
+    obj: Object,
+    _links: Vec<Link>,
+}
+
+fn bpf(what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError + '_ {
+    move |e| AfxdpError::Bpf {
+        ifname: "-".into(),
+        what: what.into(),
+        err: e.to_string(),
+    }
+}
+
+impl FastPathMaps {
+    /// Loads the maps and attaches the tracepoint programs (`xdp:xdp_devmap_xmit`,
+    /// `xdp:xdp_redirect_err`). Without them the fast path's drops could not be named, so a
+    /// failure here means no fast path.
+    pub fn load() -> Result<FastPathMaps, AfxdpError> {
+        let obj = ObjectBuilder::default()
+            .open_memory(OBJECT)
+            .map_err(bpf("opening the fast path object"))?
+            .load()
+            .map_err(bpf("loading the fast path's maps and tracepoint programs"))?;
+        let mut links = Vec::new();
+        for p in obj.progs_mut() {
+            links.push(p.attach().map_err(bpf("attaching a tracepoint program"))?);
+        }
+        Ok(FastPathMaps { obj, _links: links })
+    }
+
+    fn map(&self, name: &str) -> Map<'_> {
+        self.obj
+            .maps()
+            .find(|m| m.name() == name)
+            .expect("map in the fast path object")
+    }
+
+    /// Makes an XDP object's copies of the shared maps these, before it is loaded.
+    pub fn reuse_in(&self, open: &mut OpenObject) -> Result<(), libbpf_rs::Error> {
+        for mut m in open.maps_mut() {
+            let name = m.name().to_string_lossy().into_owned();
+            if SHARED.contains(&name.as_str()) {
+                m.reuse_fd(self.map(&name).as_fd())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `struct fp_port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PortEntry {
+    bridge: u32,
+    link: u32,
+    mac: [u8; 6],
+    autosrc: bool,
+    flags: u8,
+}
+
+impl PortEntry {
+    fn bytes(&self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[0..4].copy_from_slice(&self.bridge.to_ne_bytes());
+        v[4..8].copy_from_slice(&self.link.to_ne_bytes());
+        v[8..14].copy_from_slice(&self.mac);
+        v[14] = self.autosrc as u8;
+        v[15] = self.flags;
+        v
+    }
+}
+
+/// `struct fp_key`.
+fn host_key(bridge: NodeId, mac: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[0..4].copy_from_slice(&bridge.to_ne_bytes());
+    k[4..10].copy_from_slice(&mac.to_be_bytes()[2..8]);
+    k
+}
+
+/// `struct fp_host`: (link, ifindex), with `seen` zero.
+fn host_value(link: u32, ifindex: u32) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[0..4].copy_from_slice(&link.to_ne_bytes());
+    v[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    v
+}
+
+/// `struct fp_count`, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub rx_frames: u64,
+    pub rx_octets: u64,
+    pub tx_frames: u64,
+    pub tx_octets: u64,
+    pub tx_errors: u64,
+}
+
+impl Counts {
+    fn read(m: &Map<'_>, ifindex: u32) -> Counts {
+        let Ok(Some(cpus)) = m.lookup_percpu(&ifindex.to_ne_bytes(), MapFlags::ANY) else {
+            return Counts::default();
+        };
+        let mut c = Counts::default();
+        for v in cpus {
+            let f = |i: usize| u64::from_ne_bytes(v[i * 8..i * 8 + 8].try_into().unwrap());
+            c.rx_frames += f(0);
+            c.rx_octets += f(1);
+            c.tx_frames += f(2);
+            c.tx_octets += f(3);
+            c.tx_errors += f(4);
+        }
+        c
+    }
+
+    fn since(&self, o: &Counts) -> Counts {
+        Counts {
+            rx_frames: self.rx_frames.wrapping_sub(o.rx_frames),
+            rx_octets: self.rx_octets.wrapping_sub(o.rx_octets),
+            tx_frames: self.tx_frames.wrapping_sub(o.tx_frames),
+            tx_octets: self.tx_octets.wrapping_sub(o.tx_octets),
+            tx_errors: self.tx_errors.wrapping_sub(o.tx_errors),
+        }
+    }
+}
+
+/// An interface the fast path uses now.
+struct Installed {
+    entry: PortEntry,
+    link: PlanLink,
+    ctl: Arc<IfaceCtl>,
+    /// Its counters when last added to the hooks.
+    counted: Counts,
+}
+
+/// A host entry the fast path has now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HostEntry {
+    link: u32,
+    ifindex: u32,
+    /// Its `seen` when last read.
+    seen: u32,
+}
+
+/// An attached AF_XDP interface, as the fast path sees it.
+pub struct FastPort {
+    pub port: PortId,
+    pub ctl: Arc<IfaceCtl>,
+}
+
+/// The management thread's side of the fast path.
+pub struct FastPath {
+    maps: Arc<FastPathMaps>,
+    ports: HashMap<u32, Installed>,
+    hosts: HashMap<(NodeId, u64), HostEntry>,
+    /// Interfaces that refused redirected frames: no longer redirect targets (see `flush`).
+    refused: HashSet<u32>,
+    /// The host map was full once (logged once).
+    full: bool,
+}
+
+impl FastPath {
+    pub fn new(maps: Arc<FastPathMaps>) -> FastPath {
+        FastPath {
+            maps,
+            ports: HashMap::new(),
+            hosts: HashMap::new(),
+            refused: HashSet::new(),
+            full: false,
+        }
+    }
+
+    /// The interfaces that take part now (ifindex, name, whether frames are redirected to it).
+    pub fn active(&self) -> Vec<(u32, String, bool)> {
+        let mut v: Vec<_> = (self.ports.iter())
+            .map(|(i, p)| (*i, p.ctl.ifname(), p.entry.flags & FP_EGRESS != 0))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Makes the maps say what `plan` says, for the interfaces in `ports` (the attached AF_XDP
+    /// ones); what no longer holds goes first. Counters are flushed first, to the hooks of the
+    /// links as they were.
+    pub fn sync(&mut self, plan: &FastPathPlan, ports: &[FastPort]) {
+        self.flush();
+        let want = self.wanted_ports(plan, ports);
+        let gone: Vec<u32> = (self.ports.iter())
+            .filter(|(i, p)| {
+                want.get(i)
+                    .is_none_or(|(e, l, _)| *e != p.entry || !same_link(l, &p.link))
+            })
+            .map(|(i, _)| *i)
+            .collect();
+        for i in gone {
+            self.remove_port(i);
+        }
+        self.sync_hosts(plan, &want);
+        for (ifindex, (entry, link, ctl)) in want {
+            if !self.ports.contains_key(&ifindex) {
+                self.add_port(ifindex, entry, link, ctl);
+            }
+        }
+    }
+
+    /// The port entries `plan` asks for, by ifindex.
+    fn wanted_ports(
+        &self,
+        plan: &FastPathPlan,
+        ports: &[FastPort],
+    ) -> HashMap<u32, (PortEntry, PlanLink, Arc<IfaceCtl>)> {
+        let mut want = HashMap::new();
+        for l in &plan.links {
+            let Some(p) = ports.iter().find(|p| p.port == l.port) else {
+                continue;
+            };
+            if !p.ctl.is_up() {
+                continue;
+            }
+            let ifindex = p.ctl.ifindex();
+            let egress = !self.refused.contains(&ifindex);
+            let entry = PortEntry {
+                bridge: l.bridge,
+                link: l.link_id,
+                mac: l.autosrc.map_or([0; 6], |m| m.0),
+                autosrc: l.autosrc.is_some(),
+                flags: FP_INGRESS | if egress { FP_EGRESS } else { 0 },
+            };
+            want.insert(ifindex, (entry, l.clone(), Arc::clone(&p.ctl)));
+        }
+        want
+    }
+
+    /// Host entries: removed when the plan no longer has them (or has them elsewhere), then
+    /// added.
+    fn sync_hosts(
+        &mut self,
+        plan: &FastPathPlan,
+        want: &HashMap<u32, (PortEntry, PlanLink, Arc<IfaceCtl>)>,
+    ) {
+        let ifindex_of: HashMap<(NodeId, u32), u32> = (want.iter())
+            .map(|(i, (e, _, _))| ((e.bridge, e.link), *i))
+            .collect();
+        let wanted: HashMap<(NodeId, u64), (u32, u32)> = (plan.hosts.iter())
+            .filter_map(|h: &PlanHost| {
+                let i = *ifindex_of.get(&(h.bridge, h.link_id))?;
+                Some(((h.bridge, h.mac), (h.link_id, i)))
+            })
+            .collect();
+        let fdb = self.maps.map("fp_fdb");
+        self.hosts.retain(|k, e| {
+            let keep = wanted.get(k) == Some(&(e.link, e.ifindex));
+            if !keep {
+                let _ = fdb.delete(&host_key(k.0, k.1));
+            }
+            keep
+        });
+        for (k, (link, ifindex)) in wanted {
+            if self.hosts.contains_key(&k) {
+                continue;
+            }
+            match fdb.update(
+                &host_key(k.0, k.1),
+                &host_value(link, ifindex),
+                MapFlags::ANY,
+            ) {
+                Ok(()) => {
+                    let e = HostEntry {
+                        link,
+                        ifindex,
+                        seen: 0,
+                    };
+                    self.hosts.insert(k, e);
+                }
+                Err(e) if !self.full => {
+                    self.full = true;
+                    tracing::warn!(
+                        "fast path: host table full ({e}); other hosts go through the workers"
+                    );
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn add_port(&mut self, ifindex: u32, entry: PortEntry, link: PlanLink, ctl: Arc<IfaceCtl>) {
+        let key = ifindex.to_ne_bytes();
+        let ncpu = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        let zero = vec![vec![0u8; 40]; ncpu];
+        let r = (self
+            .maps
+            .map("fp_count")
+            .update_percpu(&key, &zero, MapFlags::ANY))
+        .and_then(|_| self.maps.map("fp_tx").update(&key, &key, MapFlags::ANY))
+        .and_then(|_| {
+            self.maps
+                .map("fp_ports")
+                .update(&key, &entry.bytes(), MapFlags::ANY)
+        });
+        if let Err(e) = r {
+            tracing::warn!(ifname = %ctl_name(&ctl), "fast path: cannot add the interface: {e}");
+            self.clear_port(ifindex);
+            return;
+        }
+        if let Err(e) = ctl.program().set_fast_path(true) {
+            tracing::warn!(ifname = %ctl_name(&ctl), "fast path: {e}");
+        }
+        tracing::info!(ifname = %ctl_name(&ctl), bridge = entry.bridge, egress = entry.flags & FP_EGRESS != 0, "fast path on for this interface");
+        self.ports.insert(
+            ifindex,
+            Installed {
+                entry,
+                link,
+                ctl,
+                counted: Counts::default(),
+            },
+        );
+    }
+
+    /// Takes an interface out: no frame from it or to it takes the fast path once this
+    /// returns (the hosts behind it go too).
+    fn remove_port(&mut self, ifindex: u32) {
+        self.flush_one(ifindex);
+        let Some(p) = self.ports.remove(&ifindex) else {
+            return;
+        };
+        let _ = p.ctl.program().set_fast_path(false);
+        self.clear_port(ifindex);
+        tracing::info!(ifname = %ctl_name(&p.ctl), "fast path off for this interface");
+        let fdb = self.maps.map("fp_fdb");
+        self.hosts.retain(|k, e| {
+            let keep = e.ifindex != ifindex;
+            if !keep {
+                let _ = fdb.delete(&host_key(k.0, k.1));
+            }
+            keep
+        });
+    }
+
+    fn clear_port(&self, ifindex: u32) {
+        let key = ifindex.to_ne_bytes();
+        let _ = self.maps.map("fp_ports").delete(&key);
+        let _ = self.maps.map("fp_tx").delete(&key);
+        let _ = self.maps.map("fp_count").delete(&key);
+    }
+
+    /// Takes interface `ifindex` out now (it is being detached).
+    pub fn forget(&mut self, ifindex: u32) {
+        self.remove_port(ifindex);
+        self.refused.remove(&ifindex);
+    }
+
+    /// Adds what the fast path forwarded since the last flush to the hooks' counters (and the
+    /// bridges' own), and names what the kernel refused after a redirect; an interface that
+    /// refused frames is no longer a redirect target (a veth whose peer has neither an XDP
+    /// program nor GRO refuses every one).
+    pub fn flush(&mut self) {
+        let ifs: Vec<u32> = self.ports.keys().copied().collect();
+        for i in ifs {
+            self.flush_one(i);
+        }
+    }
+
+    fn flush_one(&mut self, ifindex: u32) {
+        let m = self.maps.map("fp_count");
+        let Some(p) = self.ports.get_mut(&ifindex) else {
+            return;
+        };
+        let now = Counts::read(&m, ifindex);
+        let d = now.since(&p.counted);
+        p.counted = now;
+        if d == Counts::default() {
+            return;
+        }
+        fast_path_counted(
+            &p.link,
+            (d.rx_frames, d.rx_octets),
+            (d.tx_frames, d.tx_octets),
+        );
+        if d.tx_errors > 0 {
+            p.ctl.fast_path_refused.fetch_add(d.tx_errors, Relaxed);
+            if p.entry.flags & FP_EGRESS != 0 {
+                self.demote(ifindex);
+            }
+        }
+    }
+
+    /// Stops redirecting to `ifindex` (it refused frames); it stays an ingress.
+    fn demote(&mut self, ifindex: u32) {
+        let Some(p) = self.ports.get_mut(&ifindex) else {
+            return;
+        };
+        p.entry.flags &= !FP_EGRESS;
+        let key = ifindex.to_ne_bytes();
+        let _ = (self.maps.map("fp_ports")).update(&key, &p.entry.bytes(), MapFlags::ANY);
+        self.refused.insert(ifindex);
+        tracing::warn!(
+            ifname = %ctl_name(&p.ctl),
+            refused = p.ctl.fast_path_refused.load(Relaxed),
+            "fast path: the kernel refused frames redirected to this interface (counted as \
+             fast_path_refused; a veth whose peer has no XDP program and no GRO refuses every \
+             one: ethtool -K PEER gro on); frames to it go through the workers from now on"
+        );
+    }
+
+    /// Reads which hosts the fast path saw as sources since the last call, and refreshes them
+    /// in their bridges (so that a host active only through the fast path does not age out).
+    /// Host entries the program removed (their host showed up on another link) are forgotten
+    /// here, so that the next `sync` adds them again where the bridge then has them.
+    pub fn seen(&mut self, graph: &mut Graph) {
+        let fdb = self.maps.map("fp_fdb");
+        let mut by_bridge: HashMap<NodeId, Vec<u64>> = HashMap::new();
+        self.hosts.retain(
+            |k, e| match fdb.lookup(&host_key(k.0, k.1), MapFlags::ANY) {
+                Ok(Some(v)) if v.len() >= 12 => {
+                    let seen = u32::from_ne_bytes(v[8..12].try_into().unwrap());
+                    if seen != e.seen {
+                        e.seen = seen;
+                        by_bridge.entry(k.0).or_default().push(k.1);
+                    }
+                    true
+                }
+                _ => false,
+            },
+        );
+        for (b, macs) in by_bridge {
+            graph.fast_path_seen(b, &macs);
+        }
+    }
+}
+
+fn same_link(a: &PlanLink, b: &PlanLink) -> bool {
+    Arc::ptr_eq(&a.bridge_hook, &b.bridge_hook) && Arc::ptr_eq(&a.port_hook, &b.port_hook)
+}
+
+fn ctl_name(c: &IfaceCtl) -> String {
+    c.ifname()
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        let ifs: Vec<u32> = self.ports.keys().copied().collect();
+        for i in ifs {
+            self.remove_port(i);
+        }
+    }
+}
