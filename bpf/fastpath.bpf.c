@@ -3,7 +3,7 @@
 // The fast path's shared maps (fastpath.h), and two tracepoint programs that name the frames
 // the kernel refuses after the XDP program redirected them: a frame dropped there is
 // otherwise visible only in these tracepoints (veth's own counters stay 0). Counted per
-// target interface in fp_count.tx_errors, only for interfaces in fp_ports.
+// target interface in fp_count.tx_errors, only for interfaces in the fast path (fp_slot).
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -34,12 +34,15 @@ struct redirect_err_args {
 
 static __always_inline void refused(int ifindex, int n)
 {
-	__u32 k = ifindex;
+	__u32 k = ifindex, *slot;
 	struct fp_count *c;
 
-	if (n <= 0 || ifindex <= 0 || !bpf_map_lookup_elem(&fp_ports, &k))
+	if (n <= 0 || ifindex <= 0)
 		return;
-	c = bpf_map_lookup_elem(&fp_count, &k);
+	slot = bpf_map_lookup_elem(&fp_slot, &k);
+	if (!slot)
+		return;
+	c = bpf_map_lookup_elem(&fp_count, slot);
 	if (c)
 		c->tx_errors += n;
 }

@@ -5,28 +5,41 @@
 // xdpgraph.bpf.o reuses its maps (libbpf reuse_fd). Layouts are mirrored in
 // src/dataplane/afxdp/fastpath.rs: change both together.
 //
-//   fp_ports - HASH ifindex -> struct fp_port: the interface's bridge link (ingress: its frames
-//              may be forwarded here; egress: frames may be redirected to it).
+//   fp_port  - ARRAY slot -> struct fp_port: the interfaces in the fast path, by a slot the
+//              daemon gives each (0..FP_MAX_PORTS). A frame is redirected to a slot only while
+//              its FP_EGRESS flag is set. (What an interface's own frames may do is in its
+//              program's `steer` map: struct steer below.)
 //   fp_fdb   - HASH (bridge, MAC) -> struct fp_host: the hosts the bridge has learned on
 //              fast-path links. The program refreshes `seen`; it deletes an entry whose host
 //              shows up on another link (the bridge in the worker then decides: move or loop).
-//   fp_tx    - DEVMAP_HASH ifindex -> ifindex: the redirect targets (egress interfaces).
-//   fp_count - PERCPU_HASH ifindex -> struct fp_count: what the fast path did per interface.
+//   fp_tx    - DEVMAP slot -> ifindex: the redirect targets.
+//   fp_count - PERCPU_ARRAY slot -> struct fp_count: what the fast path did per interface.
+//   fp_slot  - HASH ifindex -> slot, for the tracepoint programs.
 
 #ifndef XDPGRAPH_FASTPATH_H
 #define XDPGRAPH_FASTPATH_H
 
-#define FP_INGRESS 1
+#define STEER_ON 1
+#define STEER_FAST_PATH 2
 #define FP_EGRESS 2
 #define FP_MAX_PORTS 1024
 #define FP_MAX_HOSTS 262144
 
+/* The value of each program's own `steer` map (one entry). */
+struct steer {
+	__u32 bits;     /* STEER_ON | STEER_FAST_PATH */
+	__u32 bridge;   /* with STEER_FAST_PATH: the bridge node's ID, */
+	__u32 link;     /* the link this interface is (the hook's unique ID, low 32 bits), */
+	__u32 slot;     /* and its slot in fp_port/fp_count */
+};
+
 struct fp_port {
+	__u32 ifindex;
 	__u32 bridge;   /* the bridge node's ID */
-	__u32 link;     /* the bridge link's ID (the hook's unique ID, low 32 bits) */
+	__u32 link;     /* the bridge link's ID */
 	__u8 mac[6];    /* the interface's MAC (autosrc) */
 	__u8 autosrc;   /* rewrite the source MAC of frames sent here */
-	__u8 flags;     /* FP_INGRESS | FP_EGRESS */
+	__u8 flags;     /* FP_EGRESS */
 };
 
 struct fp_key {
@@ -37,7 +50,7 @@ struct fp_key {
 
 struct fp_host {
 	__u32 link;     /* the link the bridge learned it on */
-	__u32 ifindex;  /* that link's interface */
+	__u32 slot;     /* that link's interface's slot */
 	__u32 seen;     /* last seen as a source by the fast path (coarse ns >> 30) */
 	__u32 pad;
 };
@@ -51,11 +64,11 @@ struct fp_count {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FP_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct fp_port);
-} fp_ports SEC(".maps");
+} fp_port SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -65,17 +78,24 @@ struct {
 } fp_fdb SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
 	__uint(max_entries, FP_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } fp_tx SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FP_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct fp_count);
 } fp_count SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FP_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} fp_slot SEC(".maps");
 
 #endif

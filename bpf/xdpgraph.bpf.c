@@ -6,9 +6,10 @@
 //
 // Maps:
 //   xsks   - XSKMAP, RX queue index -> AF_XDP socket.
-//   steer  - ARRAY[1]: bit 0 (STEER_ON): redirect to the queue's socket, else XDP_PASS;
-//            flipped by userspace when `lower` connects or disconnects. Bit 1
-//            (STEER_FAST_PATH): the fast path may forward this interface's frames.
+//   steer  - ARRAY[1], struct steer (fastpath.h): bit STEER_ON of `bits`: redirect to the
+//            queue's socket, else XDP_PASS; flipped by userspace when `lower` connects or
+//            disconnects. STEER_FAST_PATH: the fast path may forward this interface's frames
+//            (its bridge, link and slot in the same value).
 //   fp_*   - the fast path's maps (fastpath.h), shared by every interface's copy.
 //   stats  - PERCPU_ARRAY of counters (see enum stat), summed by userspace.
 //   owner  - ARRAY[1], struct owner: the process that attached this copy (written by
@@ -20,8 +21,6 @@
 #include <linux/if_ether.h>
 #include "fastpath.h"
 
-#define STEER_ON 1
-#define STEER_FAST_PATH 2
 
 enum stat {
 	STAT_PASS = 0,      /* steering off: given to the kernel */
@@ -43,7 +42,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct steer);
 } steer SEC(".maps");
 
 struct {
@@ -79,25 +78,21 @@ static __always_inline void count(__u32 k)
 /* The fast path (see fastpath.h): a unicast frame between two hosts the bridge has learned on
  * two different fast-path links, the source on this interface's link, goes straight to the
  * destination's interface. Returns -1 for every other frame (the workers take it). */
-static __always_inline int fast_path(struct xdp_md *ctx)
+static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	__u32 ifindex = ctx->ingress_ifindex;
-	struct fp_port *in, *out;
 	struct fp_host *src, *dst;
+	struct fp_port *out;
 	struct fp_count *c;
 	struct fp_key k = {};
-	__u32 now, len;
+	__u32 now, len, to;
 
 	if ((void *)(eth + 1) > end)
 		return -1;
 	/* multicast/broadcast destinations are flooded, multicast sources refused: the bridge */
 	if ((eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
-		return -1;
-	in = bpf_map_lookup_elem(&fp_ports, &ifindex);
-	if (!in || !(in->flags & FP_INGRESS))
 		return -1;
 	k.bridge = in->bridge;
 	__builtin_memcpy(k.mac, eth->h_source, ETH_ALEN);
@@ -115,8 +110,8 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	dst = bpf_map_lookup_elem(&fp_fdb, &k);
 	if (!dst || dst->link == in->link)
 		return -1;
-	__u32 to = dst->ifindex;
-	out = bpf_map_lookup_elem(&fp_ports, &to);
+	to = dst->slot;
+	out = bpf_map_lookup_elem(&fp_port, &to);
 	if (!out || !(out->flags & FP_EGRESS) || out->bridge != in->bridge || out->link != dst->link)
 		return -1;
 	if (!bpf_map_lookup_elem(&fp_tx, &to))
@@ -127,7 +122,7 @@ static __always_inline int fast_path(struct xdp_md *ctx)
 	if (out->autosrc)
 		__builtin_memcpy(eth->h_source, out->mac, ETH_ALEN);
 	len = end - data;
-	c = bpf_map_lookup_elem(&fp_count, &ifindex);
+	c = bpf_map_lookup_elem(&fp_count, &in->slot);
 	if (c) {
 		c->rx_frames++;
 		c->rx_octets += len;
@@ -145,9 +140,9 @@ SEC("xdp")
 int xdpgraph_steer(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
-	__u32 *on = bpf_map_lookup_elem(&steer, &zero);
+	struct steer *on = bpf_map_lookup_elem(&steer, &zero);
 
-	if (!on || !(*on & STEER_ON)) {
+	if (!on || !(on->bits & STEER_ON)) {
 		count(STAT_PASS);
 		return XDP_PASS;
 	}
@@ -156,8 +151,8 @@ int xdpgraph_steer(struct xdp_md *ctx)
 	 * that its map ids list it. */
 	if (q == 0xffffffff)
 		return bpf_map_lookup_elem(&owner, &zero) ? XDP_PASS : XDP_DROP;
-	if (*on & STEER_FAST_PATH) {
-		int r = fast_path(ctx);
+	if (on->bits & STEER_FAST_PATH) {
+		int r = fast_path(ctx, on);
 		if (r >= 0)
 			return r;
 	}

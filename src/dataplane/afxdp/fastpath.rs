@@ -32,11 +32,12 @@ use std::sync::Arc;
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"));
 
 /// The maps every copy of the XDP program shares (`bpf/fastpath.h`).
-const SHARED: [&str; 4] = ["fp_ports", "fp_fdb", "fp_tx", "fp_count"];
+const SHARED: [&str; 5] = ["fp_port", "fp_fdb", "fp_tx", "fp_count", "fp_slot"];
 
-/// `struct fp_port` flags.
-const FP_INGRESS: u8 = 1;
+/// `struct fp_port` flag: frames may be redirected to this slot.
 const FP_EGRESS: u8 = 2;
+/// Slots in fp_port / fp_tx / fp_count (`FP_MAX_PORTS`).
+const MAX_SLOTS: u32 = 1024;
 
 /// The fast path's maps and its tracepoint programs, attached while this lives.
 pub struct FastPathMaps {
@@ -88,7 +89,7 @@ impl FastPathMaps {
     }
 }
 
-/// `struct fp_port`.
+/// `struct fp_port` (without its ifindex, which is the key of [`FastPath::ports`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PortEntry {
     bridge: u32,
@@ -99,13 +100,14 @@ struct PortEntry {
 }
 
 impl PortEntry {
-    fn bytes(&self) -> [u8; 16] {
-        let mut v = [0u8; 16];
-        v[0..4].copy_from_slice(&self.bridge.to_ne_bytes());
-        v[4..8].copy_from_slice(&self.link.to_ne_bytes());
-        v[8..14].copy_from_slice(&self.mac);
-        v[14] = self.autosrc as u8;
-        v[15] = self.flags;
+    fn bytes(&self, ifindex: u32) -> [u8; 20] {
+        let mut v = [0u8; 20];
+        v[0..4].copy_from_slice(&ifindex.to_ne_bytes());
+        v[4..8].copy_from_slice(&self.bridge.to_ne_bytes());
+        v[8..12].copy_from_slice(&self.link.to_ne_bytes());
+        v[12..18].copy_from_slice(&self.mac);
+        v[18] = self.autosrc as u8;
+        v[19] = self.flags;
         v
     }
 }
@@ -118,11 +120,11 @@ fn host_key(bridge: NodeId, mac: u64) -> [u8; 12] {
     k
 }
 
-/// `struct fp_host`: (link, ifindex), with `seen` zero.
-fn host_value(link: u32, ifindex: u32) -> [u8; 16] {
+/// `struct fp_host`: (link, slot), with `seen` zero.
+fn host_value(link: u32, slot: u32) -> [u8; 16] {
     let mut v = [0u8; 16];
     v[0..4].copy_from_slice(&link.to_ne_bytes());
-    v[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    v[4..8].copy_from_slice(&slot.to_ne_bytes());
     v
 }
 
@@ -137,8 +139,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn read(m: &Map<'_>, ifindex: u32) -> Counts {
-        let Ok(Some(cpus)) = m.lookup_percpu(&ifindex.to_ne_bytes(), MapFlags::ANY) else {
+    fn read(m: &Map<'_>, slot: u32) -> Counts {
+        let Ok(Some(cpus)) = m.lookup_percpu(&slot.to_ne_bytes(), MapFlags::ANY) else {
             return Counts::default();
         };
         let mut c = Counts::default();
@@ -166,6 +168,7 @@ impl Counts {
 
 /// An interface the fast path uses now.
 struct Installed {
+    slot: u32,
     entry: PortEntry,
     link: PlanLink,
     ctl: Arc<IfaceCtl>,
@@ -177,6 +180,7 @@ struct Installed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HostEntry {
     link: u32,
+    /// Its interface.
     ifindex: u32,
     /// Its `seen` when last read.
     seen: u32,
@@ -195,6 +199,8 @@ pub struct FastPath {
     hosts: HashMap<(NodeId, u64), HostEntry>,
     /// Interfaces that refused redirected frames: no longer redirect targets (see `flush`).
     refused: HashSet<u32>,
+    /// Slots not in use.
+    free: Vec<u32>,
     /// The host map was full once (logged once).
     full: bool,
 }
@@ -206,6 +212,7 @@ impl FastPath {
             ports: HashMap::new(),
             hosts: HashMap::new(),
             refused: HashSet::new(),
+            free: (0..MAX_SLOTS).rev().collect(),
             full: false,
         }
     }
@@ -235,12 +242,12 @@ impl FastPath {
         for i in gone {
             self.remove_port(i);
         }
-        self.sync_hosts(plan, &want);
-        for (ifindex, (entry, link, ctl)) in want {
-            if !self.ports.contains_key(&ifindex) {
-                self.add_port(ifindex, entry, link, ctl);
+        for (ifindex, (entry, link, ctl)) in &want {
+            if !self.ports.contains_key(ifindex) {
+                self.add_port(*ifindex, *entry, link.clone(), Arc::clone(ctl));
             }
         }
+        self.sync_hosts(plan, &want);
     }
 
     /// The port entries `plan` asks for, by ifindex.
@@ -264,7 +271,7 @@ impl FastPath {
                 link: l.link_id,
                 mac: l.autosrc.map_or([0; 6], |m| m.0),
                 autosrc: l.autosrc.is_some(),
-                flags: FP_INGRESS | if egress { FP_EGRESS } else { 0 },
+                flags: if egress { FP_EGRESS } else { 0 },
             };
             want.insert(ifindex, (entry, l.clone(), Arc::clone(&p.ctl)));
         }
@@ -299,11 +306,10 @@ impl FastPath {
             if self.hosts.contains_key(&k) {
                 continue;
             }
-            match fdb.update(
-                &host_key(k.0, k.1),
-                &host_value(link, ifindex),
-                MapFlags::ANY,
-            ) {
+            let Some(slot) = self.ports.get(&ifindex).map(|p| p.slot) else {
+                continue;
+            };
+            match fdb.update(&host_key(k.0, k.1), &host_value(link, slot), MapFlags::ANY) {
                 Ok(()) => {
                     let e = HostEntry {
                         link,
@@ -324,31 +330,42 @@ impl FastPath {
     }
 
     fn add_port(&mut self, ifindex: u32, entry: PortEntry, link: PlanLink, ctl: Arc<IfaceCtl>) {
-        let key = ifindex.to_ne_bytes();
+        let Some(slot) = self.free.pop() else {
+            tracing::warn!(ifname = %ctl_name(&ctl), "fast path: no free slot (at most {MAX_SLOTS} interfaces)");
+            return;
+        };
+        let (key, idx) = (slot.to_ne_bytes(), ifindex.to_ne_bytes());
         let ncpu = libbpf_rs::num_possible_cpus().unwrap_or(1);
         let zero = vec![vec![0u8; 40]; ncpu];
+        // counters zeroed, the redirect target, then the port: the program redirects to a
+        // slot only once its fp_port entry says so
         let r = (self
             .maps
             .map("fp_count")
             .update_percpu(&key, &zero, MapFlags::ANY))
-        .and_then(|_| self.maps.map("fp_tx").update(&key, &key, MapFlags::ANY))
+        .and_then(|_| self.maps.map("fp_slot").update(&idx, &key, MapFlags::ANY))
+        .and_then(|_| self.maps.map("fp_tx").update(&key, &idx, MapFlags::ANY))
         .and_then(|_| {
-            self.maps
-                .map("fp_ports")
-                .update(&key, &entry.bytes(), MapFlags::ANY)
+            (self.maps.map("fp_port")).update(&key, &entry.bytes(ifindex), MapFlags::ANY)
         });
+        let ingress = super::FastIngress {
+            bridge: entry.bridge,
+            link: entry.link,
+            slot,
+        };
+        let r = r
+            .map_err(|e| e.to_string())
+            .and_then(|_| (ctl.program().set_fast_path(Some(ingress))).map_err(|e| e.to_string()));
         if let Err(e) = r {
             tracing::warn!(ifname = %ctl_name(&ctl), "fast path: cannot add the interface: {e}");
-            self.clear_port(ifindex);
+            self.clear_slot(slot, ifindex);
             return;
-        }
-        if let Err(e) = ctl.program().set_fast_path(true) {
-            tracing::warn!(ifname = %ctl_name(&ctl), "fast path: {e}");
         }
         tracing::info!(ifname = %ctl_name(&ctl), bridge = entry.bridge, egress = entry.flags & FP_EGRESS != 0, "fast path on for this interface");
         self.ports.insert(
             ifindex,
             Installed {
+                slot,
                 entry,
                 link,
                 ctl,
@@ -364,8 +381,8 @@ impl FastPath {
         let Some(p) = self.ports.remove(&ifindex) else {
             return;
         };
-        let _ = p.ctl.program().set_fast_path(false);
-        self.clear_port(ifindex);
+        let _ = p.ctl.program().set_fast_path(None);
+        self.clear_slot(p.slot, ifindex);
         tracing::info!(ifname = %ctl_name(&p.ctl), "fast path off for this interface");
         let fdb = self.maps.map("fp_fdb");
         self.hosts.retain(|k, e| {
@@ -377,11 +394,13 @@ impl FastPath {
         });
     }
 
-    fn clear_port(&self, ifindex: u32) {
-        let key = ifindex.to_ne_bytes();
-        let _ = self.maps.map("fp_ports").delete(&key);
+    /// The port first (no redirect to the slot), then its target and index; the slot is free.
+    fn clear_slot(&mut self, slot: u32, ifindex: u32) {
+        let key = slot.to_ne_bytes();
+        let _ = (self.maps.map("fp_port")).update(&key, &[0u8; 20], MapFlags::ANY);
         let _ = self.maps.map("fp_tx").delete(&key);
-        let _ = self.maps.map("fp_count").delete(&key);
+        let _ = self.maps.map("fp_slot").delete(&ifindex.to_ne_bytes());
+        self.free.push(slot);
     }
 
     /// Takes interface `ifindex` out now (it is being detached).
@@ -406,7 +425,7 @@ impl FastPath {
         let Some(p) = self.ports.get_mut(&ifindex) else {
             return;
         };
-        let now = Counts::read(&m, ifindex);
+        let now = Counts::read(&m, p.slot);
         let d = now.since(&p.counted);
         p.counted = now;
         if d == Counts::default() {
@@ -431,8 +450,8 @@ impl FastPath {
             return;
         };
         p.entry.flags &= !FP_EGRESS;
-        let key = ifindex.to_ne_bytes();
-        let _ = (self.maps.map("fp_ports")).update(&key, &p.entry.bytes(), MapFlags::ANY);
+        let key = p.slot.to_ne_bytes();
+        let _ = (self.maps.map("fp_port")).update(&key, &p.entry.bytes(ifindex), MapFlags::ANY);
         self.refused.insert(ifindex);
         tracing::warn!(
             ifname = %ctl_name(&p.ctl),

@@ -32,7 +32,7 @@ pub use backend::{tap_name, AfxdpBackend, AfxdpIface};
 pub use fastpath::{FastPath, FastPathMaps, FastPort};
 pub use iface::IfaceCtl;
 pub use port::{QueueStats, SocketConfig, Umem, XskPort};
-pub use program::{Owner, XdpMode, XdpProgram};
+pub use program::{FastIngress, Owner, XdpMode, XdpProgram};
 
 use crate::dataplane::BackendError;
 use crate::errno::Errno;

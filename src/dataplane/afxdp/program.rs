@@ -55,14 +55,23 @@ pub struct XdpProgram {
     flags: u32,
     prog_id: u32,
     detached: bool,
-    /// The `steer` map's value: [`STEER_ON`] | [`STEER_FAST_PATH`].
-    bits: std::sync::atomic::AtomicU32,
+    /// The `steer` map's value (`struct steer`, bpf/fastpath.h): bits, bridge, link, slot.
+    steer: std::sync::Mutex<[u32; 4]>,
 }
 
 /// `steer` bit: frames go to the queue's socket (else to the kernel).
 const STEER_ON: u32 = 1;
 /// `steer` bit: the fast path may forward this interface's frames (bpf/fastpath.h).
 const STEER_FAST_PATH: u32 = 2;
+
+/// What the fast path may do with an interface's own frames: its bridge, its link, its slot
+/// (`struct steer` in bpf/fastpath.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastIngress {
+    pub bridge: u32,
+    pub link: u32,
+    pub slot: u32,
+}
 
 fn fl(bits: u32) -> XdpFlags {
     XdpFlags::from_bits_truncate(bits)
@@ -286,7 +295,7 @@ impl XdpProgram {
             flags,
             prog_id,
             detached: false,
-            bits: std::sync::atomic::AtomicU32::new(0),
+            steer: std::sync::Mutex::new([0; 4]),
         };
         p.set_steering(false)?;
         Ok(p)
@@ -319,22 +328,32 @@ impl XdpProgram {
 
     /// Steers received frames to the sockets (`true`) or to the kernel.
     pub fn set_steering(&self, on: bool) -> Result<(), AfxdpError> {
-        self.set_bit(STEER_ON, on)
+        self.update_steer(|v| {
+            v[0] = if on {
+                v[0] | STEER_ON
+            } else {
+                v[0] & !STEER_ON
+            };
+        })
     }
 
-    /// Lets the fast path forward this interface's frames (while steering is on).
-    pub fn set_fast_path(&self, on: bool) -> Result<(), AfxdpError> {
-        self.set_bit(STEER_FAST_PATH, on)
+    /// Lets the fast path forward this interface's frames as `f` says (None: it may not).
+    pub fn set_fast_path(&self, f: Option<FastIngress>) -> Result<(), AfxdpError> {
+        self.update_steer(|v| match f {
+            Some(f) => *v = [v[0] | STEER_FAST_PATH, f.bridge, f.link, f.slot],
+            None => *v = [v[0] & !STEER_FAST_PATH, 0, 0, 0],
+        })
     }
 
-    fn set_bit(&self, bit: u32, on: bool) -> Result<(), AfxdpError> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let old = self.bits.load(Relaxed);
-        let new = if on { old | bit } else { old & !bit };
+    fn update_steer(&self, f: impl FnOnce(&mut [u32; 4])) -> Result<(), AfxdpError> {
+        let mut cur = self.steer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut new = *cur;
+        f(&mut new);
+        let bytes: Vec<u8> = new.iter().flat_map(|w| w.to_ne_bytes()).collect();
         self.map("steer")
-            .update(&0u32.to_ne_bytes(), &new.to_ne_bytes(), MapFlags::ANY)
+            .update(&0u32.to_ne_bytes(), &bytes, MapFlags::ANY)
             .map_err(bpf_err(&self.ifname, "updating the steer map"))?;
-        self.bits.store(new, Relaxed);
+        *cur = new;
         Ok(())
     }
 
