@@ -12,4 +12,5 @@ pub mod mmap;
 pub mod netdev;
 pub mod process;
 pub mod random;
+pub mod veth;
 pub mod xsk;
