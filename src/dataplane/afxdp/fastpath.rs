@@ -38,6 +38,8 @@ const SHARED: [&str; 5] = ["fp_port", "fp_fdb", "fp_tx", "fp_count", "fp_slot"];
 const FP_EGRESS: u8 = 2;
 /// Slots in fp_port / fp_tx / fp_count (`FP_MAX_PORTS`).
 const MAX_SLOTS: u32 = 1024;
+/// How often whether an interface can take redirected frames is looked at again.
+const TARGET_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The fast path's maps and its tracepoint programs, attached while this lives.
 pub struct FastPathMaps {
@@ -201,6 +203,9 @@ pub struct FastPath {
     refused: HashSet<u32>,
     /// Slots not in use.
     free: Vec<u32>,
+    /// Per interface, whether redirected frames can be delivered to it (`sys::veth`: a veth
+    /// needs NAPI at its peer), and when that was last looked at.
+    targets: HashMap<u32, (Option<bool>, std::time::Instant)>,
     /// The host map was full once (logged once).
     full: bool,
 }
@@ -213,6 +218,7 @@ impl FastPath {
             hosts: HashMap::new(),
             refused: HashSet::new(),
             free: (0..MAX_SLOTS).rev().collect(),
+            targets: HashMap::new(),
             full: false,
         }
     }
@@ -250,9 +256,40 @@ impl FastPath {
         self.sync_hosts(plan, &want);
     }
 
+    /// Whether frames redirected to the interface can be delivered: looked at when it first
+    /// takes part and every [`TARGET_RECHECK`] after (not on every sync: it may enter the
+    /// peer's namespace). Unknown counts as yes: refusals are then caught by the tracepoints.
+    /// A target that refused frames is a target again once it has been seen without NAPI and
+    /// then with it (a refusal of another cause keeps it out until it is detached).
+    fn deliverable(&mut self, ifindex: u32, ctl: &IfaceCtl) -> bool {
+        let now = std::time::Instant::now();
+        let fresh = (self.targets.get(&ifindex))
+            .filter(|(_, at)| now.duration_since(*at) < TARGET_RECHECK)
+            .map(|(ok, _)| *ok);
+        let ok = match fresh {
+            Some(ok) => ok,
+            None => {
+                let name = ctl_name(ctl);
+                let t = crate::sys::veth::redirect_target(&name);
+                let ok = t.deliverable();
+                let was = self.targets.insert(ifindex, (ok, now)).and_then(|x| x.0);
+                if ok == Some(false) && was != Some(false) {
+                    tracing::info!(ifname = %name, "fast path: frames to this interface go through the workers: {t:?}");
+                }
+                // refused, then seen without NAPI, now with it: the cause is gone (a refusal
+                // of another cause keeps the port out: no flapping)
+                if ok == Some(true) && was == Some(false) && self.refused.remove(&ifindex) {
+                    tracing::info!(ifname = %name, "fast path: this interface takes redirected frames again");
+                }
+                ok
+            }
+        };
+        ok != Some(false)
+    }
+
     /// The port entries `plan` asks for, by ifindex.
     fn wanted_ports(
-        &self,
+        &mut self,
         plan: &FastPathPlan,
         ports: &[FastPort],
     ) -> HashMap<u32, (PortEntry, PlanLink, Arc<IfaceCtl>)> {
@@ -265,7 +302,9 @@ impl FastPath {
                 continue;
             }
             let ifindex = p.ctl.ifindex();
-            let egress = !self.refused.contains(&ifindex);
+            // first: a target found deliverable again leaves `refused`
+            let deliverable = self.deliverable(ifindex, &p.ctl);
+            let egress = deliverable && !self.refused.contains(&ifindex);
             let entry = PortEntry {
                 bridge: l.bridge,
                 link: l.link_id,
@@ -407,6 +446,7 @@ impl FastPath {
     pub fn forget(&mut self, ifindex: u32) {
         self.remove_port(ifindex);
         self.refused.remove(&ifindex);
+        self.targets.remove(&ifindex);
     }
 
     /// Adds what the fast path forwarded since the last flush to the hooks' counters (and the
@@ -450,6 +490,11 @@ impl FastPath {
             return;
         };
         p.entry.flags &= !FP_EGRESS;
+        // look at the target again at the next sync (see `deliverable`)
+        if let Some(t) = self.targets.get_mut(&ifindex) {
+            let now = std::time::Instant::now();
+            t.1 = now.checked_sub(TARGET_RECHECK).unwrap_or(now);
+        }
         let key = p.slot.to_ne_bytes();
         let _ = (self.maps.map("fp_port")).update(&key, &p.entry.bytes(ifindex), MapFlags::ANY);
         self.refused.insert(ifindex);
