@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0)
 //
 // The fast path's shared maps (fastpath.h), and two tracepoint programs that name the frames
-// the kernel refuses after the XDP program redirected them: a frame dropped there is
-// otherwise visible only in these tracepoints (veth's own counters stay 0). Counted per
-// target interface in fp_count.tx_errors, only for interfaces in the fast path (fp_slot).
+// the kernel drops after the XDP program redirected them: a frame dropped there is otherwise
+// visible only in these tracepoints (veth's own counters stay 0). Counted per target
+// interface, only for interfaces in the fast path (fp_slot): refused with an error
+// (tx_refused: e.g. -ENXIO, a veth whose peer has no NAPI) or dropped without one
+// (tx_ring_full: the target's ring was full, the receiver did not keep up).
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -32,7 +34,7 @@ struct redirect_err_args {
 	int map_index;
 };
 
-static __always_inline void refused(int ifindex, int n)
+static __always_inline void refused(int ifindex, int n, int err)
 {
 	__u32 k = ifindex, *slot;
 	struct fp_count *c;
@@ -43,22 +45,26 @@ static __always_inline void refused(int ifindex, int n)
 	if (!slot)
 		return;
 	c = bpf_map_lookup_elem(&fp_count, slot);
-	if (c)
-		c->tx_errors += n;
+	if (!c)
+		return;
+	if (err)
+		c->tx_refused += n;
+	else
+		c->tx_ring_full += n;
 }
 
 SEC("tracepoint/xdp/xdp_devmap_xmit")
 int fp_devmap_xmit(struct devmap_xmit_args *a)
 {
 	if (a->drops > 0)
-		refused(a->to_ifindex, a->drops);
+		refused(a->to_ifindex, a->drops, a->err);
 	return 0;
 }
 
 SEC("tracepoint/xdp/xdp_redirect_err")
 int fp_redirect_err(struct redirect_err_args *a)
 {
-	refused(a->to_ifindex, 1);
+	refused(a->to_ifindex, 1, a->err ? a->err : -1);
 	return 0;
 }
 

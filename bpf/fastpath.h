@@ -60,7 +60,9 @@ struct fp_count {
 	__u64 rx_octets;
 	__u64 tx_frames;   /* redirected to this interface */
 	__u64 tx_octets;
-	__u64 tx_errors;   /* of those, refused by the kernel (xdp_devmap_xmit drops, redirect errors) */
+	__u64 tx_refused;  /* of those, refused by the target with an error (no NAPI at a veth's
+	                    * peer: -ENXIO; down; redirect errors) */
+	__u64 tx_ring_full; /* of those, dropped without an error: the target's ring was full */
 };
 
 struct {

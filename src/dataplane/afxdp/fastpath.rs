@@ -137,7 +137,10 @@ pub struct Counts {
     pub rx_octets: u64,
     pub tx_frames: u64,
     pub tx_octets: u64,
-    pub tx_errors: u64,
+    /// Refused with an error (no NAPI at a veth's peer, down...).
+    pub tx_refused: u64,
+    /// Dropped without one: the target's ring was full.
+    pub tx_ring_full: u64,
 }
 
 impl Counts {
@@ -152,7 +155,8 @@ impl Counts {
             c.rx_octets += f(1);
             c.tx_frames += f(2);
             c.tx_octets += f(3);
-            c.tx_errors += f(4);
+            c.tx_refused += f(4);
+            c.tx_ring_full += f(5);
         }
         c
     }
@@ -163,7 +167,8 @@ impl Counts {
             rx_octets: self.rx_octets.wrapping_sub(o.rx_octets),
             tx_frames: self.tx_frames.wrapping_sub(o.tx_frames),
             tx_octets: self.tx_octets.wrapping_sub(o.tx_octets),
-            tx_errors: self.tx_errors.wrapping_sub(o.tx_errors),
+            tx_refused: self.tx_refused.wrapping_sub(o.tx_refused),
+            tx_ring_full: self.tx_ring_full.wrapping_sub(o.tx_ring_full),
         }
     }
 }
@@ -375,7 +380,7 @@ impl FastPath {
         };
         let (key, idx) = (slot.to_ne_bytes(), ifindex.to_ne_bytes());
         let ncpu = libbpf_rs::num_possible_cpus().unwrap_or(1);
-        let zero = vec![vec![0u8; 40]; ncpu];
+        let zero = vec![vec![0u8; 48]; ncpu];
         // counters zeroed, the redirect target, then the port: the program redirects to a
         // slot only once its fp_port entry says so
         let r = (self
@@ -450,9 +455,10 @@ impl FastPath {
     }
 
     /// Adds what the fast path forwarded since the last flush to the hooks' counters (and the
-    /// bridges' own), and names what the kernel refused after a redirect; an interface that
-    /// refused frames is no longer a redirect target (a veth whose peer has neither an XDP
-    /// program nor GRO refuses every one).
+    /// bridges' own), and names what the kernel dropped after a redirect: frames a target
+    /// refused with an error (a veth whose peer has neither an XDP program nor GRO refuses
+    /// every one) make it no longer a redirect target; frames dropped because its ring was
+    /// full (the receiver did not keep up) are named, and the target stays.
     pub fn flush(&mut self) {
         let ifs: Vec<u32> = self.ports.keys().copied().collect();
         for i in ifs {
@@ -476,8 +482,12 @@ impl FastPath {
             (d.rx_frames, d.rx_octets),
             (d.tx_frames, d.tx_octets),
         );
-        if d.tx_errors > 0 {
-            p.ctl.fast_path_refused.fetch_add(d.tx_errors, Relaxed);
+        if d.tx_ring_full > 0 {
+            // overload, as on any path: named, the target stays
+            p.ctl.fast_path_ring_full.fetch_add(d.tx_ring_full, Relaxed);
+        }
+        if d.tx_refused > 0 {
+            p.ctl.fast_path_refused.fetch_add(d.tx_refused, Relaxed);
             if p.entry.flags & FP_EGRESS != 0 {
                 self.demote(ifindex);
             }

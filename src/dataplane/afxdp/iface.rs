@@ -43,8 +43,13 @@ pub mod reason {
     };
     pub const FAST_PATH_REFUSED: PortReason = PortReason {
         name: "fast_path_refused",
-        describe: "the fast path redirected it here and the kernel refused it (xdp_devmap_xmit \
-                   drops, redirect errors: e.g. a veth whose peer has no XDP program and no GRO)",
+        describe: "the fast path redirected it here and the kernel refused it with an error \
+                   (e.g. a veth whose peer has no XDP program and no GRO: -ENXIO; down)",
+    };
+    pub const FAST_PATH_RING_FULL: PortReason = PortReason {
+        name: "fast_path_ring_full",
+        describe: "the fast path redirected it here and the kernel dropped it: the \
+                   interface's ring was full (the receiver did not keep up)",
     };
     pub const LOST_ON_CLOSE: PortReason = PortReason {
         name: "lost_on_close",
@@ -67,6 +72,8 @@ pub struct IfaceCtl {
     /// Frames the fast path redirected here that the kernel refused (added by the
     /// management thread's `FastPath::flush`).
     pub fast_path_refused: std::sync::atomic::AtomicU64,
+    /// Frames the fast path redirected here that the kernel dropped because the ring was full.
+    pub fast_path_ring_full: std::sync::atomic::AtomicU64,
 }
 
 impl IfaceCtl {
@@ -94,6 +101,7 @@ impl IfaceCtl {
             promisc_before,
             link: Mutex::new(link),
             fast_path_refused: std::sync::atomic::AtomicU64::new(0),
+            fast_path_ring_full: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -155,6 +163,12 @@ impl IfaceCtl {
             None,
             reason::FAST_PATH_REFUSED,
             self.fast_path_refused.load(Relaxed),
+            None,
+        );
+        add(
+            None,
+            reason::FAST_PATH_RING_FULL,
+            self.fast_path_ring_full.load(Relaxed),
             None,
         );
         let queues = self.queue_stats();
