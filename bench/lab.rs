@@ -1329,7 +1329,15 @@ fn main() {
         csv_dpdk = c;
     }
     let md_fast = if fastpath {
-        fastpath_tables(&cfgs, &senders, &res, &md[..md.find("\n\n").unwrap() + 2])
+        fastpath_tables(
+            &cfgs,
+            &senders,
+            &res,
+            &md[..md.find("\n\n").unwrap() + 2].replace(
+                "`sudo ./bench/e2e.sh`",
+                "`sudo BENCH_ONLY=fastpath XDPGRAPH_NO_DPDK=1 ./bench/e2e.sh`",
+            ),
+        )
     } else {
         String::new()
     };
