@@ -525,7 +525,9 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
             let fast_path = cfg == "xdpgraph-bridge-fastpath";
             let mut dp = Dataplane::start(DataplaneConfig {
                 cores: vec![0],
-                busy_poll: true,
+                // BENCH_NO_BUSY_POLL=1: the worker sleeps in poll(2) when idle (a diagnosis:
+                // the tables are measured busy polling)
+                busy_poll: std::env::var("BENCH_NO_BUSY_POLL").is_err(),
                 taps: false,
                 frames_per_worker: 8192,
                 // explicit: the fast path is the daemon's default, and the worker path is
