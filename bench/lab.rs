@@ -752,8 +752,8 @@ fn trafficgen_bin() -> Option<String> {
 }
 
 /// 64 B frames from xdp-trafficgen in the first namespace, counted by the XDP sink on the second
-/// namespace's end for `secs`: (frames, octets, seconds).
-fn trafficgen_run(lab: &LabGuard, secs: f64) -> (u64, u64, f64) {
+/// namespace's end for `secs`: (frames, octets, seconds, per-core CPU use over those seconds).
+fn trafficgen_run(lab: &LabGuard, secs: f64) -> (u64, u64, f64, [(f64, f64); 2]) {
     use std::process::{Command, Stdio};
     let bin = trafficgen_bin().expect("xdp-trafficgen");
     let h = Helpers::load().unwrap();
@@ -797,9 +797,10 @@ fn trafficgen_run(lab: &LabGuard, secs: f64) -> (u64, u64, f64) {
         xdpgraph::sys::cpu::pin_thread(tid, 1).expect("pinning xdp-trafficgen");
     }
     std::thread::sleep(Duration::from_millis(300));
-    let (f0, b0, t0) = (h.stat(0), h.stat(1), std::time::Instant::now());
+    let (f0, b0, t0, c0) = (h.stat(0), h.stat(1), std::time::Instant::now(), cpu_times());
     std::thread::sleep(Duration::from_secs_f64(secs));
     let (f1, b1, el) = (h.stat(0), h.stat(1), t0.elapsed().as_secs_f64());
+    let cpu = cpu_use(&c0, &cpu_times());
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
@@ -810,7 +811,7 @@ fn trafficgen_run(lab: &LabGuard, secs: f64) -> (u64, u64, f64) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    (f1 - f0, b1 - b0, el)
+    (f1 - f0, b1 - b0, el, cpu)
 }
 
 /// Per-core CPU time (/proc/stat: user nice system idle iowait irq softirq steal, in ticks).
@@ -964,10 +965,14 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
     let prog_stats_on = std::env::var("BENCH_PROG_STATS").is_ok();
     let ps0 = prog_stats_on.then(|| prog_stats(&lab.iface(0))).flatten();
     let cpu0 = cpu_times();
+    // (xdp-trafficgen's CPU use is over its measured seconds: its start, a second or two of
+    // loading programs, is left out)
+    let mut tg_cpu = None;
     if sender == Sender::Trafficgen {
-        let (frames, _, el) = trafficgen_run(&lab, secs);
+        let (frames, _, el, cpu) = trafficgen_run(&lab, secs);
         s.mpps64 = frames as f64 / el / 1e6;
         s.sink_rx += frames;
+        tg_cpu = Some(cpu);
     } else {
         let r = gen::run(
             &gen_cfg(
@@ -985,7 +990,7 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
         s.mpps64 = r.rx_pps.unwrap() / 1e6;
         s.sink_rx += r.rx_frames.unwrap();
     }
-    s.cpu = cpu_use(&cpu0, &cpu_times());
+    s.cpu = tg_cpu.unwrap_or_else(|| cpu_use(&cpu0, &cpu_times()));
     let refused = xmit_err(&lab.iface(1)) - err0;
     if refused > 0 {
         eprintln!(
