@@ -2,8 +2,9 @@
 //!
 //! For each configuration — the Linux bridge, an in-kernel XDP redirect, our bare AF_XDP loop,
 //! the same loop on the `xdpilone` crate (bench/xdpilone_l2fwd.rs: the AF_XDP library choice),
-//! and xdpgraph as ether→ether, ether→bridge→ether and ether→vlan→bridge→ether — on a fresh
-//! lab of two veth pairs (one queue each):
+//! and xdpgraph as ether→ether, ether→bridge→ether (with the XDP fast path off: every frame
+//! through a worker; and on: learned unicast redirected by the XDP program, issue 13) and
+//! ether→vlan→bridge→ether — on a fresh lab of two veth pairs (one queue each):
 //!
 //! * throughput with 64-byte frames and with simple IMIX: the replay engine (BPF_PROG_RUN live
 //!   frames, pinned to core 1) sends as fast as it can out of the first namespace's veth end;
@@ -11,10 +12,11 @@
 //! * latency at a fixed moderate rate (50 kpps, 64 B): the AF_XDP engine stamps every frame,
 //!   the AF_XDP matcher on the second namespace's end (core 1) measures one-way latency.
 //!
-//! xdpgraph and the bare loop forward on core 0, busy polling. The kernel paths forward in
-//! softirq where veth schedules its NAPI (the sender's core); the sink's NAPI is a kernel
-//! thread pinned to core 1. RUNS rounds, configurations in a
-//! rotating order; medians. Prints Markdown and writes it between the `e2e` markers of
+//! xdpgraph and the bare loop forward on core 0, busy polling. The kernel paths (and the XDP
+//! fast path) forward in softirq where veth schedules the ingress end's NAPI: the sender's
+//! core, 1. The sink's NAPI (GRO on at the namespace ends, so that it exists before the sink's
+//! program does) is a kernel thread pinned to core 1, whichever core transmitted to it: the
+//! same sink for every configuration. RUNS rounds, configurations in a rotating order; medians. Prints Markdown and writes it between the `e2e` markers of
 //! docs/BENCHMARKS.md, and the medians to bench/results/e2e.csv (for the chart).
 //!
 //! Built with `--features dpdk` (and with `dpdk-testpmd` installed), four more configurations:
@@ -24,7 +26,21 @@
 //! replay sender needs an XDP program on the veth, which af_packet does not attach). Also the
 //! in-memory rate of both over `net_null` devices.
 //!
-//! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substring), BENCH_NO_WRITE.
+//! Senders (`BENCH_SENDER=afxdp,replay,trafficgen`, default all that are there): the
+//! generator's AF_XDP engine ("socket sender"), its replay engine, and xdp-trafficgen (xdp-tools,
+//! patched for 6.18 by `../shared/tools/build-xdp-tools.sh`; `XDP_TRAFFICGEN=path`, else
+//! /opt/xdp-tools-6.18/bin/xdp-trafficgen or PATH): an independent sender of live frames, 64 B
+//! only (it has no IMIX).
+//!
+//! `BENCH_ONLY=fastpath` measures the fast path's comparison alone (linux-bridge, xdp-redirect,
+//! xdpgraph-bridge with the fast path off and on), checks in every run that the fast-path
+//! configuration's frames took the fast path, and writes its section of docs/BENCHMARKS.md
+//! (between the `fastpath` markers).
+//!
+//! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substrings, comma-separated;
+//! or `dpdk`, `fastpath`), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
+//! workers' counts), BENCH_PROG_STATS (ns per run of the XDP program on the first interface;
+//! turns kernel.bpf_stats_enabled on for the run, so its rates are not for the tables).
 
 mod xdpilone_l2fwd;
 
@@ -47,8 +63,33 @@ const CONFIGS: &[&str] = &[
     "xdpilone-l2fwd",
     "xdpgraph-xconnect",
     "xdpgraph-bridge",
+    "xdpgraph-bridge-fastpath",
     "xdpgraph-vlan-bridge",
 ];
+
+/// What `BENCH_ONLY=fastpath` measures: the fast path, its in-kernel ceiling, the same bridge
+/// without it, and the Linux bridge.
+const FASTPATH_CONFIGS: &[&str] = &[
+    "linux-bridge",
+    "xdp-redirect",
+    "xdpgraph-bridge",
+    "xdpgraph-bridge-fastpath",
+];
+
+/// What each configuration is, in one line (the fast path section's tables).
+fn describe(cfg: &str) -> &'static str {
+    match cfg {
+        "linux-bridge" => "the kernel's bridge (static FDB entry for the receiver)",
+        "xdp-redirect" => {
+            "in-kernel XDP redirect, no lookups (`bpf_redirect` to the other veth): the ceiling"
+        }
+        "xdpgraph-bridge" => "xdpgraph bridge, `--fast-path off`: every frame through the worker",
+        "xdpgraph-bridge-fastpath" => {
+            "xdpgraph bridge, `--fast-path on`: both hosts learned, frames redirected by the XDP program"
+        }
+        _ => "",
+    }
+}
 
 /// The DPDK configurations: (name, driver, forwarder).
 const DPDK_CONFIGS: &[(&str, &str, &str)] = &[
@@ -260,15 +301,49 @@ fn sh(args: &[&str]) {
 }
 
 /// Threaded NAPI on a veth end (in namespace `ns`), so that its receive work runs in a kernel
-/// thread we can pin instead of in whichever softirq scheduled it.
-fn threaded(ns: Option<&str>, ifname: &str) {
+/// thread we can pin instead of in whichever softirq scheduled it. The kernel refuses it while
+/// the veth has no NAPI (no XDP program, GRO off): returns whether it took.
+///
+/// Through `ip netns exec`, which mounts the namespace's own sysfs: /sys/class/net read from a
+/// thread that has only entered the namespace is still the root namespace's. (Until
+/// 2026-12-02 this wrote from such a thread, and so made the root namespace's `eth0` — the
+/// machine's own NIC — threaded, never the sink.)
+fn threaded(ns: Option<&str>, ifname: &str) -> bool {
     let p = format!("/sys/class/net/{ifname}/threaded");
-    let _ = xdpgraph::gen::xdp::in_netns(ns, move || std::fs::write(&p, "1"));
+    let cmd = format!("echo 1 > {p} && cat {p}");
+    let mut c = std::process::Command::new("ip");
+    match ns {
+        Some(ns) => c.args(["netns", "exec", ns, "sh", "-c", &cmd]),
+        None => {
+            c = std::process::Command::new("sh");
+            c.args(["-c", &cmd])
+        }
+    };
+    sys_read(c).trim() == "1"
+}
+
+/// What `c` printed (nothing when it failed).
+fn sys_read(mut c: std::process::Command) -> String {
+    c.stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether a veth end in namespace `ns` has threaded NAPI now (read in the namespace's sysfs).
+fn is_threaded(ns: &str, ifname: &str) -> bool {
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", ns, "cat"])
+        .arg(format!("/sys/class/net/{ifname}/threaded"));
+    sys_read(c).trim() == "1"
 }
 
 /// Keeps NAPI threads pinned while a measurement runs: the forwarder's ingress veth
-/// (`napi/bl0-*`) on core 0 with the forwarder, the sink's (`napi/eth0-*`, the only namespace
-/// end with an XDP program) on core 1 with the sender.
+/// (`napi/bl0-*`) on core 0 with the forwarder, the sink's (`napi/eth0-*`, the only threaded
+/// namespace end) on core 1 with the sender. (Other labs' threaded `eth0` ends on the machine
+/// would be pinned too: the name does not say the namespace.)
 ///
 /// NAPI threads appear when the lab and its XDP programs are set up, so they are looked for
 /// every 100 ms among kthreadd's children, reading the name of new ones only: a few µs of CPU,
@@ -357,7 +432,7 @@ impl Drop for Fwd {
     }
 }
 
-fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
+fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
     let (a, b) = (lab.iface(0), lab.iface(1));
     let dst = lab.host_mac(1);
     let mut f = Fwd {
@@ -379,9 +454,10 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
     match cfg {
         "linux-bridge" => {
             let h = Helpers::load().unwrap();
-            // The replay sender's frames arrive as XDP_TX frames: the veth needs an XDP program
-            // (which also moves its receive path into NAPI). Socket-sent frames need none.
-            if sender == Engine::Replay {
+            // The replay sender's and xdp-trafficgen's frames arrive as xdp_frames: the veth
+            // needs an XDP program (which also moves its receive path into NAPI). Socket-sent
+            // frames need none.
+            if sender.xdp_frames() {
                 f._attach.push(
                     h.attach("xdpgraph_pass", None, &a, XdpMode::Native)
                         .unwrap(),
@@ -446,14 +522,21 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
             f.thread = Some((stop, t));
         }
         _ => {
+            let fast_path = cfg == "xdpgraph-bridge-fastpath";
             let mut dp = Dataplane::start(DataplaneConfig {
                 cores: vec![0],
-                busy_poll: true,
+                // BENCH_NO_BUSY_POLL=1: the worker sleeps in poll(2) when idle (a diagnosis:
+                // the tables are measured busy polling)
+                busy_poll: std::env::var("BENCH_NO_BUSY_POLL").is_err(),
                 taps: false,
                 frames_per_worker: 8192,
+                // explicit: the fast path is the daemon's default, and the worker path is
+                // measured with it off
+                fast_path,
                 ..Default::default()
             })
             .unwrap();
+            assert_eq!(dp.fast_path_on(), fast_path, "{cfg}: fast path on/off");
             dp.attach(&a, None).unwrap();
             dp.attach(&b, None).unwrap();
             let g = dp.graph();
@@ -466,7 +549,7 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
                 "xdpgraph-xconnect" => g
                     .connect(&format!("{a}:"), &format!("{b}:"), "lower", "lower")
                     .unwrap(),
-                "xdpgraph-bridge" => {
+                "xdpgraph-bridge" | "xdpgraph-bridge-fastpath" => {
                     g.mkpeer(&format!("{a}:"), "bridge", "lower", "link0")
                         .unwrap();
                     g.name(&format!("{a}:lower"), "br0").unwrap();
@@ -474,6 +557,14 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
                         .unwrap();
                     g.msg("br0:", "movehost", Some(&Value::parse(&movehost).unwrap()))
                         .unwrap();
+                    if fast_path {
+                        // The fast path forwards only between hosts the bridge has learned:
+                        // the sender's source MAC (every sender here uses the first
+                        // namespace end's MAC, `lab.host_mac(0)`) on link0 as well.
+                        let src = format!("{{ addr={} hook=\"link0\" }}", lab.host_mac(0));
+                        g.msg("br0:", "movehost", Some(&Value::parse(&src).unwrap()))
+                            .unwrap();
+                    }
                 }
                 _ => {
                     g.mkpeer(&format!("{a}:"), "vlan", "lower", "downstream")
@@ -493,10 +584,41 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Engine) -> Fwd {
                         .unwrap();
                 }
             }
+            if fast_path {
+                // an in-process Dataplane has no management loop: sync the maps ourselves
+                dp.fast_path_sync();
+                let mut ports = dp.fast_path_ports();
+                ports.sort();
+                let mut want = vec![(a.clone(), true), (b.clone(), true)];
+                want.sort();
+                assert_eq!(
+                    ports, want,
+                    "{cfg}: both interfaces in the fast path, as targets"
+                );
+            }
             f.dp = Some(dp);
         }
     }
     f
+}
+
+/// What the xdpgraph data plane counted so far: (frames the XDP program forwarded itself on the
+/// first interface, frames it handed to the AF_XDP socket there, frames the workers received).
+fn dp_counts(f: &Fwd, a: &str) -> Option<(u64, u64, u64)> {
+    let dp = f.dp.as_ref()?;
+    let st = dp.driver_stats(a)?;
+    let get = |k: &str| {
+        st.iter()
+            .filter(|d| d.queue.is_none())
+            .flat_map(|d| d.counters.iter())
+            .find(|c| c.0 == k)
+            .map_or(0, |c| c.1)
+    };
+    Some((
+        get("xdp_fast_path"),
+        get("xdp_redirect"),
+        dp.graph_ref().stat(xdpgraph::graph::gstat::RX),
+    ))
 }
 
 fn gen_cfg(
@@ -541,71 +663,408 @@ struct Sample {
     p50: f64,
     p99: f64,
     p999: f64,
+    /// During the 64 B run, per core: (busy %, softirq %) of the core's time.
+    cpu: [(f64, f64); 2],
+    /// xdpgraph configurations, over the 64 B and IMIX runs: frames the XDP program forwarded
+    /// itself, frames the workers received, frames received at the sink.
+    fast: u64,
+    worker_rx: u64,
+    sink_rx: u64,
+    /// The fast-path check failed in this run (see `check_path`).
+    wrong_path: bool,
+}
+
+/// The throughput senders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// The generator's AF_XDP engine: frames reach the first veth as skbs (the kernel paths then
+    /// forward them on the sender's core).
+    Socket,
+    /// The generator's replay engine (BPF_PROG_RUN live frames): frames reach the first veth as
+    /// xdp_frames, which it takes only with an XDP program.
+    Replay,
+    /// xdp-trafficgen (xdp-tools), the same technique as the replay engine in an independent
+    /// implementation: 64 B IPv6/UDP frames only.
+    Trafficgen,
+}
+
+impl Sender {
+    fn engine(self) -> Engine {
+        match self {
+            Sender::Socket => Engine::Afxdp,
+            _ => Engine::Replay,
+        }
+    }
+
+    /// Its frames reach the first veth as xdp_frames.
+    fn xdp_frames(self) -> bool {
+        self != Sender::Socket
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Sender::Socket => "socket sender",
+            Sender::Replay => "replay sender",
+            Sender::Trafficgen => "xdp-trafficgen",
+        }
+    }
+
+    fn csv(self) -> &'static str {
+        match self {
+            Sender::Socket => "socket",
+            Sender::Replay => "replay",
+            Sender::Trafficgen => "trafficgen",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Sender::Socket => "`xdpgraph gen --engine afxdp`, frames reach the first veth as skbs",
+            Sender::Replay => {
+                "`xdpgraph gen --engine replay`, frames reach the first veth as xdp_frames; the \
+                 Linux bridge's port then needs an XDP program"
+            }
+            Sender::Trafficgen => {
+                "`xdp-trafficgen udp -t 1` from xdp-tools 1.4.3 (patched for 6.18 by \
+                 `../shared/tools/build-xdp-tools.sh`), an independent sender of live frames: \
+                 64 B IPv6/UDP only, frames reach the first veth as xdp_frames"
+            }
+        }
+    }
+}
+
+/// xdp-trafficgen: `XDP_TRAFFICGEN`, the build script's prefix, or PATH.
+fn trafficgen_bin() -> Option<String> {
+    if let Ok(p) = std::env::var("XDP_TRAFFICGEN") {
+        return Some(p);
+    }
+    let p = "/opt/xdp-tools-6.18/bin/xdp-trafficgen";
+    if std::path::Path::new(p).exists() {
+        return Some(p.into());
+    }
+    std::process::Command::new("xdp-trafficgen")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()
+        .map(|_| "xdp-trafficgen".into())
+}
+
+/// 64 B frames from xdp-trafficgen in the first namespace, counted by the XDP sink on the second
+/// namespace's end for `secs`: (frames, octets, seconds, per-core CPU use over those seconds).
+fn trafficgen_run(lab: &LabGuard, secs: f64) -> (u64, u64, f64, [(f64, f64); 2]) {
+    use std::process::{Command, Stdio};
+    let bin = trafficgen_bin().expect("xdp-trafficgen");
+    let h = Helpers::load().unwrap();
+    let _sink = h
+        .attach("xdpgraph_sink", Some(&lab.ns(1)), "eth0", XdpMode::Native)
+        .unwrap();
+    let ns0 = lab.ns(0);
+    let c = Command::new("ip")
+        .args([
+            "netns", "exec", &ns0, "taskset", "-c", "1", &bin, "udp", "eth0",
+        ])
+        .args(["-m", &lab.host_mac(1).to_string()])
+        .args(["-M", &lab.host_mac(0).to_string()])
+        .args(["-t", "1", "-I", "60"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xdp-trafficgen");
+    // Its sending thread pins itself to core 0 (the first of `-t` consecutive cores, always
+    // 0), the forwarder's: once it runs, every thread of it goes to core 1, with the other
+    // senders. `ip netns exec` and taskset exec it, so the child's pid is its pid.
+    let pid = c.id();
+    let tasks = || -> Vec<i32> {
+        (std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten())
+        .filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+    };
+    // it loads its programs first (a second or so), then starts its sending thread
+    let t0 = std::time::Instant::now();
+    while tasks().len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "xdp-trafficgen: no sending thread after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for tid in tasks() {
+        xdpgraph::sys::cpu::pin_thread(tid, 1).expect("pinning xdp-trafficgen");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (f0, b0, t0, c0) = (h.stat(0), h.stat(1), std::time::Instant::now(), cpu_times());
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let (f1, b1, el) = (h.stat(0), h.stat(1), t0.elapsed().as_secs_f64());
+    let cpu = cpu_use(&c0, &cpu_times());
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let out = c.wait_with_output().unwrap();
+    if f1 == f0 {
+        panic!(
+            "xdp-trafficgen: nothing received; it said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (f1 - f0, b1 - b0, el, cpu)
+}
+
+/// Per-core CPU time (/proc/stat: user nice system idle iowait irq softirq steal, in ticks).
+fn cpu_times() -> [[u64; 8]; 2] {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let mut v = [[0u64; 8]; 2];
+    for (c, row) in v.iter_mut().enumerate() {
+        if let Some(l) = s.lines().find(|l| l.starts_with(&format!("cpu{c} "))) {
+            for (k, x) in l.split_whitespace().skip(1).take(8).enumerate() {
+                row[k] = x.parse().unwrap_or(0);
+            }
+        }
+    }
+    v
+}
+
+/// (busy %, softirq %) per core between two `cpu_times`.
+fn cpu_use(a: &[[u64; 8]; 2], b: &[[u64; 8]; 2]) -> [(f64, f64); 2] {
+    let mut r = [(0.0, 0.0); 2];
+    for c in 0..2 {
+        let d: Vec<f64> = (0..8).map(|k| (b[c][k] - a[c][k]) as f64).collect();
+        let total: f64 = d.iter().sum::<f64>().max(1.0);
+        r[c] = (100.0 * (total - d[3] - d[4]) / total, 100.0 * d[6] / total);
+    }
+    r
+}
+
+/// The NAPI kernel threads now: (name, core it last ran on, allowed cores).
+fn napi_threads() -> Vec<(String, String, String)> {
+    let kids = std::fs::read_to_string("/proc/2/task/2/children").unwrap_or_default();
+    let mut v = Vec::new();
+    for pid in kids.split_whitespace() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if !comm.starts_with("napi/") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // field 39 (processor), counted after the ")" that ends the name
+        let last = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(36).map(str::to_string))
+            .unwrap_or_default();
+        let allowed = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Cpus_allowed_list:")
+                    .map(|x| x.trim().to_string())
+            })
+            .unwrap_or_default();
+        v.push((comm.trim().to_string(), last, allowed));
+    }
+    v
+}
+
+/// `BENCH_PROG_STATS=1`: the kernel's run-time statistics of the XDP program attached to `dev`
+/// (in this namespace): (program name, total run time ns, runs). They need
+/// `kernel.bpf_stats_enabled`, which adds two clock reads to every program run: a diagnosis
+/// (where the time per frame goes), never on for the tables' runs.
+fn prog_stats(dev: &str) -> Option<(String, u64, u64)> {
+    let json = |args: &[&str]| -> Option<serde_json::Value> {
+        let o = std::process::Command::new("bpftool")
+            .args(args)
+            .output()
+            .ok()?;
+        serde_json::from_slice(&o.stdout).ok()
+    };
+    let net = json(&["net", "-j"])?;
+    let id = (net.as_array()?.iter())
+        .flat_map(|e| e["xdp"].as_array().cloned().unwrap_or_default())
+        .find(|x| x["devname"] == dev)?["id"]
+        .as_u64()?;
+    let p = json(&["prog", "show", "id", &id.to_string(), "-j"])?;
+    Some((
+        p["name"].as_str()?.to_string(),
+        p["run_time_ns"].as_u64().unwrap_or(0),
+        p["run_cnt"].as_u64().unwrap_or(0),
+    ))
+}
+
+/// The fast path's configuration must have forwarded (nearly) every frame in the XDP program
+/// and the workers (nearly) none; the bridge with the fast path off, none in the program.
+/// Returns whether the run took the path its row says.
+fn check_path(cfg: &str, s: &Sample) -> bool {
+    match cfg {
+        "xdpgraph-bridge-fastpath" => {
+            s.fast as f64 >= 0.99 * s.sink_rx as f64
+                && s.worker_rx as f64 <= 0.01 * s.sink_rx as f64
+        }
+        "xdpgraph-bridge" => s.fast == 0 && s.worker_rx as f64 >= 0.99 * s.sink_rx as f64,
+        _ => true,
+    }
 }
 
 /// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
 /// `latency`) latency at 50 kpps.
-fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
+fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
+    // GRO on at the namespace ends: veth has NAPI there from the start, which is what lets the
+    // sink's NAPI be made a thread below (the kernel refuses threaded NAPI on a veth without
+    // NAPI; until 2026-12-02 this suite asked before the sink's XDP program existed, was
+    // refused, and the sink ran in softirq on whichever core sent to it: core 0 for frames a
+    // worker transmits, core 1 for the kernel paths'). The fast path's redirects need NAPI at
+    // the receiving peer too (here the sink's XDP program gives it anyway).
     let lab = LabGuard::up(LabConfig {
         prefix: "bl".into(),
         ports: 2,
         queues: 1,
         addresses: false,
+        gro: true,
         ..Default::default()
     })
     .unwrap();
     // The sink's receive work runs in a NAPI thread pinned to core 1 (with the sender), so it
-    // never lands on the forwarding core. BENCH_NAPI_THREAD=1 also moves the forwarder's ingress
+    // never lands on the forwarding core, whatever core transmitted the frames to it: the same
+    // sink for every configuration. BENCH_NAPI_THREAD=1 also moves the forwarder's ingress
     // NAPI into a thread pinned to core 0: then the kernel paths forward on core 0, but that
     // thread competes with a busy-polling AF_XDP forwarder for the same core (measured: the
     // AF_XDP paths fall to ~0.15 Mpps), so by default the ingress NAPI stays in softirq on the
     // sender's core, where veth runs it.
-    threaded(Some(&lab.ns(1)), "eth0");
+    assert!(
+        threaded(Some(&lab.ns(1)), "eth0"),
+        "the sink's veth end refused threaded NAPI"
+    );
     let _pin = Pinner::start();
-    let _fwd = setup(cfg, &lab, sender);
+    let mut fwd = setup(cfg, &lab, sender);
     if std::env::var("BENCH_NAPI_THREAD").is_ok() {
         // After setup: the veth has its NAPI only once an XDP program is attached.
         threaded(None, &lab.iface(0));
         std::thread::sleep(Duration::from_millis(200));
     }
+    let verbose = std::env::var("BENCH_VERBOSE").is_ok();
     let mut s = Sample::default();
+    let c0 = dp_counts(&fwd, &lab.iface(0));
     // 64 B frames; tagged ones (the vlan configuration's trunk) are 68 B, and 64 B once untagged.
     let small = Sizes::Fixed(if cfg == "xdpgraph-vlan-bridge" {
         68
     } else {
         64
     });
-    let r = gen::run(
-        &gen_cfg(
-            cfg,
-            &lab,
-            sender,
-            RxEngine::Xdp,
-            Rate::Max,
-            small.clone(),
-            secs,
-        ),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    s.mpps64 = r.rx_pps.unwrap() / 1e6;
-    let r = gen::run(
-        &gen_cfg(
-            cfg,
-            &lab,
-            sender,
-            RxEngine::Xdp,
-            Rate::Max,
-            Sizes::Imix,
-            secs,
-        ),
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let rx = r.rx_frames.unwrap() as f64;
-    s.mpps_imix = r.rx_pps.unwrap() / 1e6;
-    // Received bits on the wire (+20 B preamble and inter-frame gap per frame).
-    s.gbps_imix = (r.rx_bytes.unwrap() as f64 + 20.0 * rx) * 8.0 / r.seconds / 1e9;
+    // xdp_frames the second pair refused (its peer's ring full: the sink behind), for the rows
+    // that redirect into it (the in-kernel redirect, the fast path)
+    let xmit_err = |dev: &str| -> u64 {
+        let mut c = std::process::Command::new("ethtool");
+        c.args(["-S", dev]);
+        (sys_read(c).lines())
+            .filter_map(|l| l.trim().strip_prefix("tx_queue_0_xdp_xmit_errors:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum()
+    };
+    let err0 = xmit_err(&lab.iface(1));
+    let prog_stats_on = std::env::var("BENCH_PROG_STATS").is_ok();
+    let ps0 = prog_stats_on.then(|| prog_stats(&lab.iface(0))).flatten();
+    let cpu0 = cpu_times();
+    // (xdp-trafficgen's CPU use is over its measured seconds: its start, a second or two of
+    // loading programs, is left out)
+    let mut tg_cpu = None;
+    if sender == Sender::Trafficgen {
+        let (frames, _, el, cpu) = trafficgen_run(&lab, secs);
+        s.mpps64 = frames as f64 / el / 1e6;
+        s.sink_rx += frames;
+        tg_cpu = Some(cpu);
+    } else {
+        let r = gen::run(
+            &gen_cfg(
+                cfg,
+                &lab,
+                sender.engine(),
+                RxEngine::Xdp,
+                Rate::Max,
+                small.clone(),
+                secs,
+            ),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        s.mpps64 = r.rx_pps.unwrap() / 1e6;
+        s.sink_rx += r.rx_frames.unwrap();
+    }
+    s.cpu = tg_cpu.unwrap_or_else(|| cpu_use(&cpu0, &cpu_times()));
+    let refused = xmit_err(&lab.iface(1)) - err0;
+    if refused > 0 {
+        eprintln!(
+            "    {cfg} ({}): 64 B: {refused} frames redirected into {} refused there (its peer's \
+             ring full: `ethtool -S {}` tx_queue_0_xdp_xmit_errors), as many as {:.1}% of what the \
+             sink received",
+            sender.name(),
+            lab.iface(1),
+            lab.iface(1),
+            100.0 * refused as f64 / s.sink_rx.max(1) as f64
+        );
+    }
+    assert!(
+        is_threaded(&lab.ns(1), "eth0"),
+        "the sink's NAPI is no longer threaded after the 64 B run"
+    );
+    if let (Some(a), Some(b)) = (
+        ps0,
+        prog_stats_on.then(|| prog_stats(&lab.iface(0))).flatten(),
+    ) {
+        let n = b.2.saturating_sub(a.2);
+        eprintln!(
+            "    {cfg} ({}): XDP program on {} ({}): {:.1} ns per run over {n} runs (64 B)",
+            sender.name(),
+            lab.iface(0),
+            b.0,
+            b.1.saturating_sub(a.1) as f64 / n.max(1) as f64
+        );
+    }
+    let napi = napi_threads();
+    if sender == Sender::Trafficgen {
+        // xdp-trafficgen has no IMIX
+        (s.mpps_imix, s.gbps_imix) = (f64::NAN, f64::NAN);
+    } else {
+        let r = gen::run(
+            &gen_cfg(
+                cfg,
+                &lab,
+                sender.engine(),
+                RxEngine::Xdp,
+                Rate::Max,
+                Sizes::Imix,
+                secs,
+            ),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let rx = r.rx_frames.unwrap() as f64;
+        s.sink_rx += r.rx_frames.unwrap();
+        s.mpps_imix = r.rx_pps.unwrap() / 1e6;
+        // Received bits on the wire (+20 B preamble and inter-frame gap per frame).
+        s.gbps_imix = (r.rx_bytes.unwrap() as f64 + 20.0 * rx) * 8.0 / r.seconds / 1e9;
+    }
+    // the throughput runs' path (the latency run below goes through too, uncounted)
+    if let (Some(a), Some(b)) = (c0, dp_counts(&fwd, &lab.iface(0))) {
+        s.fast = b.0 - a.0;
+        s.worker_rx = b.2 - a.2;
+        s.wrong_path = !check_path(cfg, &s);
+        if s.wrong_path || verbose || cfg == "xdpgraph-bridge-fastpath" {
+            eprintln!(
+                "    {cfg}: of {} frames received at the sink, {} were forwarded by the XDP \
+                 program (fast path) and {} received by the worker ({} handed to its socket){}",
+                s.sink_rx,
+                s.fast,
+                s.worker_rx,
+                b.1 - a.1,
+                if s.wrong_path {
+                    " -- NOT THE PATH THIS ROW IS ABOUT: the row is marked and not written"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     let mut loss = 0.0;
     if latency {
         let r = gen::run(
@@ -626,9 +1085,26 @@ fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
         }
         loss = r.loss_ratio.unwrap_or(0.0);
     }
+    if let Some(dp) = fwd.dp.as_mut().filter(|d| d.fast_path_on()) {
+        // What the kernel refused after a redirect to the second interface (its peer's ring
+        // full, or no NAPI there), counted by the tracepoint programs and named once flushed.
+        // (The management loop would flush every 100 ms and stop redirecting to a port that
+        // refused frames; here nothing flushes during the runs.)
+        dp.fast_path_flush();
+        let refused = dp
+            .driver_stats(&lab.iface(1))
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|d| d.counters.clone())
+            .find(|c| c.0 == "fast_path_refused")
+            .map_or(0, |c| c.1);
+        eprintln!(
+            "    {cfg}: refused by the kernel after the fast path's redirect (fast_path_refused): {refused}"
+        );
+    }
     eprintln!(
-        "  {cfg} ({}): 64B {:.3} Mpps, IMIX {:.3} Mpps {:.2} Gbit/s{}",
-        sender_name(sender),
+        "  {cfg} ({}): 64B {:.3} Mpps, IMIX {:.3} Mpps {:.2} Gbit/s{}; CPU during 64B: core 0 {:.0}% (softirq {:.0}%), core 1 {:.0}% (softirq {:.0}%)",
+        sender.name(),
         s.mpps64,
         s.mpps_imix,
         s.gbps_imix,
@@ -642,26 +1118,46 @@ fn measure(cfg: &str, sender: Engine, secs: f64, latency: bool) -> Sample {
             )
         } else {
             String::new()
-        }
+        },
+        s.cpu[0].0,
+        s.cpu[0].1,
+        s.cpu[1].0,
+        s.cpu[1].1,
     );
+    if verbose {
+        for (n, last, allowed) in napi {
+            eprintln!("    NAPI thread {n}: last ran on core {last}, allowed {allowed}");
+        }
+    }
     s
 }
 
-fn sender_name(e: Engine) -> &'static str {
-    match e {
-        Engine::Afxdp => "socket sender",
-        Engine::Replay => "replay sender",
-    }
-}
-
-/// The throughput senders: the AF_XDP engine (socket-based: frames reach the veth as skbs; the
-/// kernel paths then forward them on the sender's core) and the replay engine (frames reach
-/// the veth as xdp_frames; the veth needs an XDP program). `BENCH_SENDER=afxdp|replay` picks one.
-fn senders() -> Vec<Engine> {
-    match std::env::var("BENCH_SENDER").as_deref() {
-        Ok("afxdp") => vec![Engine::Afxdp],
-        Ok("replay") => vec![Engine::Replay],
-        _ => vec![Engine::Afxdp, Engine::Replay],
+/// The throughput senders: the socket sender, the replay sender and, when it is installed,
+/// xdp-trafficgen. `BENCH_SENDER=afxdp,replay,trafficgen` picks some.
+fn senders() -> Vec<Sender> {
+    let tg = trafficgen_bin().is_some();
+    match std::env::var("BENCH_SENDER") {
+        Ok(v) => v
+            .split(',')
+            .map(|x| match x.trim() {
+                "afxdp" | "socket" => Sender::Socket,
+                "replay" => Sender::Replay,
+                "trafficgen" | "xdp-trafficgen" => {
+                    assert!(tg, "BENCH_SENDER=trafficgen: xdp-trafficgen not found");
+                    Sender::Trafficgen
+                }
+                o => panic!("BENCH_SENDER: unknown sender {o}"),
+            })
+            .collect(),
+        Err(_) => {
+            let mut v = vec![Sender::Socket, Sender::Replay];
+            if tg {
+                v.push(Sender::Trafficgen);
+            } else {
+                eprintln!("(xdp-trafficgen not found: ../shared/tools/build-xdp-tools.sh builds it; skipped)");
+            }
+            v
+        }
     }
 }
 
@@ -669,12 +1165,12 @@ fn senders() -> Vec<Engine> {
 /// `b`, measured minutes apart in the same round), with their range: pairing cancels the slow
 /// drift of a shared machine, and the range shows how much the rounds disagree.
 fn paired(a: &[Sample], b: &[Sample]) -> String {
-    let r: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| x.mpps64 / y.mpps64)
-        .filter(|r| r.is_finite())
-        .collect();
+    paired_by(a, b, |s| s.mpps64)
+}
+
+/// [`paired`] on any figure of the samples.
+fn paired_by(a: &[Sample], b: &[Sample], f: fn(&Sample) -> f64) -> String {
+    let r = ratios(a, b, f);
     if r.is_empty() {
         return "-".into();
     }
@@ -687,8 +1183,22 @@ fn paired(a: &[Sample], b: &[Sample]) -> String {
     format!("{:.2}x ({lo:.2}–{hi:.2})", median(r))
 }
 
-/// The median (the mean of the two middle values for an even count).
+/// The per-round ratios of `a` to `b` (rounds where either is missing left out).
+fn ratios(a: &[Sample], b: &[Sample], f: fn(&Sample) -> f64) -> Vec<f64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| f(x) / f(y))
+        .filter(|r| r.is_finite())
+        .collect()
+}
+
+/// The median (the mean of the two middle values for an even count) of the finite values;
+/// NaN when there are none.
 fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
     if n.is_multiple_of(2) {
@@ -719,27 +1229,59 @@ fn main() {
     if !dpdk {
         eprintln!("(DPDK configurations need `--features dpdk` and dpdk-testpmd; skipped)");
     }
+    let fastpath = only == "fastpath";
     let cfgs: Vec<&str> = CONFIGS
         .iter()
         .copied()
         .chain(DPDK_CONFIGS.iter().map(|c| c.0).filter(|_| dpdk))
-        // BENCH_ONLY=dpdk keeps the Linux bridge as the DPDK table's common reference
-        .filter(|c| c.contains(only.as_str()) || (only == "dpdk" && *c == "linux-bridge"))
+        .filter(|c| {
+            if fastpath {
+                return FASTPATH_CONFIGS.contains(c);
+            }
+            // BENCH_ONLY=dpdk keeps the Linux bridge as the DPDK table's common reference
+            only.split(',').any(|o| c.contains(o.trim()))
+                || (only == "dpdk" && *c == "linux-bridge")
+        })
         .collect();
     let senders = senders();
+    eprintln!(
+        "configurations: {}; senders: {}; {runs} rounds of {secs} s runs",
+        cfgs.join(", "),
+        senders
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    machine_state();
+    let stats_sysctl = "/proc/sys/kernel/bpf_stats_enabled";
+    let stats_before = std::fs::read_to_string(stats_sysctl).unwrap_or_default();
+    if std::env::var("BENCH_PROG_STATS").is_ok() {
+        eprintln!("BENCH_PROG_STATS: kernel.bpf_stats_enabled on for this run (it costs every program two clock reads): the rates below are not comparable with other runs'");
+        std::fs::write(stats_sysctl, "1").expect("kernel.bpf_stats_enabled");
+    }
     // res[sender][config] = samples
     let mut res: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); cfgs.len()]; senders.len()];
     for r in 0..runs {
-        eprintln!("round {}", r + 1);
+        eprintln!(
+            "round {} (load average {})",
+            r + 1,
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
             for (j, snd) in senders.iter().enumerate() {
-                if (is_dpdk(cfgs[i]) || only == "dpdk") && *snd == Engine::Replay {
+                if (is_dpdk(cfgs[i]) || only == "dpdk") && snd.xdp_frames() {
                     continue;
                 }
                 res[j][i].push(measure(cfgs[i], *snd, secs, j == 0));
             }
         }
+    }
+    if std::env::var("BENCH_PROG_STATS").is_ok() {
+        let _ = std::fs::write(stats_sysctl, stats_before.trim());
     }
     let idx = |n: &str| cfgs.iter().position(|c| *c == n);
     let mut md = String::new();
@@ -755,15 +1297,7 @@ fn main() {
             }
             median(res[j][i].iter().map(f).collect())
         };
-        md += &format!(
-            "**{}** ({}):\n\n",
-            sender_name(*snd),
-            if *snd == Engine::Afxdp {
-                "`xdpgraph gen --engine afxdp`, frames reach the first veth as skbs"
-            } else {
-                "`xdpgraph gen --engine replay`, frames reach the first veth as xdp_frames; the Linux bridge's port then needs an XDP program"
-            }
-        );
+        md += &format!("**{}** ({}):\n\n", snd.name(), snd.what());
         md += "| configuration | 64 B Mpps (runs) | 64 B median | vs Linux bridge | vs bare AF_XDP loop | IMIX Mpps | IMIX Gbit/s |";
         if j == 0 {
             md += " latency p50 / p99 / p99.9 µs at 50 kpps |";
@@ -788,13 +1322,13 @@ fn main() {
                 .map(|s| format!("{:.3}", s.mpps64))
                 .collect();
             md += &format!(
-                "| {c} | {} | {:.3} | {} | {} | {:.3} | {:.2} |",
+                "| {c} | {} | {:.3} | {} | {} | {} | {} |",
                 runs.join(", "),
                 m64,
                 vs("linux-bridge"),
                 vs("afxdp-l2fwd"),
-                med(i, |s| s.mpps_imix),
-                med(i, |s| s.gbps_imix)
+                num(med(i, |s| s.mpps_imix), 3),
+                num(med(i, |s| s.gbps_imix), 2)
             );
             if j == 0 {
                 md += &format!(
@@ -807,11 +1341,7 @@ fn main() {
             md += "\n";
             csv += &format!(
                 "{c},{},{m64:.4},{:.4},{:.4},{:.2},{:.2},{:.2}\n",
-                if *snd == Engine::Afxdp {
-                    "socket"
-                } else {
-                    "replay"
-                },
+                snd.csv(),
                 med(i, |s| s.mpps_imix),
                 med(i, |s| s.gbps_imix),
                 med(i, |s| s.p50),
@@ -828,12 +1358,42 @@ fn main() {
         md_dpdk = format!("{}{m}", &md[..md.find("\n\n").unwrap() + 2]);
         csv_dpdk = c;
     }
+    let md_fast = if fastpath {
+        fastpath_tables(
+            &cfgs,
+            &senders,
+            &res,
+            &md[..md.find("\n\n").unwrap() + 2].replace(
+                "`sudo ./bench/e2e.sh`",
+                "`sudo BENCH_ONLY=fastpath XDPGRAPH_NO_DPDK=1 ./bench/e2e.sh`",
+            ),
+        )
+    } else {
+        String::new()
+    };
     // the lab section is rewritten only by a full run
     let base_ran = only.is_empty();
-    println!("{md}{md_dpdk}");
-    // BENCH_ONLY=dpdk re-measures and rewrites the DPDK section alone; other subsets are not
-    // written
-    if std::env::var("BENCH_NO_WRITE").is_ok() || !(only.is_empty() || only == "dpdk") {
+    println!("{md}{md_dpdk}{md_fast}");
+    let wrong: Vec<String> = (senders.iter().enumerate())
+        .flat_map(|(j, snd)| {
+            let res = &res;
+            cfgs.iter().enumerate().flat_map(move |(i, c)| {
+                (res[j][i].iter().enumerate())
+                    .filter(|(_, s)| s.wrong_path)
+                    .map(move |(r, _)| format!("{c} with the {}, round {}", snd.name(), r + 1))
+            })
+        })
+        .collect();
+    if !wrong.is_empty() {
+        eprintln!(
+            "frames did not take the path their configuration is about in: {}; nothing written",
+            wrong.join("; ")
+        );
+        std::process::exit(1);
+    }
+    // BENCH_ONLY=dpdk re-measures and rewrites the DPDK section alone, BENCH_ONLY=fastpath the
+    // fast path's; other subsets are not written
+    if std::env::var("BENCH_NO_WRITE").is_ok() || !(only.is_empty() || only == "dpdk" || fastpath) {
         return;
     }
     let _ = std::fs::create_dir_all("bench/results");
@@ -877,7 +1437,143 @@ fn main() {
     if !md_dpdk.is_empty() {
         put("dpdk", &md_dpdk);
     }
+    if !md_fast.is_empty() {
+        put("fastpath", &md_fast);
+    }
     std::fs::write(path, doc).unwrap();
+}
+
+/// `x` with `prec` decimals, or "-" when it was not measured.
+fn num(x: f64, prec: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.prec$}")
+    } else {
+        "-".into()
+    }
+}
+
+/// The host's load and the CPU-hungriest processes, printed at the start (the machine is
+/// shared: the raw output says with what).
+fn machine_state() {
+    let o = std::process::Command::new("ps")
+        .args(["-eo", "pid,ni,pcpu,etime,comm", "--sort=-pcpu"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    eprintln!(
+        "load average {}; busiest processes:\n{}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim(),
+        o.lines().take(6).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// The fast path's comparison (`BENCH_ONLY=fastpath`), one table per sender: every row with its
+/// ratios to the in-kernel redirect and to the same bridge with the fast path off (medians of
+/// per-round ratios, with their range), where the cores' time went, and the goal.
+fn fastpath_tables(
+    cfgs: &[&str],
+    senders: &[Sender],
+    res: &[Vec<Vec<Sample>>],
+    head: &str,
+) -> String {
+    let idx = |n: &str| cfgs.iter().position(|c| *c == n);
+    let (Some(redir), Some(off), Some(on)) = (
+        idx("xdp-redirect"),
+        idx("xdpgraph-bridge"),
+        idx("xdpgraph-bridge-fastpath"),
+    ) else {
+        return String::new();
+    };
+    let mut md = head.to_string();
+    md += "Each round measures every configuration once, in a rotating order, each on a fresh \
+           lab, each sender right after the other; ratios are medians of per-round ratios \
+           (range in brackets). CPU: each core's busy time (softirq part in brackets) during \
+           the 64 B runs, medians.\n\n";
+    for c in cfgs {
+        md += &format!("* `{c}`: {}\n", describe(c));
+    }
+    md += "\n";
+    for (j, snd) in senders.iter().enumerate() {
+        let r = &res[j];
+        let med = |i: usize, f: fn(&Sample) -> f64| median(r[i].iter().map(f).collect());
+        let runs = |i: usize, f: fn(&Sample) -> f64| {
+            (r[i].iter().map(|s| num(f(s), 3)).collect::<Vec<_>>()).join(", ")
+        };
+        md += &format!("**{}** ({}):\n\n", snd.name(), snd.what());
+        md += "| configuration | 64 B Mpps (runs) | 64 B median | vs xdp-redirect | vs fast path off | IMIX Mpps (runs) | IMIX median | IMIX vs xdp-redirect | IMIX vs fast path off | CPU core 0 / core 1, % |\n";
+        md += "|---|---|---:|---:|---:|---|---:|---:|---:|---|\n";
+        let imix = snd != &Sender::Trafficgen;
+        for (i, c) in cfgs.iter().enumerate() {
+            if r[i].is_empty() {
+                continue;
+            }
+            let vs = |k: usize, f: fn(&Sample) -> f64| {
+                if k == i {
+                    "1.00x".to_string()
+                } else {
+                    paired_by(&r[i], &r[k], f)
+                }
+            };
+            let (ir, im, iv, io) = if imix {
+                (
+                    runs(i, |s| s.mpps_imix),
+                    num(med(i, |s| s.mpps_imix), 3),
+                    vs(redir, |s| s.mpps_imix),
+                    vs(off, |s| s.mpps_imix),
+                )
+            } else {
+                ("-".into(), "-".into(), "-".into(), "-".into())
+            };
+            md += &format!(
+                "| {c} | {} | {:.3} | {} | {} | {ir} | {im} | {iv} | {io} | {:.0} ({:.0}) / {:.0} ({:.0}) |\n",
+                runs(i, |s| s.mpps64),
+                med(i, |s| s.mpps64),
+                vs(redir, |s| s.mpps64),
+                vs(off, |s| s.mpps64),
+                med(i, |s| s.cpu[0].0),
+                med(i, |s| s.cpu[0].1),
+                med(i, |s| s.cpu[1].0),
+                med(i, |s| s.cpu[1].1),
+            );
+        }
+        let goal = |f: fn(&Sample) -> f64, what: &str| {
+            let a = median(ratios(&r[on], &r[redir], f));
+            let b = median(ratios(&r[on], &r[off], f));
+            format!(
+                "{what}: {a:.2}x the redirect ({}), {b:.2}x the fast path off ({})",
+                if a >= 0.8 { "met" } else { "**not met**" },
+                if b >= 3.0 { "met" } else { "**not met**" }
+            )
+        };
+        md += &format!(
+            "\nGoal (fast path ≥ 0.8x the in-kernel redirect and ≥ 3x the same bridge with \
+                the fast path off), {}: {}{}.\n",
+            snd.name(),
+            goal(|s| s.mpps64, "64 B"),
+            if imix {
+                format!("; {}", goal(|s| s.mpps_imix, "IMIX"))
+            } else {
+                "; IMIX not measured (xdp-trafficgen sends 64 B frames only)".into()
+            }
+        );
+        let share = (r[on].iter())
+            .map(|s| s.fast as f64 / s.sink_rx.max(1) as f64)
+            .fold(f64::MAX, f64::min);
+        let worker = r[on].iter().map(|s| s.worker_rx).max().unwrap_or(0);
+        let off_fast = r[off].iter().map(|s| s.fast).max().unwrap_or(0);
+        md += &format!(
+            "Path check: in every run with the fast path on, the XDP program forwarded at least \
+             {:.1}% as many frames as the sink received (over 100%: it counts frames it \
+             redirected, and the kernel refused some of them when the sink's ring was full; \
+             the in-kernel redirect loses frames there too, see the raw output) and the worker \
+             received at most {worker} frames; with it off, the XDP program forwarded \
+             {off_fast}.\n\n",
+            100.0 * share
+        );
+    }
+    md
 }
 
 /// The DPDK comparison (socket sender): xdpgraph on DPDK against dpdk-testpmd io forwarding
