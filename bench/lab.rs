@@ -1453,10 +1453,11 @@ fn num(x: f64, prec: usize) -> String {
 }
 
 /// The host's load and the CPU-hungriest processes, printed at the start (the machine is
-/// shared: the raw output says with what).
+/// shared: the raw output says with what). %CPU is ps's average over each process's life; STAT
+/// says whether it runs now (T: stopped).
 fn machine_state() {
     let o = std::process::Command::new("ps")
-        .args(["-eo", "pid,ni,pcpu,etime,comm", "--sort=-pcpu"])
+        .args(["-eo", "pid,stat,ni,pcpu,etime,comm", "--sort=-pcpu"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
