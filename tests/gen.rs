@@ -242,7 +242,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
     .g;
     let err = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap_err();
     assert!(matches!(err, GenError::Refused(_)), "{err}");
-    assert!(err.to_string().contains("peer has an XDP program"), "{err}");
+    assert!(err.to_string().contains("peer runs NAPI"), "{err}");
     // With the counting sink on the peer, every replayed frame is counted there.
     let root_if = lab.iface(0);
     let a = P::parse_from([

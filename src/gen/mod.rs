@@ -131,8 +131,9 @@ pub enum GenError {
     #[error("{0}")]
     Setup(String),
     #[error(
-        "frames sent on {0} are refused: a veth accepts XDP_TX/redirected frames only when its peer has an XDP program \
-         (attach one on the peer — xdpgraph run does — or use --engine afxdp)"
+        "frames sent on {0} are refused: a veth delivers XDP_TX/redirected frames only when its peer runs NAPI \
+         (a native XDP program on the peer — xdpgraph run attaches one — or GRO on: ethtool -K PEER gro on), \
+         or use --engine afxdp"
     )]
     Refused(String),
 }

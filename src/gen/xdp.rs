@@ -207,57 +207,17 @@ impl Helpers {
     }
 }
 
-/// For a veth: whether its peer (found in the root or any named namespace) has an XDP program
-/// attached. None when `ifname` is not a veth or its peer cannot be found.
+/// For a veth (in namespace `ns`): whether frames transmitted into it as XDP frames (the
+/// replay engine's) reach its peer: the peer runs NAPI (a native XDP program, or GRO on;
+/// `sys::veth`). None when `ifname` is not a veth or this cannot be told.
 pub fn veth_peer_has_xdp(ns: Option<&str>, ifname: &str) -> Option<bool> {
     let name = ifname.to_string();
-    let (me, peer) = in_netns(ns, move || -> Option<(u32, u32)> {
-        let me = crate::sys::netdev::ifindex(&name).ok()?;
-        let st = crate::sys::netdev::ethtool_stats(&name).ok()?;
-        let peer = st.iter().find(|(k, _)| k == "peer_ifindex")?.1 as u32;
-        Some((me, peer))
+    // in the thread that entered `ns`: the peer's namespace is found relative to it
+    in_netns(ns, move || {
+        crate::sys::veth::redirect_target(&name).deliverable()
     })
     .ok()
-    .flatten()?;
-    let mut spaces: Vec<Option<String>> = vec![None];
-    if let Ok(d) = std::fs::read_dir("/var/run/netns") {
-        spaces.extend(
-            d.flatten()
-                .map(|e| Some(e.file_name().to_string_lossy().into_owned())),
-        );
-    }
-    for sp in spaces {
-        let r = in_netns(sp.as_deref(), move || -> Option<bool> {
-            // The interface with the peer's index here, if it points back at us.
-            for e in std::fs::read_dir("/sys/class/net").ok()?.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if crate::sys::netdev::ifindex(&n).ok() != Some(peer) {
-                    continue;
-                }
-                let st = crate::sys::netdev::ethtool_stats(&n).ok()?;
-                if st
-                    .iter()
-                    .find(|(k, _)| k == "peer_ifindex")
-                    .map(|x| x.1 as u32)
-                    != Some(me)
-                {
-                    continue;
-                }
-                let stdin = std::io::stdin();
-                let id = Xdp::new(stdin.as_fd())
-                    .query_id(peer as i32, XdpFlags::NONE)
-                    .unwrap_or(0);
-                return Some(id != 0);
-            }
-            None
-        })
-        .ok()
-        .flatten();
-        if r.is_some() {
-            return r;
-        }
-    }
-    None
+    .flatten()
 }
 
 /// Configures the generator program's stamping (sequence number and timestamp at `off`,
