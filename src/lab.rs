@@ -183,9 +183,16 @@ impl Lab {
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
             if self.cfg.gro {
-                run(&[
+                // best effort: without it the fast path leaves this port to the workers
+                let gro = [
                     "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "gro", "on",
-                ])?;
+                ];
+                if let Err(e) = run(&gro) {
+                    eprintln!(
+                        "lab: GRO stays off at {ns}:eth0 ({e}; is ethtool installed?): xdpgraph's \
+                         XDP fast path cannot redirect frames to that port, the workers carry them"
+                    );
+                }
             }
             run(&[
                 "ip",
