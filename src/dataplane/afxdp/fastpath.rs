@@ -47,12 +47,9 @@ pub struct FastPathMaps {
     _links: Vec<Link>,
 }
 
-fn bpf(what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError + '_ {
-    move |e| AfxdpError::Bpf {
-        ifname: "-".into(),
-        what: what.into(),
-        err: e.to_string(),
-    }
+/// A BPF error of the fast path's own object (no interface).
+fn bpf(what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError {
+    super::program::bpf_err("fast path", what)
 }
 
 impl FastPathMaps {

@@ -77,7 +77,7 @@ fn fl(bits: u32) -> XdpFlags {
     XdpFlags::from_bits_truncate(bits)
 }
 
-fn bpf_err(ifname: &str, what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError {
+pub(super) fn bpf_err(ifname: &str, what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError {
     let (i, w) = (ifname.to_string(), what.to_string());
     move |e| AfxdpError::Bpf {
         ifname: i,
