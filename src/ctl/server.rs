@@ -72,6 +72,8 @@ fn remove_stale(p: &Path) -> io::Result<()> {
 
 /// The listening control socket; removed when dropped.
 pub struct Server {
+    /// The accept thread's listener (a second descriptor): shut down to wake it.
+    listener: UnixListener,
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -93,13 +95,16 @@ impl Server {
         crate::sys::netdev::umask(old);
         let l = l.map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
-        l.set_nonblocking(true)?;
+        // accept(2) blocks: the thread sleeps until a client connects (no polling; issue 16).
+        // Drop wakes it by shutting the listener down after setting `stop`.
+        let listener = l.try_clone()?;
         let stop = Arc::new(AtomicBool::new(false));
         let s2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("xdpgraph-ctl".into())
             .spawn(move || accept_loop(l, to_mgmt, s2))?;
         Ok(Server {
+            listener,
             path: p.to_path_buf(),
             stop,
             thread: Some(thread),
@@ -115,6 +120,8 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
+            // wake the blocking accept: it sees `stop` and returns
+            let _ = crate::sys::netdev::shutdown_listener(&self.listener);
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);
@@ -123,10 +130,13 @@ impl Drop for Server {
 
 fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) {
     let clients = Arc::new(AtomicUsize::new(0));
-    while !stop.load(Ordering::Relaxed) {
-        match l.accept() {
+    loop {
+        let accepted = l.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
             Ok((s, _)) => {
-                let _ = s.set_nonblocking(false);
                 if clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
                     let _ = refuse(
                         s,
@@ -160,9 +170,7 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
                     clients.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
+            // EMFILE and the like: back off instead of spinning
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
@@ -266,8 +274,12 @@ pub fn encode_request(line: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The tests here find the accept thread by name: one server at a time.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn only_a_stale_socket_is_replaced() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("xg-stale-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         // a regular file stays, and is an error
@@ -291,6 +303,54 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
         assert!(s.exists());
         drop(srv);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The thread's voluntary context switches, found by name among this process's threads.
+    fn switches(name: &str) -> Option<u64> {
+        for t in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == name {
+                let st = std::fs::read_to_string(t.path().join("status")).ok()?;
+                return st.lines().find_map(|l| {
+                    l.strip_prefix("voluntary_ctxt_switches:")
+                        .and_then(|v| v.trim().parse().ok())
+                });
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_accept_thread_sleeps_until_a_client_comes_and_stops_at_once() {
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("xg-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ctl.sock");
+        let (tx, _rx) = mpsc::sync_channel(1);
+        let srv = Server::start(path.to_str().unwrap(), tx).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let before = switches("xdpgraph-ctl").expect("the accept thread runs");
+        std::thread::sleep(Duration::from_millis(400));
+        let after = switches("xdpgraph-ctl").unwrap();
+        // polling every 20 ms would wake it ~20 times; a blocked accept(2) not at all
+        assert!(
+            after - before <= 1,
+            "woke {} times while idle",
+            after - before
+        );
+        let t = std::time::Instant::now();
+        drop(srv);
+        assert!(
+            t.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(
+            switches("xdpgraph-ctl").is_none(),
+            "the accept thread ended"
+        );
+        assert!(!path.exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

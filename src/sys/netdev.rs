@@ -3,7 +3,7 @@
 use crate::wire::MacAddr;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The index of interface `name`.
 pub fn ifindex(name: &str) -> io::Result<u32> {
@@ -488,6 +488,17 @@ pub fn peer_uid(fd: RawFd) -> io::Result<u32> {
         return Err(io::Error::last_os_error());
     }
     Ok(cred.uid)
+}
+
+/// Shuts a listening socket down: a thread blocked in its accept(2) returns (EINVAL on Linux),
+/// and so does every later accept.
+pub fn shutdown_listener(fd: impl AsFd) -> io::Result<()> {
+    // SAFETY: shutdown(2) on a file descriptor the caller holds open (borrowed for the call).
+    let r = unsafe { libc::shutdown(fd.as_fd().as_raw_fd(), libc::SHUT_RDWR) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Sets the process umask, returning the previous one.
