@@ -180,6 +180,11 @@ pub fn table(r: &Report) -> String {
         r.tx_pps / 1e6,
         r.tx_l1_bps / 1e9
     );
+    if let Some(n) = r.tx_refused.filter(|n| *n > 0) {
+        s += &format!(
+            "  refused   {n:>12} frames  by the device after the engine handed them over (not counted as sent)\n"
+        );
+    }
     if let Some(rx) = r.rx_frames {
         s += &format!(
             "  received  {:>12} frames  {:>9.3} Mpps\n",

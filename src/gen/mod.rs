@@ -10,6 +10,10 @@
 //! * [`frame`]: Ethernet/IPv4/UDP frames, flows, 802.1Q, sizes and IMIX; [`rate`]: rates and
 //!   pacing; [`xdp`]: the helper XDP programs.
 //!
+//! "Sent" is what the device accepted: the replay engine reads the driver's XDP transmit
+//! counters (veth: `tx_queue_N_xdp_xmit_errors`) and reports frames the device refused after
+//! the program handed them over apart, as `refused`, never as sent (issue 16).
+//!
 //! A run is described by a plain [`GenConfig`] and made by [`run`] (or [`search`]); the
 //! `xdpgraph gen` command line is the binary's (`src/cli/gen.rs`).
 
@@ -87,7 +91,11 @@ pub struct Latency {
 pub struct Report {
     pub engine: &'static str,
     pub seconds: f64,
+    /// Frames the device accepted.
     pub tx_frames: u64,
+    /// Frames the device refused after the engine handed them over (not in `tx_frames`);
+    /// None where the driver does not count them (see `tx::TxResult::refused`).
+    pub tx_refused: Option<u64>,
     /// Bytes on the wire including FCS.
     pub tx_bytes: u64,
     pub tx_pps: f64,
@@ -109,7 +117,7 @@ impl Report {
         serde_json::json!({
             "engine": self.engine,
             "seconds": self.seconds,
-            "tx": {"frames": self.tx_frames, "bytes": self.tx_bytes, "pps": self.tx_pps, "l1_bps": self.tx_l1_bps},
+            "tx": {"frames": self.tx_frames, "refused": self.tx_refused, "bytes": self.tx_bytes, "pps": self.tx_pps, "l1_bps": self.tx_l1_bps},
             "rx": self.rx_frames.map(|f| serde_json::json!({
                 "frames": f, "bytes": self.rx_bytes, "pps": self.rx_pps, "lost": self.lost, "reordered": self.reordered,
                 "duplicated": self.duplicated, "loss_ratio": self.loss_ratio,
@@ -242,11 +250,16 @@ fn report(
         },
         seconds,
         tx_frames: txr.frames,
+        tx_refused: txr.refused,
         tx_bytes: txr.bytes,
         tx_pps: txr.frames as f64 / seconds.max(1e-9),
         tx_l1_bps: (txr.bytes + 20 * txr.frames) as f64 * 8.0 / seconds.max(1e-9),
         ..Default::default()
     };
+    if txr.frames == 0 && txr.refused.unwrap_or(0) > 1000 {
+        // the device took nothing it was handed
+        return Err(GenError::Refused(cfg.tx.clone()));
+    }
     let Some(x) = rxr else {
         return Ok(r);
     };

@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 /// What an engine sent.
 #[derive(Debug, Clone, Copy)]
 pub struct TxResult {
+    /// Frames the device accepted (the replay engine: its driver's count where it has one).
     pub frames: u64,
+    /// Frames the device refused after the engine handed them over (the replay engine on a
+    /// veth: `tx_queue_N_xdp_xmit_errors`, its peer's ring full or no NAPI there); None where
+    /// the driver does not say.
+    pub refused: Option<u64>,
     /// On the wire, with FCS.
     pub bytes: u64,
     pub seconds: f64,
@@ -219,6 +224,7 @@ fn afxdp(
     let bytes = (bytes * done).checked_div(seq).unwrap_or(0);
     Ok(TxResult {
         frames: done,
+        refused: None,
         bytes,
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -272,6 +278,7 @@ fn replay(
     };
     let limit = c.count.unwrap_or(u64::MAX);
     let base = h.stat(super::xdp::stat::GEN_TX);
+    let dev0 = xmit_counts(&c.tx);
     let mut sent = 0u64;
     let t0 = Instant::now();
     while !stop.load(Ordering::Relaxed) && sent < limit {
@@ -287,7 +294,13 @@ fn replay(
             }
         }
     }
-    let frames = h.stat(super::xdp::stat::GEN_TX) - base;
+    let handed = h.stat(super::xdp::stat::GEN_TX) - base;
+    // "Sent" is what the device accepted: the program's count less what the driver refused
+    let refused = match (dev0, xmit_counts(&c.tx)) {
+        (Some((_, e0)), Some((_, e1))) => Some(e1.saturating_sub(e0).min(handed)),
+        _ => None,
+    };
+    let frames = handed - refused.unwrap_or(0);
     // Bytes on the wire: exact for fixed sizes, the mix's mean otherwise.
     let bytes = match c.sizes {
         Sizes::Fixed(_) => frames * (t.len() as u64 + 4),
@@ -295,7 +308,23 @@ fn replay(
     };
     Ok(TxResult {
         frames,
+        refused,
         bytes,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// A device's XDP transmit counters, summed over its queues: (accepted, refused), from the
+/// driver's statistics (veth: `tx_queue_N_xdp_xmit`, `tx_queue_N_xdp_xmit_errors`); None when
+/// the driver has no such counters. Read in the calling thread's namespace.
+fn xmit_counts(dev: &str) -> Option<(u64, u64)> {
+    let st = crate::sys::netdev::ethtool_stats(dev).ok()?;
+    let sum = |suffix: &str| -> Option<u64> {
+        let v: Vec<u64> = (st.iter())
+            .filter(|(k, _)| k.starts_with("tx_queue_") && k.ends_with(suffix))
+            .map(|(_, v)| *v)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum())
+    };
+    Some((sum("_xdp_xmit")?, sum("_xdp_xmit_errors")?))
 }
