@@ -356,7 +356,15 @@ fn lab(cmd: LabCmd) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `ngctl -f-` (the man pages' `-f- <<EOF`): clap would read "-f-" as a command, not as
+    // `-f` with the value "-"
+    let cli = Cli::parse_from(std::env::args_os().flat_map(|a| {
+        if a == "-f-" {
+            vec!["-f".into(), "-".into()]
+        } else {
+            vec![a]
+        }
+    }));
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -274,6 +274,42 @@ fn scripts_stdin_and_save_round_trip() {
         out.contains("Name: br1") && !out.contains("Local hook"),
         "quit stopped before show: {out}"
     );
+    // `-f -` and `-f-` read the script from stdin (`ngctl -f- <<EOF`); a failing line is named
+    for (args, script, want_ok) in [
+        (
+            &["-f", "-"][..],
+            "name br1: br2\nmsg br2: setconfig { maxStaleness=78 }\n",
+            true,
+        ),
+        (
+            &["-f-"][..],
+            "name br2: br3\nshow nosuch:\nname br3: never\n",
+            false,
+        ),
+    ] {
+        let mut c = Command::new(BIN)
+            .args(["ctl", "--socket", &d.sock])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.success(), want_ok, "{args:?}: {err}");
+        if !want_ok {
+            assert!(err.contains("<stdin>:2"), "{err}");
+        }
+    }
+    assert_eq!(d.json("msg br3: getconfig")["reply"]["maxStaleness"], 78);
+    assert!(!d.ctl(&["show", "never:"]).0);
+    assert!(d.ctl(&["name", "br3:", "br1"]).0);
     // save FILE, dot FILE; the saved script rebuilds the same topology on a fresh daemon.
     let saved = dir.join("saved.ngctl");
     assert!(d.ctl(&["save", saved.to_str().unwrap()]).0);
@@ -287,7 +323,7 @@ fn scripts_stdin_and_save_round_trip() {
     let (ok, _, err) = d2.ctl(&["-f", saved.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert_eq!(d.ok("show br1:"), d2.ok("show br1:"));
-    assert_eq!(d2.json("msg br1: getconfig")["reply"]["maxStaleness"], 77);
+    assert_eq!(d2.json("msg br1: getconfig")["reply"]["maxStaleness"], 78);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -129,9 +129,16 @@ pub fn run_line(c: &mut Client, p: &mut Printer<'_>, line: &str, depth: usize) -
     Ok(if p.reply(&r) { Step::Ok } else { Step::Failed })
 }
 
-/// Runs a script; stops at the first failing line (naming it), like `ngctl -f`.
+/// Runs a script; stops at the first failing line (naming it), like `ngctl -f`. `-` reads
+/// standard input (`ngctl -f- <<EOF`, as the man pages' examples do).
 pub fn run_file(c: &mut Client, p: &mut Printer<'_>, file: &str, depth: usize) -> io::Result<bool> {
-    let text = match std::fs::read_to_string(file) {
+    let read = if file == "-" {
+        io::read_to_string(io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    };
+    let file = if file == "-" { "<stdin>" } else { file };
+    let text = match read {
         Ok(t) => t,
         Err(e) => return Ok(p.fail(&format!("{file}: {e}"))),
     };
