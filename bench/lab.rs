@@ -12,11 +12,13 @@
 //! * latency at a fixed moderate rate (50 kpps, 64 B): the AF_XDP engine stamps every frame,
 //!   the AF_XDP matcher on the second namespace's end (core 1) measures one-way latency.
 //!
-//! xdpgraph and the bare loop forward on core 0, busy polling. The kernel paths (and the XDP
-//! fast path) forward in softirq where veth schedules the ingress end's NAPI: the sender's
-//! core, 1. The sink's NAPI (GRO on at the namespace ends, so that it exists before the sink's
-//! program does) is a kernel thread pinned to core 1, whichever core transmitted to it: the
-//! same sink for every configuration. RUNS rounds, configurations in a rotating order; medians. Prints Markdown and writes it between the `e2e` markers of
+//! Placement (`BENCH_PLACEMENT`, see `Placement`): by default every forwarder gets core 0 for
+//! all its work (xdpgraph's worker and the bare loops pinned there; the ingress veth's NAPI a
+//! kernel thread pinned there, or RPS to core 0 where the veth has no NAPI; the sink in softirq
+//! where the forwarder transmits), the sender alone on core 1. `sender-core` is the earlier
+//! placement (the ingress NAPI in softirq on the sender's core, the sink a NAPI thread on core
+//! 1). xdpgraph runs with the daemon's defaults (no busy polling, TAPs on); `BENCH_TUNED=1`
+//! busy-polls without TAPs. RUNS rounds, configurations in a rotating order; medians. Prints Markdown and writes it between the `e2e` markers of
 //! docs/BENCHMARKS.md, and the medians to bench/results/e2e.csv (for the chart).
 //!
 //! Built with `--features dpdk` (and with `dpdk-testpmd` installed), four more configurations:
@@ -525,11 +527,10 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
             let fast_path = cfg == "xdpgraph-bridge-fastpath";
             let mut dp = Dataplane::start(DataplaneConfig {
                 cores: vec![0],
-                // BENCH_NO_BUSY_POLL=1: the worker sleeps in poll(2) when idle (a diagnosis:
-                // the tables are measured busy polling)
-                busy_poll: std::env::var("BENCH_NO_BUSY_POLL").is_err(),
-                taps: false,
-                frames_per_worker: 8192,
+                // the daemon's defaults (no busy polling, TAPs, its frame count);
+                // BENCH_TUNED=1 busy-polls without TAPs (a labelled variant, never the default)
+                busy_poll: tuned(),
+                taps: !tuned(),
                 // explicit: the fast path is the daemon's default, and the worker path is
                 // measured with it off
                 fast_path,
@@ -906,6 +907,65 @@ fn check_path(cfg: &str, s: &Sample) -> bool {
     }
 }
 
+/// Where the kernel runs each forwarder's receive work (`BENCH_PLACEMENT`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Placement {
+    /// The default (`own-core`): every forwarder gets core 0 for all its work, kernel or ours.
+    /// The ingress veth's NAPI is a kernel thread pinned to core 0 (the XDP program, the
+    /// redirect, the copy into the AF_XDP socket, the Linux bridge behind XDP_PASS); without
+    /// NAPI there (the Linux bridge with the socket sender) RPS steers its receive work to core
+    /// 0. The sink runs in softirq where the forwarder transmits: core 0 too, the same cost for
+    /// every row. The sender alone has core 1. (The placement of the figures in issues 13 and
+    /// 16: "every forwarder on CPU 0".)
+    OwnCore,
+    /// `sender-core` (the suite's placement until 2026-12-02): the ingress NAPI in softirq on
+    /// the sender's core 1, where veth schedules it, and the sink's NAPI a thread pinned to
+    /// core 1: the kernel paths then share the sender's core while a worker has core 0.
+    SenderCore,
+}
+
+impl Placement {
+    fn get() -> Placement {
+        match std::env::var("BENCH_PLACEMENT").as_deref() {
+            Err(_) | Ok("own-core") => Placement::OwnCore,
+            Ok("sender-core") => Placement::SenderCore,
+            Ok(o) => panic!("BENCH_PLACEMENT: {o}? (own-core or sender-core)"),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Placement::OwnCore => "every forwarder's work on core 0 (the ingress veth's NAPI a thread pinned there, or RPS to core 0 where it has no NAPI; the sink in softirq where the forwarder transmits, core 0), the sender alone on core 1",
+            Placement::SenderCore => "forwarders on core 0, the ingress veth's NAPI in softirq on the sender's core 1 (the kernel paths and the fast path forward there), the sink's NAPI a thread on core 1",
+        }
+    }
+}
+
+/// `BENCH_TUNED=1`: xdpgraph busy-polls without TAPs (the daemon's defaults otherwise).
+fn tuned() -> bool {
+    std::env::var("BENCH_TUNED").is_ok()
+}
+
+fn verbose_on() -> bool {
+    std::env::var("BENCH_VERBOSE").is_ok()
+}
+
+/// Moves an ingress veth's receive work to core 0: its NAPI made a thread (the [`Pinner`] pins
+/// `napi/bl*` there), or, where the veth has no NAPI to make a thread of, RPS to core 0.
+/// Returns what it did.
+fn own_core(dev: &str) -> &'static str {
+    let how = if threaded(None, dev) {
+        "NAPI thread on core 0"
+    } else {
+        std::fs::write(format!("/sys/class/net/{dev}/queues/rx-0/rps_cpus"), "1")
+            .unwrap_or_else(|e| panic!("{dev}: RPS to core 0: {e}"));
+        "RPS to core 0"
+    };
+    // the Pinner looks for new NAPI threads every 100 ms
+    std::thread::sleep(Duration::from_millis(300));
+    how
+}
+
 /// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
 /// `latency`) latency at 50 kpps.
 fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
@@ -924,25 +984,26 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
         ..Default::default()
     })
     .unwrap();
-    // The sink's receive work runs in a NAPI thread pinned to core 1 (with the sender), so it
-    // never lands on the forwarding core, whatever core transmitted the frames to it: the same
-    // sink for every configuration. BENCH_NAPI_THREAD=1 also moves the forwarder's ingress
-    // NAPI into a thread pinned to core 0: then the kernel paths forward on core 0, but that
-    // thread competes with a busy-polling AF_XDP forwarder for the same core (measured: the
-    // AF_XDP paths fall to ~0.15 Mpps), so by default the ingress NAPI stays in softirq on the
-    // sender's core, where veth runs it.
-    assert!(
-        threaded(Some(&lab.ns(1)), "eth0"),
-        "the sink's veth end refused threaded NAPI"
-    );
+    // Where the receive work runs: see `Placement`. (With `sender-core` the sink's NAPI is a
+    // thread pinned to core 1. With `own-core` the ingress NAPI thread shares core 0 with an
+    // AF_XDP forwarder: a busy-polling one (BENCH_TUNED=1) starves it, measured ~0.15 Mpps.)
+    let placement = Placement::get();
+    if placement == Placement::SenderCore {
+        assert!(
+            threaded(Some(&lab.ns(1)), "eth0"),
+            "the sink's veth end refused threaded NAPI"
+        );
+    }
     let _pin = Pinner::start();
     let mut fwd = setup(cfg, &lab, sender);
-    if std::env::var("BENCH_NAPI_THREAD").is_ok() {
+    if placement == Placement::OwnCore {
         // After setup: the veth has its NAPI only once an XDP program is attached.
-        threaded(None, &lab.iface(0));
-        std::thread::sleep(Duration::from_millis(200));
+        let ingress = own_core(&lab.iface(0));
+        if verbose_on() {
+            eprintln!("    {cfg} ({}): ingress {ingress}", sender.name());
+        }
     }
-    let verbose = std::env::var("BENCH_VERBOSE").is_ok();
+    let verbose = verbose_on();
     let mut s = Sample::default();
     let c0 = dp_counts(&fwd, &lab.iface(0));
     // 64 B frames; tagged ones (the vlan configuration's trunk) are 68 B, and 64 B once untagged.
@@ -1003,10 +1064,22 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
             100.0 * refused as f64 / s.sink_rx.max(1) as f64
         );
     }
-    assert!(
-        is_threaded(&lab.ns(1), "eth0"),
-        "the sink's NAPI is no longer threaded after the 64 B run"
-    );
+    if placement == Placement::SenderCore {
+        assert!(
+            is_threaded(&lab.ns(1), "eth0"),
+            "the sink's NAPI is no longer threaded after the 64 B run"
+        );
+    } else {
+        // the ingress NAPI thread (when there is one) ran on core 0 only
+        for (n, last, allowed) in napi_threads() {
+            if n.starts_with(&format!("napi/{}-", lab.iface(0))) {
+                assert!(
+                    allowed == "0" && last == "0",
+                    "{cfg}: {n} was not kept on core 0 (last ran on {last}, allowed {allowed})"
+                );
+            }
+        }
+    }
     if let (Some(a), Some(b)) = (
         ps0,
         prog_stats_on.then(|| prog_stats(&lab.iface(0))).flatten(),
@@ -1286,8 +1359,14 @@ fn main() {
     let idx = |n: &str| cfgs.iter().position(|c| *c == n);
     let mut md = String::new();
     md += &format!(
-        "Measured {} with `sudo ./bench/e2e.sh`: {runs} rounds, {secs} s per throughput run, forwarder on core 0, sender and receiver on core 1.\n\n",
-        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+        "Measured {} with `sudo ./bench/e2e.sh`: {runs} rounds, {secs} s per throughput run. Placement: {}. xdpgraph {}.\n\n",
+        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
+        Placement::get().what(),
+        if tuned() {
+            "tuned (`BENCH_TUNED=1`): busy polling, no TAPs"
+        } else {
+            "with the daemon's defaults (its worker sleeps in poll(2) when idle, TAPs on)"
+        }
     );
     let mut csv = String::from("config,sender,mpps64,mpps_imix,gbps_imix,p50_us,p99_us,p999_us\n");
     for (j, snd) in senders.iter().enumerate() {
