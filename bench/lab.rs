@@ -507,6 +507,7 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
                     &SocketConfig::default(),
                     XdpMode::Native,
                     8192,
+                    tuned(),
                     &s2,
                 )
                 .unwrap();
@@ -518,7 +519,7 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
             let stop = Arc::new(AtomicBool::new(false));
             let (s2, a2, b2) = (stop.clone(), a.clone(), b.clone());
             let t = std::thread::spawn(move || {
-                xdpilone_l2fwd::run(&a2, &b2, 0, 8192, &s2).unwrap();
+                xdpilone_l2fwd::run(&a2, &b2, 0, 8192, tuned(), &s2).unwrap();
             });
             std::thread::sleep(Duration::from_millis(300));
             f.thread = Some((stop, t));

@@ -71,6 +71,7 @@ pub fn run(
     b: &str,
     core: usize,
     frames: u32,
+    busy: bool,
     stop: &AtomicBool,
 ) -> Result<Counts, String> {
     let _ = xdpgraph::sys::cpu::pin_current_thread(core);
@@ -147,12 +148,20 @@ pub fn run(
         p.set_steering(true).map_err(|e| e.to_string())?;
     }
     let (mut rx_n, mut tx_n, mut full) = (0u64, 0u64, 0u64);
+    // idle, wait in poll(2) as the data plane's workers do by default (unless `busy`)
+    let fds: Vec<_> = sides.iter().map(|s| s.rx.as_raw_fd()).collect();
+    let mut wait = xdpgraph::sys::xsk::PollSet::new(&fds);
+    let mut idle = 0u32;
     let mut burst = [XdpDesc {
         addr: 0,
         len: 0,
         options: 0,
     }; BURST as usize];
     while !stop.load(Ordering::Relaxed) {
+        idle = idle.saturating_add(1);
+        if !busy && idle > xdpgraph::dataplane::afxdp::l2fwd::IDLE_POLLS {
+            let _ = wait.wait(1);
+        }
         for (si, di) in [(0usize, 1usize), (1, 0)] {
             complete(&mut sides[si], &mut free);
             refill(&mut sides[si], &mut free);
@@ -169,6 +178,7 @@ pub fn run(
             if n == 0 {
                 continue;
             }
+            idle = 0;
             sides[si].in_fill -= n as u32;
             rx_n += n as u64;
             let d = &mut sides[di];

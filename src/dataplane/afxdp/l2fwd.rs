@@ -8,6 +8,9 @@ use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::port::Port;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// Empty polls before the idle loop waits in poll(2) (the workers' rule).
+pub const IDLE_POLLS: u32 = 2048;
+
 /// What the loop did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct L2fwdStats {
@@ -17,7 +20,10 @@ pub struct L2fwdStats {
     pub tx_full: u64,
 }
 
-/// Forwards between `a` and `b` on the calling thread (pinned to `core`) until `stop`.
+/// Forwards between `a` and `b` on the calling thread (pinned to `core`) until `stop`. Idle,
+/// it waits as the data plane's workers do by default (after [`IDLE_POLLS`] empty polls, in
+/// poll(2) on its sockets, 1 ms at most); `busy` spins instead.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     a: &str,
     b: &str,
@@ -25,6 +31,7 @@ pub fn run(
     cfg: &SocketConfig,
     mode: XdpMode,
     frames: usize,
+    busy: bool,
     stop: &AtomicBool,
 ) -> Result<L2fwdStats, AfxdpError> {
     let _ = crate::sys::cpu::pin_current_thread(core);
@@ -55,7 +62,14 @@ pub fn run(
     }
     let mut st = L2fwdStats::default();
     let mut burst = Burst::new();
+    let fds: Vec<_> = ports.iter().flat_map(|p| p.fds()).collect();
+    let mut wait = crate::sys::xsk::PollSet::new(&fds);
+    let mut idle = 0u32;
     while !stop.load(Ordering::Relaxed) {
+        idle = idle.saturating_add(1);
+        if !busy && idle > IDLE_POLLS {
+            let _ = wait.wait(1);
+        }
         for (s, d) in [(0usize, 1usize), (1, 0)] {
             ports[s].maintain(&mut pool);
             ports[s].rx_burst(&mut pool, &mut burst);
@@ -63,6 +77,7 @@ pub fn run(
             if n == 0 {
                 continue;
             }
+            idle = 0;
             st.rx += n;
             ports[d].tx_burst(&mut pool, &mut burst);
             st.tx += n - burst.len() as u64;
