@@ -11,6 +11,7 @@ pub mod ether;
 pub mod hole;
 pub mod hosttable;
 pub mod hub;
+pub mod macfilter;
 pub mod one2many;
 pub mod socket;
 pub mod tee;
@@ -28,6 +29,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &ether::TYPE,
     &hole::TYPE,
     &hub::TYPE,
+    &macfilter::TYPE,
     &one2many::TYPE,
     &socket::TYPE,
     &tee::TYPE,
