@@ -13,6 +13,7 @@ pub mod hosttable;
 pub mod hub;
 pub mod one2many;
 pub mod socket;
+pub mod tcpmss;
 pub mod tee;
 pub mod vlan;
 
@@ -30,6 +31,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &hub::TYPE,
     &one2many::TYPE,
     &socket::TYPE,
+    &tcpmss::TYPE,
     &tee::TYPE,
     &vlan::TYPE,
 ];
