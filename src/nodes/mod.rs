@@ -14,6 +14,7 @@ pub mod hub;
 pub mod macfilter;
 pub mod one2many;
 pub mod socket;
+pub mod tcpmss;
 pub mod tee;
 pub mod vlan;
 
@@ -32,6 +33,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &macfilter::TYPE,
     &one2many::TYPE,
     &socket::TYPE,
+    &tcpmss::TYPE,
     &tee::TYPE,
     &vlan::TYPE,
 ];

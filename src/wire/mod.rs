@@ -4,12 +4,19 @@
 //! offsets. `new_checked` validates the length first, so a runt or a truncated tag comes back as
 //! a [`WireError`], never as a panic or an out-of-bounds read.
 
+pub mod checksum;
 mod ethernet;
+mod ipv4;
 mod mac;
+mod tcp;
 mod vlan;
 
 pub use ethernet::{EtherType, EthernetFrame, ETHERNET_ADDRS_LEN, ETHERNET_HEADER_LEN};
+pub use ipv4::{IpProtocol, Ipv4Packet, IPV4_HEADER_LEN};
 pub use mac::{MacAddr, MacParseError};
+pub use tcp::{
+    TcpFlags, TcpOption, TcpOptionKind, TcpOptions, TcpSegment, TCP_HEADER_LEN, TCP_MSS_OPTION_LEN,
+};
 pub use vlan::{Tci, VlanHeader, VLAN_HEADER_LEN, VLAN_TAG_LEN};
 
 /// Why a buffer cannot be viewed as the asked-for header.
