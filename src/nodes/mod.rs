@@ -15,6 +15,7 @@ pub mod one2many;
 pub mod socket;
 pub mod tee;
 pub mod vlan;
+pub mod vlan_rotate;
 
 use crate::graph::{Registry, TypeInfo};
 
@@ -32,6 +33,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &socket::TYPE,
     &tee::TYPE,
     &vlan::TYPE,
+    &vlan_rotate::TYPE,
 ];
 
 /// A registry of the built-in types, for `Graph::new`.

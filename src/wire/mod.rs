@@ -10,7 +10,7 @@ mod vlan;
 
 pub use ethernet::{EtherType, EthernetFrame, ETHERNET_ADDRS_LEN, ETHERNET_HEADER_LEN};
 pub use mac::{MacAddr, MacParseError};
-pub use vlan::{Tci, VlanHeader, VLAN_HEADER_LEN, VLAN_TAG_LEN};
+pub use vlan::{is_stack_tpid, Tci, VlanHeader, VlanStack, VLAN_HEADER_LEN, VLAN_TAG_LEN};
 
 /// Why a buffer cannot be viewed as the asked-for header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
