@@ -17,6 +17,7 @@ pub mod socket;
 pub mod tcpmss;
 pub mod tee;
 pub mod vlan;
+pub mod vlan_rotate;
 
 use crate::graph::{Registry, TypeInfo};
 
@@ -36,6 +37,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &tcpmss::TYPE,
     &tee::TYPE,
     &vlan::TYPE,
+    &vlan_rotate::TYPE,
 ];
 
 /// A registry of the built-in types, for `Graph::new`.

@@ -25,6 +25,10 @@ impl EtherType {
     pub const VLAN: u16 = 0x8100;
     /// 802.1ad service VLAN tag (QinQ outer tag).
     pub const QINQ: u16 = 0x88a8;
+    /// The pre-standard QinQ tags some switches write (FreeBSD's ETHERTYPE_8021Q9100 ...).
+    pub const VLAN_9100: u16 = 0x9100;
+    pub const VLAN_9200: u16 = 0x9200;
+    pub const VLAN_9300: u16 = 0x9300;
 }
 
 /// A read/write view of an Ethernet II frame.

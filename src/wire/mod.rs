@@ -17,7 +17,7 @@ pub use mac::{MacAddr, MacParseError};
 pub use tcp::{
     TcpFlags, TcpOption, TcpOptionKind, TcpOptions, TcpSegment, TCP_HEADER_LEN, TCP_MSS_OPTION_LEN,
 };
-pub use vlan::{Tci, VlanHeader, VLAN_HEADER_LEN, VLAN_TAG_LEN};
+pub use vlan::{is_stack_tpid, Tci, VlanHeader, VlanStack, VLAN_HEADER_LEN, VLAN_TAG_LEN};
 
 /// Why a buffer cannot be viewed as the asked-for header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
