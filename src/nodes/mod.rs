@@ -7,6 +7,7 @@
 
 pub mod bridge;
 pub mod echo;
+pub mod etf;
 pub mod ether;
 pub mod hole;
 pub mod hosttable;
@@ -28,6 +29,7 @@ pub static CONTROL: &TypeInfo = &socket::TYPE;
 pub static BUILTIN: &[&TypeInfo] = &[
     &bridge::TYPE,
     &echo::TYPE,
+    &etf::TYPE,
     &ether::TYPE,
     &hole::TYPE,
     &hub::TYPE,
