@@ -166,7 +166,10 @@ fn every_verb_in_text_and_json() {
     assert!(d.ok("status br0:").contains("hook link0:"));
     assert!(d.json("stats").get("nodes").is_some());
     assert!(d.ok("types").contains("bridge            1"));
-    assert_eq!(d.json("types")["types"].as_array().unwrap().len(), 9);
+    assert_eq!(
+        d.json("types")["types"].as_array().unwrap().len(),
+        xdpgraph::nodes::BUILTIN.len()
+    );
     let dot = d.ok("dot");
     assert!(
         dot.starts_with("graph xdpgraph {") && dot.contains("br0|bridge|"),
@@ -564,7 +567,7 @@ fn generic_messages(d: &Daemon, done: &mut Done) {
     let j = d.json("msg ec: listnodes");
     assert!(j["reply"]["numnames"].as_u64().unwrap() >= 8);
     let j = d.json("msg [1]: listtypes");
-    assert_eq!(j["reply"]["numtypes"], 9);
+    assert_eq!(j["reply"]["numtypes"], xdpgraph::nodes::BUILTIN.len());
     assert!(d
         .ok("msg m0: listtypes")
         .contains("typename=\"bridge\" numnodes=1"));
