@@ -42,7 +42,9 @@
 //! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substrings, comma-separated;
 //! or `dpdk`, `fastpath`), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
 //! workers' counts), BENCH_PROG_STATS (ns per run of the XDP program on the first interface;
-//! turns kernel.bpf_stats_enabled on for the run, so its rates are not for the tables).
+//! turns kernel.bpf_stats_enabled on for the run, so its rates are not for the tables),
+//! BENCH_PLACEMENT (`own-core`, `sender-core`), BENCH_TUNED, and two diagnoses of xdpgraph's
+//! worker: BENCH_IDLE_POLLS (empty polls before poll(2)), BENCH_WORKER_NICE.
 
 mod xdpilone_l2fwd;
 
@@ -532,6 +534,16 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
                 // BENCH_TUNED=1 busy-polls without TAPs (a labelled variant, never the default)
                 busy_poll: tuned(),
                 taps: !tuned(),
+                // BENCH_WORKER_NICE=N: a diagnosis of the worker's priority against the
+                // ingress NAPI thread it shares core 0 with
+                worker_nice: std::env::var("BENCH_WORKER_NICE")
+                    .ok()
+                    .and_then(|v| v.parse().ok()),
+                // BENCH_IDLE_POLLS=N: a diagnosis of the idle spin's cost
+                idle_polls: std::env::var("BENCH_IDLE_POLLS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DataplaneConfig::default().idle_polls),
                 // explicit: the fast path is the daemon's default, and the worker path is
                 // measured with it off
                 fast_path,

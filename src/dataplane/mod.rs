@@ -64,6 +64,8 @@ pub struct DataplaneConfig {
     pub frames_per_worker: usize,
     /// Spin instead of sleeping in poll(2) when idle.
     pub busy_poll: bool,
+    /// Empty polls before an idle worker (not busy-polling) waits in poll(2).
+    pub idle_polls: u32,
     /// The workers' nice value. None: [`WORKER_NICE`] when some core has no worker (the
     /// service threads run there), else 0, the service threads' own (see `src/dataplane/placement.rs`).
     pub worker_nice: Option<i32>,
@@ -91,6 +93,7 @@ impl Default for DataplaneConfig {
             cores: vec![0],
             frames_per_worker: 16384,
             busy_poll: false,
+            idle_polls: worker::IDLE_POLLS,
             worker_nice: None,
             graph: GraphConfig::default(),
             xdp_mode: XdpMode::Auto,
@@ -230,6 +233,7 @@ impl Dataplane {
                 memory: dp.backends.iter().find_map(|b| b.worker_memory(id)),
                 frames: dp.cfg.frames_per_worker,
                 busy_poll: dp.cfg.busy_poll,
+                idle_polls: dp.cfg.idle_polls,
                 nice: dp.worker_nice(),
                 stop: dp.stop.clone(),
                 health: Arc::new(Heartbeat::default()),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// How long the management thread waits for a worker's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Empty polls before an idle worker (not busy-polling) starts waiting in poll(2).
-const IDLE_POLLS: u32 = 2048;
+pub(super) const IDLE_POLLS: u32 = 2048;
 /// Loop iterations between two publications of the pool's free count.
 const PUBLISH_EVERY: u64 = 1024;
 
@@ -47,6 +47,8 @@ pub(super) struct Spawn {
     pub memory: Option<MemoryMaker>,
     pub frames: usize,
     pub busy_poll: bool,
+    /// Empty polls before waiting in poll(2) (see `DataplaneConfig::idle_polls`).
+    pub idle_polls: u32,
     /// The worker's nice value (0: unchanged).
     pub nice: i32,
     pub stop: Arc<AtomicBool>,
@@ -224,8 +226,9 @@ fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, Datapl
     };
     r.publish();
     let busy = busy || s.busy_poll;
-    let ran =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run(&cmds, &s.stop, busy)));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        r.run(&cmds, &s.stop, busy, s.idle_polls)
+    }));
     if let Err(p) = ran {
         // the management thread sees it and stops the daemon; the ports close as they drop
         let msg = panic_message(p.as_ref());
@@ -262,7 +265,7 @@ fn anonymous_memory(frames: usize) -> Result<WorkerMemory, DataplaneError> {
 }
 
 impl Running {
-    fn run(&mut self, cmds: &Receiver<Cmd>, stop: &AtomicBool, busy: bool) {
+    fn run(&mut self, cmds: &Receiver<Cmd>, stop: &AtomicBool, busy: bool, idle_polls: u32) {
         let mut idle = 0u32;
         let mut beats = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -279,7 +282,7 @@ impl Running {
                 continue;
             }
             idle = idle.saturating_add(1);
-            if !busy && idle > IDLE_POLLS {
+            if !busy && idle > idle_polls {
                 if self.fds.is_empty() {
                     std::thread::sleep(Duration::from_millis(1));
                 } else {
