@@ -260,8 +260,29 @@ impl Daemon {
     /// The management loop, until `stop` is set, a stop signal arrives, or a worker panics or
     /// stalls: control requests applied one at a time, the workers watched on every turn
     /// (at least every 50 ms), housekeeping every [`TICK`].
+    ///
+    /// Under systemd (`Type=notify`) it says `READY=1` as it starts (the interfaces are attached
+    /// and the boot script applied by then), `WATCHDOG=1` at half the unit's `WatchdogSec` for
+    /// as long as every worker is healthy (a stalled or panicked worker ends the loop, so the
+    /// pings stop), and `STOPPING=1` as it returns.
     pub fn run_until(&mut self, stop: &AtomicBool) -> Outcome {
         tracing::info!(socket = %self.socket, cores = ?self.dp.cores(), "xdpgraph running");
+        let status = format!(
+            "READY=1\nSTATUS=serving {} on cores {:?}",
+            self.socket,
+            self.dp.cores()
+        );
+        if let Err(e) = crate::sys::notify::notify(&status) {
+            tracing::warn!("cannot notify the service manager: {e}");
+        }
+        let outcome = self.manage(stop);
+        let _ = crate::sys::notify::notify("STOPPING=1");
+        outcome
+    }
+
+    fn manage(&mut self, stop: &AtomicBool) -> Outcome {
+        let watchdog = crate::sys::notify::watchdog_interval();
+        let mut last_ping = Instant::now();
         let mut last_tick = Instant::now();
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -274,6 +295,10 @@ impl Daemon {
             if let Some(f) = self.dp.check_workers() {
                 tracing::error!("stopping after a worker fault: detaching every interface");
                 return Outcome::Fault(f);
+            }
+            if watchdog.is_some_and(|w| last_ping.elapsed() >= w) {
+                let _ = crate::sys::notify::notify("WATCHDOG=1");
+                last_ping = Instant::now();
             }
             match self.requests.recv_timeout(Duration::from_millis(50)) {
                 Ok(req) => self.serve(req),

@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod dpdk;
 pub mod mmap;
 pub mod netdev;
+pub mod notify;
 pub mod process;
 pub mod random;
 pub mod veth;
