@@ -52,6 +52,13 @@ pub enum GraphError {
         cmd: String,
         why: String,
     },
+    /// A setting the type knows and does not implement here (EOPNOTSUPP).
+    #[error("{node} {cmd}: not supported: {why}")]
+    NotSupported {
+        node: String,
+        cmd: String,
+        why: String,
+    },
     #[error("{0}: not connected")]
     NotConnected(String),
     #[error("{0}: already exists")]
@@ -87,6 +94,7 @@ impl GraphError {
             GraphError::NotConnected(_) => Errno::ENOTCONN,
             GraphError::NoSpace(_) => Errno::ENOBUFS,
             GraphError::Io(..) => Errno::EIO,
+            GraphError::NotSupported { .. } => Errno::EOPNOTSUPP,
             GraphError::NotCreatable { .. }
             | GraphError::BadHookName(..)
             | GraphError::BadName(..)

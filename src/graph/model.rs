@@ -12,7 +12,7 @@ use crate::epoch::{Epoch, EpochCell};
 use crate::port::{PortCtl, PortId};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,7 +25,8 @@ pub struct GraphConfig {
     pub hop_limit: u16,
     /// Bursts a worker may hold at once (bounds floods in cycles).
     pub max_bursts: usize,
-    /// Graph time advances only through [`Graph::set_time`] (for tests).
+    /// Graph time advances only through [`Graph::set_time`] and [`Graph::set_time_ns`] (for
+    /// tests).
     pub manual_clock: bool,
     /// How workers read the topology. [`TopologyMode::RwLock`] exists only as the benchmark
     /// baseline (netgraph's pre-epoch design).
@@ -61,18 +62,29 @@ impl Default for GraphConfig {
     }
 }
 
-/// Graph time in whole seconds: real (since creation) or manual.
+/// Graph time: real (since creation) or manual, read in whole seconds ([`Clock::now`], for
+/// ageing) or in nanoseconds ([`Clock::now_ns`], for rates).
 pub struct Clock {
     start: Instant,
-    manual: Option<AtomicU32>,
+    /// Manual time in nanoseconds.
+    manual: Option<AtomicU64>,
 }
 
 impl Clock {
+    /// Whole seconds.
     #[inline]
     pub fn now(&self) -> u32 {
         match &self.manual {
-            Some(t) => t.load(Ordering::Relaxed),
+            Some(t) => (t.load(Ordering::Relaxed) / 1_000_000_000) as u32,
             None => self.start.elapsed().as_secs() as u32,
+        }
+    }
+    /// Nanoseconds (a clock read when real: call it once per burst at most).
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        match &self.manual {
+            Some(t) => t.load(Ordering::Relaxed),
+            None => self.start.elapsed().as_nanos() as u64,
         }
     }
 }
@@ -150,7 +162,7 @@ impl Graph {
             },
             clock: Clock {
                 start: Instant::now(),
-                manual: manual.then(|| AtomicU32::new(0)),
+                manual: manual.then(|| AtomicU64::new(0)),
             },
             stats: PerWorker::new(workers, gstat::COUNT),
             live,
@@ -239,10 +251,18 @@ impl Graph {
     pub fn now(&self) -> u32 {
         self.sh.clock.now()
     }
+    /// Graph time in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.sh.clock.now_ns()
+    }
     /// Sets graph time (manual clock only).
     pub fn set_time(&self, secs: u32) {
+        self.set_time_ns(secs as u64 * 1_000_000_000)
+    }
+    /// Sets graph time in nanoseconds (manual clock only).
+    pub fn set_time_ns(&self, ns: u64) {
         if let Some(t) = &self.sh.clock.manual {
-            t.store(secs, Ordering::Relaxed);
+            t.store(ns, Ordering::Relaxed);
         }
     }
     /// Graph-wide counter `i` ([`gstat`]).
@@ -350,7 +370,7 @@ impl Graph {
         f: impl FnOnce(&dyn NodeType, &mut MsgCx<'_>) -> R,
     ) -> R {
         let label = self.label(id);
-        let now = self.sh.clock.now();
+        let now_ns = self.sh.clock.now_ns();
         let workers = self.sh.cfg.workers;
         let epoch = &self.sh.epoch;
         let rec = self.nodes.get_mut(&id).expect("node exists");
@@ -361,7 +381,8 @@ impl Graph {
             hooks: &rec.hooks,
             persistent: &mut rec.persistent,
             epoch,
-            now,
+            now: (now_ns / 1_000_000_000) as u32,
+            now_ns,
             workers,
         };
         f(&*core.imp, &mut cx)

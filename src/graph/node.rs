@@ -268,6 +268,8 @@ pub struct MsgCx<'a> {
     pub epoch: &'a Epoch,
     /// Graph time in seconds.
     pub now: u32,
+    /// Graph time in nanoseconds (the same instant as `now`).
+    pub now_ns: u64,
     pub workers: usize,
 }
 

@@ -116,6 +116,7 @@ fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReaso
 pub struct Cx<'a> {
     worker: usize,
     now: u32,
+    clock: &'a super::Clock,
     guard: &'a Guard,
     node: &'a SnapNode,
     pool: &'a mut Pool,
@@ -134,6 +135,12 @@ impl<'a> Cx<'a> {
     #[inline]
     pub fn now(&self) -> u32 {
         self.now
+    }
+    /// Graph time in nanoseconds, read at the call (a clock read when the clock is real: a
+    /// node that needs it reads it once per burst).
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
     }
     /// The guard pinned for this burst (for loading a node's own epoch-published state).
     #[inline]
@@ -670,6 +677,7 @@ impl Core {
                 let mut cx = Cx {
                     worker: w,
                     now,
+                    clock: &sh.clock,
                     guard,
                     node,
                     pool: &mut self.pool,

@@ -6,6 +6,7 @@
 //! crate is added to a graph with `Graph::register_type`.
 
 pub mod bridge;
+pub mod car;
 pub mod echo;
 pub mod etf;
 pub mod ether;
@@ -28,6 +29,7 @@ pub static CONTROL: &TypeInfo = &socket::TYPE;
 /// Every built-in type.
 pub static BUILTIN: &[&TypeInfo] = &[
     &bridge::TYPE,
+    &car::TYPE,
     &echo::TYPE,
     &etf::TYPE,
     &ether::TYPE,
