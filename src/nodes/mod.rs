@@ -5,6 +5,7 @@
 //! Adding a type: a new file here and one line in [`BUILTIN`]. A type defined outside the
 //! crate is added to a graph with `Graph::register_type`.
 
+pub mod bpf;
 pub mod bridge;
 pub mod echo;
 pub mod etf;
@@ -27,6 +28,7 @@ pub static CONTROL: &TypeInfo = &socket::TYPE;
 
 /// Every built-in type.
 pub static BUILTIN: &[&TypeInfo] = &[
+    &bpf::TYPE,
     &bridge::TYPE,
     &echo::TYPE,
     &etf::TYPE,
