@@ -5,6 +5,7 @@
 //! Adding a type: a new file here and one line in [`BUILTIN`]. A type defined outside the
 //! crate is added to a graph with `Graph::register_type`.
 
+pub mod bpf;
 pub mod bridge;
 pub mod car;
 pub mod echo;
@@ -28,6 +29,7 @@ pub static CONTROL: &TypeInfo = &socket::TYPE;
 
 /// Every built-in type.
 pub static BUILTIN: &[&TypeInfo] = &[
+    &bpf::TYPE,
     &bridge::TYPE,
     &car::TYPE,
     &echo::TYPE,
