@@ -6,7 +6,10 @@
 //! ns per frame, for four topologies, idle and while a management thread on core 1 applies
 //! 1,000 edits per second to another part of the graph. Every case runs with the epoch design
 //! and with the RwLock baseline (netgraph's pre-epoch design: a read lock per burst, edits
-//! applied under the write lock). Medians of RUNS runs.
+//! applied under the write lock). Medians of RUNS runs. The learned bridge runs once more with
+//! a capture (`ctl capture`) on its busy hook, drained every 5 ms by the management thread as the
+//! control server's thread would: its throughput against the bridge without one is printed after
+//! the table, with the copies read and dropped.
 //!
 //! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5).
 //! Prints a Markdown table for docs/BENCHMARKS.md.
@@ -16,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xdpgraph::buf::Pool;
 use xdpgraph::dataplane::mem::{MemPort, MemPortCtl};
+use xdpgraph::graph::capture::{Batch, Capture, Dirs, Reader, MAX_SNAPLEN};
 use xdpgraph::graph::{gstat, Graph, GraphConfig, TopologyMode};
 use xdpgraph::port::PortId;
 use xdpgraph::testkit::{eth, mac, tagged};
@@ -28,21 +32,44 @@ enum Topo {
     Bridge,
     VlanBridge,
     TeeFanout,
+    BridgeCapture,
 }
 
 impl Topo {
+    const ALL: [Topo; 5] = [
+        Topo::Xconnect,
+        Topo::Bridge,
+        Topo::VlanBridge,
+        Topo::TeeFanout,
+        Topo::BridgeCapture,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Topo::Xconnect => "ether→ether",
             Topo::Bridge => "ether→bridge→ether (learned unicast)",
             Topo::VlanBridge => "ether→vlan→bridge→ether",
             Topo::TeeFanout => "tee fan-out (1 in, 2 out)",
+            Topo::BridgeCapture => "ether→bridge→ether, capture on link1",
         }
     }
 }
 
-/// Builds the topology; returns (source port, sink ports, frame template, frames out per in).
-fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
+/// Builds the topology; returns (source port, sink ports, frame template, the capture).
+fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>, Option<Arc<Capture>>) {
+    let (src, sinks, template) = build_graph(g, t);
+    // BENCH_CAPTURE_RING: bytes of ring per worker (default: the daemon's)
+    let ring = (std::env::var("BENCH_CAPTURE_RING").ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(xdpgraph::graph::capture::RING_BYTES);
+    let cap = matches!(t, Topo::BridgeCapture).then(|| {
+        let c = g.capture_start_sized("br0:", "link1", Dirs::BOTH, MAX_SNAPLEN, ring);
+        c.unwrap()
+    });
+    (src, sinks, template, cap)
+}
+
+fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
     let mut ports = Vec::new();
     for i in 0..3 {
         let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), i, mac(0xf0 + i as u64)));
@@ -56,7 +83,7 @@ fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
             g.connect("p0:", "p1:", "lower", "lower").unwrap();
             (ports[0], vec![ports[1], ports[2]], eth(2, 1))
         }
-        Topo::Bridge => {
+        Topo::Bridge | Topo::BridgeCapture => {
             g.mkpeer("p0:", "bridge", "lower", "link0").unwrap();
             g.name("p0:lower", "br0").unwrap();
             g.connect("p1:", "br0:", "lower", "link1").unwrap();
@@ -102,6 +129,9 @@ struct Run {
     mpps_in: f64,
     edits: u64,
     out_per_in: f64,
+    /// Copies the capture's reader got, and those it missed.
+    copied: u64,
+    dropped: u64,
 }
 
 fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
@@ -111,7 +141,10 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
         ..Default::default()
     };
     let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
-    let (src, sinks, template) = build(&mut g, t);
+    let (src, sinks, template, cap) = build(&mut g, t);
+    let mut reader = cap.clone().map(Reader::new);
+    let mut batch = Batch::default();
+    let mut copied = 0u64;
     let h = g.handle();
     let stop = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
@@ -164,7 +197,10 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
             g.tick();
             std::thread::sleep(Duration::from_micros(200));
         } else {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(r) = &mut reader {
+            copied += r.drain(&mut batch) as u64;
         }
     }
     stop.store(true, Ordering::SeqCst);
@@ -177,6 +213,8 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
         mpps_in: frames as f64 / ns * 1e3,
         edits,
         out_per_in: tx / rx.max(1.0),
+        copied,
+        dropped: cap.map_or(0, |c| c.dropped()),
     }
 }
 
@@ -190,7 +228,7 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
         ..Default::default()
     };
     let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
-    let (src, sinks, template) = build(&mut g, t);
+    let (src, sinks, template, _capture) = build(&mut g, t);
     let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
     w.add_port(Box::new(MemPort::generator(src, vec![template], n)));
     for s in sinks {
@@ -228,15 +266,9 @@ fn main() {
         .and_then(|s| s.parse::<u64>().ok())
     {
         let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-        let t = [
-            Topo::Xconnect,
-            Topo::Bridge,
-            Topo::VlanBridge,
-            Topo::TeeFanout,
-        ]
-        .into_iter()
-        .find(|t| t.name().contains(only.as_str()))
-        .expect("BENCH_ONLY names a topology");
+        let t = (Topo::ALL.into_iter())
+            .find(|t| t.name().contains(only.as_str()))
+            .expect("BENCH_ONLY names a topology");
         let mode = if std::env::var("BENCH_DESIGN").as_deref() == Ok("rwlock") {
             TopologyMode::RwLock
         } else {
@@ -250,12 +282,7 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let epoch_only = std::env::var("BENCH_EPOCH_ONLY").is_ok();
     let mut cases = Vec::new();
-    for t in [
-        Topo::Xconnect,
-        Topo::Bridge,
-        Topo::VlanBridge,
-        Topo::TeeFanout,
-    ] {
+    for t in Topo::ALL {
         if !only.is_empty() && !t.name().contains(only.as_str()) {
             continue;
         }
@@ -263,7 +290,9 @@ fn main() {
             (TopologyMode::Epoch, "epoch"),
             (TopologyMode::RwLock, "RwLock baseline"),
         ] {
-            if epoch_only && mode != TopologyMode::Epoch {
+            // the capture is measured against the epoch design only
+            let baseline_only = epoch_only || matches!(t, Topo::BridgeCapture);
+            if baseline_only && mode != TopologyMode::Epoch {
                 continue;
             }
             cases.push((t, mode, label));
@@ -275,6 +304,7 @@ fn main() {
     let mut busy = vec![Vec::new(); cases.len()];
     let mut eps = vec![Vec::new(); cases.len()];
     let mut ratio = vec![0.0; cases.len()];
+    let mut copies = vec![(0u64, 0u64); cases.len()];
     for _ in 0..runs {
         for (i, (t, mode, _)) in cases.iter().enumerate() {
             let a = run_once(*t, *mode, false, secs);
@@ -283,6 +313,8 @@ fn main() {
             idle[i].push(a.mpps_in);
             busy[i].push(b.mpps_in);
             eps[i].push(b.edits as f64 / secs);
+            copies[i].0 += a.copied + b.copied;
+            copies[i].1 += a.dropped + b.dropped;
         }
     }
     for (i, (t, _, label)) in cases.iter().enumerate() {
@@ -302,4 +334,26 @@ fn main() {
             ratio[i]
         );
     }
+    capture_summary(&cases, &idle, &copies);
+}
+
+/// The bridge with a capture on its busy hook against the bridge without one (epoch design,
+/// idle): the medians' ratio, and the copies the reader got and missed.
+fn capture_summary(cases: &[(Topo, TopologyMode, &str)], idle: &[Vec<f64>], copies: &[(u64, u64)]) {
+    let find = |want: fn(&Topo) -> bool| {
+        (cases.iter()).position(|(t, m, _)| want(t) && *m == TopologyMode::Epoch)
+    };
+    let (Some(b), Some(c)) = (
+        find(|t| matches!(t, Topo::Bridge)),
+        find(|t| matches!(t, Topo::BridgeCapture)),
+    ) else {
+        return;
+    };
+    let (without, with) = (median(idle[b].clone()), median(idle[c].clone()));
+    println!(
+        "\ncapture on the bridge's busy hook: {with:.2} Mpps/core against {without:.2} without ({:.3}x); copies read {}, dropped {}",
+        with / without,
+        copies[c].0,
+        copies[c].1
+    );
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build and run xdpgraph: clang (compiles the XDP
 # program), libelf/zlib/pkg-config (libbpf, built from source by libbpf-sys), iproute2, ping and ethtool
-# (the veth lab), util-linux (setpriv, for the permission test), and DPDK 22.11 (dpdk,
+# (the veth lab), util-linux (setpriv, for the permission test), tcpdump (reads the captures'
+# pcapng in tests/capture.rs), and DPDK 22.11 (dpdk,
 # libdpdk-dev: the optional DPDK backend and dpdk-testpmd for its benchmark; skipped with
 # XDPGRAPH_NO_DPDK=1). Idempotent; needs root for apt.
 set -euo pipefail
@@ -14,6 +15,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
 if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then

@@ -15,6 +15,7 @@
 //! # Ok::<(), xdpgraph::daemon::DaemonError>(())
 //! ```
 
+use crate::ctl::capture;
 use crate::ctl::exec::{self, Reply};
 use crate::ctl::server::{Request, Server, Work};
 use crate::dataplane::mem::{self, MemGen};
@@ -359,6 +360,17 @@ impl Daemon {
                 let ports = self.dp.port_drops();
                 let m = crate::ctl::metrics::render(self.dp.graph_ref(), &ports);
                 Reply::ok(m, serde_json::Value::Null)
+            }
+            Work::CaptureStart(spec, to) => match capture::start(&mut self.dp, &spec) {
+                Ok((c, r)) => {
+                    let _ = to.send(c);
+                    r
+                }
+                Err(e) => Reply::err(e.to_string(), e.errno()),
+            },
+            Work::CaptureStop(c) => {
+                self.dp.graph().capture_stop(&c);
+                Reply::ok(String::new(), serde_json::Value::Null)
             }
         };
         self.dp.fast_path_sync();

@@ -283,7 +283,10 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
         out: &mut out,
         err: &mut err,
     };
-    let r = if let Some(f) = &a.file {
+    let verb = (a.command.first()).and_then(|w| ctl::grammar::lookup(w).ok());
+    let r = if a.file.is_none() && verb.is_some_and(|v| v.id == ctl::grammar::VerbId::Capture) {
+        capture(c, &a.command, &mut p)
+    } else if let Some(f) = &a.file {
         client::run_file(&mut c, &mut p, f, 0)
     } else if !a.command.is_empty() {
         client::run_line(&mut c, &mut p, &a.command.join(" "), 0).map(|s| s != client::Step::Failed)
@@ -314,6 +317,23 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `ctl capture ...`: until COUNT frames, SIGINT/SIGTERM, or EPIPE on the output.
+fn capture(
+    c: client::Client,
+    words: &[String],
+    p: &mut client::Printer<'_>,
+) -> std::io::Result<bool> {
+    let args = match client::CaptureArgs::parse(words) {
+        Ok(a) => a,
+        Err(e) => {
+            let r = ctl::exec::Reply::err(e, xdpgraph::errno::Errno::EINVAL);
+            return Ok(p.reply(&r));
+        }
+    };
+    xdpgraph::sys::netdev::catch_stop_signals();
+    client::capture(c, &args, p)
 }
 
 fn lab(cmd: LabCmd) -> Result<()> {

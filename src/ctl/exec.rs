@@ -157,6 +157,9 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Run {
         VerbId::Quit | VerbId::Read => Err(ControlError::Unsupported(
             "this command works in the ctl client only",
         )),
+        VerbId::Capture => Err(ControlError::Unsupported(
+            "capture streams frames over a connection of its own: run it as `xdpgraph ctl capture <path> <hook> ...`",
+        )),
     }
 }
 

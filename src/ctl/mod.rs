@@ -10,11 +10,14 @@
 //!   management thread.
 //! * [`client`]: sends command lines and prints replies.
 //! * [`metrics`]: the counters in Prometheus text format.
+//! * [`capture`]: `capture`, the frames crossing a hook streamed to the client (its framing is
+//!   documented there); [`pcapng`] the file format the client writes.
 //!
 //! Wire format: newline-delimited JSON. A request is `{"line": "<command>"}`; a reply is
 //! `{"ok": true, "text": "...", "json": {...}}` or `{"ok": false, "error": "...",
 //! "errno": "EINVAL"}`. Requests are limited to [`MAX_REQUEST`] bytes.
 
+pub mod capture;
 pub mod client;
 pub mod dot;
 pub mod exec;
@@ -22,6 +25,7 @@ pub mod generic;
 pub mod grammar;
 pub mod http;
 pub mod metrics;
+pub mod pcapng;
 pub mod render;
 pub mod save;
 pub mod server;
@@ -76,6 +80,18 @@ pub struct WorkerInfo {
     pub frames: u64,
 }
 
+/// A capture running (`ctl capture`), as `status` shows it.
+#[derive(Debug, Clone)]
+pub struct CaptureInfo {
+    /// `node:hook`.
+    pub point: String,
+    /// "in", "out" or "inout".
+    pub direction: &'static str,
+    pub snaplen: u32,
+    /// Copies the workers could not write so far (its reader had not kept up).
+    pub dropped: u64,
+}
+
 /// The daemon, as `status` without a path shows it.
 #[derive(Debug, Clone)]
 pub struct DaemonStatus {
@@ -83,6 +99,7 @@ pub struct DaemonStatus {
     pub socket: Option<String>,
     pub workers: Vec<WorkerInfo>,
     pub interfaces: Vec<IfaceInfo>,
+    pub captures: Vec<CaptureInfo>,
 }
 
 /// Why a command failed. `errno()` is what the reply carries.

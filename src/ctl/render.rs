@@ -328,8 +328,20 @@ pub fn daemon_status(d: &DaemonStatus) -> (String, J) {
                    "heartbeats": w.heartbeats, "free_frames": w.free_frames, "frames": w.frames})
         })
         .collect();
+    let mut caps = Vec::new();
+    if !d.captures.is_empty() {
+        t += &format!("Captures: {}\n", d.captures.len());
+    }
+    for c in &d.captures {
+        t += &format!(
+            "  {:<24} {:<5} snaplen {:<6} dropped copies {}\n",
+            c.point, c.direction, c.snaplen, c.dropped
+        );
+        caps.push(json!({"capture": c.point, "direction": c.direction,
+                         "snaplen": c.snaplen, "dropped": c.dropped}));
+    }
     let j = json!({"pid": d.pid, "socket": d.socket, "workers": workers,
-                   "interfaces": ij["interfaces"]});
+                   "interfaces": ij["interfaces"], "captures": caps});
     (t, j)
 }
 

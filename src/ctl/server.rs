@@ -4,11 +4,16 @@
 //! Each connection gets a thread that reads newline-delimited JSON requests (at most
 //! [`MAX_REQUEST`](super::MAX_REQUEST) bytes each), hands them to the management thread through
 //! a channel, and writes back the reply once the command has been applied. Bad requests get an
-//! error reply; a client that disconnects mid-request is simply dropped.
+//! error reply; a client that disconnects mid-request is simply dropped. A `capture` request
+//! turns the connection into a stream of frames (`super::capture`, which documents the framing)
+//! until the capture ends; the connection closes then.
 
+use super::capture::CaptureSpec;
 use super::exec::Reply;
+use super::grammar::{self, VerbId};
 use super::MAX_REQUEST;
 use crate::errno::Errno;
+use crate::graph::capture::Capture;
 use serde_json::json;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -29,6 +34,10 @@ pub enum Work {
     Line(String),
     /// Render the Prometheus metrics.
     Metrics,
+    /// Start a capture: the capture goes back on the sender (before the reply) when it started.
+    CaptureStart(CaptureSpec, mpsc::Sender<Arc<Capture>>),
+    /// Stop a capture.
+    CaptureStop(Arc<Capture>),
 }
 
 /// A request waiting for the management thread.
@@ -220,6 +229,11 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
         if got.is_none() {
             return Ok(());
         }
+        if let Some(spec) = (parse_request(&buf).ok()).and_then(|l| capture_request(&l)) {
+            let begin = |spec| capture_begin(&to_mgmt, spec);
+            let end = |c| capture_end(&to_mgmt, c);
+            return super::capture::serve(spec, r.get_ref(), begin, end, &stop);
+        }
         let reply = match parse_request(&buf) {
             Ok(line) => {
                 let (tx, rx) = mpsc::channel();
@@ -239,6 +253,49 @@ fn serve(s: UnixStream, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) -> 
             Err(e) => Reply::err(e.to_string(), Errno::EINVAL),
         };
         writeln!(w, "{}", reply.to_wire())?;
+    }
+}
+
+/// A `capture` line's options (or why they are wrong); None for other commands.
+fn capture_request(line: &str) -> Option<Result<CaptureSpec, super::ControlError>> {
+    let (verb, words) = grammar::split(line)?;
+    let v = grammar::lookup(verb)
+        .ok()
+        .filter(|v| v.id == VerbId::Capture)?;
+    Some(CaptureSpec::parse(&words).map_err(|e| match e {
+        super::ControlError::Usage(m) if words.len() < v.min => {
+            super::ControlError::Usage(format!("{m} (see: help capture)"))
+        }
+        e => e,
+    }))
+}
+
+fn shutting_down() -> Box<Reply> {
+    Box::new(Reply::err("the daemon is shutting down", Errno::EIO))
+}
+
+/// Asks the management thread to start a capture: the capture and the reply, or the error.
+fn capture_begin(
+    to_mgmt: &SyncSender<Request>,
+    spec: CaptureSpec,
+) -> Result<(Arc<Capture>, Reply), Box<Reply>> {
+    let (tx, rx) = mpsc::channel();
+    let (ctx, crx) = mpsc::channel();
+    let work = Work::CaptureStart(spec, ctx);
+    (to_mgmt.send(Request { work, reply: tx })).map_err(|_| shutting_down())?;
+    let r = rx.recv().map_err(|_| shutting_down())?;
+    if !r.ok {
+        return Err(Box::new(r));
+    }
+    Ok((crx.recv().map_err(|_| shutting_down())?, r))
+}
+
+/// Asks the management thread to stop a capture, and waits until it has.
+fn capture_end(to_mgmt: &SyncSender<Request>, c: Arc<Capture>) {
+    let (tx, rx) = mpsc::channel();
+    let work = Work::CaptureStop(c);
+    if to_mgmt.send(Request { work, reply: tx }).is_ok() {
+        let _ = rx.recv();
     }
 }
 

@@ -2,7 +2,7 @@
 //! [`Dataplane`]'s typed API and [`ctl::Control`](crate::ctl::Control).
 
 use super::{Dataplane, WorkerState};
-use crate::ctl::{Control, ControlError, DaemonStatus, IfaceInfo, WorkerInfo};
+use crate::ctl::{CaptureInfo, Control, ControlError, DaemonStatus, IfaceInfo, WorkerInfo};
 use crate::graph::Graph;
 
 impl Control for Dataplane {
@@ -60,6 +60,14 @@ impl Control for Dataplane {
             socket: self.config().control_socket.clone(),
             workers,
             interfaces: Control::interfaces(self),
+            captures: (self.graph_ref().captures().iter())
+                .map(|c| CaptureInfo {
+                    point: c.point().to_string(),
+                    direction: c.dirs().name(),
+                    snaplen: c.snaplen(),
+                    dropped: c.dropped(),
+                })
+                .collect(),
         })
     }
 }

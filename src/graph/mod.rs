@@ -9,8 +9,10 @@
 //!   what it declares about itself, and a [`Registry`] the types a graph can make. The types
 //!   themselves live in `crate::nodes`, which this module does not name.
 //! * [`DropReason`] (drops.rs): the engine's reasons and the numbering of the types' own.
+//! * [`capture`]: copies of the frames crossing a hook, for `ctl capture`.
 //! * [`offload`]: what a kernel fast path may forward for the graph, and its counts merged back.
 
+pub mod capture;
 mod drops;
 mod error;
 mod model;

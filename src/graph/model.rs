@@ -141,10 +141,12 @@ pub struct Graph {
     /// The nodes of the last published snapshot (shared with it).
     published: Vec<Option<Arc<SnapNode>>>,
     /// Nodes whose snapshot entry must be rebuilt at the next publication.
-    dirty: std::collections::BTreeSet<NodeId>,
+    pub(super) dirty: std::collections::BTreeSet<NodeId>,
     /// Indices of removed nodes, cleared at the next publication and then reusable.
     removed: Vec<NodeIx>,
     free_ix: Vec<NodeIx>,
+    /// Captures running, by the unique ID of their hook (`super::capture`).
+    pub(super) captures: BTreeMap<u64, Vec<Arc<super::capture::Capture>>>,
 }
 
 impl Graph {
@@ -184,6 +186,7 @@ impl Graph {
             dirty: Default::default(),
             removed: Vec::new(),
             free_ix: Vec::new(),
+            captures: BTreeMap::new(),
         };
         let control = g.types.control();
         let imp = control
@@ -504,6 +507,8 @@ impl Graph {
             .expect("peer hook exists");
         rec.state.alive.store(false, Ordering::Release);
         prec.state.alive.store(false, Ordering::Release);
+        self.end_captures(rec.state.uid);
+        self.end_captures(prec.state.uid);
         self.with_node(a, |t, cx| t.disconnected(&rec.state, cx));
         self.with_node(b, |t, cx| t.disconnected(&prec.state, cx));
         self.dirty.insert(a);
@@ -564,11 +569,13 @@ impl Graph {
         };
         // Re-point the two peers at each other; their hooks keep their state.
         let rec = self.nodes.get_mut(&id).expect("node exists");
-        for own in [rec.hooks.remove(l), rec.hooks.remove(r)]
+        let own: Vec<HookRec> = [rec.hooks.remove(l), rec.hooks.remove(r)]
             .into_iter()
             .flatten()
-        {
-            own.state.alive.store(false, Ordering::Release);
+            .collect();
+        for h in own {
+            h.state.alive.store(false, Ordering::Release);
+            self.end_captures(h.state.uid);
         }
         for (from, to) in [(&hl, &hr), (&hr, &hl)] {
             self.dirty.insert(from.peer_node);
@@ -581,7 +588,7 @@ impl Graph {
     }
 
     /// Publishes the model to the workers and reclaims what they can no longer see.
-    fn publish(&mut self) {
+    pub(super) fn publish(&mut self) {
         self.version += 1;
         let sh = Arc::clone(&self.sh);
         match &sh.topo {
@@ -619,10 +626,12 @@ impl Graph {
             let mut hooks: Vec<Option<SnapHook>> = (0..width).map(|_| None).collect();
             for h in n.hooks.values() {
                 let p = &self.nodes[&h.peer_node];
+                let peer = &p.hooks[&h.peer_hook].state;
                 hooks[h.state.slot as usize] = Some(SnapHook {
                     state: Arc::clone(&h.state),
                     peer_node: p.ix,
-                    peer_slot: p.hooks[&h.peer_hook].state.slot,
+                    peer_slot: peer.slot,
+                    taps: self.taps_for(&h.state, peer),
                 });
             }
             nodes[n.ix as usize] = Some(Arc::new(SnapNode {

@@ -10,7 +10,9 @@
 //!
 //! [`Graph::fast_path_plan`] walks the graph and answers with the links whose bridge hook is
 //! joined directly to an interface's `lower` hook (nothing in between), and the hosts learned
-//! on them. [`Graph::fast_path_counted`] adds what the fast path forwarded to the hooks'
+//! on them, leaving out any link with a capture on either of its hooks while the capture runs
+//! (frames the kernel forwards never reach a worker, so they would be missing from it).
+//! [`Graph::fast_path_counted`] adds what the fast path forwarded to the hooks'
 //! counters, so that every counter (`getstats`, `ctl stats`, `dot -c`, Prometheus) includes it.
 
 use super::node::{hook_stat, HookState, MsgCx, NodeCore, Slot};
@@ -131,6 +133,10 @@ impl Graph {
             let Some((port, port_hook, autosrc)) = self.port_end(h.peer_node, &h.peer_hook) else {
                 continue;
             };
+            // frames in the kernel fast path never reach a worker: a captured link stays out
+            if self.is_captured(h.state.uid) || self.is_captured(port_hook.uid) {
+                continue;
+            }
             let ok = self.with_node(b, |t, cx| match t.offload() {
                 Some(Offload::L2(l2)) => l2.offload_link(cx, &h.state),
                 _ => false,
@@ -204,5 +210,55 @@ pub fn fast_path_counted(link: &PlanLink, rx: (u64, u64), tx: (u64, u64)) {
     }
     if let Some(Offload::L2(l2)) = link.bridge_core.imp.offload() {
         l2.offload_counted(b, rx, tx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dataplane::mem::{mac, MemPortCtl};
+    use crate::graph::capture::Dirs;
+    use crate::graph::{Graph, GraphConfig};
+    use crate::value::Value;
+    use std::sync::Arc;
+
+    /// Links in the plan, by bridge hook name, and the hosts on them.
+    fn plan(g: &mut Graph) -> (Vec<String>, usize) {
+        let p = g.fast_path_plan();
+        let mut links: Vec<String> = p.links.iter().map(|l| l.bridge_hook.name.clone()).collect();
+        links.sort();
+        (links, p.hosts.len())
+    }
+
+    #[test]
+    fn a_captured_link_leaves_the_fast_path_while_the_capture_runs() {
+        let mut g = Graph::new(GraphConfig::default(), crate::nodes::builtin());
+        for i in 0..2 {
+            let ctl = Arc::new(MemPortCtl::new(
+                &format!("m{i}"),
+                10 + i,
+                mac(0x100 + i as u64),
+            ));
+            g.attach_port(ctl).unwrap();
+        }
+        g.mkpeer("m0:", "bridge", "lower", "link0").unwrap();
+        g.name("m0:lower", "br0").unwrap();
+        g.connect("m1:", "br0:", "lower", "link1").unwrap();
+        for (host, link) in [(1, "link0"), (2, "link1")] {
+            let v = Value::parse(&format!("{{ addr={} hook=\"{link}\" }}", mac(host))).unwrap();
+            g.msg("br0:", "movehost", Some(&v)).unwrap();
+        }
+        let both = (vec!["link0".to_string(), "link1".to_string()], 2);
+        assert_eq!(plan(&mut g), both);
+        // on the bridge's hook, in any direction: that link goes, with its host
+        let c = g.capture_start("br0:", "link1", Dirs::IN, 100).unwrap();
+        assert_eq!(plan(&mut g), (vec!["link0".to_string()], 1));
+        // on the interface's end of the other link
+        let d = g.capture_start("m0:", "lower", Dirs::OUT, 100).unwrap();
+        assert_eq!(plan(&mut g), (vec![], 0));
+        assert!(g.capture_stop(&c));
+        assert_eq!(plan(&mut g), (vec!["link1".to_string()], 1));
+        assert!(g.capture_stop(&d));
+        assert!(!g.capture_stop(&d), "stopped once");
+        assert_eq!(plan(&mut g), both);
     }
 }

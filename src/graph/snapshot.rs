@@ -1,8 +1,12 @@
 //! The immutable topology the workers read: built by the management thread after every edit,
 //! published through an [`EpochCell`](crate::epoch::EpochCell), reclaimed through the epoch.
 
+use super::capture::{Capture, Dir};
 use super::node::{HookState, NodeCore, Slot};
 use std::sync::Arc;
+
+/// The captures a burst crossing a hook feeds, with the direction each records it as.
+pub(crate) type Taps = Arc<[(Arc<Capture>, Dir)]>;
 
 /// Index of a node within one snapshot (not stable across snapshots; the node ID is).
 pub type NodeIx = u32;
@@ -32,6 +36,9 @@ pub(crate) struct SnapHook {
     pub state: Arc<HookState>,
     pub peer_node: NodeIx,
     pub peer_slot: Slot,
+    /// The captures of this hook taking `out` and those of the peer hook taking `in`; None
+    /// (the usual case) when there are none: one check per burst.
+    pub taps: Option<Taps>,
 }
 
 impl Snapshot {

@@ -12,9 +12,13 @@
 //! removed meanwhile is still readable (the epoch keeps it alive) but is marked dead, so frames
 //! sent through it are dropped and counted (`hook_gone`, `node_gone`). Cycles are bounded by a
 //! per-frame hop limit (`hop_limit`).
+//!
+//! Captures (`super::capture`): a hook crossing whose snapshot entry has taps copies the burst's
+//! frames into the captures' rings for this worker; without captures it costs one `Option`
+//! check per burst.
 
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
-use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, NO_NODE};
+use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, Taps, NO_NODE};
 use super::{gstat, DropReason, GraphError, NodeId, Shared, Topo};
 use crate::buf::{Burst, Frame, Pool};
 use crate::epoch::{Guard, Participant};
@@ -110,6 +114,21 @@ fn count_drop(
 fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReason, n: u64) {
     debug_assert!(why.is_generic());
     stats.add(w, gstat::DROPS + why.index(), n);
+}
+
+/// Copies every frame of `b` into each capture of `taps` (worker `w`'s rings): one realtime
+/// clock read (vDSO, no syscall) per burst, no lock; a copy that does not fit is counted by the
+/// capture and skipped.
+#[cold]
+#[inline(never)]
+fn tap(pool: &Pool, w: usize, taps: &Taps, b: &Burst) {
+    let ts = crate::sys::netdev::realtime_ns();
+    for f in b.as_slice() {
+        let data = pool.data(f);
+        for (cap, dir) in taps.iter() {
+            cap.record(w, ts, *dir, data, f.vtag);
+        }
+    }
 }
 
 /// A node's view of the worker while it handles a burst.
@@ -727,6 +746,9 @@ impl Core {
                 if let Some(p) = snap.hook(h.peer_node, h.peer_slot) {
                     p.state.stats.add(w, hook_stat::IN_FRAMES, frames);
                     p.state.stats.add(w, hook_stat::IN_OCTETS, octets);
+                }
+                if let Some(taps) = &h.taps {
+                    tap(&self.pool, w, taps, &b);
                 }
                 self.stack.push(Work {
                     node: h.peer_node,

@@ -601,3 +601,18 @@ pub fn monotonic_ns() -> u64 {
     }
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
+
+/// CLOCK_REALTIME in nanoseconds since the UNIX epoch (a vDSO read, no syscall: what packet
+/// captures stamp their frames with).
+#[inline]
+pub fn realtime_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `t`.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut t);
+    }
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}

@@ -1,0 +1,744 @@
+//! Packet capture on a hook (`xdpgraph ctl capture`): copies of the frames that cross one hook,
+//! taken by the workers as bursts cross it and read by one consumer thread.
+//!
+//! A [`Capture`] has one [`Ring`] per worker: a single-producer (that worker), single-consumer
+//! ring of variable-length records in a power-of-two array of `AtomicU64` words, so it needs
+//! no `unsafe`. The producer checks the free space against the consumer's `tail` (Acquire),
+//! writes the record's words with Relaxed stores and publishes them with `head.store(Release)`;
+//! the consumer mirrors it. A record is
+//!
+//! ```text
+//! word 0   caplen (low 32 bits) | origlen (high 32 bits)
+//! word 1   timestamp: nanoseconds since the UNIX epoch (CLOCK_REALTIME, read once per burst)
+//! word 2   direction: 1 = in (entering the node through the hook), 2 = out (leaving by it)
+//! word 3…  ceil(caplen / 8) words of frame bytes, little-endian, the last one zero-padded
+//! ```
+//!
+//! Positions are absolute word counts (masked to index), so a record may wrap around the
+//! array's end. A record that does not fit is not written: the worker counts a **dropped
+//! copy** in that ring's counter and goes on (it never blocks, and the frame itself is not
+//! touched: a dropped copy is not a frame drop). A frame with an out-of-band VLAN tag
+//! (`VTAG_PRESENT`) is recorded as it would leave on the wire, with an 802.1Q tag after the
+//! MAC addresses.
+//!
+//! Which captures a burst feeds is part of the published snapshot: `SnapHook::taps` holds the
+//! captures of that hook that take `out` and those of its peer that take `in`, so the worker
+//! checks one `Option` per burst per hook crossing and copies only when captures are on. The
+//! model keeps the captures per hook uid ([`Graph::capture_start`], [`Graph::capture_stop`]);
+//! starting or stopping one is an edit (the two nodes rebuilt, a snapshot published), and the
+//! old snapshot with its `Arc<Capture>` is reclaimed through the epoch, so a worker never writes
+//! into a freed ring. Removing the hook ends its captures ([`Capture::is_ended`]).
+//!
+//! [`Reader`] is the consumer's side: it drains every worker's ring, merges the records by
+//! timestamp, and keeps the timestamps it hands out non-decreasing (a record of one worker that
+//! is published after a later one of another, or a step of the realtime clock, is stamped with
+//! the last time handed out).
+
+use super::node::HookState;
+use super::snapshot::Taps;
+use super::{Graph, GraphError, NodeId};
+use crate::frame::VTAG_PRESENT;
+use crate::wire::EtherType;
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::Arc;
+
+/// Bytes of ring per worker per capture (4 MiB: about 40,000 records of 64-byte frames).
+pub const RING_BYTES: usize = 4 << 20;
+
+/// The largest snap length (libpcap's `MAXIMUM_SNAPLEN`).
+pub const MAX_SNAPLEN: u32 = 262_144;
+
+/// Words of a record before its data.
+const HEADER_WORDS: u64 = 3;
+
+/// Which way a frame crossed the hook. The values are pcapng's `epb_flags` direction bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Dir {
+    /// Entering the capture's node through the hook (inbound).
+    In = 1,
+    /// Leaving the capture's node by the hook (outbound).
+    Out = 2,
+}
+
+impl Dir {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dir::In => "in",
+            Dir::Out => "out",
+        }
+    }
+    pub fn from_bits(b: u64) -> Option<Dir> {
+        match b {
+            1 => Some(Dir::In),
+            2 => Some(Dir::Out),
+            _ => None,
+        }
+    }
+}
+
+/// The directions a capture takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dirs(u8);
+
+impl Dirs {
+    pub const IN: Dirs = Dirs(Dir::In as u8);
+    pub const OUT: Dirs = Dirs(Dir::Out as u8);
+    pub const BOTH: Dirs = Dirs(Dir::In as u8 | Dir::Out as u8);
+
+    pub fn has(self, d: Dir) -> bool {
+        self.0 & d as u8 != 0
+    }
+    /// `in`, `out` or `inout`.
+    pub fn parse(s: &str) -> Option<Dirs> {
+        match s {
+            "in" => Some(Dirs::IN),
+            "out" => Some(Dirs::OUT),
+            "inout" => Some(Dirs::BOTH),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "in",
+            2 => "out",
+            _ => "inout",
+        }
+    }
+}
+
+/// The producer's side of a ring (written by its worker only).
+struct Producer {
+    head: AtomicU64,
+    /// The consumer's tail as last read (refreshed only when a record seems not to fit).
+    tail_seen: AtomicU64,
+    /// Records that did not fit.
+    dropped: AtomicU64,
+}
+
+/// A record's header as the consumer reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    pub ts: u64,
+    pub dir: Dir,
+    pub caplen: u32,
+    pub origlen: u32,
+}
+
+/// A single-producer single-consumer ring of variable-length records (see the module's
+/// documentation for the layout).
+pub struct Ring {
+    words: Box<[AtomicU64]>,
+    mask: u64,
+    prod: CachePadded<Producer>,
+    tail: CachePadded<AtomicU64>,
+}
+
+impl Ring {
+    /// A ring of `words` words (rounded up to a power of two, at least 64).
+    pub fn new(words: usize) -> Ring {
+        let n = words.max(64).next_power_of_two();
+        Ring {
+            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: n as u64 - 1,
+            prod: CachePadded::new(Producer {
+                head: AtomicU64::new(0),
+                tail_seen: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+            }),
+            tail: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Size in words.
+    pub fn words(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Records the producer could not write (the ring was full).
+    pub fn dropped(&self) -> u64 {
+        self.prod.dropped.load(Relaxed)
+    }
+
+    /// Producer only: writes a record of `head` then `rest` (`head`'s length a multiple of 8
+    /// unless `rest` is empty), or counts a dropped copy when it does not fit. Never blocks.
+    #[inline]
+    pub fn push(&self, ts: u64, dir: Dir, origlen: u32, head: &[u8], rest: &[u8]) -> bool {
+        debug_assert!(head.len().is_multiple_of(8) || rest.is_empty());
+        let caplen = head.len() + rest.len();
+        let need = HEADER_WORDS + caplen.div_ceil(8) as u64;
+        let size = self.words.len() as u64;
+        let h = self.prod.head.load(Relaxed);
+        if h + need - self.prod.tail_seen.load(Relaxed) > size {
+            let t = self.tail.load(Acquire);
+            self.prod.tail_seen.store(t, Relaxed);
+            if h + need - t > size {
+                let d = &self.prod.dropped;
+                d.store(d.load(Relaxed) + 1, Relaxed);
+                return false;
+            }
+        }
+        let w0 = caplen as u64 | (origlen as u64) << 32;
+        let start = (h & self.mask) as usize;
+        match self.words.get(start..start + need as usize) {
+            // the usual case: the record does not wrap (one bounds check for all its words)
+            Some(dst) => {
+                let (hdr, data) = dst.split_at(HEADER_WORDS as usize);
+                for (w, v) in hdr.iter().zip([w0, ts, dir as u64]) {
+                    w.store(v, Relaxed);
+                }
+                let k = store_bytes(data, head);
+                store_bytes(&data[k..], rest);
+            }
+            None => {
+                let mut p = h;
+                self.put(&mut p, w0);
+                self.put(&mut p, ts);
+                self.put(&mut p, dir as u64);
+                self.put_bytes(&mut p, head);
+                self.put_bytes(&mut p, rest);
+                debug_assert_eq!(p, h + need);
+            }
+        }
+        self.prod.head.store(h + need, Release);
+        true
+    }
+
+    #[inline(always)]
+    fn put(&self, p: &mut u64, v: u64) {
+        self.words[(*p & self.mask) as usize].store(v, Relaxed);
+        *p += 1;
+    }
+
+    #[inline(always)]
+    fn put_bytes(&self, p: &mut u64, b: &[u8]) {
+        let mut it = b.chunks_exact(8);
+        for c in &mut it {
+            let w: [u8; 8] = c.try_into().expect("8 bytes");
+            self.put(p, u64::from_le_bytes(w));
+        }
+        let r = it.remainder();
+        if !r.is_empty() {
+            let mut w = [0u8; 8];
+            w[..r.len()].copy_from_slice(r);
+            self.put(p, u64::from_le_bytes(w));
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, p: u64) -> u64 {
+        self.words[(p & self.mask) as usize].load(Relaxed)
+    }
+
+    /// Consumer only: reads every record published now (no more: a busy producer cannot keep
+    /// it here), appending each one's bytes to `bytes` and calling `f` with its header and the
+    /// offset of its bytes. Returns how many it read.
+    pub fn drain(&self, bytes: &mut Vec<u8>, mut f: impl FnMut(RecordHeader, usize)) -> usize {
+        let end = self.prod.head.load(Acquire);
+        let mut t = self.tail.load(Relaxed);
+        let mut n = 0;
+        while t < end {
+            let w0 = self.get(t);
+            let (caplen, origlen) = (w0 as u32, (w0 >> 32) as u32);
+            let ts = self.get(t + 1);
+            let dir = Dir::from_bits(self.get(t + 2)).unwrap_or(Dir::In);
+            let off = bytes.len();
+            let data = caplen.div_ceil(8) as u64;
+            for i in 0..data {
+                bytes.extend_from_slice(&self.get(t + HEADER_WORDS + i).to_le_bytes());
+            }
+            bytes.truncate(off + caplen as usize);
+            t += HEADER_WORDS + data;
+            n += 1;
+            let hdr = RecordHeader {
+                ts,
+                dir,
+                caplen,
+                origlen,
+            };
+            f(hdr, off);
+        }
+        self.tail.store(t, Release);
+        n
+    }
+}
+
+/// Stores `b` into the words of `dst` (8 bytes each, the last one zero-padded); returns how
+/// many words it wrote. `dst` has room for them.
+#[inline(always)]
+fn store_bytes(dst: &[AtomicU64], b: &[u8]) -> usize {
+    let mut it = b.chunks_exact(8);
+    let mut n = 0;
+    for (w, c) in dst.iter().zip(&mut it) {
+        w.store(u64::from_le_bytes(c.try_into().expect("8 bytes")), Relaxed);
+        n += 1;
+    }
+    let r = it.remainder();
+    if let (false, Some(w)) = (r.is_empty(), dst.get(n)) {
+        let mut v = [0u8; 8];
+        v[..r.len()].copy_from_slice(r);
+        w.store(u64::from_le_bytes(v), Relaxed);
+        n += 1;
+    }
+    n
+}
+
+/// One capture point: the frames crossing one hook, in the directions asked for.
+pub struct Capture {
+    point: String,
+    node: NodeId,
+    hook: String,
+    hook_uid: u64,
+    dirs: Dirs,
+    snaplen: u32,
+    rings: Box<[Ring]>,
+    ended: AtomicBool,
+}
+
+impl Capture {
+    /// A capture named `point` (e.g. `br0:link1`) with one ring of `ring_bytes` per worker.
+    pub fn new(point: &str, dirs: Dirs, snaplen: u32, workers: usize, ring_bytes: usize) -> Self {
+        Capture {
+            point: point.to_string(),
+            node: 0,
+            hook: String::new(),
+            hook_uid: 0,
+            dirs,
+            snaplen: snaplen.clamp(1, MAX_SNAPLEN),
+            rings: (0..workers.max(1))
+                .map(|_| Ring::new(ring_bytes / 8))
+                .collect(),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// `node:hook`, as given when it started (the node's name, or its ID).
+    pub fn point(&self) -> &str {
+        &self.point
+    }
+    pub fn dirs(&self) -> Dirs {
+        self.dirs
+    }
+    pub fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+    /// The unique ID of the captured hook.
+    pub fn hook_uid(&self) -> u64 {
+        self.hook_uid
+    }
+    /// One ring per worker.
+    pub fn rings(&self) -> &[Ring] {
+        &self.rings
+    }
+    /// Copies the workers could not write because the reader had not kept up (summed).
+    pub fn dropped(&self) -> u64 {
+        self.rings.iter().map(Ring::dropped).sum()
+    }
+    /// Whether the hook went away (rmhook, shutdown, a splice): no more frames will come.
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Acquire)
+    }
+    pub(super) fn end(&self) {
+        self.ended.store(true, Release);
+    }
+
+    /// Worker `w`: records a copy of frame bytes `data` (with out-of-band tag `vtag`) that
+    /// crossed the hook going `dir`, stamped `ts`; the first `snaplen` bytes are kept.
+    #[inline]
+    pub fn record(&self, w: usize, ts: u64, dir: Dir, data: &[u8], vtag: u32) {
+        let Some(ring) = self.rings.get(w) else {
+            return;
+        };
+        let snap = self.snaplen as usize;
+        if vtag & VTAG_PRESENT != 0 && data.len() >= 12 {
+            // the tag as it leaves on the wire: after the MAC addresses
+            let mut head = [0u8; 16];
+            head[..12].copy_from_slice(&data[..12]);
+            head[12..14].copy_from_slice(&EtherType::VLAN.to_be_bytes());
+            head[14..16].copy_from_slice(&(vtag as u16).to_be_bytes());
+            let orig = data.len() + 4;
+            let cap = orig.min(snap);
+            let (h, r) = if cap <= 16 {
+                (&head[..cap], &data[..0])
+            } else {
+                (&head[..], &data[12..cap - 4])
+            };
+            ring.push(ts, dir, orig as u32, h, r);
+        } else {
+            let cap = data.len().min(snap);
+            ring.push(ts, dir, data.len() as u32, &[], &data[..cap]);
+        }
+    }
+}
+
+/// A record handed out by a [`Reader`]; its bytes are in the [`Batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// Nanoseconds since the UNIX epoch, non-decreasing across a reader's records.
+    pub ts: u64,
+    pub dir: Dir,
+    pub origlen: u32,
+    off: usize,
+    len: u32,
+}
+
+/// What one [`Reader::drain`] read, in time order.
+#[derive(Default)]
+pub struct Batch {
+    recs: Vec<Record>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+    /// The records with their bytes (the first `caplen`).
+    pub fn iter(&self) -> impl Iterator<Item = (&Record, &[u8])> + '_ {
+        (self.recs.iter()).map(|r| (r, &self.bytes[r.off..r.off + r.len as usize]))
+    }
+    fn clear(&mut self) {
+        self.recs.clear();
+        self.bytes.clear();
+    }
+}
+
+/// The consumer of a capture: drains every worker's ring, in time order.
+pub struct Reader {
+    cap: Arc<Capture>,
+    last_ts: u64,
+}
+
+impl Reader {
+    pub fn new(cap: Arc<Capture>) -> Reader {
+        Reader { cap, last_ts: 0 }
+    }
+    pub fn capture(&self) -> &Arc<Capture> {
+        &self.cap
+    }
+    /// Replaces `b`'s contents with every record published now, ordered by timestamp, and
+    /// returns how many.
+    pub fn drain(&mut self, b: &mut Batch) -> usize {
+        b.clear();
+        let mut rings_with = 0;
+        for ring in self.cap.rings.iter() {
+            let Batch { recs, bytes } = b;
+            let n = ring.drain(bytes, |h, off| {
+                recs.push(Record {
+                    ts: h.ts,
+                    dir: h.dir,
+                    origlen: h.origlen,
+                    off,
+                    len: h.caplen,
+                })
+            });
+            rings_with += (n > 0) as usize;
+        }
+        if rings_with > 1 {
+            b.recs.sort_by_key(|r| r.ts); // stable: each worker's order is kept
+        }
+        for r in b.recs.iter_mut() {
+            r.ts = r.ts.max(self.last_ts);
+            self.last_ts = r.ts;
+        }
+        b.recs.len()
+    }
+}
+
+impl Graph {
+    /// Starts capturing the frames that cross hook `hook` of the node at `path` in directions
+    /// `dirs`, keeping the first `snaplen` bytes of each (1..=[`MAX_SNAPLEN`]). An edit: the
+    /// capture is in the published snapshot when this returns. Fails with ENOENT for an unknown
+    /// node or hook, EINVAL for a bad snap length.
+    pub fn capture_start(
+        &mut self,
+        path: &str,
+        hook: &str,
+        dirs: Dirs,
+        snaplen: u32,
+    ) -> Result<Arc<Capture>, GraphError> {
+        self.capture_start_sized(path, hook, dirs, snaplen, RING_BYTES)
+    }
+
+    /// [`Graph::capture_start`] with rings of `ring_bytes` per worker.
+    pub fn capture_start_sized(
+        &mut self,
+        path: &str,
+        hook: &str,
+        dirs: Dirs,
+        snaplen: u32,
+        ring_bytes: usize,
+    ) -> Result<Arc<Capture>, GraphError> {
+        let id = self.resolve(path)?;
+        let Some(h) = self.nodes[&id].hooks.get(hook) else {
+            return Err(GraphError::NoHook {
+                node: self.label(id),
+                hook: hook.to_string(),
+            });
+        };
+        if !(1..=MAX_SNAPLEN).contains(&snaplen) {
+            return Err(GraphError::Refused(format!(
+                "snap length {snaplen}: must be 1..{MAX_SNAPLEN}"
+            )));
+        }
+        let (uid, peer) = (h.state.uid, h.peer_node);
+        let point = format!("{}{hook}", self.label(id));
+        let mut c = Capture::new(&point, dirs, snaplen, self.sh.cfg.workers, ring_bytes);
+        (c.node, c.hook, c.hook_uid) = (id, hook.to_string(), uid);
+        let c = Arc::new(c);
+        self.captures.entry(uid).or_default().push(Arc::clone(&c));
+        self.dirty.insert(id);
+        self.dirty.insert(peer);
+        self.publish();
+        Ok(c)
+    }
+
+    /// Stops a capture (an edit, published before this returns; the workers may still write
+    /// into its rings until they leave the bursts they are in). Returns whether it was running:
+    /// a capture whose hook went away was stopped then.
+    pub fn capture_stop(&mut self, c: &Arc<Capture>) -> bool {
+        let Some(list) = self.captures.get_mut(&c.hook_uid) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|x| !Arc::ptr_eq(x, c));
+        if list.len() == before {
+            return false;
+        }
+        if list.is_empty() {
+            self.captures.remove(&c.hook_uid);
+        }
+        let peer = (self.nodes.get(&c.node))
+            .and_then(|n| n.hooks.get(&c.hook))
+            .filter(|h| h.state.uid == c.hook_uid)
+            .map(|h| h.peer_node);
+        if let Some(peer) = peer {
+            self.dirty.insert(c.node);
+            self.dirty.insert(peer);
+            self.publish();
+        }
+        true
+    }
+
+    /// The captures running now.
+    pub fn captures(&self) -> Vec<Arc<Capture>> {
+        self.captures.values().flatten().cloned().collect()
+    }
+
+    /// Whether a capture is on the hook with unique ID `uid`.
+    pub fn is_captured(&self, uid: u64) -> bool {
+        self.captures.contains_key(&uid)
+    }
+
+    /// The hook with unique ID `uid` went away: its captures end.
+    pub(super) fn end_captures(&mut self, uid: u64) {
+        for c in self.captures.remove(&uid).into_iter().flatten() {
+            c.end();
+        }
+    }
+
+    /// What a burst leaving by hook `own` (into `peer`) feeds: the captures of `own` taking
+    /// `out`, and those of `peer` taking `in`.
+    pub(super) fn taps_for(&self, own: &HookState, peer: &HookState) -> Option<Taps> {
+        if self.captures.is_empty() {
+            return None;
+        }
+        let outs = (self.captures.get(&own.uid).into_iter().flatten())
+            .filter(|c| c.dirs.has(Dir::Out))
+            .map(|c| (Arc::clone(c), Dir::Out));
+        let ins = (self.captures.get(&peer.uid).into_iter().flatten())
+            .filter(|c| c.dirs.has(Dir::In))
+            .map(|c| (Arc::clone(c), Dir::In));
+        let v: Vec<_> = outs.chain(ins).collect();
+        (!v.is_empty()).then(|| v.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(seed: u64, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (seed.wrapping_mul(31) as usize + i * 7) as u8)
+            .collect()
+    }
+
+    fn read_all(r: &Ring) -> Vec<(RecordHeader, Vec<u8>)> {
+        let mut b = Vec::new();
+        let mut hs = Vec::new();
+        r.drain(&mut b, |h, off| hs.push((h, off)));
+        (hs.into_iter())
+            .map(|(h, off)| (h, b[off..off + h.caplen as usize].to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn exact_bytes_and_headers() {
+        let r = Ring::new(256);
+        for len in [0, 1, 7, 8, 9, 60, 64, 65] {
+            assert!(r.push(
+                len as u64 * 10,
+                Dir::Out,
+                len as u32 + 3,
+                &[],
+                &bytes(1, len)
+            ));
+        }
+        let got = read_all(&r);
+        assert_eq!(got.len(), 8);
+        for ((h, d), len) in got.iter().zip([0, 1, 7, 8, 9, 60, 64, 65]) {
+            assert_eq!(*d, bytes(1, len));
+            assert_eq!((h.caplen, h.origlen), (len as u32, len as u32 + 3));
+            assert_eq!((h.ts, h.dir), (len as u64 * 10, Dir::Out));
+        }
+        assert!(read_all(&r).is_empty());
+        assert_eq!(r.dropped(), 0);
+    }
+
+    #[test]
+    fn records_wrap_around_the_end() {
+        // 64 words; records of 3 + 8 = 11 words: the sixth and later ones wrap
+        let r = Ring::new(64);
+        for round in 0..40u64 {
+            for k in 0..3u64 {
+                let seed = round * 3 + k;
+                assert!(r.push(seed, Dir::In, 64, &[], &bytes(seed, 64)), "{seed}");
+            }
+            let got = read_all(&r);
+            assert_eq!(got.len(), 3);
+            for (k, (h, d)) in got.iter().enumerate() {
+                let seed = round * 3 + k as u64;
+                assert_eq!((h.ts, d.clone()), (seed, bytes(seed, 64)));
+            }
+        }
+        assert_eq!(r.dropped(), 0);
+    }
+
+    #[test]
+    fn a_full_ring_drops_copies_and_never_blocks() {
+        let r = Ring::new(64);
+        let mut ok = 0;
+        for i in 0..10 {
+            ok += r.push(i, Dir::Out, 64, &[], &bytes(i, 64)) as u64;
+        }
+        // 64 / 11 = 5 records fit
+        assert_eq!((ok, r.dropped()), (5, 5));
+        let got = read_all(&r);
+        assert_eq!(
+            got.iter().map(|(h, _)| h.ts).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        // room again
+        assert!(r.push(99, Dir::Out, 64, &[], &bytes(99, 64)));
+        assert_eq!(read_all(&r)[0].1, bytes(99, 64));
+        // a record larger than the ring never fits
+        assert!(!r.push(1, Dir::Out, 600, &[], &bytes(1, 600)));
+        assert_eq!(r.dropped(), 6);
+    }
+
+    #[test]
+    fn snaplen_and_out_of_band_tags() {
+        let c = Capture::new("x:y", Dirs::BOTH, 20, 2, 4096);
+        let f = bytes(5, 60);
+        c.record(1, 7, Dir::In, &f, 0);
+        c.record(1, 8, Dir::Out, &f, VTAG_PRESENT | 0x200a);
+        c.record(0, 9, Dir::Out, &f[..14], VTAG_PRESENT | 10);
+        let got = read_all(&c.rings()[1]);
+        assert_eq!((got[0].0.caplen, got[0].0.origlen), (20, 60));
+        assert_eq!(got[0].1, f[..20]);
+        assert_eq!((got[1].0.caplen, got[1].0.origlen), (20, 64));
+        let mut tagged = f[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x20, 0x0a]);
+        tagged.extend_from_slice(&f[12..16]);
+        assert_eq!(got[1].1, tagged);
+        let got = read_all(&c.rings()[0]);
+        assert_eq!((got[0].0.caplen, got[0].0.origlen), (18, 18));
+        assert_eq!(&got[0].1[12..18], &[0x81, 0x00, 0x00, 0x0a, f[12], f[13]]);
+        // whole frames with a large snap length
+        let c = Capture::new("x:y", Dirs::BOTH, MAX_SNAPLEN, 1, 4096);
+        c.record(0, 1, Dir::In, &f, VTAG_PRESENT | 3);
+        let got = read_all(&c.rings()[0]);
+        assert_eq!(
+            (got[0].0.caplen, got[0].0.origlen, got[0].1.len()),
+            (64, 64, 64)
+        );
+        assert_eq!(&got[0].1[16..], &f[12..]);
+    }
+
+    #[test]
+    fn the_reader_merges_workers_in_time_order() {
+        let c = Arc::new(Capture::new("x:y", Dirs::BOTH, 100, 3, 4096));
+        for (w, ts) in [(0, 5), (1, 1), (2, 3), (0, 6), (1, 2), (2, 4)] {
+            c.record(w, ts, Dir::In, &bytes(ts, 10), 0);
+        }
+        let mut rd = Reader::new(Arc::clone(&c));
+        let mut b = Batch::default();
+        assert_eq!(rd.drain(&mut b), 6);
+        let ts: Vec<u64> = b.iter().map(|(r, _)| r.ts).collect();
+        assert_eq!(ts, [1, 2, 3, 4, 5, 6]);
+        for (r, d) in b.iter() {
+            assert_eq!(d, bytes(r.ts, 10));
+        }
+        // a late record older than what was handed out is stamped no earlier
+        c.record(1, 2, Dir::Out, &bytes(2, 10), 0);
+        assert_eq!(rd.drain(&mut b), 1);
+        assert_eq!(b.iter().next().unwrap().0.ts, 6);
+    }
+
+    /// A producer thread and a consumer thread; every record read is checked, and records
+    /// read + copies dropped = records written.
+    #[test]
+    fn producer_and_consumer_threads() {
+        const N: u64 = if cfg!(miri) { 500 } else { 200_000 };
+        let r = Arc::new(Ring::new(512));
+        let done = Arc::new(AtomicBool::new(false));
+        let prod = {
+            let (r, done) = (Arc::clone(&r), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let mut written = 0u64;
+                for seq in 0..N {
+                    let len = (seq % 97) as usize;
+                    written += r.push(seq, Dir::In, len as u32, &[], &bytes(seq, len)) as u64;
+                }
+                done.store(true, Release);
+                written
+            })
+        };
+        let (mut read, mut last) = (0u64, None::<u64>);
+        let mut buf = Vec::new();
+        loop {
+            let finished = done.load(Acquire);
+            buf.clear();
+            let mut hs = Vec::new();
+            r.drain(&mut buf, |h, off| hs.push((h, off)));
+            for (h, off) in hs {
+                let len = (h.ts % 97) as usize;
+                assert_eq!(h.caplen as usize, len);
+                assert_eq!(
+                    &buf[off..off + len],
+                    &bytes(h.ts, len)[..],
+                    "record {}",
+                    h.ts
+                );
+                assert!(last.is_none_or(|l| h.ts > l), "in order");
+                last = Some(h.ts);
+                read += 1;
+            }
+            if finished {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let written = prod.join().unwrap();
+        assert_eq!(read, written);
+        assert_eq!(read + r.dropped(), N);
+        assert!(read > 0);
+    }
+}
