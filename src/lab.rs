@@ -182,6 +182,17 @@ impl Lab {
             }
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            // TX checksum offload off at the namespace ends: with it, the hosts' TCP/UDP
+            // segments cross the veth with checksums left for a NIC to finish (CHECKSUM_PARTIAL),
+            // and AF_XDP hands the graph those unfinished bytes, which leave unfinished
+            // (best effort, as GRO)
+            let tx = ["ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "tx", "off"];
+            if let Err(e) = run(&tx) {
+                eprintln!(
+                    "lab: TX checksum offload stays on at {ns}:eth0 ({e}; is ethtool installed?): \
+                     TCP and UDP from that namespace cross xdpgraph with unfinished checksums"
+                );
+            }
             if self.cfg.gro {
                 // best effort: without it the fast path leaves this port to the workers
                 let gro = [
