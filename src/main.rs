@@ -1,14 +1,15 @@
 //! `xdpgraph`: the daemon (`run`), its client (`ctl`), the veth lab (`lab`) and the traffic
-//! generator (`gen`). A thin command-line layer over the library (`xdpgraph::daemon`,
+//! generator (`gen`), plus `completions` and `man` for packagers. A thin command-line layer over the library (`xdpgraph::daemon`,
 //! `xdpgraph::ctl::client`, `xdpgraph::lab`, `xdpgraph::gen`); errors become messages and exit
 //! codes. The argument definitions live here and in `src/cli/`: the library has no clap.
 
 mod cli {
     pub mod gen;
+    pub mod ops;
 }
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use xdpgraph::ctl::{self, client};
@@ -17,10 +18,27 @@ use xdpgraph::dataplane::afxdp::{SocketConfig, XdpMode};
 use xdpgraph::dataplane::{DataplaneConfig, DpdkConfig};
 use xdpgraph::lab::{Lab, LabConfig};
 
+/// `-V`: the version and the git revision of the build (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("XDPGRAPH_GIT_REV"),
+    ")"
+);
+/// `--version`: also the cargo features the binary was built with.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nrevision: ",
+    env!("XDPGRAPH_GIT_REV"),
+    "\nfeatures: ",
+    env!("XDPGRAPH_FEATURES")
+);
+
 #[derive(Parser)]
 #[command(
     name = "xdpgraph",
-    version,
+    version = VERSION,
+    long_version = LONG_VERSION,
     about = "FreeBSD's netgraph on Linux: a userspace packet graph over AF_XDP"
 )]
 struct Cli {
@@ -39,6 +57,18 @@ enum Cmd {
     Lab(LabCmd),
     /// The traffic generator.
     Gen(cli::gen::GenArgs),
+    /// Print a shell completion script (e.g. `xdpgraph completions bash >
+    /// /usr/share/bash-completion/completions/xdpgraph`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command and subcommand, into DIR (without DIR: print the
+    /// main page, xdpgraph(8), on stdout).
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -107,6 +137,10 @@ struct RunArgs {
     /// detaches everything and exits non-zero (for its supervisor to restart it).
     #[arg(long, value_name = "MS", default_value_t = 100)]
     stall_timeout: u64,
+    /// Log format on stderr: text (no colours unless stderr is a terminal) or json (one
+    /// object per line, for log collectors). The level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = cli::ops::LogFormat::Text)]
+    log_format: cli::ops::LogFormat,
 }
 
 #[derive(Args)]
@@ -375,6 +409,20 @@ fn lab(cmd: LabCmd) -> Result<()> {
     }
 }
 
+/// `man [DIR]`: the pages, and the list of files written on stderr.
+fn man(dir: Option<&std::path::Path>) -> Result<()> {
+    let written = cli::ops::man(Cli::command(), dir).with_context(|| {
+        format!(
+            "writing the man pages into {}",
+            dir.unwrap_or("-".as_ref()).display()
+        )
+    })?;
+    for p in written {
+        eprintln!("{}", p.display());
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // `ngctl -f-` (the man pages' `-f- <<EOF`): clap would read "-f-" as a command, not as
     // `-f` with the value "-"
@@ -385,21 +433,29 @@ fn main() -> ExitCode {
             vec![a]
         }
     }));
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let log_format = match &cli.cmd {
+        Cmd::Run(a) => a.log_format,
+        _ => cli::ops::LogFormat::Text,
+    };
+    cli::ops::init_logs(log_format);
     let r = match cli.cmd {
         Cmd::Ctl(a) => return ctl_main(a),
         Cmd::Run(a) => run(a),
         Cmd::Lab(c) => lab(c),
         Cmd::Gen(g) => cli::gen::main(g).map_err(anyhow::Error::from),
+        Cmd::Completions { shell } => {
+            cli::ops::completions(Cli::command(), shell, &mut std::io::stdout())
+                .context("writing the completion script")
+        }
+        Cmd::Man { dir } => man(dir.as_deref()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        // a collector reading JSON gets the reason for the exit as JSON too
+        Err(e) if log_format == cli::ops::LogFormat::Json => {
+            tracing::error!(error = format!("{e:#}"), "xdpgraph exits");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("xdpgraph: {e:#}");
             ExitCode::from(1)
