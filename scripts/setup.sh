@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks to build and run xdpgraph: clang (compiles the XDP
 # program), libelf/zlib/pkg-config (libbpf, built from source by libbpf-sys), iproute2, ping and ethtool
 # (the veth lab), util-linux (setpriv, for the permission test), tcpdump (reads the captures'
-# pcapng in tests/capture.rs), man-db (renders the generated man pages in tests/ops.rs), and DPDK 22.11 (dpdk,
+# pcapng in tests/capture.rs), man-db (renders the generated man pages in tests/ops.rs),
+# systemd (systemd-analyze verifies dist/xdpgraph.service in tests/service.rs), and DPDK 22.11 (dpdk,
 # libdpdk-dev: the optional DPDK backend and dpdk-testpmd for its benchmark; skipped with
 # XDPGRAPH_NO_DPDK=1). Idempotent; needs root for apt.
 set -euo pipefail
@@ -19,6 +20,7 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v make >/dev/null || need+=(make)
 command -v python3 >/dev/null || need+=(python3)
 command -v man >/dev/null || need+=(man-db)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ "${XDPGRAPH_NO_DPDK:-0}" != 1 ]; then
     dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
     command -v dpdk-testpmd >/dev/null || need+=(dpdk dpdk-dev)
