@@ -186,7 +186,9 @@ impl Lab {
             // segments cross the veth with checksums left for a NIC to finish (CHECKSUM_PARTIAL),
             // and AF_XDP hands the graph those unfinished bytes, which leave unfinished
             // (best effort, as GRO)
-            let tx = ["ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "tx", "off"];
+            let tx = [
+                "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "tx", "off",
+            ];
             if let Err(e) = run(&tx) {
                 eprintln!(
                     "lab: TX checksum offload stays on at {ns}:eth0 ({e}; is ethtool installed?): \
