@@ -182,31 +182,7 @@ impl Lab {
             }
             run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-            // TX checksum offload off at the namespace ends: with it, the hosts' TCP/UDP
-            // segments cross the veth with checksums left for a NIC to finish (CHECKSUM_PARTIAL),
-            // and AF_XDP hands the graph those unfinished bytes, which leave unfinished
-            // (best effort, as GRO)
-            let tx = [
-                "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "tx", "off",
-            ];
-            if let Err(e) = run(&tx) {
-                eprintln!(
-                    "lab: TX checksum offload stays on at {ns}:eth0 ({e}; is ethtool installed?): \
-                     TCP and UDP from that namespace cross xdpgraph with unfinished checksums"
-                );
-            }
-            if self.cfg.gro {
-                // best effort: without it the fast path leaves this port to the workers
-                let gro = [
-                    "ip", "netns", "exec", &ns, "ethtool", "-K", "eth0", "gro", "on",
-                ];
-                if let Err(e) = run(&gro) {
-                    eprintln!(
-                        "lab: GRO stays off at {ns}:eth0 ({e}; is ethtool installed?): xdpgraph's \
-                         XDP fast path cannot redirect frames to that port, the workers carry them"
-                    );
-                }
-            }
+            self.tune_ns_end(&ns);
             run(&[
                 "ip",
                 "link",
@@ -219,6 +195,36 @@ impl Lab {
             run(&["ip", "link", "set", &root, "up"])?;
         }
         Ok(())
+    }
+
+    /// Best-effort settings of a namespace end (`eth0` in `ns`): TX checksum offload off, GRO
+    /// on when asked; a machine without ethtool still gets its lab, told why on stderr.
+    fn tune_ns_end(&self, ns: &str) {
+        // TX checksum offload off at the namespace ends: with it, the hosts' TCP/UDP
+        // segments cross the veth with checksums left for a NIC to finish (CHECKSUM_PARTIAL),
+        // and AF_XDP hands the graph those unfinished bytes, which leave unfinished
+        // (best effort, as GRO)
+        let tx = [
+            "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "tx", "off",
+        ];
+        if let Err(e) = run(&tx) {
+            eprintln!(
+                "lab: TX checksum offload stays on at {ns}:eth0 ({e}; is ethtool installed?): \
+                 TCP and UDP from that namespace cross xdpgraph with unfinished checksums"
+            );
+        }
+        if self.cfg.gro {
+            // best effort: without it the fast path leaves this port to the workers
+            let gro = [
+                "ip", "netns", "exec", ns, "ethtool", "-K", "eth0", "gro", "on",
+            ];
+            if let Err(e) = run(&gro) {
+                eprintln!(
+                    "lab: GRO stays off at {ns}:eth0 ({e}; is ethtool installed?): xdpgraph's \
+                     XDP fast path cannot redirect frames to that port, the workers carry them"
+                );
+            }
+        }
     }
 
     /// Removes every namespace and root-side veth of the lab with `prefix`.
