@@ -1027,14 +1027,7 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
     });
     // xdp_frames the second pair refused (its peer's ring full: the sink behind), for the rows
     // that redirect into it (the in-kernel redirect, the fast path)
-    let xmit_err = |dev: &str| -> u64 {
-        let mut c = std::process::Command::new("ethtool");
-        c.args(["-S", dev]);
-        (sys_read(c).lines())
-            .filter_map(|l| l.trim().strip_prefix("tx_queue_0_xdp_xmit_errors:"))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum()
-    };
+    let xmit_err = |dev: &str| gen::tx::xmit_counts(dev).map_or(0, |(_, refused)| refused);
     let err0 = xmit_err(&lab.iface(1));
     let prog_stats_on = std::env::var("BENCH_PROG_STATS").is_ok();
     let ps0 = prog_stats_on.then(|| prog_stats(&lab.iface(0))).flatten();

@@ -317,7 +317,7 @@ fn replay(
 /// A device's XDP transmit counters, summed over its queues: (accepted, refused), from the
 /// driver's statistics (veth: `tx_queue_N_xdp_xmit`, `tx_queue_N_xdp_xmit_errors`); None when
 /// the driver has no such counters. Read in the calling thread's namespace.
-fn xmit_counts(dev: &str) -> Option<(u64, u64)> {
+pub fn xmit_counts(dev: &str) -> Option<(u64, u64)> {
     let st = crate::sys::netdev::ethtool_stats(dev).ok()?;
     let sum = |suffix: &str| -> Option<u64> {
         let v: Vec<u64> = (st.iter())

@@ -131,6 +131,7 @@ pub static TYPE: TypeInfo = TypeInfo {
 
 const UPPER: Slot = 0;
 const LOWER: Slot = 1;
+const NAMES: [(&str, Slot); 2] = [("upper", UPPER), ("lower", LOWER)];
 
 /// Counters per direction, in `Car::stats`, as ng_car.h names them.
 pub const STAT_NAMES: [&str; 6] = ["passed", "droped", "green", "yellow", "red", "errors"];
@@ -672,18 +673,10 @@ impl Car {
 
 impl NodeType for Car {
     fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
-        let slot = match name {
-            "upper" => UPPER,
-            "lower" => LOWER,
-            _ => return Err("car hooks are upper and lower".into()),
-        };
-        Ok(HookSpec { slot, tag: 0 })
+        super::fixed_hook(&NAMES, name, "car hooks are upper and lower")
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        ["upper", "lower"]
-            .into_iter()
-            .find(|n| !used(n))
-            .map(String::from)
+        super::spare_fixed(&NAMES, used)
     }
     fn connected(&self, hook: &HookState, cx: &mut MsgCx<'_>) {
         let stats = self.stats.get_or_init(|| {

@@ -22,7 +22,7 @@ pub mod tee;
 pub mod vlan;
 pub mod vlan_rotate;
 
-use crate::graph::{Registry, TypeInfo};
+use crate::graph::{HookError, HookSpec, Registry, Slot, TypeInfo};
 
 /// The type of the control node `.`.
 pub static CONTROL: &TypeInfo = &socket::TYPE;
@@ -66,6 +66,26 @@ pub(crate) fn numbered(name: &str, prefix: &str, max: u32) -> Option<u32> {
     }
     let n: u32 = digits.parse().ok()?;
     (n <= max).then_some(n)
+}
+
+/// For types with a fixed set of hook names: the slot of `name`, or `what` (the error naming
+/// the valid hooks).
+pub(crate) fn fixed_hook(
+    names: &[(&str, Slot)],
+    name: &str,
+    what: &'static str,
+) -> Result<HookSpec, HookError> {
+    (names.iter())
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| HookSpec { slot: *s, tag: 0 })
+        .ok_or_else(|| what.into())
+}
+
+/// For types with a fixed set of hook names: the first one not in use (`ctl save`'s spare).
+pub(crate) fn spare_fixed(names: &[(&str, Slot)], used: &dyn Fn(&str) -> bool) -> Option<String> {
+    (names.iter())
+        .map(|(n, _)| n.to_string())
+        .find(|n| !used(n))
 }
 
 /// For types that accept any hook name: a free name for `ctl save`'s temporary hook.

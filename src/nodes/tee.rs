@@ -61,14 +61,14 @@ const NAMES: [(&str, Slot); 4] = [
 
 impl NodeType for Tee {
     fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
-        NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| HookSpec { slot: *s, tag: 0 })
-            .ok_or("tee hooks are left, right, left2right, right2left".into())
+        super::fixed_hook(
+            &NAMES,
+            name,
+            "tee hooks are left, right, left2right, right2left",
+        )
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        NAMES.iter().map(|(n, _)| n.to_string()).find(|n| !used(n))
+        super::spare_fixed(&NAMES, used)
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         let (mut dest, mut dup) = match slot {

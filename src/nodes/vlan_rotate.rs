@@ -312,14 +312,14 @@ fn classify(
 
 impl NodeType for VlanRotate {
     fn new_hook(&self, name: &str, _cx: &HookCx<'_>) -> Result<HookSpec, HookError> {
-        NAMES
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, s)| HookSpec { slot: *s, tag: 0 })
-            .ok_or("vlan_rotate hooks are original, ordered, excessive, incomplete".into())
+        super::fixed_hook(
+            &NAMES,
+            name,
+            "vlan_rotate hooks are original, ordered, excessive, incomplete",
+        )
     }
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
-        NAMES.iter().map(|(n, _)| n.to_string()).find(|n| !used(n))
+        super::spare_fixed(&NAMES, used)
     }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         match slot {
