@@ -100,9 +100,9 @@ struct RunArgs {
     /// Stop generating after this many frames (with --mem-gen; default: no limit).
     #[arg(long = "mem-count", requires = "mem_gen")]
     mem_count: Option<u64>,
-    /// UMEM frames per worker.
-    #[arg(long, default_value_t = 16384)]
-    frames: usize,
+    /// Buffer chunks per worker [default: 32768 for AF_XDP (128 MiB), 16384 for DPDK].
+    #[arg(long)]
+    frames: Option<usize>,
     /// Busy-poll instead of sleeping in poll(2) when idle.
     #[arg(long)]
     busy_poll: bool,

@@ -21,7 +21,7 @@ fn config(mem_gen: Option<MemGenSpec>) -> DaemonConfig {
     DaemonConfig {
         dataplane: DataplaneConfig {
             cores: vec![0],
-            frames_per_worker: 4096,
+            frames_per_worker: Some(4096),
             taps: false,
             ..Default::default()
         },

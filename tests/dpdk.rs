@@ -56,7 +56,7 @@ fn uniq(tag: &str) -> String {
 fn start(cores: Vec<usize>) -> Dataplane {
     Dataplane::start(DataplaneConfig {
         cores,
-        frames_per_worker: 4096,
+        frames_per_worker: Some(4096),
         taps: false,
         dpdk: Some(DpdkConfig {
             eal: String::new(),

@@ -60,7 +60,7 @@ impl Env {
         let (lab, serial) = lab(ports, gro)?;
         let mut dp = Dataplane::start(DataplaneConfig {
             cores: vec![0],
-            frames_per_worker: 8192,
+            frames_per_worker: Some(8192),
             taps: false,
             fast_path,
             ..Default::default()

@@ -38,7 +38,7 @@ fn env(tag: &str, ports: usize, wire: impl FnOnce(&mut Dataplane, &LabGuard)) ->
     .unwrap();
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
-        frames_per_worker: 8192,
+        frames_per_worker: Some(8192),
         taps: false,
         ..Default::default()
     })

@@ -59,7 +59,7 @@ impl Env {
         .unwrap();
         let mut dp = Dataplane::start(DataplaneConfig {
             cores,
-            frames_per_worker: 8192,
+            frames_per_worker: Some(8192),
             ..Default::default()
         })
         .unwrap();
@@ -380,7 +380,7 @@ fn nothing_is_left_behind_even_when_a_test_panics() {
         .unwrap();
         let mut dp = Dataplane::start(DataplaneConfig {
             cores: vec![0],
-            frames_per_worker: 4096,
+            frames_per_worker: Some(4096),
             ..Default::default()
         })
         .unwrap();
@@ -436,7 +436,7 @@ fn generic_mode_forwards_too() {
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
         xdp_mode: xdpgraph::dataplane::afxdp::XdpMode::Generic,
-        frames_per_worker: 4096,
+        frames_per_worker: Some(4096),
         ..Default::default()
     })
     .unwrap();
@@ -489,7 +489,7 @@ fn an_mtu_too_large_is_refused_with_a_clear_message() {
     assert!(ok.success());
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
-        frames_per_worker: 4096,
+        frames_per_worker: Some(4096),
         ..Default::default()
     })
     .unwrap();
@@ -632,7 +632,7 @@ fn ctl_attach_and_detach_at_run_time() {
     let Some((lab, _s)) = lab_only(2) else { return };
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
-        frames_per_worker: 4096,
+        frames_per_worker: Some(4096),
         ..Default::default()
     })
     .unwrap();

@@ -131,7 +131,7 @@ fn attach_detach_cycles_leave_memory_flat() {
     .unwrap();
     let mut dp = Dataplane::start(DataplaneConfig {
         cores: vec![0],
-        frames_per_worker: FRAMES as usize,
+        frames_per_worker: Some(FRAMES as usize),
         // RX rings much smaller than the fill rings: a burst fills them, and the kernel keeps
         // the chunks it took from the fill ring and could not deliver (held at close)
         socket: SocketConfig {

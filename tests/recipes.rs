@@ -82,7 +82,7 @@ impl Env {
         let (lab, serial) = lab()?;
         let mut dp = Dataplane::start(DataplaneConfig {
             cores: vec![0],
-            frames_per_worker: 8192,
+            frames_per_worker: Some(8192),
             taps: false,
             fast_path: false,
             ..Default::default()

@@ -55,13 +55,21 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// has no worker): above anything else that lands there (see `src/dataplane/placement.rs`).
 pub const WORKER_NICE: i32 = -10;
 
+/// AF_XDP: UMEM chunks per worker by default (`--frames`): 128 MiB of 4 KiB chunks, room for
+/// seven sockets' full fill rings (4096 each) and the reserve.
+pub const AFXDP_DEFAULT_FRAMES: usize = 32768;
+
+/// DPDK: frame-area chunks per worker by default (`--frames`).
+pub const DPDK_DEFAULT_FRAMES: usize = 16384;
+
 /// How the data plane runs.
 #[derive(Debug, Clone)]
 pub struct DataplaneConfig {
     /// One worker per listed core, pinned.
     pub cores: Vec<usize>,
-    /// Frames (chunks) of memory per worker.
-    pub frames_per_worker: usize,
+    /// Frames (chunks) of memory per worker; None: the backend's default
+    /// ([`AFXDP_DEFAULT_FRAMES`], [`DPDK_DEFAULT_FRAMES`]).
+    pub frames_per_worker: Option<usize>,
     /// Spin instead of sleeping in poll(2) when idle.
     pub busy_poll: bool,
     /// Empty polls before an idle worker (not busy-polling) waits in poll(2).
@@ -91,7 +99,7 @@ impl Default for DataplaneConfig {
     fn default() -> Self {
         DataplaneConfig {
             cores: vec![0],
-            frames_per_worker: 16384,
+            frames_per_worker: None,
             busy_poll: false,
             idle_polls: worker::IDLE_POLLS,
             worker_nice: None,
@@ -231,7 +239,7 @@ impl Dataplane {
                 core,
                 graph: dp.graph.handle(),
                 memory: dp.backends.iter().find_map(|b| b.worker_memory(id)),
-                frames: dp.cfg.frames_per_worker,
+                frames: dp.cfg.frames_per_worker.unwrap_or(AFXDP_DEFAULT_FRAMES),
                 busy_poll: dp.cfg.busy_poll,
                 idle_polls: dp.cfg.idle_polls,
                 nice: dp.worker_nice(),

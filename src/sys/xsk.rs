@@ -30,9 +30,9 @@ pub struct RingSizes {
 impl Default for RingSizes {
     fn default() -> Self {
         RingSizes {
-            fill: 2048,
+            fill: 4096,
             comp: 2048,
-            rx: 2048,
+            rx: 4096,
             tx: 2048,
         }
     }

@@ -38,7 +38,10 @@ pub struct DpdkBackend {
 impl DpdkBackend {
     /// Starts the EAL (once per process) and makes one frame area per worker.
     pub fn start(dp: &DataplaneConfig, d: &DpdkConfig) -> Result<DpdkBackend, DataplaneError> {
-        let area_bytes = (dp.frames_per_worker * PAGE_CHUNK * dp.cores.len()) as u64;
+        let frames = dp
+            .frames_per_worker
+            .unwrap_or(crate::dataplane::DPDK_DEFAULT_FRAMES);
+        let area_bytes = (frames * PAGE_CHUNK * dp.cores.len()) as u64;
         let args = eal::build_args(
             &d.eal,
             dp.cores[0],
@@ -51,7 +54,7 @@ impl DpdkBackend {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let mut areas = Vec::new();
         for w in 0..dp.cores.len() {
-            let a = Area::new(&format!("xg{seq}w{w}"), dp.frames_per_worker as u32)?;
+            let a = Area::new(&format!("xg{seq}w{w}"), frames as u32)?;
             if a.chunk_size() != CHUNK {
                 tracing::warn!(
                     worker = w,
