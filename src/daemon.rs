@@ -17,7 +17,7 @@
 
 use crate::ctl::capture;
 use crate::ctl::exec::{self, Reply};
-use crate::ctl::server::{Request, Server, Work};
+use crate::ctl::server::{Request, Server, SocketAccess, Work};
 use crate::dataplane::mem::{self, MemGen};
 use crate::dataplane::{
     Dataplane, DataplaneConfig, DataplaneError, ShutdownReport, TestFault, WorkerFault,
@@ -63,6 +63,10 @@ pub struct DaemonConfig {
     pub mem_gen: Option<MemGenSpec>,
     /// The control socket's path.
     pub socket: String,
+    /// The control socket's group and mode (default: 0600, the daemon's user and root only).
+    pub socket_access: SocketAccess,
+    /// The boot script (`run -f FILE`): where `ctl save -w` writes the running graph.
+    pub boot_script: Option<String>,
     /// Serve Prometheus metrics on this loopback address.
     pub metrics: Option<String>,
     /// Accept the test hooks' `debug` lines on the control socket (the binary turns this on
@@ -78,6 +82,8 @@ impl Default for DaemonConfig {
             mem_ports: Vec::new(),
             mem_gen: None,
             socket: crate::ctl::DEFAULT_SOCKET.into(),
+            socket_access: SocketAccess::default(),
+            boot_script: None,
             metrics: None,
             test_hooks: false,
         }
@@ -159,6 +165,7 @@ pub struct Daemon {
     requests: Receiver<Request>,
     server: Option<Server>,
     socket: String,
+    boot_script: Option<String>,
     test_hooks: bool,
 }
 
@@ -188,9 +195,11 @@ impl Daemon {
         }
         let (tx, requests) = mpsc::sync_channel::<Request>(QUEUED_REQUESTS);
         let server =
-            Server::start(&cfg.socket, tx.clone()).map_err(|source| DaemonError::Socket {
-                path: cfg.socket.clone(),
-                source,
+            Server::start_with(&cfg.socket, cfg.socket_access, tx.clone()).map_err(|source| {
+                DaemonError::Socket {
+                    path: cfg.socket.clone(),
+                    source,
+                }
             })?;
         if let Some(m) = &cfg.metrics {
             crate::ctl::metrics::serve(m, tx).map_err(DaemonError::Metrics)?;
@@ -200,6 +209,7 @@ impl Daemon {
             requests,
             server: Some(server),
             socket: cfg.socket,
+            boot_script: cfg.boot_script,
             test_hooks: cfg.test_hooks,
         })
     }
@@ -347,12 +357,20 @@ impl Daemon {
         })
     }
 
+    /// `save -w`: the running graph written to the boot script (None: another line).
+    fn save_boot(&mut self, line: &str) -> Option<Reply> {
+        let (verb, words) = crate::ctl::grammar::split(line)?;
+        let v = crate::ctl::grammar::lookup(verb).ok()?;
+        (v.id == crate::ctl::grammar::VerbId::Save && words == ["-w"])
+            .then(|| crate::ctl::save::save_to_boot(self.dp.graph(), self.boot_script.as_deref()))
+    }
+
     /// Applies one control request and answers it.
     fn serve(&mut self, req: Request) {
         // counters exact when read; the fast path in step with an edit before it is answered
         self.dp.fast_path_flush();
         let r = match req.work {
-            Work::Line(l) => match self.debug(&l) {
+            Work::Line(l) => match self.debug(&l).or_else(|| self.save_boot(&l)) {
                 Some(r) => r,
                 None => exec::execute(&mut self.dp, &l),
             },

@@ -4,6 +4,7 @@
 //! codes. The argument definitions live here and in `src/cli/`: the library has no clap.
 
 mod cli {
+    pub mod caps;
     pub mod gen;
     pub mod ops;
 }
@@ -85,7 +86,16 @@ struct RunArgs {
     /// Control socket (default /run/xdpgraph/ctl.sock, or $XDPGRAPH_SOCKET).
     #[arg(long)]
     socket: Option<String>,
-    /// Apply a script of ctl commands at start.
+    /// Give the control socket to this group (a name or a number), so that its members can
+    /// use `xdpgraph ctl` without root (mode 0660 unless --socket-mode says otherwise).
+    #[arg(long, value_name = "GROUP")]
+    socket_group: Option<String>,
+    /// The control socket's mode, in octal [default: 0660 with --socket-group, else 0600:
+    /// root and the daemon's user only].
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    socket_mode: Option<u32>,
+    /// The boot script: ctl commands applied at start; `ctl save -w` writes the running graph
+    /// back to it.
     #[arg(short = 'f', long = "file")]
     file: Option<String>,
     /// Serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:9469).
@@ -214,6 +224,29 @@ fn parse_cores(s: &str) -> Result<Vec<usize>> {
     Ok(v)
 }
 
+/// `--socket-mode`: octal permission bits (0600, 660, 0o666).
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        Ok(_) => Err("permission bits only (at most 0777)".into()),
+        Err(_) => Err(format!("{s:?} is not an octal mode such as 0660")),
+    }
+}
+
+/// `--socket-group`/`--socket-mode`: the control socket's group and mode.
+fn socket_access(a: &RunArgs) -> Result<ctl::server::SocketAccess> {
+    let gid = match &a.socket_group {
+        Some(g) => Some(
+            xdpgraph::sys::users::group_id(g)
+                .with_context(|| format!("--socket-group {g}"))?
+                .with_context(|| format!("--socket-group {g}: no such group"))?,
+        ),
+        None => None,
+    };
+    Ok(ctl::server::SocketAccess::new(gid, a.socket_mode))
+}
+
 /// An `--iface` argument: `IF` or `IF:N` (only its first N queues).
 fn iface_spec(spec: &str) -> Result<IfaceSpec> {
     let (name, queues) = match spec.split_once(':') {
@@ -268,6 +301,8 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
             count: a.mem_count,
         }),
         socket: ctl::socket_path(a.socket.as_deref()),
+        socket_access: socket_access(a)?,
+        boot_script: a.file.clone().filter(|f| f != "-"),
         metrics: a.metrics.clone(),
         // hidden: the tests' `debug worker N panic|stall` (docs/TESTING.md)
         test_hooks: std::env::var("XDPGRAPH_TEST_HOOKS").is_ok_and(|v| v == "1"),
@@ -281,9 +316,57 @@ fn run(a: RunArgs) -> Result<()> {
     r
 }
 
+/// The capability check (src/cli/caps.rs): fails naming what is missing; warns about the
+/// optional ones and does without them.
+fn preflight(cfg: &mut DaemonConfig) -> Result<()> {
+    let dp = &cfg.dataplane;
+    let workers = dp.cores.len() as u64;
+    let frames = (dp.frames_per_worker).unwrap_or(xdpgraph::dataplane::AFXDP_DEFAULT_FRAMES);
+    let every_core = {
+        let mut c = dp.cores.clone();
+        c.sort();
+        c.dedup();
+        c.len() >= xdpgraph::sys::cpu::online_cores()
+    };
+    let plan = cli::caps::Plan {
+        interfaces: !cfg.ifaces.is_empty() || dp.dpdk.is_some(),
+        dpdk: dp.dpdk.is_some(),
+        umem_bytes: workers * frames as u64 * xdpgraph::frame::CHUNK_SIZE as u64,
+        nice: dp.worker_nice,
+        default_nice: if every_core {
+            0
+        } else {
+            xdpgraph::dataplane::WORKER_NICE
+        },
+        fast_path: dp.fast_path,
+    };
+    let have = cli::caps::Have::now().context("reading this process's capabilities")?;
+    let v = cli::caps::check(&have, &plan);
+    for w in &v.warnings {
+        tracing::warn!("{w}");
+    }
+    if !v.missing.is_empty() {
+        bail!(
+            "missing {}:\n  {}\nrun as root, or give xdpgraph these capabilities: {} (AmbientCapabilities= in its systemd unit; see README, \"Running as a service\")",
+            if v.missing.len() == 1 { "a capability" } else { "capabilities" },
+            v.missing.join("\n  "),
+            cli::caps::required_names()
+        );
+    }
+    if v.nice_zero {
+        cfg.dataplane.worker_nice = Some(0);
+    }
+    if v.fast_path_off {
+        cfg.dataplane.fast_path = false;
+    }
+    Ok(())
+}
+
 fn run_daemon(a: RunArgs) -> Result<()> {
     xdpgraph::sys::netdev::catch_stop_signals();
-    let mut d = Daemon::start(daemon_config(&a)?)?;
+    let mut cfg = daemon_config(&a)?;
+    preflight(&mut cfg)?;
+    let mut d = Daemon::start(cfg)?;
     if let Some(f) = &a.file {
         d.apply_file(f, &mut std::io::stderr())?;
     }
@@ -295,6 +378,14 @@ fn run_daemon(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// The errno name of a failed connection to the control socket.
+fn connect_errno(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "EACCES",
+        _ => "ECONNREFUSED",
+    }
+}
+
 fn ctl_main(a: CtlArgs) -> ExitCode {
     let path = ctl::socket_path(a.socket.as_deref());
     let mut c = match client::Client::connect(&path) {
@@ -303,7 +394,7 @@ fn ctl_main(a: CtlArgs) -> ExitCode {
             if a.json {
                 println!(
                     "{}",
-                    serde_json::json!({"error": e.to_string(), "errno": "ECONNREFUSED"})
+                    serde_json::json!({"error": e.to_string(), "errno": connect_errno(&e)})
                 );
             } else {
                 eprintln!("xdpgraph ctl: {e}");

@@ -305,3 +305,81 @@ fn bash_completion_of_ctl_verbs_and_node_names() {
     assert!(!complete(&["ctl", "--socket", &sock, "show", "m"]).contains(&"m0:".to_string()));
     let _ = std::fs::remove_file(&script);
 }
+
+/// `xdpgraph ctl --socket S WORDS...`: (success, stdout, stderr).
+fn ctl(sock: &str, words: &[&str]) -> (bool, String, String) {
+    let o = Command::new(BIN)
+        .args(["ctl", "--socket", sock])
+        .args(words)
+        .output()
+        .unwrap();
+    let (out, err) = (o.stdout, o.stderr);
+    let s = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (o.status.success(), s(out), s(err))
+}
+
+/// `ctl save -w` writes the running graph to the boot script (`run -f`), atomically; a daemon
+/// started again with that file has the same graph (`ctl save` prints the same script).
+#[test]
+fn save_w_writes_the_boot_script_and_a_restart_brings_the_graph_back() {
+    let dir = tmp("boot");
+    std::fs::create_dir_all(&dir).unwrap();
+    let boot = format!("{dir}/graph.ngctl");
+    std::fs::write(&boot, "# nothing yet\n").unwrap();
+    std::fs::set_permissions(&boot, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let (child, sock) = start(&["--mem-port", "m1", "-f", &boot]);
+    for line in [
+        "mkpeer m0: bridge lower link0",
+        "name m0:lower br0",
+        "connect m1: br0: lower link1",
+        "mkpeer br0: tee link2 left",
+        "name br0:link2 t0",
+        "mkpeer t0: hub right a",
+        "msg br0: setpersistent",
+    ] {
+        let (ok, _, err) = ctl(&sock, &line.split(' ').collect::<Vec<_>>());
+        assert!(ok, "{line}: {err}");
+    }
+    let (ok, before, _) = ctl(&sock, &["save"]);
+    assert!(
+        ok && before.contains("br0") && before.contains("tee"),
+        "{before}"
+    );
+    let (ok, out, err) = ctl(&sock, &["save", "-w"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, format!("saved the running graph to {boot}\n"));
+    assert_eq!(std::fs::read_to_string(&boot).unwrap(), before);
+    let mode = std::fs::metadata(&boot).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o640
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["graph.ngctl"], "no temporary file left");
+    // `save -w FILE` is not a thing; JSON says where it went
+    let (ok, _, err) = ctl(&sock, &["save", "-w", "elsewhere"]);
+    assert!(!ok && err.contains("-w"), "{err}");
+    let (ok, j, _) = ctl(&sock, &["--json", "save", "-w"]);
+    let j: J = serde_json::from_str(&j).unwrap();
+    assert!(
+        ok && j["saved"] == boot.as_str() && j["script"] == before.as_str(),
+        "{j}"
+    );
+    stop(child);
+    // a restart with that file: the same graph
+    let (child, sock) = start(&["--mem-port", "m1", "-f", &boot]);
+    let (ok, after, _) = ctl(&sock, &["save"]);
+    assert!(ok);
+    assert_eq!(after, before);
+    stop(child);
+    // a daemon without -f has nowhere to write
+    let (child, sock) = start(&[]);
+    let (ok, _, err) = ctl(&sock, &["save", "-w"]);
+    assert!(!ok && err.contains("without a boot script"), "{err}");
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+}

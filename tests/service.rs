@@ -134,3 +134,45 @@ fn the_unit_verifies() {
     assert!(o.status.success() && err.trim().is_empty(), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The unit runs xdpgraph as its own unprivileged user with exactly the capabilities
+/// `xdpgraph run` checks for (tests/privilege.rs proves that set on a veth lab; tests/package.rs
+/// runs the installed unit's command line with it), its control socket open to its group.
+#[test]
+fn the_unit_grants_the_checked_capabilities_and_nothing_else() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dist/xdpgraph.service"
+    ))
+    .unwrap();
+    let value = |key: &str| {
+        let l = unit.lines().find(|l| l.starts_with(&format!("{key}=")));
+        l.unwrap_or_else(|| panic!("no {key}="))
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_string()
+    };
+    let set = |key: &str| {
+        let mut v: Vec<String> = value(key).split_whitespace().map(String::from).collect();
+        v.sort();
+        v
+    };
+    let mut want = [
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_BPF",
+        "CAP_PERFMON",
+        "CAP_IPC_LOCK",
+        "CAP_SYS_NICE",
+        "CAP_DAC_READ_SEARCH",
+    ];
+    want.sort();
+    assert_eq!(set("AmbientCapabilities"), want);
+    assert_eq!(set("CapabilityBoundingSet"), want);
+    assert_eq!(value("User"), "xdpgraph");
+    assert_eq!(value("NoNewPrivileges"), "yes");
+    assert!(value("ExecStart").contains("--socket-group xdpgraph"));
+    assert!(value("ExecStart").ends_with("-f /etc/xdpgraph/graph.ngctl"));
+    assert!(unit.contains("ReadWritePaths=/etc/xdpgraph"));
+}

@@ -22,7 +22,7 @@ impl Client {
                 e.kind(),
                 format!("no xdpgraph daemon at {path} (is `xdpgraph run` running? see --socket / XDPGRAPH_SOCKET)"),
             ),
-            io::ErrorKind::PermissionDenied => io::Error::new(e.kind(), format!("{path}: permission denied (the control socket is root-only)")),
+            io::ErrorKind::PermissionDenied => io::Error::new(e.kind(), denied(path)),
             _ => io::Error::new(e.kind(), format!("{path}: {e}")),
         })?;
         Ok(Client {
@@ -33,9 +33,19 @@ impl Client {
 
     /// Sends one command line and waits for its reply.
     pub fn call(&mut self, line: &str) -> io::Result<Reply> {
-        writeln!(self.w, "{}", super::server::encode_request(line))?;
+        let sent = writeln!(self.w, "{}", super::server::encode_request(line));
         let mut buf = String::new();
-        if self.r.read_line(&mut buf)? == 0 {
+        if let Err(e) = sent {
+            // a refusal (a peer the daemon does not serve) comes before the request is read:
+            // the daemon's reason may be waiting, behind the closed connection
+            let refused = matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            );
+            if !refused || !matches!(self.r.read_line(&mut buf), Ok(n) if n > 0) {
+                return Err(e);
+            }
+        } else if self.r.read_line(&mut buf)? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "the daemon closed the connection",
@@ -45,6 +55,28 @@ impl Client {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad reply: {e}")))?;
         Ok(Reply::from_wire(&j))
     }
+}
+
+/// Why connecting to the socket at `path` was refused: who may use it, from its owner, group
+/// and mode.
+fn denied(path: &str) -> String {
+    use crate::sys::users;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return format!("{path}: permission denied (its directory is closed to you)");
+    };
+    let owner = users::user_name(m.uid()).unwrap_or_else(|| m.uid().to_string());
+    let group = (users::group_name(m.gid()).ok().flatten()).unwrap_or_else(|| m.gid().to_string());
+    let mode = m.mode() & 0o777;
+    let who = match (mode & 0o020 != 0, owner == "root") {
+        (true, true) => format!("root and the members of group {group}"),
+        (true, false) => format!("root, {owner} and the members of group {group}"),
+        (false, true) => "root".to_string(),
+        (false, false) => format!("root and {owner}"),
+    };
+    format!(
+        "{path}: permission denied (owner {owner}, group {group}, mode {mode:04o}: only {who} may use it; see xdpgraph run --socket-group)"
+    )
 }
 
 /// Prints replies as text or JSON.
@@ -108,6 +140,10 @@ pub fn run_line(c: &mut Client, p: &mut Printer<'_>, line: &str, depth: usize) -
             }
             return run_file(c, p, file, depth + 1)
                 .map(|ok| if ok { Step::Ok } else { Step::Failed });
+        }
+        (Ok(VerbId::Save), [_, _]) if words.contains(&"-w") => {
+            p.fail("save: -w writes the daemon's boot script; give it no file");
+            return Ok(Step::Failed);
         }
         (Ok(v @ (VerbId::Dot | VerbId::Save)), [.., file]) if !file.starts_with('-') => {
             // the file is written here; the daemon gets the verb and its options

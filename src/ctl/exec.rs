@@ -133,6 +133,9 @@ fn run(c: &mut dyn Control, id: VerbId, w: &[&str]) -> Run {
             Ok(Reply::ok(t, j))
         }
         VerbId::Dot => dot(c, w),
+        VerbId::Save if w.first() == Some(&"-w") => Err(ControlError::Unsupported(
+            "save -w: only a daemon writes its boot script (the file it was started with, run -f)",
+        )),
         VerbId::Save => {
             let s = super::save::save(c.graph());
             Ok(Reply::ok(s.clone(), json!({"script": s})))

@@ -65,7 +65,7 @@ pub const VERBS: &[Verb] = &[
     Verb { id: VerbId::Stats, name: "stats", aliases: &[], usage: "stats [path]", help: "Counters of one node and its hooks, or of every node.", min: 0, max: 1 },
     Verb { id: VerbId::Errors, name: "errors", aliases: &[], usage: "errors", help: "Every drop reason with its count, per node and in total (like VPP's show errors).", min: 0, max: 0 },
     Verb { id: VerbId::Capture, name: "capture", aliases: &[], usage: "capture <path> <hook> [-w file|-] [-c count] [-s snaplen] [-d in|out|inout]", help: "Copy the frames crossing <hook> of the node at <path> (in: entering the node through it, out: leaving by it; both by default) until Ctrl-C or <count> frames: one line per frame, or pcapng to <file> (-: standard output, for tcpdump -r -); -s keeps the first <snaplen> bytes. Runs from the command line (xdpgraph ctl capture ...); the graph is left as it was.", min: 2, max: 10 },
-    Verb { id: VerbId::Save, name: "save", aliases: &[], usage: "save [file]", help: "A script of commands that recreates the topology and node settings.", min: 0, max: 1 },
+    Verb { id: VerbId::Save, name: "save", aliases: &[], usage: "save [-w | file]", help: "A script of commands that recreates the topology and node settings (printed, or written to <file>); -w writes it to the daemon's boot script, the file it was started with (run -f), atomically, so that a restart brings this graph back.", min: 0, max: 1 },
 ];
 
 /// Why a word names no verb.

@@ -6,8 +6,8 @@
 //!   graph's queries into ngctl-style text and JSON, [`generic`] answers the messages every
 //!   node understands (`nodeinfo`, ...), [`dot`] and [`save`] write the graph as Graphviz and
 //!   as a script.
-//! * [`server`]: the Unix socket (mode 0600, root only) and the request channel to the
-//!   management thread.
+//! * [`server`]: the Unix socket (mode 0600: root and the daemon's user; or a group's, with
+//!   `run --socket-group`) and the request channel to the management thread.
 //! * [`client`]: sends command lines and prints replies.
 //! * [`metrics`]: the counters in Prometheus text format.
 //! * [`capture`]: `capture`, the frames crossing a hook streamed to the client (its framing is

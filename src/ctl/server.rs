@@ -1,6 +1,8 @@
 //! The daemon's control socket.
 //!
-//! A Unix stream socket created mode 0600 (root only; the peer's uid is checked as well).
+//! A Unix stream socket created mode 0600 (root and the daemon's user only), or with the group
+//! and mode of a [`SocketAccess`] (`run --socket-group`: a group of operators); the peer's
+//! credentials are checked against the same rule as well.
 //! Each connection gets a thread that reads newline-delimited JSON requests (at most
 //! [`MAX_REQUEST`](super::MAX_REQUEST) bytes each), hands them to the management thread through
 //! a channel, and writes back the reply once the command has been applied. Bad requests get an
@@ -79,6 +81,93 @@ fn remove_stale(p: &Path) -> io::Result<()> {
     }
 }
 
+/// Who may use the control socket besides root and the daemon's own user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// The socket file's group (None: the daemon's own group).
+    pub group: Option<u32>,
+    /// The socket file's mode: 0600 lets only root and the daemon's user in; 0660 also the
+    /// members of its group; 0666 everyone.
+    pub mode: u32,
+}
+
+impl Default for SocketAccess {
+    fn default() -> Self {
+        SocketAccess {
+            group: None,
+            mode: 0o600,
+        }
+    }
+}
+
+impl SocketAccess {
+    /// `group`, with mode 0660 unless `mode` says otherwise (0600 without a group).
+    pub fn new(group: Option<u32>, mode: Option<u32>) -> SocketAccess {
+        let mode = mode.unwrap_or(if group.is_some() { 0o660 } else { 0o600 });
+        SocketAccess { group, mode }
+    }
+}
+
+/// The rule the file's owner, group and mode make (connect(2) checks write permission on the
+/// file), applied again to the peer's credentials: the file's mode could be changed, and a
+/// connection that slipped through must not be served either.
+#[derive(Debug, Clone, Copy)]
+struct Gate {
+    owner: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl Gate {
+    /// Ok, or why the peer is refused.
+    fn admit(&self, p: &crate::sys::users::Peer) -> Result<(), String> {
+        let group_may = self.mode & 0o020 != 0 && p.in_group(self.gid);
+        if p.uid == 0 || p.uid == self.owner || group_may || self.mode & 0o002 != 0 {
+            return Ok(());
+        }
+        let who = match crate::sys::users::user_name(p.uid) {
+            Some(n) => format!("uid {} ({n})", p.uid),
+            None => format!("uid {}", p.uid),
+        };
+        Err(if self.mode & 0o020 != 0 {
+            let g = (crate::sys::users::group_name(self.gid).ok().flatten())
+                .unwrap_or_else(|| self.gid.to_string());
+            format!(
+                "permission denied: {who} is not root, not the daemon's user and not in group {g}"
+            )
+        } else {
+            format!("permission denied: {who} is not root (nor the daemon's user)")
+        })
+    }
+}
+
+/// Binds the socket at `p` and gives it `access`'s group and mode; returns the listener and
+/// the rule for peers.
+fn bind(p: &Path, access: SocketAccess) -> io::Result<(UnixListener, Gate)> {
+    use std::os::unix::fs::MetadataExt;
+    let path = p.display();
+    let old = crate::sys::netdev::umask(0o177);
+    let l = UnixListener::bind(p);
+    crate::sys::netdev::umask(old);
+    let l = l.map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+    if let Some(g) = access.group {
+        std::os::unix::fs::chown(p, None, Some(g)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{path}: giving it group {g}: {e} (the daemon must be root, have CAP_CHOWN, or be in that group)"),
+            )
+        })?;
+    }
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(access.mode & 0o777))?;
+    let m = std::fs::metadata(p)?;
+    let gate = Gate {
+        owner: m.uid(),
+        gid: m.gid(),
+        mode: m.mode() & 0o777,
+    };
+    Ok((l, gate))
+}
+
 /// The listening control socket; removed when dropped.
 pub struct Server {
     /// The accept thread's listener (a second descriptor): shut down to wake it.
@@ -89,8 +178,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Listens on `path`, sending requests to `to_mgmt`.
+    /// Listens on `path` (mode 0600), sending requests to `to_mgmt`.
     pub fn start(path: &str, to_mgmt: SyncSender<Request>) -> io::Result<Server> {
+        Server::start_with(path, SocketAccess::default(), to_mgmt)
+    }
+
+    /// Listens on `path` with the group and mode of `access`, sending requests to `to_mgmt`.
+    pub fn start_with(
+        path: &str,
+        access: SocketAccess,
+        to_mgmt: SyncSender<Request>,
+    ) -> io::Result<Server> {
         let p = Path::new(path);
         if let Some(dir) = p.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
@@ -99,11 +197,13 @@ impl Server {
             }
         }
         remove_stale(p)?;
-        let old = crate::sys::netdev::umask(0o177);
-        let l = UnixListener::bind(p);
-        crate::sys::netdev::umask(old);
-        let l = l.map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
+        let (l, gate) = match bind(p, access) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(p);
+                return Err(e);
+            }
+        };
         // accept(2) blocks: the thread sleeps until a client connects (no polling; issue 16).
         // Drop wakes it by shutting the listener down after setting `stop`.
         let listener = l.try_clone()?;
@@ -111,7 +211,7 @@ impl Server {
         let s2 = stop.clone();
         let thread = std::thread::Builder::new()
             .name("xdpgraph-ctl".into())
-            .spawn(move || accept_loop(l, to_mgmt, s2))?;
+            .spawn(move || accept_loop(l, gate, to_mgmt, s2))?;
         Ok(Server {
             listener,
             path: p.to_path_buf(),
@@ -137,7 +237,7 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) {
+fn accept_loop(l: UnixListener, gate: Gate, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBool>) {
     let clients = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = l.accept();
@@ -154,15 +254,10 @@ fn accept_loop(l: UnixListener, to_mgmt: SyncSender<Request>, stop: Arc<AtomicBo
                     );
                     continue;
                 }
-                match crate::sys::netdev::peer_uid(s.as_raw_fd()) {
-                    Ok(0) => {}
-                    Ok(uid) if uid == crate::sys::netdev::euid() => {}
-                    Ok(uid) => {
-                        let _ = refuse(
-                            s,
-                            &format!("permission denied: uid {uid} is not root"),
-                            Errno::EPERM,
-                        );
+                match crate::sys::users::peer(s.as_raw_fd()).map(|p| gate.admit(&p)) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(why)) => {
+                        let _ = refuse(s, &why, Errno::EACCES);
                         continue;
                     }
                     Err(_) => continue,

@@ -5,6 +5,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod caps;
 pub mod cpu;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
@@ -13,5 +14,6 @@ pub mod netdev;
 pub mod notify;
 pub mod process;
 pub mod random;
+pub mod users;
 pub mod veth;
 pub mod xsk;
