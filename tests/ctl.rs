@@ -506,18 +506,29 @@ fn did(done: &mut Done, ty: &str, msgs: &[&str]) {
     }
 }
 
-/// m0 -> tee t -> bridge br0 -> { m1, one2many o -> hole }, tee copies -> hole h; m2 -> vlan v
-/// -> hub hb -> echo ec. m0 sends exactly 1000 frames (alternately 02:..:01 -> 02:..:02 and
-/// back, 64 bytes), all of which have arrived when this returns.
+/// m0 -> tee t -> bridge br0 -> { pipe pp (20 ms delay) -> m1, one2many o -> hole }, tee
+/// copies -> hole h; m2 -> vlan v -> hub hb -> echo ec; the filters and policers hang off `.`
+/// (no traffic): etf e, macfilter mf, tcpmss mss, vlan_rotate vr, bpf bp, car c. m0 sends
+/// exactly 1000 frames (alternately 02:..:01 -> 02:..:02 and back, 64 bytes), all of which
+/// have arrived when this returns; m0 is connected last (its generator starts then), so the
+/// pipe is configured before the one frame the bridge floods to it.
 fn message_topology(dir: &std::path::Path) -> Daemon {
     let script = dir.join("topo.ngctl");
     std::fs::write(
         &script,
-        "mkpeer m0: tee lower left\nname m0:lower t\nmkpeer t: bridge right link0\n\
-         name t:right br0\nconnect br0: m1: link1 lower\nmkpeer t: hole left2right in\n\
-         name t:left2right h\nmkpeer br0: one2many link2 one\nname br0:link2 o\n\
-         mkpeer o: hole many0 x\nmkpeer m2: vlan lower downstream\nname m2:lower v\n\
-         mkpeer v: hub v10 a\nname v:v10 hb\nmkpeer hb: echo b e\nname hb:b ec\n",
+        "mkpeer m1: pipe lower lower\nname m1:lower pp\nmsg pp: setcfg { delay=20000 }\n\
+         mkpeer pp: bridge upper link1\nname pp:upper br0\nmkpeer br0: one2many link2 one\n\
+         name br0:link2 o\nmkpeer o: hole many0 x\nmkpeer br0: tee link0 right\n\
+         name br0:link0 t\nmkpeer t: hole left2right in\nname t:left2right h\n\
+         mkpeer m2: vlan lower downstream\nname m2:lower v\n\
+         mkpeer v: hub v10 a\nname v:v10 hb\nmkpeer hb: echo b e\nname hb:b ec\n\
+         mkpeer . etf ce downstream\nname .:ce e\nmkpeer e: hole ip x\n\
+         mkpeer . macfilter cm ether\nname .:cm mf\nmkpeer mf: hole known y\n\
+         mkpeer . tcpmss ct in\nname .:ct mss\nmkpeer mss: hole out z\n\
+         mkpeer . vlan_rotate cv original\nname .:cv vr\n\
+         mkpeer . bpf cb in\nname .:cb bp\nmkpeer bp: hole m w\n\
+         mkpeer . car cc upper\nname .:cc c\n\
+         connect t: m0: left lower\n",
     )
     .unwrap();
     let d = Daemon::start(
@@ -536,7 +547,7 @@ fn message_topology(dir: &std::path::Path) -> Daemon {
     d
 }
 
-const TYPES_AND_PATHS: [(&str, &str); 9] = [
+const TYPES_AND_PATHS: [(&str, &str); 16] = [
     ("bridge", "br0:"),
     ("tee", "t:"),
     ("hole", "h:"),
@@ -546,6 +557,13 @@ const TYPES_AND_PATHS: [(&str, &str); 9] = [
     ("echo", "ec:"),
     ("ether", "m0:"),
     ("socket", "[1]:"),
+    ("etf", "e:"),
+    ("macfilter", "mf:"),
+    ("tcpmss", "mss:"),
+    ("vlan_rotate", "vr:"),
+    ("bpf", "bp:"),
+    ("car", "c:"),
+    ("pipe", "pp:"),
 ];
 
 fn generic_messages(d: &Daemon, done: &mut Done) {
@@ -849,6 +867,191 @@ fn ether_messages(d: &Daemon, done: &mut Done) {
     );
 }
 
+/// etf, tcpmss and vlan_rotate: configured, read back, counters read and cleared, refusals.
+fn filter_messages(d: &Daemon, done: &mut Done) {
+    did(done, "etf", &["getstatus", "setflag", "setfilter"]);
+    d.ok("msg e: setfilter { matchhook=\"ip\" ethertype=0x800 }");
+    d.fails(
+        "msg e: setfilter { matchhook=\"ip\" ethertype=0x800 }",
+        "already exists",
+    );
+    d.fails(
+        "msg e: setfilter { matchhook=\"nope\" ethertype=0x806 }",
+        "no hook \"nope\"",
+    );
+    assert_eq!(d.ok("msg e: setflag 1"), "");
+    let j = d.json("msg e: getstatus")["reply"].clone();
+    assert_eq!(j["packets_in"].as_u64().unwrap_or(0), 0, "{j}");
+    did(
+        done,
+        "tcpmss",
+        &["config", "getstats", "clrstats", "getclrstats"],
+    );
+    d.ok("msg mss: config { inHook=\"in\" outHook=\"out\" maxMSS=1452 }");
+    assert_eq!(d.json("msg mss: getstats \"in\"")["reply"]["maxMSS"], 1452);
+    assert_eq!(
+        d.json("msg mss: getclrstats \"in\"")["reply"]["maxMSS"],
+        1452
+    );
+    assert_eq!(d.ok("msg mss: clrstats \"in\""), "");
+    d.fails("msg mss: getstats \"nope\"", "no hook \"nope\"");
+    for m in ["setconf", "getconf", "getstat", "clrstat", "getclrstat"] {
+        did(done, "vlan_rotate", &[m]);
+    }
+    d.ok("msg vr: setconf { rot=1 min=2 max=3 }");
+    assert_eq!(
+        d.ok("msg vr: getconf"),
+        "Rec'd response \"getconf\" from \"vr:\":\nArgs:\t{ rot=1 min=2 max=3 }\n"
+    );
+    d.fails("msg vr: setconf { rot=20 min=2 max=3 }", "rot");
+    assert!(d.ok("msg vr: getstat").contains("histogram"));
+    assert!(d.ok("msg vr: getclrstat").contains("histogram"));
+    assert_eq!(d.ok("msg vr: clrstat"), "");
+}
+
+fn macfilter_messages(d: &Daemon, done: &mut Done) {
+    let msgs = [
+        "reset",
+        "direct",
+        "directi",
+        "getmacs",
+        "getclrmacs",
+        "clrmacs",
+        "gethooks",
+    ];
+    did(done, "macfilter", &msgs);
+    d.ok("msg mf: direct { hookname=\"known\" ether=02:00:00:00:00:01 }");
+    d.ok("msg mf: directi { hookid=1 ether=02:00:00:00:00:02 }");
+    assert_eq!(d.json("msg mf: getmacs")["reply"]["n"], 2);
+    let h = d.json("msg mf: gethooks")["reply"].clone();
+    assert!(
+        (h["hooks"].as_array().unwrap().iter())
+            .any(|x| x["hookname"] == "known" && x["maccnt"] == 2),
+        "{h}"
+    );
+    assert_eq!(d.json("msg mf: getclrmacs")["reply"]["n"], 2);
+    assert_eq!(d.ok("msg mf: clrmacs"), "");
+    assert_eq!(d.ok("msg mf: reset"), "");
+    assert_eq!(
+        d.json("msg mf: getmacs")["reply"]["n"]
+            .as_u64()
+            .unwrap_or(0),
+        0
+    );
+    d.fails("msg mf: direct { bogus=1 }", "bogus");
+}
+
+fn bpf_messages(d: &Daemon, done: &mut Done) {
+    let msgs = [
+        "setprogram",
+        "getprogram",
+        "getstats",
+        "clrstats",
+        "getclrstats",
+    ];
+    did(done, "bpf", &msgs);
+    d.ok(
+        "msg bp: setprogram { thisHook=\"in\" ifMatch=\"m\" bpf_prog_len=1 \
+         bpf_prog=[ { code=6 k=65535 } ] }",
+    );
+    let p = d.json("msg bp: getprogram \"in\"")["reply"].clone();
+    assert_eq!(
+        (p["ifMatch"].as_str(), p["bpf_prog_len"].as_u64()),
+        (Some("m"), Some(1))
+    );
+    d.fails(
+        "msg bp: setprogram { thisHook=\"in\" bpf_prog_len=2 bpf_prog=[ { code=6 k=1 } ] }",
+        "bpf_prog_len",
+    );
+    d.fails("msg bp: getprogram \"nope\"", "no hook \"nope\"");
+    let s = d.json("msg bp: getstats \"in\"")["reply"].clone();
+    assert_eq!(s["recvFrames"].as_u64().unwrap_or(0), 0, "{s}");
+    d.json("msg bp: getclrstats \"in\"");
+    assert_eq!(d.ok("msg bp: clrstats \"in\""), "");
+}
+
+fn car_messages(d: &Daemon, done: &mut Done) {
+    let msgs = ["getstats", "clrstats", "getclrstats", "getconf", "setconf"];
+    did(done, "car", &msgs);
+    assert_eq!(
+        d.json("msg c: getconf")["reply"]["downstream"]["cir"],
+        10240
+    );
+    d.ok(
+        "msg c: setconf { upstream={ cbs=100 ebs=100 cir=8000 greenAction=1 mode=3 } \
+         downstream={ cbs=1000 ebs=1000 cir=64000 greenAction=1 yellowAction=1 redAction=2 } }",
+    );
+    let c = d.json("msg c: getconf")["reply"].clone();
+    assert_eq!(
+        (
+            c["upstream"]["mode"].as_u64(),
+            c["downstream"]["cir"].as_u64()
+        ),
+        (Some(3), Some(64000))
+    );
+    d.fails(
+        "msg c: setconf { upstream={ cbs=100 cir=0 mode=3 } downstream={ cbs=100 } }",
+        "needs a cir",
+    );
+    let s = d.json("msg c: getstats")["reply"].clone();
+    assert_eq!(s["upstream"]["passed"].as_u64().unwrap_or(0), 0, "{s}");
+    d.json("msg c: getclrstats");
+    assert_eq!(d.ok("msg c: clrstats"), "");
+}
+
+/// The bridge flooded one frame to the pipe (its only frame): held for the 20 ms delay and
+/// sent on by the daemon's worker with no traffic after it.
+fn pipe_messages(d: &Daemon, done: &mut Done) {
+    let msgs = [
+        "getstats",
+        "clrstats",
+        "getclrstats",
+        "getrun",
+        "getcfg",
+        "setcfg",
+    ];
+    did(done, "pipe", &msgs);
+    let t = Instant::now();
+    while d.json("msg pp: getstats")["reply"]["downstream"]["FwdFrames"] != 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the held frame never left"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(d.json("msg m1: getstats")["reply"]["tx_packets"], 1);
+    let r = d.json("msg pp: getrun")["reply"].clone();
+    assert_eq!(
+        r["downstream"]["delayedFrames"].as_u64().unwrap_or(0),
+        0,
+        "{r}"
+    );
+    assert_eq!(
+        d.ok("msg pp: getcfg"),
+        "Rec'd response \"getcfg\" from \"pp:\":\nArgs:\t{ delay=20000 downstream={ \
+         queuelen=50 fifo=1 droptail=1 } upstream={ queuelen=50 fifo=1 droptail=1 } }\n"
+    );
+    d.ok("msg pp: setcfg { bandwidth=2000000 downstream={ BER=-1 queuelen=100 } }");
+    let c = d.json("msg pp: getcfg")["reply"].clone();
+    assert_eq!(
+        (c["bandwidth"].as_u64(), c["overhead"].as_u64()),
+        (Some(2_000_000), Some(10))
+    );
+    assert_eq!(c["downstream"]["queuelen"], 100);
+    d.fails("msg pp: setcfg { downstream={ wfq=1 } }", "wfq");
+    assert_eq!(
+        d.json("msg pp: getclrstats")["reply"]["downstream"]["FwdOctets"],
+        64
+    );
+    assert_eq!(
+        d.json("msg pp: getstats")["reply"]["downstream"]["FwdFrames"]
+            .as_u64()
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(d.ok("msg pp: clrstats"), "");
+}
+
 /// Every message each type lists (the error for an unknown message names them all: the
 /// type's own, from the registry, and the generic ones) was exercised.
 fn every_listed_message_was_exercised(d: &Daemon, done: &Done) {
@@ -892,6 +1095,11 @@ fn every_node_message_through_ctl() {
     vlan_messages(&d, &mut done);
     hub_messages(&d, &mut done);
     ether_messages(&d, &mut done);
+    filter_messages(&d, &mut done);
+    macfilter_messages(&d, &mut done);
+    bpf_messages(&d, &mut done);
+    car_messages(&d, &mut done);
+    pipe_messages(&d, &mut done);
     every_listed_message_was_exercised(&d, &done);
     let _ = std::fs::remove_dir_all(&dir);
 }

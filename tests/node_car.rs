@@ -1,7 +1,8 @@
 //! The `car` node (ng_car(4), committed access rate) in the in-memory lab: the rate held over
 //! stepped graph time (bytes and packets), each mode's colouring, actions, both directions,
-//! `setconf`'s errors, `getconf`, the counters' names and clearing, drops in `ctl errors`, and
-//! `ctl save`.
+//! `setconf`'s errors, `getconf`, the counters' names and clearing, drops in `ctl errors`,
+//! `ctl save`, and mode 3 (shaping): frames over the rate held in a queue and released as the
+//! bucket refills, with no traffic; the queue's limit and early drop; held frames freed.
 
 use xdpgraph::ctl::exec::execute;
 use xdpgraph::errno::Errno;
@@ -295,14 +296,14 @@ fn car_setconf_refuses_what_ng_car_refuses() {
         l.graph.msg("c:", "setconf", None).unwrap_err().errno(),
         Errno::EINVAL
     );
-    // Shaping is valid in ng_car and not implemented here.
-    let e = setconf(&mut l, &with("cbs=100 ebs=100 cir=1000 mode=3")).unwrap_err();
-    assert_eq!(e.errno(), Errno::EOPNOTSUPP);
-    assert!(e.to_string().contains("shaping"), "{e}");
     // Nothing was changed by the refusals.
     let c = l.graph.msg("c:", "getconf", None).unwrap().unwrap();
     assert_eq!(conf_field(&c, "downstream", "cbs"), 8192);
     assert_eq!(conf_field(&c, "downstream", "mode"), 0);
+    // Shaping with a cir is valid.
+    setconf(&mut l, &with("cbs=100 ebs=100 cir=1000 mode=3")).unwrap();
+    let c = l.graph.msg("c:", "getconf", None).unwrap().unwrap();
+    assert_eq!(conf_field(&c, "downstream", "mode"), 3);
     // Edges that pass.
     setconf(&mut l, &with("cbs=0 ebs=1 cir=1000000000 pir=1000000000")).unwrap();
     setconf(&mut l, &with("cbs=1 ebs=1 cir=976562 opt=2")).unwrap();
@@ -451,4 +452,108 @@ fn car_save_recreates_the_configuration() {
     let mut d = car();
     let script = xdpgraph::ctl::save::save(&mut d.graph);
     assert!(!script.contains("setconf"), "{script}");
+}
+
+/// Sets graph time to `t` and lets the worker run its call-backs (no new traffic).
+fn at(l: &mut Lab, t: u64) {
+    l.graph.set_time_ns(t);
+    l.worker.poll();
+}
+
+fn seq(f: &[u8]) -> u8 {
+    f[14]
+}
+
+#[test]
+fn car_mode3_shapes_frames_over_the_rate_instead_of_dropping_them() {
+    let mut l = car();
+    // cir 8000 bit/s = 1000 bytes/s: a 100-byte frame every 100 ms once cbs is spent.
+    down(&mut l, "cbs=1000 ebs=1000 cir=8000 greenAction=1 mode=3");
+    l.send(0, &(0..20).map(|i| fr(100, i)).collect::<Vec<_>>());
+    let out: Vec<u8> = l.tx(1).iter().map(|f| seq(f)).collect();
+    assert_eq!(out, (0..10).collect::<Vec<_>>(), "cbs worth go at once");
+    assert_eq!(stats(&mut l, "downstream"), [10, 0, 10, 10, 0, 0]);
+    assert_eq!(l.worker.pool().available(), l.worker.pool().capacity() - 10);
+    for k in 1..=10u64 {
+        at(&mut l, k * 100 * MS - 1);
+        assert!(l.tx(1).is_empty(), "frame {k}: not before its tokens");
+        at(&mut l, k * 100 * MS);
+        let out: Vec<u8> = l.tx(1).iter().map(|f| seq(f)).collect();
+        assert_eq!(
+            out,
+            [9 + k as u8],
+            "one a 100 ms, in order, with no traffic"
+        );
+    }
+    assert_eq!(stats(&mut l, "downstream"), [20, 0, 10, 10, 0, 0]);
+    assert_eq!(l.worker.pool().available(), l.worker.pool().capacity());
+    assert_eq!(l.balance().0, l.balance().1);
+    // The queue empty and the bucket refilled, frames are green again.
+    at(&mut l, 3 * SEC);
+    l.send(0, &[fr(100, 50)]);
+    assert_eq!(l.tx(1).len(), 1);
+    // The other direction (mode 0 by the defaults) is not shaped.
+    assert_eq!(stats(&mut l, "upstream"), [0; 6]);
+}
+
+#[test]
+fn car_mode3_queue_limit_and_early_drop_are_named() {
+    let mut l = car();
+    down(&mut l, "cbs=100 ebs=100 cir=8000 greenAction=1 mode=3");
+    l.send(0, &(0..200).map(|i| fr(100, i)).collect::<Vec<_>>());
+    // 1 green; then ng_car_enqueue: 99 queued at most, the early drop from the 23rd queued
+    // on (te grows by the queue's length beyond 8; red when te + length reaches 100).
+    assert_eq!(stats(&mut l, "downstream"), [1, 100, 1, 99, 100, 0]);
+    assert_eq!(l.graph.drops_of("car", reason::QUEUE_FULL), 100);
+    let r = execute(&mut l.graph, "errors");
+    assert!(
+        r.text.lines().any(|x| x
+            .split_whitespace()
+            .take(4)
+            .eq(["c:", "car", "queue_full", "100"])),
+        "{}",
+        r.text
+    );
+    assert_eq!(l.tx(1).len(), 1);
+    // cbs caps the bucket at one frame: one leaves every 100 ms.
+    let mut out = Vec::new();
+    for k in 1..=99u64 {
+        at(&mut l, k * 100 * MS);
+        let got = l.tx(1);
+        assert_eq!(got.len(), 1, "step {k}");
+        out.push(seq(&got[0]));
+    }
+    assert_eq!(out[..22], (1..23).collect::<Vec<u8>>()[..], "in order");
+    assert!(out.windows(2).all(|w| w[0] < w[1]), "{out:?}");
+    assert_eq!(stats(&mut l, "downstream")[0], 100);
+    assert_eq!(l.balance().0, l.balance().1);
+}
+
+#[test]
+fn car_mode3_queued_frames_are_freed_when_the_hook_or_node_goes() {
+    let mut l = car();
+    let shape = "{ cbs=100 ebs=100 cir=8000 greenAction=1 mode=3 }";
+    setconf(
+        &mut l,
+        &format!("{{ upstream={shape} downstream={shape} }}"),
+    )
+    .unwrap();
+    l.send(0, &(0..11).map(|i| fr(100, i)).collect::<Vec<_>>());
+    l.send(1, &(0..6).map(|i| fr(100, i)).collect::<Vec<_>>());
+    let cap = l.worker.pool().capacity();
+    assert_eq!(l.worker.pool().available(), cap - 15);
+    // lower goes: what came from it is freed, the rest stays queued.
+    l.graph.rmhook("c:", "lower").unwrap();
+    l.worker.poll();
+    assert_eq!(l.graph.drops(DropReason::Flushed), 5);
+    assert_eq!(l.worker.pool().available(), cap - 10);
+    l.graph.shutdown("c:").unwrap();
+    l.worker.poll();
+    assert_eq!(
+        l.worker.pool().available(),
+        cap,
+        "every queued frame back in the pool"
+    );
+    assert_eq!(l.graph.drops(DropReason::Flushed), 15);
+    assert_eq!(l.balance().0, l.balance().1);
 }

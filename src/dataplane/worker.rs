@@ -283,8 +283,15 @@ impl Running {
             }
             idle = idle.saturating_add(1);
             if !busy && idle > idle_polls {
-                if self.fds.is_empty() {
-                    std::thread::sleep(Duration::from_millis(1));
+                // Never past the time a node holding frames here must send them (a pipe's
+                // delay, a car's shaping queue): nearer than poll(2)'s 1 ms step, a precise
+                // sleep instead; due now, no wait.
+                let wait = self.w.idle_wait(Duration::from_millis(1));
+                if wait.is_zero() {
+                    continue;
+                }
+                if self.fds.is_empty() || wait < Duration::from_millis(1) {
+                    std::thread::sleep(wait);
                 } else {
                     let _ = self.fds.wait(1);
                 }

@@ -66,6 +66,10 @@ generic_reasons! {
     HostUnavailable = "host_unavailable": "no path to the host stack for this port",
     /// Discarded on purpose (a sink).
     Discarded = "discarded": "discarded by design (hole node, socket node)",
+    /// Held by a node to be sent later, and freed: the node or its hook went, or the worker
+    /// stopped.
+    Flushed = "flushed": "held by a node to be sent later (pipe delay, car shaping queue) and \
+                          freed because the node or its hook was removed or the worker stopped",
 }
 
 impl DropReason {

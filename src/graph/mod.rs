@@ -8,6 +8,8 @@
 //! * [`NodeType`] (node.rs) is what each node type implements; [`TypeInfo`] (registry.rs) is
 //!   what it declares about itself, and a [`Registry`] the types a graph can make. The types
 //!   themselves live in `crate::nodes`, which this module does not name.
+//! * [`HeldFrames`] (held.rs): frames a node holds on a worker to send later, and the
+//!   worker's call-backs ([`NodeType::poll`]).
 //! * [`DropReason`] (drops.rs): the engine's reasons and the numbering of the types' own.
 //! * [`capture`]: copies of the frames crossing a hook, for `ctl capture`.
 //! * [`offload`]: what a kernel fast path may forward for the graph, and its counts merged back.
@@ -15,6 +17,7 @@
 pub mod capture;
 mod drops;
 mod error;
+mod held;
 mod model;
 mod node;
 pub mod offload;
@@ -26,6 +29,7 @@ mod worker;
 
 pub use drops::{DropReason, ReasonInfo, GENERIC_REASONS};
 pub use error::{GraphError, HookError};
+pub use held::HeldFrames;
 pub use model::{Clock, Graph, GraphConfig, GraphHandle, TopologyMode};
 pub use node::{
     hook_stat, HookCx, HookRec, HookSpec, HookState, LiveCounts, MsgCx, NodeCore, NodeType, Slot,

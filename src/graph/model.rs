@@ -98,6 +98,9 @@ pub(crate) struct Shared {
     pub stats: PerWorker,
     pub live: Arc<LiveCounts>,
     pub taken: Box<[AtomicBool]>,
+    /// Publications so far: a worker holding frames for nodes looks at them again when this
+    /// changes (a node or hook may be gone; see `held.rs`).
+    pub edits: AtomicU64,
 }
 
 /// A cloneable, `Send` handle from which workers are created on their own threads.
@@ -169,6 +172,7 @@ impl Graph {
             stats: PerWorker::new(workers, gstat::COUNT),
             live,
             taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            edits: AtomicU64::new(0),
             epoch,
             cfg: GraphConfig { workers, ..cfg },
         });
@@ -602,6 +606,7 @@ impl Graph {
                 *w = self.build_snapshot();
             }
         }
+        sh.edits.fetch_add(1, Ordering::Release);
         sh.epoch.reclaim();
     }
 

@@ -91,6 +91,15 @@ pub trait NodeType: Send + Sync + 'static {
     /// dropped through `cx` (frames left behind are dropped as `unhandled`).
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox);
 
+    /// For a type that holds frames to send later ([`Cx::with_held`]): called on a worker at
+    /// or after the time the node asked for there ([`Cx::wake_at`], or this method's last
+    /// answer), and after every published edit, with the graph time `now_ns`. It sends what
+    /// is due through `cx` as `rcv` does (frames go on from this node's hooks) and returns
+    /// when to be called next on this worker, None when it holds nothing there.
+    fn poll(&self, _cx: &mut Cx<'_>, _now_ns: u64) -> Option<u64> {
+        None
+    }
+
     /// Handles one of the type's messages (`TypeInfo::messages`; the graph refuses others
     /// before calling this) on the management thread.
     fn msg(

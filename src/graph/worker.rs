@@ -16,7 +16,19 @@
 //! Captures (`super::capture`): a hook crossing whose snapshot entry has taps copies the burst's
 //! frames into the captures' rings for this worker; without captures it costs one `Option`
 //! check per burst.
+//!
+//! Held frames (`super::held`): a node may keep frames to send later (a pipe's delay line, a
+//! car's shaping queue) in its state on this worker ([`Cx::with_held`]), and ask to be called
+//! back at a graph time ([`Cx::wake_at`]). [`Worker::poll`] then runs, after the ports, the
+//! [`NodeType::poll`](super::NodeType::poll) of every node due (one clock read per loop, and
+//! only while some node holds state here), and of every holding node after each published edit
+//! (one atomic load per loop), where state of nodes gone is freed and counted (`flushed`). What
+//! a poll sends runs through the graph as a received burst does. [`Worker::idle_wait`] tells
+//! an idle worker how long it may sleep: never past the earliest call-back. So a held frame
+//! leaves at the worker's first loop at or after its time: within a loop when busy, within the
+//! sleep's overshoot (timer slack, ~50 µs) when idle; the resolution is the graph clock's (ns).
 
+use super::held::{Held, HeldFrames};
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
 use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, Taps, NO_NODE};
 use super::{gstat, DropReason, GraphError, NodeId, Shared, Topo};
@@ -138,9 +150,12 @@ pub struct Cx<'a> {
     clock: &'a super::Clock,
     guard: &'a Guard,
     node: &'a SnapNode,
+    /// The node's index in the snapshot (its entry in `held`).
+    ix: NodeIx,
     pool: &'a mut Pool,
     outs: &'a mut Outs,
     ports: &'a mut Ports,
+    held: &'a mut Held,
     stats: &'a crate::counters::PerWorker,
 }
 
@@ -303,6 +318,34 @@ impl<'a> Cx<'a> {
         );
     }
 
+    /// Runs `f` with this node's state on this worker, where it holds frames to send later
+    /// (made by `make` on the node's first use here: the only allocation). One state type per
+    /// node type; the state must not be asked for again inside `f`.
+    pub fn with_held<T: HeldFrames, R>(
+        &mut self,
+        make: impl FnOnce() -> T,
+        f: impl FnOnce(&mut Cx<'a>, &mut T) -> R,
+    ) -> R {
+        let core = &self.node.core;
+        let me = (core.id, core.drop_base);
+        let stats = (self.stats, self.worker);
+        let mut st = self.held.take(self.ix, me, self.pool, stats, make);
+        let any: &mut dyn std::any::Any = &mut *st;
+        let t = any
+            .downcast_mut::<T>()
+            .expect("a node keeps one type of held state");
+        let r = f(self, t);
+        self.held.put(self.ix, st);
+        r
+    }
+
+    /// Asks this worker to call this node's [`NodeType::poll`](super::NodeType::poll) at graph
+    /// time `ns` (or soon after); only for a node with held state here ([`Cx::with_held`]).
+    #[inline]
+    pub fn wake_at(&mut self, ns: u64) {
+        self.held.wake_at(self.ix, ns);
+    }
+
     /// Stages `f` for transmission on port `port`.
     pub fn port_tx(&mut self, port: PortId, f: Frame) {
         self.stage(port, f, false)
@@ -402,6 +445,10 @@ struct Core {
     stack: Vec<Work>,
     outs: Outs,
     ports: Ports,
+    /// Nodes holding frames on this worker (see "Held frames" above).
+    held: Held,
+    /// The nodes to poll in one pass (kept to reuse its allocation).
+    due: Vec<(NodeIx, NodeId)>,
 }
 
 impl Drop for Worker {
@@ -412,6 +459,8 @@ impl Drop for Worker {
                 self.core.pool.free(f);
             }
         }
+        let c = &mut self.core;
+        c.held.free_all(&mut c.pool, &self.sh.stats, c.id);
         self.sh.taken[self.core.id].store(false, Ordering::Release);
     }
 }
@@ -457,6 +506,8 @@ impl Worker {
                     list: Vec::new(),
                     map: Vec::new(),
                 },
+                held: Held::new(),
+                due: Vec::new(),
             },
         })
     }
@@ -531,8 +582,9 @@ impl Worker {
         Some(&mut *self.core.ports.list[i].port)
     }
 
-    /// One pass over every port: housekeeping, one wire burst and one host burst each.
-    /// Returns the frames received.
+    /// One pass over every port: housekeeping, one wire burst and one host burst each; then
+    /// the nodes holding frames that are due (see "Held frames" above). Returns the frames
+    /// received plus the held frames sent on.
     pub fn poll(&mut self) -> usize {
         let mut total = 0;
         for i in 0..self.core.ports.list.len() {
@@ -541,7 +593,52 @@ impl Worker {
             total += self.rx_one(i, false);
             total += self.rx_one(i, true);
         }
+        if self.core.held.any() {
+            total += self.poll_held();
+        }
         total
+    }
+
+    /// Polls the nodes holding frames here that are due, or all of them after an edit.
+    fn poll_held(&mut self) -> usize {
+        let sh: &Shared = &self.sh;
+        let edits = sh.edits.load(Ordering::Acquire);
+        let sweep = edits != self.core.held.seen_edits;
+        if !sweep && self.core.held.next_due == u64::MAX {
+            return 0;
+        }
+        let now = sh.clock.now_ns();
+        if !sweep && now < self.core.held.next_due {
+            return 0;
+        }
+        self.core.held.seen_edits = edits;
+        let guard = self.part.pin();
+        match &sh.topo {
+            Topo::Epoch(cell) => self
+                .core
+                .poll_held(sh, cell.load(&guard), &guard, now, sweep),
+            Topo::Locked(lock) => {
+                let snap = lock.read().unwrap_or_else(|e| e.into_inner());
+                self.core.poll_held(sh, &snap, &guard, now, sweep)
+            }
+        }
+    }
+
+    /// How long an idle worker may wait for frames before a node holding frames here must be
+    /// called back: `max`, or less (zero: one is due now).
+    pub fn idle_wait(&self, max: std::time::Duration) -> std::time::Duration {
+        let h = &self.core.held;
+        if !h.any() {
+            return max;
+        }
+        if self.sh.edits.load(Ordering::Relaxed) != h.seen_edits {
+            return std::time::Duration::ZERO;
+        }
+        if h.next_due == u64::MAX {
+            return max;
+        }
+        let left = h.next_due.saturating_sub(self.sh.clock.now_ns());
+        max.min(std::time::Duration::from_nanos(left))
     }
 
     /// Polls until `stop` is set.
@@ -699,9 +796,11 @@ impl Core {
                     clock: &sh.clock,
                     guard,
                     node,
+                    ix: work.node,
                     pool: &mut self.pool,
                     outs: &mut self.outs,
                     ports: &mut self.ports,
+                    held: &mut self.held,
                     stats,
                 };
                 node.core.imp.rcv(&mut cx, work.slot, &mut burst);
@@ -710,17 +809,77 @@ impl Core {
                 }
             }
             self.outs.give(burst);
-            // Hand each output burst to the peer of its slot.
-            self.outs.last = (0, 0);
-            let mut list = std::mem::take(&mut self.outs.list);
-            for (slot, out) in list.drain(..) {
-                if let Some(o) = self.outs.open.get_mut(slot as usize) {
-                    *o = 0;
-                }
-                self.dispatch(stats, snap, work.node, slot, out, work.hops + 1);
-            }
-            self.outs.list = list;
+            self.dispatch_outs(stats, snap, work.node, work.hops + 1);
         }
+    }
+
+    /// Hands each output burst of the node just run to the peer of its slot.
+    #[inline]
+    fn dispatch_outs(
+        &mut self,
+        stats: &crate::counters::PerWorker,
+        snap: &Snapshot,
+        from: NodeIx,
+        hops: u16,
+    ) {
+        self.outs.last = (0, 0);
+        let mut list = std::mem::take(&mut self.outs.list);
+        for (slot, out) in list.drain(..) {
+            if let Some(o) = self.outs.open.get_mut(slot as usize) {
+                *o = 0;
+            }
+            self.dispatch(stats, snap, from, slot, out, hops);
+        }
+        self.outs.list = list;
+    }
+
+    /// Calls back the nodes holding frames here that are due at `now` (all of them after an
+    /// edit, `sweep`), freeing the state of nodes gone; runs what they send through the graph
+    /// and flushes the ports. Returns the frames they sent.
+    fn poll_held(
+        &mut self,
+        sh: &Shared,
+        snap: &Snapshot,
+        guard: &Guard,
+        now: u64,
+        sweep: bool,
+    ) -> usize {
+        let (w, stats) = (self.id, &sh.stats);
+        let secs = (now / 1_000_000_000) as u32;
+        let mut due = std::mem::take(&mut self.due);
+        self.held.due_now(now, sweep, &mut due);
+        let mut sent = 0;
+        for &(ix, id) in &due {
+            let node = match snap.node(ix) {
+                Some(n) if n.core.id == id && n.core.is_alive() => n,
+                _ => {
+                    self.held.free_at(ix as usize, &mut self.pool, stats, w);
+                    continue;
+                }
+            };
+            let mut cx = Cx {
+                worker: w,
+                now: secs,
+                clock: &sh.clock,
+                guard,
+                node,
+                ix,
+                pool: &mut self.pool,
+                outs: &mut self.outs,
+                ports: &mut self.ports,
+                held: &mut self.held,
+                stats,
+            };
+            if let Some(t) = node.core.imp.poll(&mut cx, now) {
+                cx.wake_at(t);
+            }
+            sent += self.outs.list.iter().map(|(_, b)| b.len()).sum::<usize>();
+            self.dispatch_outs(stats, snap, ix, 1);
+            self.run_stack(sh, snap, guard, secs);
+        }
+        self.due = due;
+        self.flush(sh, snap);
+        sent
     }
 
     #[inline]

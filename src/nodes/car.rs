@@ -14,9 +14,22 @@
 //! * mode 2, Cisco's RED-like limiter: `tc` refills at `cir`; a frame over it may borrow
 //!   future tokens (`tc` goes negative) while the borrowed total, kept in `te`, stays below
 //!   `ebs` (yellow), else it is red and `te` restarts at 0.
-//! * mode 3 (shaping: non-green frames wait in a queue) is refused (EOPNOTSUPP): it needs
-//!   frames held by the node and sent later without a frame arriving, and a worker has no
-//!   per-node timer nor per-node frame store (see [`Car`]).
+//! * mode 3, shaping (ng_car's NG_CAR_SHAPE): a frame that is not green waits in a queue
+//!   (counted yellow), and so does every frame after it while the queue is not empty; the
+//!   queue's head takes its tokens ahead (`tc` goes negative) and leaves when `tc` is back to 0,
+//!   the next one then taking its own; `tc` refills at `cir` up to `cbs`. As ng_car_enqueue, a
+//!   frame is dropped (red, `droped`, drop reason `queue_full`) when the queue holds 99 frames
+//!   or by its random early drop: `te` (empty at setconf) grows by the queue's length beyond 8
+//!   at each frame queued, and a frame is dropped when `te` plus the queue's length reaches
+//!   100 (then `te` restarts at 0). A frame leaving the queue counts as passed (and an error
+//!   when its way out is not connected). Green frames get greenAction; there is no yellow or
+//!   red action in this mode. Queues are per worker (a frame stays with the worker whose pool
+//!   holds it: [`Cx::with_held`]), the bucket is the node's: the rate holds for all workers
+//!   together, the 99-frame limit and the early drop count each worker's queue (traffic of
+//!   one flow is on one worker). The worker calls the node back ([`NodeType::poll`]) when the
+//!   head's tokens are due, so queued frames leave without traffic arriving; they are freed
+//!   (`flushed`) when the hook they came by, or the node, goes. A direction set from mode 3 to
+//!   another sends its queued frames at the next call-back.
 //!
 //! As in ng_car, buckets are refilled lazily, when a frame does not fit `tc` (here at most
 //! once per burst, all its frames being at one instant), by the time since the last refill on
@@ -58,14 +71,15 @@
 //! one bucket, on a loaded 2-core machine), where a lost race costs a second colouring of the
 //! burst. Counters are per worker (no shared write).
 
-use crate::buf::BURST;
+use crate::buf::{Frame, BURST};
 use crate::counters::PerWorker;
 use crate::epoch::EpochCell;
 use crate::graph::{
-    BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
-    MsgSpec, NodeEnv, NodeType, Slot, TypeInfo,
+    BurstBox, Create, Cx, DropReason, GraphError, HeldFrames, HookCx, HookError, HookSpec,
+    HookState, MsgCx, MsgSpec, NodeEnv, NodeType, Slot, TypeInfo,
 };
 use crate::value::Value;
+use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed},
@@ -79,6 +93,9 @@ crate::drop_reasons! {
                             and yellowAction drops it",
         RED = "red": "red (over the committed and the excess or peak rate) and redAction \
                       drops it (the default)",
+        QUEUE_FULL = "queue_full": "mode 3 (shaping): over the committed rate, and the \
+                                    worker's shaping queue was full (99 frames) or its \
+                                    random early drop hit",
     }
 }
 
@@ -118,8 +135,8 @@ pub static TYPE: TypeInfo = TypeInfo {
             name: "setconf",
             args: CONF_ARGS,
             help: "configure both directions and fill their buckets; mode 0 RFC 2697, 1 RFC \
-                   2698, 2 RED-like (3, shaping, is not supported); opt 2 counts packets; \
-                   actions 1 forward, 2 drop, 3 mark",
+                   2698, 2 RED-like, 3 shaping (frames over cir wait in a queue); opt 2 counts \
+                   packets; actions 1 forward, 2 drop, 3 mark",
         },
     ],
     hook_counters: &[],
@@ -149,6 +166,10 @@ const MAX_RATE: u64 = 1_000_000_000;
 /// Largest bucket: the two counters share one 64-bit word.
 const MAX_BUCKET: u64 = i32::MAX as u64;
 const SHAPE: u8 = 3;
+/// ng_car's NG_CAR_QUEUE_SIZE: a shaping queue holds at most one less.
+const SHAPE_QUEUE: i64 = 100;
+/// ng_car's NG_CAR_QUEUE_MIN_TH: queue length from which its random early drop counts.
+const SHAPE_MIN_TH: i64 = 8;
 
 /// A frame's colour (an index into the counters, after `GREEN`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,11 +299,10 @@ impl HookConf {
     }
 }
 
-/// Why a configuration is refused: EINVAL, or EOPNOTSUPP for shaping.
+/// Why a configuration is refused (EINVAL).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfError {
     Invalid(String),
-    Unsupported(String),
 }
 
 /// A direction's configuration in token units: what the data path reads.
@@ -299,8 +319,7 @@ pub struct Params {
 }
 
 impl Params {
-    /// Checks `c` as ng_car's setconf does (the shaping check in a second pass, see
-    /// [`Params::supported`]) and converts it.
+    /// Checks `c` as ng_car's setconf does and converts it.
     pub fn new(c: &HookConf, dir: &str) -> Result<Params, ConfError> {
         let bad = |why: String| ConfError::Invalid(format!("{dir}: {why}"));
         let per_packet = c.opt & COUNT_PACKETS != 0;
@@ -348,16 +367,14 @@ impl Params {
         })
     }
 
-    /// Refuses what is valid and not implemented: shaping.
-    pub fn supported(&self, dir: &str) -> Result<(), ConfError> {
-        if self.mode == SHAPE {
-            return Err(ConfError::Unsupported(format!(
-                "{dir}: mode 3 (shaping) holds frames in a queue and sends them later, which a \
-                 node cannot do here (no per-node timer on the workers, no per-node frame \
-                 store); modes 0, 1 and 2 police without holding frames"
-            )));
+    /// Tokens frame `f` costs.
+    #[inline]
+    pub fn cost(&self, f: &Frame) -> i64 {
+        if self.per_packet {
+            PACKET_TOKENS
+        } else {
+            f.len as i64
         }
-        Ok(())
     }
 
     /// The buckets as setconf leaves them: full, but `te` empty in modes 2 and 3.
@@ -471,6 +488,17 @@ impl Bucket {
         Tokens::unpack(self.word.load(Acquire))
     }
 
+    /// Mode 3: the graph time at which the committed bucket, at `tc` now, is back to 0: when
+    /// the credit since the last refill (on the same absolute scale as [`credit`]) covers
+    /// what is owed.
+    pub fn due(&self, k: &Params, tc: i64) -> u64 {
+        let rate = k.cir.max(1) as u128;
+        let last = self.last.load(Acquire) as u128;
+        let want = rate * last / 8_000_000_000 + (-tc).max(0) as u128;
+        let t = (want * 8_000_000_000).div_ceil(rate);
+        (t.min(u64::MAX as u128) as u64).max(last as u64 + 1)
+    }
+
     /// Takes the credit from the last refill to `now` (once: a worker whose clock reads
     /// earlier than the last refill gets none). (committed, peak) tokens.
     fn claim(&self, k: &Params, now: u64) -> (i64, i64) {
@@ -479,6 +507,43 @@ impl Bucket {
             return (0, 0);
         }
         (credit(k.cir, old, now), credit(k.pir, old, now))
+    }
+
+    /// Applies `f` to the buckets as one atomic step: `f` works on a copy (it may run again,
+    /// from the new value, when another worker committed first) and may ask for the refill
+    /// ([`Refill::apply`]); the credit is claimed once, and kept when a retry does not use it.
+    fn transact(
+        &self,
+        k: &Params,
+        now: &mut dyn FnMut() -> u64,
+        mut f: impl FnMut(&mut Tokens, &mut Refill<'_>),
+    ) -> Tokens {
+        let mut credit: Option<(i64, i64)> = None;
+        let mut cur = self.word.load(Acquire);
+        loop {
+            let mut t = Tokens::unpack(cur);
+            let mut r = Refill {
+                bucket: self,
+                k,
+                now: &mut *now,
+                credit,
+                used: false,
+            };
+            f(&mut t, &mut r);
+            credit = r.credit;
+            if let (Some((c, p)), false) = (credit, r.used) {
+                // Claimed in an earlier attempt, not needed in this one: still owed.
+                t.refill(k, c, p);
+            }
+            let new = t.pack();
+            if new == cur {
+                return t;
+            }
+            match self.word.compare_exchange_weak(cur, new, AcqRel, Acquire) {
+                Ok(_) => return t,
+                Err(w) => cur = w,
+            }
+        }
     }
 
     /// Colours frames costing `lens` tokens, in order, into `out`, as one atomic step (see the
@@ -490,41 +555,108 @@ impl Bucket {
         out: &mut [Colour],
         now: &mut dyn FnMut() -> u64,
     ) {
-        let mut credit: Option<(i64, i64)> = None;
-        let mut cur = self.word.load(Acquire);
-        loop {
-            let mut t = Tokens::unpack(cur);
-            let mut refilled = false;
+        self.transact(k, now, |t, r| {
             for (len, o) in lens.iter().zip(out.iter_mut()) {
                 if t.try_green(*len) {
                     *o = Colour::Green;
                     continue;
                 }
-                if !refilled {
-                    // As ng_car: refill only for a frame that is not green without it.
-                    let (c, p) = *credit.get_or_insert_with(|| self.claim(k, now()));
-                    t.refill(k, c, p);
-                    refilled = true;
-                    if t.try_green(*len) {
-                        *o = Colour::Green;
-                        continue;
-                    }
+                // As ng_car: refill only for a frame that is not green without it.
+                if r.apply(t) && t.try_green(*len) {
+                    *o = Colour::Green;
+                    continue;
                 }
                 *o = t.exceed(k, *len);
             }
-            if let (Some((c, p)), false) = (credit, refilled) {
-                // Claimed in an earlier attempt, not needed in this one: still owed.
-                t.refill(k, c, p);
+        });
+    }
+
+    /// Mode 3: decides frames costing `lens` tokens, in order, as one atomic step, for a
+    /// worker whose shaping queue holds `queued` frames: green (sent now) while that queue is
+    /// empty and the committed bucket (refilled once) covers them; then each is queued
+    /// (yellow) or dropped (red) as ng_car_enqueue decides: red when the queue is full or by
+    /// its random early drop, where `te` counts the excess of the queue over its threshold. The
+    /// first frame queued takes its tokens ahead (`tc` goes negative): it leaves when `tc` is
+    /// back to 0. Returns the buckets after the step.
+    pub fn shape_burst(
+        &self,
+        k: &Params,
+        lens: &[i64],
+        queued: usize,
+        out: &mut [Colour],
+        now: &mut dyn FnMut() -> u64,
+    ) -> Tokens {
+        self.transact(k, now, |t, r| {
+            let mut q = queued as i64;
+            for (len, o) in lens.iter().zip(out.iter_mut()) {
+                if q == 0 && (t.try_green(*len) || (r.apply(t) && t.try_green(*len))) {
+                    *o = Colour::Green;
+                    continue;
+                }
+                if q >= SHAPE_QUEUE - 1 || t.te + q >= SHAPE_QUEUE {
+                    *o = Colour::Red;
+                    t.te = 0;
+                    continue;
+                }
+                *o = Colour::Yellow;
+                if q > SHAPE_MIN_TH {
+                    t.te += q - SHAPE_MIN_TH;
+                }
+                if q == 0 {
+                    t.tc -= len;
+                }
+                q += 1;
             }
-            let new = t.pack();
-            if new == cur {
-                return;
+        })
+    }
+
+    /// Mode 3: how many frames of a shaping queue costing `lens` (head first; the head's
+    /// tokens already taken) leave now, as ng_car_q_event: refill; while `tc` is not negative
+    /// the head leaves and the next one takes its tokens ahead. Returns that count and the
+    /// buckets after.
+    pub fn shape_release(
+        &self,
+        k: &Params,
+        lens: &[i64],
+        now: &mut dyn FnMut() -> u64,
+    ) -> (usize, Tokens) {
+        let mut sent = 0;
+        let t = self.transact(k, now, |t, r| {
+            r.apply(t);
+            sent = 0;
+            while t.tc >= 0 && sent < lens.len() {
+                sent += 1;
+                if let Some(next) = lens.get(sent) {
+                    t.tc -= next;
+                }
             }
-            match self.word.compare_exchange_weak(cur, new, AcqRel, Acquire) {
-                Ok(_) => return,
-                Err(w) => cur = w,
-            }
+        });
+        (sent, t)
+    }
+}
+
+/// The refill of one [`Bucket::transact`] step.
+struct Refill<'a> {
+    bucket: &'a Bucket,
+    k: &'a Params,
+    now: &'a mut dyn FnMut() -> u64,
+    credit: Option<(i64, i64)>,
+    used: bool,
+}
+
+impl Refill<'_> {
+    /// Refills `t` with the credit since the last refill (claimed once per step); false if
+    /// it was refilled already in this attempt.
+    fn apply(&mut self, t: &mut Tokens) -> bool {
+        if self.used {
+            return false;
         }
+        let (b, k) = (self.bucket, self.k);
+        let now = &mut self.now;
+        let (c, p) = *self.credit.get_or_insert_with(|| b.claim(k, now()));
+        t.refill(k, c, p);
+        self.used = true;
+        true
     }
 }
 
@@ -545,15 +677,35 @@ impl Dir {
     }
 }
 
-/// The node. Frames are never held: shaping (mode 3) would need the worker to call the node
-/// back later (a per-node timer run on the worker that owns the frames' pool) and a per-worker
-/// store for the frames waiting, drained on that worker when the node goes.
+/// Mode 3's shaping queues of one worker (frames of its pool), by entry slot.
+struct Queues {
+    q: [VecDeque<Frame>; 2],
+    /// The `Car::gens` each queue's frames belong to.
+    gen: [u64; 2],
+}
+
+impl HeldFrames for Queues {
+    fn free_all(&mut self, pool: &mut crate::buf::Pool) -> u64 {
+        let mut n = 0;
+        for f in self.q.iter_mut().flat_map(|q| q.drain(..)) {
+            pool.free(f);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// The node. In mode 3 frames wait in a shaping queue per worker and direction (the frames
+/// stay with the worker whose pool holds them), released by the worker's call-back
+/// ([`NodeType::poll`]) as the shared bucket refills.
 pub struct Car {
     /// Downstream (entered on upper), upstream (entered on lower), by entry slot.
     dirs: [EpochCell<Dir>; 2],
     /// Counters per direction ([`STAT_NAMES`]); made when the first hook connects (the worker
     /// count is known then, before any worker can run the node).
     stats: OnceLock<[PerWorker; 2]>,
+    /// By entry slot, bumped when that hook goes: workers free the frames queued from it.
+    gens: [AtomicU64; 2],
 }
 
 impl Car {
@@ -563,6 +715,7 @@ impl Car {
         Car {
             dirs: [dir(), dir()],
             stats: OnceLock::new(),
+            gens: Default::default(),
         }
     }
 
@@ -584,16 +737,9 @@ impl Car {
         let (up, down) = (conf("upstream")?, conf("downstream")?);
         let err = |e: ConfError| match e {
             ConfError::Invalid(why) => cx.bad(cmd, why),
-            ConfError::Unsupported(why) => GraphError::NotSupported {
-                node: cx.node().to_string(),
-                cmd: cmd.to_string(),
-                why,
-            },
         };
         let ku = Params::new(&up, "upstream").map_err(err)?;
         let kd = Params::new(&down, "downstream").map_err(err)?;
-        ku.supported("upstream").map_err(err)?;
-        kd.supported("downstream").map_err(err)?;
         let now = cx.now_ns;
         self.dirs[UPPER as usize].replace(cx.epoch, Dir::new(down, kd, now));
         self.dirs[LOWER as usize].replace(cx.epoch, Dir::new(up, ku, now));
@@ -616,6 +762,111 @@ impl Car {
                 .for_each(|s| s.clear());
         }
         v
+    }
+
+    /// This node's shaping queues on this worker (made on first use) with `f`.
+    fn with_queues<R>(&self, cx: &mut Cx<'_>, f: impl FnOnce(&mut Cx<'_>, &mut Queues) -> R) -> R {
+        let make = || Queues {
+            q: [(); 2].map(|_| VecDeque::with_capacity(SHAPE_QUEUE as usize)),
+            gen: [0; 2],
+        };
+        cx.with_held(make, |cx, q| f(cx, q))
+    }
+
+    /// Frees what this worker queued from hook `e` if that hook went since.
+    fn check_gen(&self, cx: &mut Cx<'_>, qs: &mut Queues, e: Slot) {
+        let gen = self.gens[e as usize].load(Acquire);
+        if qs.gen[e as usize] != gen {
+            qs.gen[e as usize] = gen;
+            for f in qs.q[e as usize].drain(..) {
+                cx.drop_frame(f, DropReason::Flushed);
+            }
+        }
+    }
+
+    /// Mode 3: green frames go now (their action applied), the others wait in this worker's
+    /// queue or are dropped (`queue_full`), as ng_car_enqueue decides.
+    fn shape(&self, cx: &mut Cx<'_>, d: &Dir, entry: Slot, lens: &[i64], frames: &mut BurstBox) {
+        self.with_queues(cx, |cx, qs| {
+            self.check_gen(cx, qs, entry);
+            let q = &mut qs.q[entry as usize];
+            let was_empty = q.is_empty();
+            let mut colours = [Colour::Green; BURST];
+            let clock = &*cx;
+            let t =
+                (d.bucket).shape_burst(&d.k, lens, q.len(), &mut colours, &mut || clock.now_ns());
+            let mut n = [0u64; STAT_NAMES.len()];
+            let dest = LOWER - entry;
+            let up = cx.is_connected(dest);
+            for (f, c) in frames.drain().zip(colours) {
+                n[GREEN + c as usize] += 1;
+                match (c, d.conf.action(c)) {
+                    (Colour::Yellow, _) => q.push_back(f),
+                    (Colour::Red, _) => {
+                        n[DROPED] += 1;
+                        cx.drop_frame(f, reason::QUEUE_FULL);
+                    }
+                    (_, Action::Drop) => {
+                        n[DROPED] += 1;
+                        cx.drop_frame(f, reason::GREEN);
+                    }
+                    (_, a) => {
+                        n[PASSED] += 1;
+                        n[ERRORS] += (a == Action::Mark || !up) as u64;
+                        match up {
+                            true => cx.send(dest, f),
+                            false => cx.drop_frame(f, DropReason::NotConnected),
+                        }
+                    }
+                }
+            }
+            self.add_stats(cx, entry, &n);
+            if was_empty && !q.is_empty() {
+                cx.wake_at(d.bucket.due(&d.k, t.tc));
+            }
+        })
+    }
+
+    /// Mode 3: sends what this worker's queue from hook `e` may send at `now` (all of it if the
+    /// direction is no longer shaping); when to look again.
+    fn release(&self, cx: &mut Cx<'_>, qs: &mut Queues, e: Slot, now: u64) -> Option<u64> {
+        let q = &mut qs.q[e as usize];
+        if q.is_empty() {
+            return None;
+        }
+        let d: &Dir = self.dirs[e as usize].load(cx.guard());
+        let (count, t) = if d.k.mode == SHAPE {
+            let mut lens = [0i64; SHAPE_QUEUE as usize];
+            for (l, f) in lens.iter_mut().zip(q.iter()) {
+                *l = d.k.cost(f);
+            }
+            let lens = &lens[..q.len().min(lens.len())];
+            d.bucket.shape_release(&d.k, lens, &mut || now)
+        } else {
+            (q.len(), Tokens { tc: 0, te: 0 })
+        };
+        let dest = LOWER - e;
+        let up = cx.is_connected(dest);
+        for f in q.drain(..count) {
+            match up {
+                true => cx.send(dest, f),
+                false => cx.drop_frame(f, DropReason::NotConnected),
+            }
+        }
+        let mut n = [0u64; STAT_NAMES.len()];
+        n[PASSED] = count as u64;
+        n[ERRORS] = if up { 0 } else { count as u64 };
+        self.add_stats(cx, e, &n);
+        (!q.is_empty()).then(|| d.bucket.due(&d.k, t.tc).max(now))
+    }
+
+    fn add_stats(&self, cx: &Cx<'_>, entry: Slot, n: &[u64; STAT_NAMES.len()]) {
+        if let Some(s) = self.stats.get() {
+            let s = &s[entry as usize];
+            for (i, v) in n.iter().enumerate().filter(|(_, v)| **v != 0) {
+                s.add(cx.worker(), i, *v);
+            }
+        }
     }
 
     /// Sends the frames their colours let pass out of `dest`, drops the others; counts.
@@ -689,21 +940,34 @@ impl NodeType for Car {
         });
         stats[hook.slot as usize].clear();
     }
+    fn disconnected(&self, hook: &HookState, _cx: &mut MsgCx<'_>) {
+        self.gens[hook.slot as usize].fetch_add(1, AcqRel);
+    }
     fn rcv(&self, cx: &mut Cx<'_>, slot: Slot, frames: &mut BurstBox) {
         let d: &Dir = self.dirs[slot as usize].load(cx.guard());
         let mut lens = [0i64; BURST];
         let n = frames.len();
         for (l, f) in lens.iter_mut().zip(frames.as_slice()) {
-            *l = if d.k.per_packet {
-                PACKET_TOKENS
-            } else {
-                f.len as i64
-            };
+            *l = d.k.cost(f);
+        }
+        if d.k.mode == SHAPE {
+            return self.shape(cx, d, slot, &lens[..n], frames);
         }
         let mut colours = [Colour::Green; BURST];
         let clock = &*cx;
         (d.bucket).colour_burst(&d.k, &lens[..n], &mut colours[..n], &mut || clock.now_ns());
         self.act(cx, d, slot, &colours[..n], frames);
+    }
+    fn poll(&self, cx: &mut Cx<'_>, now: u64) -> Option<u64> {
+        self.with_queues(cx, |cx, qs| {
+            let mut next = None::<u64>;
+            for e in [UPPER, LOWER] {
+                self.check_gen(cx, qs, e);
+                let t = self.release(cx, qs, e, now);
+                next = next.into_iter().chain(t).min();
+            }
+            next
+        })
     }
     fn msg(
         &self,
@@ -895,8 +1159,44 @@ mod tests {
     }
 
     #[test]
+    fn mode3_queues_what_is_not_green_and_releases_it_as_tokens_come() {
+        use Colour::*;
+        // cir 8000 bit/s = 1000 bytes/s.
+        let k = params(250, 0, 8000, 0, 3);
+        let b = Bucket::new(k.full(), 0);
+        let mut out = [Green; 5];
+        let t = b.shape_burst(&k, &[100; 5], 0, &mut out, &mut || 0);
+        // Two fit; the third is queued and takes its tokens ahead; the rest queue behind it.
+        assert_eq!(out, [Green, Green, Yellow, Yellow, Yellow]);
+        assert_eq!(t, Tokens { tc: -50, te: 0 });
+        // With frames queued, nothing is green whatever the tokens.
+        let mut one = [Green; 1];
+        b.shape_burst(&k, &[1], 3, &mut one, &mut || 0);
+        assert_eq!(one, [Yellow]);
+        // The head's tokens are back at 50 ms.
+        assert_eq!(b.due(&k, -50), 50_000_000);
+        let (n, t) = b.shape_release(&k, &[100, 100, 100, 1], &mut || 49_999_999);
+        assert_eq!((n, t.tc), (0, -1));
+        let (n, t) = b.shape_release(&k, &[100, 100, 100, 1], &mut || 50_000_000);
+        assert_eq!(
+            (n, t.tc),
+            (1, -100),
+            "the head goes, the next takes its tokens"
+        );
+        assert_eq!(b.due(&k, t.tc), 150_000_000);
+        // The early drop: te grows by the queue's length beyond 8.
+        let b = Bucket::new(Tokens { tc: -1, te: 0 }, 0);
+        let mut out = [Green; 30];
+        b.shape_burst(&k, &[100; 30], 10, &mut out, &mut || 0);
+        // te after each: 2 5 9 14 20 27 35 44 54 65 77 90; the 13th (length 22): 112, red.
+        let first_red = out.iter().position(|c| *c == Red).unwrap();
+        assert_eq!(first_red, 12, "{out:?}");
+        assert_eq!(out[..12], [Yellow; 12]);
+    }
+
+    #[test]
     fn setconf_checks_as_ng_car_does() {
-        let ok = |c: HookConf| Params::new(&c, "d").and_then(|k| k.supported("d").map(|_| k));
+        let ok = |c: HookConf| Params::new(&c, "d");
         let inval = |c: HookConf| matches!(ok(c), Err(ConfError::Invalid(_)));
         let d = DEFAULT_CONF;
         assert!(ok(d).is_ok());
@@ -925,10 +1225,7 @@ mod tests {
             ..d
         }));
         assert!(inval(HookConf { mode: 4, ..d }));
-        assert!(matches!(
-            ok(HookConf { mode: 3, ..d }),
-            Err(ConfError::Unsupported(_))
-        ));
+        assert!(ok(HookConf { mode: 3, ..d }).is_ok());
         // Packets: the rate is checked ×1024, sizes are ×128 tokens.
         let pk = HookConf { opt: 2, ..d };
         assert!(ok(HookConf { cir: 976_562, ..pk }).is_ok());

@@ -16,6 +16,7 @@ pub mod hosttable;
 pub mod hub;
 pub mod macfilter;
 pub mod one2many;
+pub mod pipe;
 pub mod socket;
 pub mod tcpmss;
 pub mod tee;
@@ -39,6 +40,7 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &hub::TYPE,
     &macfilter::TYPE,
     &one2many::TYPE,
+    &pipe::TYPE,
     &socket::TYPE,
     &tcpmss::TYPE,
     &tee::TYPE,
