@@ -558,24 +558,27 @@ fn tx_jumbo(q: &mut Queue, pool: &mut Pool, frames: &mut Burst, max: u32) {
         q.stats.tx_too_big.fetch_add(big, Relaxed);
         *frames = kept;
     }
-    if q.sock.tx.free(BURST as u32) < BURST as u32 {
+    // descriptors for the whole burst: up to MAX_SEGMENTS a frame
+    let want = (frames.len() * crate::frame::MAX_SEGMENTS) as u32;
+    if q.sock.tx.free(want) < want {
         complete(q, pool);
     }
-    let room = q.sock.tx.free(BURST as u32).min(BURST as u32);
-    let (nf, nd) = sg::produce(
-        &mut q.sock,
-        pool,
-        frames,
-        room,
-        &mut q.held,
-        &mut q.tx_contd,
-    );
-    if nd == 0 {
+    let mut queued = 0;
+    while !frames.is_empty() {
+        let room = q.sock.tx.free(BURST as u32).min(BURST as u32);
+        let (held, contd) = (&mut q.held, &mut q.tx_contd);
+        let (nf, nd) = sg::produce(&mut q.sock, pool, frames, room, held, contd);
+        if nf == 0 {
+            break;
+        }
+        frames.consume_front(nf);
+        q.in_tx += nd;
+        queued += nf;
+    }
+    if queued == 0 {
         return;
     }
-    frames.consume_front(nf);
-    q.in_tx += nd;
-    q.stats.tx_queued.fetch_add(nf as u64, Relaxed);
+    q.stats.tx_queued.fetch_add(queued as u64, Relaxed);
     if !q.sock.need_wakeup || q.sock.tx.needs_wakeup() {
         kick_tx(q);
     }
