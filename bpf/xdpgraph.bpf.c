@@ -91,6 +91,9 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 
 	if ((void *)(eth + 1) > end)
 		return -1;
+	/* a frame of several buffers (jumbo) */
+	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
+		return -1;
 	/* multicast/broadcast destinations are flooded, multicast sources refused: the bridge */
 	if ((eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
 		return -1;
@@ -136,7 +139,10 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 	return bpf_redirect_map(&fp_tx, to, 0);
 }
 
-SEC("xdp")
+/* "xdp.frags": the program takes frames of several buffers (jumbo frames; the kernel refuses
+ * to attach a program without it to a veth whose peer's MTU is above 3506). Such frames go to
+ * the socket as several descriptors (XDP_USE_SG); the fast path leaves them to the workers. */
+SEC("xdp.frags")
 int xdpgraph_steer(struct xdp_md *ctx)
 {
 	__u32 zero = 0;

@@ -15,6 +15,27 @@ use crate::wire::Tci;
 /// Out-of-band VLAN tag present (ng_vlan's `M_VLANTAG`), in [`Frame::vtag`].
 pub const VTAG_PRESENT: u32 = 1 << 31;
 
+/// In [`Frame::vtag`]: the frame spans more than one chunk (a jumbo frame). Its first segment
+/// starts at [`Frame::addr`]; that segment's length and the address of the next one are in
+/// the chunk's segment link ([`SEG_LINK_LEN`] bytes at the start of its headroom, after any
+/// reserved bytes), and so on to the last segment, whose link has no next. [`Frame::len`] is
+/// the whole frame's length. Headers are in the first segment: it always holds at least
+/// [`MIN_HEAD`] bytes.
+pub const CHAINED: u32 = 1 << 30;
+
+/// Most segments in a frame: the kernel's limit for one AF_XDP packet in copy mode
+/// (`MAX_SKB_FRAGS + 1`).
+pub const MAX_SEGMENTS: usize = 18;
+
+/// Bytes at the start of each chunk's headroom that hold its segment link (next segment's
+/// address, this segment's length) when the frame is chained; frame data never moves into
+/// them.
+pub const SEG_LINK_LEN: usize = 16;
+
+/// Bytes a chained frame's first segment holds at least: every header a node reads (Ethernet,
+/// a stack of VLAN tags, IPv4/IPv6 with options, TCP with options) is in it.
+pub const MIN_HEAD: usize = 256;
+
 /// Bytes before each frame in its chunk: the kernel's `XDP_PACKET_HEADROOM`, kept by pools for
 /// the frames they create too, so a VLAN tag can always be pushed in place.
 pub const HEADROOM: usize = 256;
@@ -28,13 +49,19 @@ pub const CHUNK_SIZE: usize = 4096;
 /// such an area registers it in unaligned-chunk mode.
 pub const AREA_CHUNK_SIZE: usize = 3968;
 
-/// Largest MTU whose frames fit `chunk`-byte chunks: room for the headroom, an Ethernet header
-/// and a VLAN tag.
+/// Largest MTU whose frames fit one `chunk`-byte chunk: room for the headroom, an Ethernet
+/// header and a VLAN tag.
 pub const fn max_mtu(chunk: usize) -> u32 {
     (chunk - HEADROOM - 14 - 4) as u32
 }
 
-/// A frame: where its bytes are in the pool and how many there are.
+/// Largest MTU whose frames fit a chain of [`MAX_SEGMENTS`] `chunk`-byte chunks.
+pub const fn max_chained_mtu(chunk: usize) -> u32 {
+    (MAX_SEGMENTS * (chunk - HEADROOM) - 14 - 4) as u32
+}
+
+/// A frame: where its bytes are in the pool and how many there are (a jumbo frame's first
+/// segment and whole length: [`CHAINED`]).
 ///
 /// 16-byte aligned so that it moves as one 128-bit value (a frame written in pieces and read
 /// back whole stalls store-to-load forwarding on every hop).
@@ -52,6 +79,16 @@ pub struct Frame {
 impl Frame {
     pub fn oob_tag(&self) -> Option<Tci> {
         (self.vtag & VTAG_PRESENT != 0).then_some(Tci(self.vtag as u16))
+    }
+    /// Sets or clears the out-of-band VLAN tag, keeping the other flags.
+    #[inline]
+    pub fn set_oob_tag(&mut self, t: Option<Tci>) {
+        self.vtag = (self.vtag & CHAINED) | t.map_or(0, |t| VTAG_PRESENT | t.0 as u32);
+    }
+    /// The frame spans more than one chunk ([`CHAINED`]).
+    #[inline]
+    pub fn is_chained(&self) -> bool {
+        self.vtag & CHAINED != 0
     }
 }
 

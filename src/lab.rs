@@ -25,6 +25,8 @@ pub struct LabConfig {
     /// (without it the kernel drops them, and xdpgraph's fast path leaves that interface to
     /// the workers). `xdpgraph lab up` does unless `--no-gro`.
     pub gro: bool,
+    /// MTU of both ends of every pair (`xdpgraph lab up --mtu`); None: veth's default (1500).
+    pub mtu: Option<u32>,
 }
 
 impl Default for LabConfig {
@@ -36,6 +38,7 @@ impl Default for LabConfig {
             subnet: [10, 77, 0],
             addresses: true,
             gro: false,
+            mtu: None,
         }
     }
 }
@@ -102,11 +105,25 @@ impl Lab {
         }
         Lab::down(&cfg.prefix)?;
         let lab = Lab { cfg };
-        if let Err(e) = lab.create() {
+        if let Err(e) = lab.create().and_then(|_| lab.set_mtu()) {
             let _ = Lab::down(&lab.cfg.prefix);
             return Err(e);
         }
         Ok(lab)
+    }
+
+    /// Both ends of every pair get the configured MTU (jumbo frames).
+    fn set_mtu(&self) -> Result<(), LabError> {
+        let Some(m) = self.cfg.mtu else {
+            return Ok(());
+        };
+        let m = m.to_string();
+        for i in 0..self.cfg.ports {
+            let ns = self.ns(i);
+            run(&["ip", "-n", &ns, "link", "set", "eth0", "mtu", &m])?;
+            run(&["ip", "link", "set", &self.iface(i), "mtu", &m])?;
+        }
+        Ok(())
     }
 
     fn create(&self) -> Result<(), LabError> {

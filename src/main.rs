@@ -187,6 +187,9 @@ enum LabCmd {
         /// XDP fast path cannot redirect frames to those ports: the workers carry them).
         #[arg(long)]
         no_gro: bool,
+        /// MTU of both ends of every pair (e.g. 9000 for jumbo frames; veth's default: 1500).
+        #[arg(long)]
+        mtu: Option<u32>,
     },
     /// Remove the lab.
     Down {
@@ -469,12 +472,14 @@ fn lab(cmd: LabCmd) -> Result<()> {
             queues,
             no_addresses,
             no_gro,
+            mtu,
         } => {
             let mut cfg = LabConfig {
                 prefix,
                 ports,
                 addresses: !no_addresses,
                 gro: !no_gro,
+                mtu,
                 ..LabConfig::default()
             };
             if let Some(q) = queues {

@@ -28,11 +28,22 @@ struct Env {
 
 /// Two (or three) lab ports with xdpgraph on core 0; `wire` builds the graph.
 fn env(tag: &str, ports: usize, wire: impl FnOnce(&mut Dataplane, &LabGuard)) -> Env {
+    env_mtu(tag, ports, None, wire)
+}
+
+/// [`env`] with the lab's veths at `mtu`.
+fn env_mtu(
+    tag: &str,
+    ports: usize,
+    mtu: Option<u32>,
+    wire: impl FnOnce(&mut Dataplane, &LabGuard),
+) -> Env {
     let lab = LabGuard::up(LabConfig {
         prefix: format!("g{tag}{}", std::process::id() % 100),
         ports,
         queues: 1,
         addresses: false,
+        mtu,
         ..Default::default()
     })
     .unwrap();
@@ -477,4 +488,42 @@ fn throughput_search_finds_a_rate_within_the_loss_threshold() {
         err.to_string().contains("no rate met the loss threshold"),
         "{err}"
     );
+}
+
+/// Jumbo frames (issue 14): the AF_XDP engine sends 9018-byte frames (9000 MTU) and the
+/// jumbo IMIX through xdpgraph and its receiver counts every one; the replay engine, which
+/// the kernel limits to one page, refuses them with a message that says so.
+#[test]
+fn jumbo_frames_from_the_afxdp_engine_and_the_replay_engines_limit() {
+    if !root() {
+        return;
+    }
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let e = env_mtu("j", 2, Some(9000), xconnect);
+    let r = run(&e, &["--rate", "20k", "--count", "5000", "--size", "9018"]).unwrap();
+    assert_eq!(
+        r.lost,
+        Some(0),
+        "{r:?} graph drops {:?}",
+        e.dp.graph_ref().errors()
+    );
+    assert_eq!((r.tx_frames, r.rx_frames), (5000, Some(5000)));
+    assert_eq!(r.tx_bytes, 5000 * 9018, "9018 bytes on the wire each");
+    assert_eq!(r.rx_bytes, Some(5000 * 9018), "and received whole");
+    let r = run(
+        &e,
+        &["--rate", "20k", "--count", "13000", "--size", "imix-jumbo"],
+    )
+    .unwrap();
+    assert_eq!(r.lost, Some(0), "{r:?}");
+    let mean = r.tx_bytes as f64 / r.tx_frames as f64;
+    let want = (7.0 * 64.0 + 4.0 * 594.0 + 1518.0 + 9018.0) / 13.0;
+    assert!((mean - want).abs() < 0.01, "mean size {mean}, want {want}");
+    let err = run(
+        &e,
+        &["--engine", "replay", "--count", "10", "--size", "9018"],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("replay engine sends at most"), "{err}");
 }

@@ -32,7 +32,9 @@ pub struct GenArgs {
     /// Rate: frames/s (1000, 1.5M, 500kpps), bits/s on the wire (1Gbps, 100Mbit), or max.
     #[arg(long, default_value = "max")]
     pub rate: String,
-    /// Frame size on the wire with FCS (64..MTU+18), or a range A-B.
+    /// Frame size on the wire with FCS (64..MTU+18; jumbo frames up to 9018 and beyond with
+    /// the afxdp engine), a range A-B, `imix` or `imix-jumbo` (7 x 64, 4 x 594, 1 x 1518,
+    /// 1 x 9018).
     #[arg(long, default_value = "64")]
     pub size: String,
     /// Simple IMIX (7 x 64, 4 x 594, 1 x 1518) instead of --size.

@@ -38,6 +38,9 @@ pub enum Sizes {
     Range(usize, usize),
     /// Simple IMIX: 7 × 64, 4 × 594, 1 × 1518 (capped at the MTU).
     Imix,
+    /// Simple IMIX with jumbo frames: 7 × 64, 4 × 594, 1 × 1518, 1 × 9018 (capped at the
+    /// MTU), `--size imix-jumbo`.
+    ImixJumbo,
 }
 
 impl Sizes {
@@ -55,6 +58,12 @@ impl Sizes {
                 7..=10 => 594,
                 _ => 1518,
             },
+            Sizes::ImixJumbo => match seq % 13 {
+                0..=6 => 64,
+                7..=10 => 594,
+                11 => 1518,
+                _ => 9018,
+            },
         };
         s.min(max)
     }
@@ -66,12 +75,19 @@ impl Sizes {
             Sizes::Imix => {
                 (7.0 * 64.0 + 4.0 * 594f64.min(max as f64) + 1518f64.min(max as f64)) / 12.0
             }
+            Sizes::ImixJumbo => {
+                let m = |s: f64| s.min(max as f64);
+                (7.0 * 64.0 + 4.0 * m(594.0) + m(1518.0) + m(9018.0)) / 13.0
+            }
         }
     }
     pub fn parse(s: &str) -> Result<Sizes, super::GenError> {
         use super::GenError::Invalid;
         if s == "imix" {
             return Ok(Sizes::Imix);
+        }
+        if s == "imix-jumbo" {
+            return Ok(Sizes::ImixJumbo);
         }
         let p = |x: &str| {
             x.trim()

@@ -226,9 +226,16 @@ fn check_sizes(cfg: &GenConfig, max_size: usize) -> Result<(), GenError> {
                 cfg.spec.min_size()
             )));
         }
+        if n > max_size && cfg.engine == Engine::Replay && max_size == tx::REPLAY_MAX_WIRE {
+            return Err(GenError::Invalid(format!(
+                "--size {n}: the replay engine sends at most {max_size} bytes (with FCS): the \
+                 kernel's BPF_PROG_RUN refuses larger live frames; use --engine afxdp for jumbo \
+                 frames"
+            )));
+        }
         if n > max_size {
             return Err(GenError::Invalid(format!(
-                "--size {n}: larger than {} allows ({max_size} bytes with FCS)",
+                "--size {n}: larger than {} allows ({max_size} bytes with FCS: its MTU)",
                 cfg.tx
             )));
         }

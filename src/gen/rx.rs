@@ -193,13 +193,14 @@ struct Tally {
 }
 
 impl Tally {
-    /// Counts a received generator frame (others are ignored), received at `now` (ns).
-    fn record(&mut self, data: &[u8], now: u64) {
+    /// Counts a received generator frame of `len` bytes (others are ignored) whose first
+    /// bytes are `data` (all of it, or a jumbo frame's first segment), received at `now` (ns).
+    fn record(&mut self, data: &[u8], len: usize, now: u64) {
         let Some((seq, ts, _)) = frame::parse(data) else {
             return;
         };
         self.frames += 1;
-        self.bytes += data.len() as u64 + 4;
+        self.bytes += len as u64 + 4;
         if self.seen.insert(seq) {
             self.unique += 1;
         } else {
@@ -286,7 +287,7 @@ fn matcher(
         }
         let now = crate::sys::netdev::monotonic_ns();
         for f in burst.drain() {
-            t.record(pool.data(&f), now);
+            t.record(pool.data(&f), f.len as usize, now);
             pool.free(f);
         }
         live.rx.store(t.frames, Ordering::Relaxed);

@@ -3,8 +3,8 @@
 use super::frame::{self, Sizes};
 use super::rate::Pacer;
 use super::{Engine, GenConfig, GenError, Live};
-use crate::buf::{Pool, Region};
-use crate::frame::{CHUNK_SIZE, HEADROOM};
+use crate::buf::{ChunkSet, Pool, Region};
+use crate::frame::{CHUNK_SIZE, HEADROOM, MAX_SEGMENTS};
 use crate::sys::xsk::{BindMode, RingSizes, UmemSource, XskSocket};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,16 @@ fn setup(e: impl std::fmt::Display) -> GenError {
     GenError::Setup(e.to_string())
 }
 
-/// The largest frame (with FCS) the TX interface carries and a UMEM chunk holds.
+/// The largest frame (with FCS) the replay engine sends: BPF_PROG_RUN's live-frame mode
+/// refuses frames larger than a page less the XDP headroom and the skb_shared_info
+/// (net/bpf/test_run.c: "disallow live data mode for jumbo frames").
+pub const REPLAY_MAX_WIRE: usize = 4096 - 256 - 320 + 4;
+
+/// The largest frame (with FCS) the AF_XDP engine sends: a chain of
+/// [`crate::frame::MAX_SEGMENTS`] chunks (multi-buffer).
+pub const AFXDP_MAX_WIRE: usize = crate::frame::MAX_SEGMENTS * (CHUNK_SIZE - HEADROOM) + 4;
+
+/// The largest frame (with FCS) the TX interface carries and the engine sends.
 pub fn max_wire_size(cfg: &GenConfig) -> Result<usize, GenError> {
     let name = cfg.tx.clone();
     let mtu = super::xdp::in_netns(cfg.tx_netns.as_deref(), move || {
@@ -38,7 +47,11 @@ pub fn max_wire_size(cfg: &GenConfig) -> Result<usize, GenError> {
     })
     .map_err(setup)?
     .map_err(|e| GenError::Setup(format!("{}: {e}", cfg.tx)))? as usize;
-    Ok((mtu + cfg.spec.l2_len() + 4).min(CHUNK_SIZE - HEADROOM + 4))
+    let engine = match cfg.engine {
+        Engine::Afxdp => AFXDP_MAX_WIRE,
+        Engine::Replay => REPLAY_MAX_WIRE,
+    };
+    Ok((mtu + cfg.spec.l2_len() + 4).min(engine))
 }
 
 /// Starts the engine on its own thread (in the TX namespace, pinned if asked).
@@ -68,13 +81,20 @@ pub fn start(
 }
 
 /// Frees up to 512 completed frames back into `pool`; returns how many.
-fn reap(sock: &mut XskSocket, pool: &mut Pool) -> u64 {
+/// Frees the completed chunks; returns how many frames completed (a jumbo frame's chunks
+/// other than its last, in `contd`, are not frames).
+fn reap(sock: &mut XskSocket, pool: &mut Pool, contd: &mut ChunkSet) -> u64 {
     let n = sock.comp.available(512);
+    let mut not_last = 0;
     for i in 0..n {
-        pool.free_addr(sock.comp.get(i));
+        let a = sock.comp.get(i);
+        if !contd.is_empty() {
+            not_last += contd.remove(pool, a) as u64;
+        }
+        pool.free_addr(a);
     }
     sock.comp.release(n);
-    n as u64
+    n as u64 - not_last
 }
 
 /// The AF_XDP engine's socket on queue 0 of the TX interface, and the UMEM it sends from.
@@ -113,17 +133,33 @@ struct Stamper<'a> {
 }
 
 impl Stamper<'_> {
-    /// Frame `seq` in a fresh chunk of `pool` (which has one free); its descriptor.
-    fn build(&mut self, pool: &mut Pool, seq: u64) -> libc::xdp_desc {
-        let head = pool.headroom();
-        let base = pool.alloc().expect("checked available");
+    /// The wire size (with FCS) of frame `seq`.
+    fn size(&self, seq: u64) -> usize {
         let c = self.c;
-        let size = c.sizes.size_of(seq, self.max_size).max(c.spec.min_size());
+        c.sizes.size_of(seq, self.max_size).max(c.spec.min_size())
+    }
+
+    /// Frame `seq` in fresh chunks of `pool` (which has [`MAX_SEGMENTS`] free); its
+    /// descriptors are appended to `descs` (a jumbo frame's all but last in `contd`).
+    fn build(
+        &mut self,
+        pool: &mut Pool,
+        seq: u64,
+        descs: &mut Vec<libc::xdp_desc>,
+        contd: &mut ChunkSet,
+    ) -> usize {
+        let size = self.size(seq);
+        let c = self.c;
         let t = self
             .templates
             .entry(size)
             .or_insert_with(|| c.spec.build(size, 0));
         let len = t.len();
+        if len > pool.max_frame() {
+            return self.build_chained(pool, seq, size, descs, contd);
+        }
+        let head = pool.headroom();
+        let base = pool.alloc().expect("checked available");
         let buf = &mut pool.chunk_mut(base)[head..head + len];
         buf.copy_from_slice(t);
         if self.flows > 1 {
@@ -136,21 +172,57 @@ impl Stamper<'_> {
             seq,
             crate::sys::netdev::monotonic_ns(),
         );
-        libc::xdp_desc {
+        descs.push(libc::xdp_desc {
             addr: base + head as u64,
             len: len as u32,
             options: 0,
+        });
+        len
+    }
+
+    /// [`Stamper::build`] of a jumbo frame: a chain (the headers, flow and stamp in its
+    /// first segment), one descriptor per segment.
+    #[cold]
+    fn build_chained(
+        &mut self,
+        pool: &mut Pool,
+        seq: u64,
+        size: usize,
+        descs: &mut Vec<libc::xdp_desc>,
+        contd: &mut ChunkSet,
+    ) -> usize {
+        let f = pool
+            .frame_from(&self.templates[&size])
+            .expect("checked available");
+        let buf = pool.data_mut(&f);
+        if self.flows > 1 {
+            frame::set_flow(buf, self.ip, (seq % self.flows as u64) as u32);
         }
+        let ts = crate::sys::netdev::monotonic_ns();
+        frame::stamp(buf, self.ip, self.off, seq, ts);
+        let mut it = pool.segs(&f).peekable();
+        while let Some(s) = it.next() {
+            let last = it.peek().is_none();
+            if !last {
+                contd.insert(pool, s.addr);
+            }
+            descs.push(libc::xdp_desc {
+                addr: s.addr,
+                len: s.len,
+                options: if last { 0 } else { libc::XDP_PKT_CONTD },
+            });
+        }
+        f.len as usize
     }
 }
 
 /// Waits (at most 2 s) for the frames still in the kernel; returns how many completed.
-fn drain(sock: &mut XskSocket, pool: &mut Pool, mut in_flight: u64) -> u64 {
+fn drain(sock: &mut XskSocket, pool: &mut Pool, contd: &mut ChunkSet, mut in_flight: u64) -> u64 {
     let mut done = 0;
     let t_end = Instant::now();
     while in_flight > 0 && t_end.elapsed() < Duration::from_secs(2) {
         let _ = sock.kick_tx();
-        let n = reap(sock, pool);
+        let n = reap(sock, pool, contd);
         done += n;
         in_flight -= n;
         if n == 0 {
@@ -180,10 +252,17 @@ fn afxdp(
     let (mut seq, mut done, mut bytes, mut in_flight) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let limit = c.count.unwrap_or(u64::MAX);
-    let mut descs: Vec<libc::xdp_desc> = Vec::with_capacity(64);
+    let mut descs: Vec<libc::xdp_desc> = Vec::with_capacity(64 * MAX_SEGMENTS);
+    let mut contd = ChunkSet::for_pool(&pool);
+    // descriptors (and chunks) a frame may take: several for jumbo frames
+    let per = if max_size - 4 > pool.max_frame() {
+        MAX_SEGMENTS as u64
+    } else {
+        1
+    };
     loop {
         // Completions return chunks.
-        let n = reap(&mut sock, &mut pool);
+        let n = reap(&mut sock, &mut pool, &mut contd);
         done += n;
         in_flight -= n;
         live.tx.store(done, Ordering::Relaxed);
@@ -199,26 +278,25 @@ fn afxdp(
             std::thread::sleep(Duration::from_secs_f64(pacer.wait().max(50e-6)));
             continue;
         }
-        let k = (sock.tx.free(due as u32) as u64)
+        let k = (sock.tx.free((due * per) as u32) as u64 / per)
             .min(due)
-            .min(pool.available() as u64);
+            .min(pool.available() as u64 / per);
         if k == 0 {
             let _ = sock.kick_tx();
             continue;
         }
         descs.clear();
         for _ in 0..k {
-            let d = stamper.build(&mut pool, seq);
-            bytes += d.len as u64 + 4;
-            descs.push(d);
+            let len = stamper.build(&mut pool, seq, &mut descs, &mut contd);
+            bytes += len as u64 + 4;
             seq += 1;
         }
-        sock.tx.produce(descs.iter().copied(), k as u32);
+        sock.tx.produce(descs.iter().copied(), descs.len() as u32);
         in_flight += k;
         pacer.sent(k);
         let _ = sock.kick_tx();
     }
-    done += drain(&mut sock, &mut pool, in_flight);
+    done += drain(&mut sock, &mut pool, &mut contd, in_flight);
     live.tx.store(done, Ordering::Relaxed);
     // Bytes of frames never completed are not counted.
     let bytes = (bytes * done).checked_div(seq).unwrap_or(0);
@@ -252,6 +330,12 @@ fn replay(
             [clamp(*a) as u32 - 4, clamp(*b) as u32 - 4, 0],
             clamp(*b),
         ),
+        Sizes::ImixJumbo => {
+            return Err(GenError::Invalid(format!(
+                "imix-jumbo: the replay engine sends at most {REPLAY_MAX_WIRE} bytes (the \
+                 kernel's BPF_PROG_RUN refuses larger live frames); use --engine afxdp"
+            )))
+        }
     };
     super::xdp::configure_gen(
         &h,

@@ -136,11 +136,32 @@ fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReaso
 fn tap(pool: &Pool, w: usize, taps: &Taps, b: &Burst) {
     let ts = crate::sys::netdev::realtime_ns();
     for f in b.as_slice() {
+        if f.is_chained() {
+            tap_chained(pool, w, ts, taps, f);
+            continue;
+        }
         let data = pool.data(f);
         for (cap, dir) in taps.iter() {
             cap.record(w, ts, *dir, data, f.vtag);
         }
     }
+}
+
+/// [`tap`] of a jumbo frame: its segments laid out whole in this thread's scratch buffer
+/// (allocated once per thread, grown to the largest frame captured).
+#[cold]
+fn tap_chained(pool: &Pool, w: usize, ts: u64, taps: &Taps, f: &Frame) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(f.len as usize, 0);
+        let n = pool.read_at(f, 0, &mut s);
+        for (cap, dir) in taps.iter() {
+            cap.record(w, ts, *dir, &s[..n], f.vtag);
+        }
+    })
 }
 
 /// A node's view of the worker while it handles a burst.

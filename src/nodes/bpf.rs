@@ -255,6 +255,22 @@ fn live(cx: &Cx<'_>, t: Option<Target>) -> Option<Slot> {
 
 /// The whole burst out of `to`, or dropped for `why`.
 #[inline]
+/// Runs `prog` over a chained (jumbo) frame laid out whole in this thread's scratch buffer
+/// (allocated once per thread, grown to the largest frame seen; frames that fit one chunk run
+/// in place).
+#[cold]
+fn run_chained(prog: &Program, cx: &mut Cx<'_>, f: &crate::buf::Frame) -> u32 {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(f.len as usize, 0);
+        let n = cx.pool().read_at(f, 0, &mut s);
+        prog.run(&s[..n])
+    })
+}
+
 fn out_all(cx: &mut Cx<'_>, to: Option<Slot>, why: DropReason, frames: &mut BurstBox) {
     match to {
         Some(s) => cx.forward(s, frames),
@@ -285,14 +301,18 @@ impl Bpf {
         let (mut n, mut octets) = (0, 0);
         for mut f in frames.drain() {
             let len = f.len;
-            let verdict = if len == 0 { 0 } else { prog.run(cx.data(&f)) };
+            let verdict = match (len, f.is_chained()) {
+                (0, _) => 0,
+                (_, false) => prog.run(cx.data(&f)),
+                (_, true) => run_chained(prog, cx, &f),
+            };
             if verdict == 0 {
                 out_one(cx, no, reason::NOMATCH_NO_HOOK, f);
                 continue;
             }
             n += 1;
             octets += len as u64;
-            f.len = f.len.min(verdict);
+            cx.pool().truncate(&mut f, verdict as usize);
             out_one(cx, yes, reason::MATCH_NO_HOOK, f);
         }
         (n, octets)
@@ -311,7 +331,7 @@ impl Bpf {
         }
         let matched = (frames.len() as u64, frames.octets());
         for f in frames.as_mut_slice() {
-            f.len = f.len.min(k);
+            cx.pool().truncate(f, k as usize);
         }
         out_all(cx, yes, reason::MATCH_NO_HOOK, frames);
         matched

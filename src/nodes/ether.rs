@@ -137,7 +137,7 @@ impl Ether {
             return cx.drop_all(frames, DropReason::PortDown);
         }
         let autosrc = self.autosrc.load(Relaxed);
-        let whole = |f: &Frame| f.len as usize >= ETHERNET_HEADER_LEN && f.vtag == 0;
+        let whole = |f: &Frame| f.len as usize >= ETHERNET_HEADER_LEN && f.oob_tag().is_none();
         if !autosrc && frames.as_slice().iter().all(whole) {
             return cx.port_tx_burst(self.port, frames);
         }
@@ -148,7 +148,7 @@ impl Ether {
                 continue;
             }
             if let Some(tci) = f.oob_tag() {
-                f.vtag = 0;
+                f.set_oob_tag(None);
                 if cx
                     .pool()
                     .insert_vlan_tag(&mut f, EtherType::VLAN, tci)

@@ -216,6 +216,11 @@ impl TcpMss {
         let mut verdicts = [Verdict::Pass; BURST];
         let (mut syn, mut fixed, mut bad) = (0u64, 0u64, false);
         for (i, f) in frames.as_slice().iter().enumerate() {
+            // a jumbo frame (chained) is never a SYN with options to clamp: SYNs are small,
+            // and its IPv4 length would not fit the first segment's view
+            if f.is_chained() {
+                continue;
+            }
             let v = clamp_frame(cx.data_mut(f), max);
             verdicts[i] = v;
             syn += matches!(v, Verdict::Syn | Verdict::Fixed) as u64;

@@ -6,7 +6,7 @@
 //! `nomatch` → `downstream` with encap bit 2 can restore it). Frames written to a filter hook
 //! are tagged (VID, PCP, CFI; TPID `encapproto`) and sent out `downstream`.
 
-use crate::buf::{Frame, VTAG_PRESENT};
+use crate::buf::Frame;
 use crate::graph::{
     hook_stat, BurstBox, Create, Cx, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
     MsgSpec, NodeType, Slot, TypeInfo,
@@ -179,7 +179,7 @@ impl Vlan {
         match self.filter_slot(cx, vid) {
             Some(slot) => {
                 if !inband {
-                    f.vtag = 0;
+                    f.set_oob_tag(None);
                 } else if cx.pool().strip_vlan_tag(&mut f).is_err() {
                     return cx.drop_frame(f, reason::TAG_FAILED);
                 }
@@ -188,7 +188,7 @@ impl Vlan {
             None => {
                 if inband && decap {
                     match cx.pool().strip_vlan_tag(&mut f) {
-                        Ok((_, tci)) => f.vtag = VTAG_PRESENT | tci.0 as u32,
+                        Ok((_, tci)) => f.set_oob_tag(Some(tci)),
                         Err(_) => return cx.drop_frame(f, reason::TAG_FAILED),
                     }
                 }
@@ -208,7 +208,7 @@ impl Vlan {
             }
             for mut f in frames.drain() {
                 if let Some(t) = f.oob_tag() {
-                    f.vtag = 0;
+                    f.set_oob_tag(None);
                     if cx.pool().insert_vlan_tag(&mut f, proto, t).is_err() {
                         cx.drop_frame(f, reason::TAG_FAILED);
                         continue;
@@ -225,7 +225,7 @@ impl Vlan {
         let tci = Tci(w as u16);
         if encap & ENCAP_FROM_FILTER == 0 {
             for f in frames.as_mut_slice() {
-                f.vtag = VTAG_PRESENT | tci.0 as u32;
+                f.set_oob_tag(Some(tci));
             }
             return cx.forward(DOWNSTREAM, frames);
         }

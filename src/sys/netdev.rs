@@ -79,6 +79,14 @@ impl IfSocket {
         Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
     }
 
+    /// The MTU of interface `name` (SIOCGIFMTU).
+    pub fn mtu(&self, name: &str) -> io::Result<u32> {
+        let mut r = ifreq(name)?;
+        self.ioctl(libc::SIOCGIFMTU, &mut r)?;
+        // SAFETY: SIOCGIFMTU filled the mtu member.
+        Ok(unsafe { r.ifr_ifru.ifru_mtu } as u32)
+    }
+
     /// The IFF_* flags of interface `name` (SIOCGIFFLAGS): IFF_UP is the administrative state,
     /// IFF_RUNNING the operational one (carrier on, e.g. a veth whose peer is up).
     pub fn flags(&self, name: &str) -> io::Result<i32> {
@@ -130,6 +138,13 @@ pub fn set_flags(name: &str, bits: i32, on: bool) -> io::Result<()> {
     let mut r = ifreq(name)?;
     r.ifr_ifru.ifru_flags = new as libc::c_short;
     ioctl(libc::SIOCSIFFLAGS, &mut r)
+}
+
+/// Sets the MTU of interface `name` (SIOCSIFMTU).
+pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut r = ifreq(name)?;
+    r.ifr_ifru.ifru_mtu = mtu as libc::c_int;
+    ioctl(libc::SIOCSIFMTU, &mut r)
 }
 
 pub fn mtu(name: &str) -> io::Result<u32> {
@@ -224,6 +239,22 @@ impl Tap {
             return Err(e);
         }
         Ok(n as usize)
+    }
+
+    /// Writes one frame from the buffers in order (a jumbo frame's segments).
+    pub fn write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<()> {
+        // SAFETY: IoSlice is ABI-compatible with iovec; writev only reads the buffers.
+        let n = unsafe {
+            libc::writev(
+                self.fd(),
+                bufs.as_ptr() as *const libc::iovec,
+                bufs.len() as libc::c_int,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Writes one frame.

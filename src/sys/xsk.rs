@@ -387,12 +387,15 @@ fn map_rings(s: RawFd, sizes: RingSizes) -> io::Result<Rings> {
 }
 
 /// Binds socket `s` to `ifindex`/`queue`; returns (zero-copy asked for, need-wakeup in use).
+/// The socket that registers the UMEM asks for multi-buffer (`XDP_USE_SG`: jumbo frames as
+/// chains of descriptors) when `sg`; the sockets sharing its UMEM inherit that.
 fn bind_to(
     s: RawFd,
     umem: &UmemSource,
     ifindex: u32,
     queue: u32,
     mode: BindMode,
+    sg: bool,
 ) -> io::Result<(bool, bool)> {
     // SAFETY: zeroed is a valid sockaddr_xdp.
     let mut sa: libc::sockaddr_xdp = unsafe { std::mem::zeroed() };
@@ -407,6 +410,7 @@ fn bind_to(
         }
         UmemSource::Register { .. } => {
             sa.sxdp_flags = libc::XDP_USE_NEED_WAKEUP
+                | if sg { libc::XDP_USE_SG } else { 0 }
                 | if mode == BindMode::ZeroCopy {
                     libc::XDP_ZEROCOPY
                 } else {
@@ -458,7 +462,9 @@ impl XskSocket {
             register_umem(s, *addr, *len, *chunk_size)?;
         }
         let (fill, comp, rx, tx) = map_rings(s, sizes)?;
-        let (zero_copy, need_wakeup) = bind_to(s, umem, ifindex, queue, mode)?;
+        // multi-buffer first; a kernel or driver without it binds without (one-chunk frames)
+        let (zero_copy, need_wakeup) = bind_to(s, umem, ifindex, queue, mode, true)
+            .or_else(|_| bind_to(s, umem, ifindex, queue, mode, false))?;
         // Let one sendto() move the whole TX ring in copy mode (older kernels refuse: fine).
         let _ = setsockopt(s, XDP_MAX_TX_SKB_BUDGET, &sizes.tx);
         let sock = XskSocket {

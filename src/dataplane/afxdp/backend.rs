@@ -134,6 +134,8 @@ fn open_tap(ifname: &str, ctl: &mut IfaceCtl) -> Option<Tap> {
     match Tap::open(&name) {
         Ok(t) => {
             let _ = netdev::set_mac(&name, PortCtl::mac(ctl));
+            // the host path carries the interface's frames, jumbo ones too
+            let _ = netdev::set_mtu(&name, ctl.mtu());
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1");
             let _ = netdev::set_flags(&name, libc::IFF_UP, true);
             ctl.tap_name = Some(name);
@@ -264,6 +266,8 @@ impl Interface for AfxdpIface {
                     ("tx_ring_empty", k.tx_ring_empty_descs),
                     ("kick_errors", q.kick_errors.load(Relaxed)),
                     ("lost_on_close", q.lost_on_close.load(Relaxed)),
+                    ("rx_bad_chain", q.rx_bad_chain.load(Relaxed)),
+                    ("tx_too_big", q.tx_too_big.load(Relaxed)),
                     ("fill_lost_on_close", q.fill_lost_on_close.load(Relaxed)),
                     ("zero_copy", q.zero_copy.load(Relaxed)),
                 ],
@@ -279,6 +283,14 @@ impl Interface for AfxdpIface {
     /// Notices a vanished (deleted) or downed interface, or one without carrier: its ether
     /// node is down meanwhile (its frames are dropped as `port_down`).
     fn tick(&self) {
+        if let Some((old, new)) = self.ctl.refresh_mtu() {
+            let name = self.ctl.ifname();
+            if new > super::MAX_MTU {
+                tracing::error!(ifname = %name, old, new, max = super::MAX_MTU, "MTU raised beyond what xdpgraph receives: larger frames are dropped by the kernel (rx_dropped); lower it");
+            } else {
+                tracing::info!(ifname = %name, old, new, "MTU changed: frames up to the new MTU are received and sent");
+            }
+        }
         let was = self.ctl.is_up();
         let now = self.ctl.refresh();
         if was && !now {

@@ -51,6 +51,15 @@ pub mod reason {
         describe: "the fast path redirected it here and the kernel dropped it: the \
                    interface's ring was full (the receiver did not keep up)",
     };
+    pub const RX_BAD_CHAIN: PortReason = PortReason {
+        name: "rx_bad_chain",
+        describe: "a frame received over several buffers that did not make one frame (more \
+                   than 18 buffers)",
+    };
+    pub const TX_TOO_BIG: PortReason = PortReason {
+        name: "tx_too_big",
+        describe: "longer than the interface sends (its MTU + 18): dropped before the TX ring",
+    };
     pub const LOST_ON_CLOSE: PortReason = PortReason {
         name: "lost_on_close",
         describe: "held by the socket when it closed (received and unread, or never sent)",
@@ -74,7 +83,13 @@ pub struct IfaceCtl {
     pub fast_path_refused: std::sync::atomic::AtomicU64,
     /// Frames the fast path redirected here that the kernel dropped because the ring was full.
     pub fast_path_ring_full: std::sync::atomic::AtomicU64,
+    /// The interface's MTU as last read (attach, then every link check).
+    mtu: std::sync::atomic::AtomicU32,
 }
+
+/// Bytes a frame may have beyond the MTU: an Ethernet header and one VLAN tag (what Linux
+/// forwards to a device, `is_skb_forwardable`).
+pub const FRAME_OVER_MTU: u32 = 18;
 
 impl IfaceCtl {
     /// Attaches the XDP program to `ifname` on behalf of `owner` (steering off: the host
@@ -88,6 +103,9 @@ impl IfaceCtl {
     ) -> Result<IfaceCtl, AfxdpError> {
         let link = IfSocket::open().map_err(io_ctx(format!("{ifname}: a socket for ioctls")))?;
         let prog = XdpProgram::attach_shared(ifname, mode, owner, fast)?;
+        let mtu = link
+            .mtu(ifname)
+            .map_err(io_ctx(format!("{ifname}: reading MTU")))?;
         let promisc_before = netdev::flags(ifname)
             .map(|f| f & libc::IFF_PROMISC != 0)
             .unwrap_or(false);
@@ -102,6 +120,7 @@ impl IfaceCtl {
             link: Mutex::new(link),
             fast_path_refused: std::sync::atomic::AtomicU64::new(0),
             fast_path_ring_full: std::sync::atomic::AtomicU64::new(0),
+            mtu: mtu.into(),
         })
     }
 
@@ -118,7 +137,33 @@ impl IfaceCtl {
 
     /// Records the counters of a queue socket opened by a worker.
     pub fn add_queue(&self, q: Arc<QueueStats>) {
+        q.tx_max_len.store(self.mtu() + FRAME_OVER_MTU, Relaxed);
         self.queues.lock().unwrap().push(q);
+    }
+
+    /// The interface's MTU as last read.
+    pub fn mtu(&self) -> u32 {
+        self.mtu.load(Relaxed)
+    }
+
+    /// Re-reads the MTU; when it changed, the queues send frames up to the new one, and the
+    /// TAP mirror follows. Returns (old, new) on a change.
+    pub fn refresh_mtu(&self) -> Option<(u32, u32)> {
+        let now = {
+            let link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+            link.mtu(&self.name).ok()?
+        };
+        let old = self.mtu.swap(now, Relaxed);
+        if old == now {
+            return None;
+        }
+        for q in self.queue_stats() {
+            q.tx_max_len.store(now + FRAME_OVER_MTU, Relaxed);
+        }
+        if let Some(t) = &self.tap_name {
+            let _ = netdev::set_mtu(t, now);
+        }
+        Some((old, now))
     }
 
     pub fn queue_stats(&self) -> Vec<Arc<QueueStats>> {
@@ -183,6 +228,8 @@ impl IfaceCtl {
             add(qn, reason::RX_INVALID, k.rx_invalid_descs, None);
             add(qn, reason::TX_INVALID, k.tx_invalid_descs, None);
             add(qn, reason::TX_NOT_SENT, q.tx_not_sent.load(Relaxed), None);
+            add(qn, reason::RX_BAD_CHAIN, q.rx_bad_chain.load(Relaxed), None);
+            add(qn, reason::TX_TOO_BIG, q.tx_too_big.load(Relaxed), None);
             add(
                 qn,
                 reason::LOST_ON_CLOSE,
@@ -268,7 +315,7 @@ impl PortCtl for IfaceCtl {
         v.push(("xdp_no_socket", p.no_socket));
         // the sockets' drops, summed over the queues (prefixed: rx_dropped above is the
         // interface's own)
-        let mut k = [0u64; 7];
+        let mut k = [0u64; 9];
         let queues = self.queue_stats();
         read_kernel_stats(&queues, STATS_WAIT);
         for q in queues {
@@ -281,6 +328,8 @@ impl PortCtl for IfaceCtl {
                 q.tx_not_sent.load(Relaxed),
                 q.lost_on_close.load(Relaxed),
                 s.rx_fill_ring_empty_descs,
+                q.rx_bad_chain.load(Relaxed),
+                q.tx_too_big.load(Relaxed),
             ];
             k.iter_mut().zip(add).for_each(|(a, b)| *a += b);
         }
@@ -292,6 +341,8 @@ impl PortCtl for IfaceCtl {
             "xsk_tx_not_sent",
             "xsk_lost_on_close",
             "xsk_fill_ring_empty",
+            "xsk_rx_bad_chain",
+            "xsk_tx_too_big",
         ];
         v.extend(names.into_iter().zip(k));
         v

@@ -27,6 +27,7 @@ pub mod iface;
 pub mod l2fwd;
 pub mod port;
 pub mod program;
+mod sg;
 
 pub use backend::{tap_name, AfxdpBackend, AfxdpIface};
 pub use fastpath::{FastPath, FastPathMaps, FastPort};
@@ -36,11 +37,12 @@ pub use program::{FastIngress, Owner, XdpMode, XdpProgram};
 
 use crate::dataplane::BackendError;
 use crate::errno::Errno;
-use crate::frame::{max_mtu, CHUNK_SIZE};
+use crate::frame::{max_chained_mtu, CHUNK_SIZE};
 use std::io;
 
-/// Largest MTU a page-sized chunk carries (room for a VLAN tag kept): 4096 − 256 − 14 − 4.
-pub const MAX_MTU: u32 = max_mtu(CHUNK_SIZE);
+/// Largest MTU the AF_XDP data plane carries: a frame of up to [`crate::frame::MAX_SEGMENTS`]
+/// page-sized chunks (multi-buffer, `XDP_USE_SG`), a VLAN tag kept: 18 × (4096 − 256) − 18.
+pub const MAX_MTU: u32 = max_chained_mtu(CHUNK_SIZE);
 /// Largest MTU veth accepts for native XDP without multi-buffer (`xdp.frags`) support.
 pub const VETH_NATIVE_MAX_MTU: u32 = 3506;
 
@@ -70,8 +72,9 @@ pub enum AfxdpError {
         err: String,
     },
     #[error(
-        "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}); lower it \
-         (ip link set {ifname} mtu {max}) — multi-buffer frames are not supported yet"
+        "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}: 18 \
+         buffers, the kernel's most for one AF_XDP frame); lower it (ip link set {ifname} mtu \
+         {max})"
     )]
     Mtu { ifname: String, mtu: u32, max: u32 },
     #[error(

@@ -5,7 +5,8 @@
 //! or by us: frames the kernel completed without sending them (`tx_not_sent`: a TX kick
 //! answered `EBUSY`) and frames still held when the socket closed (`lost_on_close`).
 
-use crate::buf::{Burst, ChunkSet, Frame, Pool, BURST};
+use super::sg::{self, RxChain, RxSeg};
+use crate::buf::{Burst, ChunkSet, Frame, Pool, Seg, BURST};
 use crate::port::{Port, PortId};
 use crate::sys::netdev::Tap;
 use crate::sys::xsk::{socket_stats, BindMode, RingSizes, TxKick, UmemSource, XskSocket, XskStats};
@@ -37,6 +38,16 @@ pub struct QueueStats {
     pub lost_on_close: AtomicU64,
     /// Fill-ring chunks the kernel still held when the socket closed (buffers, not frames).
     pub fill_lost_on_close: AtomicU64,
+    /// Frames received over several descriptors (a jumbo frame) that did not make a frame:
+    /// more segments than [`crate::frame::MAX_SEGMENTS`], or a first segment too short.
+    pub rx_bad_chain: AtomicU64,
+    /// Frames longer than the interface can send ([`QueueStats::tx_max_len`]), dropped
+    /// before the TX ring.
+    pub tx_too_big: AtomicU64,
+    /// The longest frame the interface sends: its MTU + 18 (Ethernet header and one VLAN
+    /// tag, as Linux forwards); 0 while unknown. Kept current by the management thread when
+    /// the MTU changes.
+    pub tx_max_len: AtomicU32,
     pub zero_copy: AtomicU64,
     /// The kernel's counters as last read.
     kernel: [AtomicU64; 6],
@@ -204,6 +215,10 @@ impl Umem {
 
 struct Queue {
     sock: XskSocket,
+    /// A jumbo frame whose first descriptors arrived and whose last has not yet.
+    rx_chain: RxChain,
+    /// TX chunks that are not a frame's last segment (their completion is not a frame's).
+    tx_contd: ChunkSet,
     /// Chunks given to the fill ring and not yet received.
     in_fill: u32,
     /// Frames on the TX ring or in the kernel, not yet completed.
@@ -309,6 +324,8 @@ impl XskPort {
                 in_fill: 0,
                 in_tx: 0,
                 held: ChunkSet::for_pool(pool),
+                rx_chain: RxChain::default(),
+                tx_contd: ChunkSet::for_pool(pool),
                 stats: st,
                 served,
             };
@@ -421,14 +438,18 @@ fn complete(q: &mut Queue, pool: &mut Pool) {
         if n == 0 {
             break;
         }
+        let mut contd = 0;
         for i in 0..n {
             let a = q.sock.comp.get(i);
             q.held.remove(pool, a);
+            if !q.tx_contd.is_empty() {
+                contd += q.tx_contd.remove(pool, a) as u64;
+            }
             pool.free_addr(a);
         }
         q.sock.comp.release(n);
         q.in_tx = q.in_tx.saturating_sub(n);
-        done += n as u64;
+        done += n as u64 - contd;
     }
     if done > 0 {
         q.stats.tx_completed.fetch_add(done, Relaxed);
@@ -457,6 +478,112 @@ fn kick_tx(q: &mut Queue) {
     }
 }
 
+/// Reads what the host sent on the TAP of an interface whose MTU is larger than a chunk: each
+/// frame through this thread's scratch buffer (allocated once), into as many chunks as it
+/// needs; only while the pool has chunks for the longest frame (else what the host sent waits
+/// in the TAP's queue, as on the one-chunk path).
+#[cold]
+fn tap_read_jumbo(tap: &Tap, pool: &mut Pool, out: &mut Burst, max: usize) {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(max, 0);
+        let chunks = max.div_ceil(pool.max_frame());
+        while !out.is_full() && pool.available() >= chunks {
+            let n = tap.read(&mut s).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            if let Ok(f) = pool.frame_from(&s[..n]) {
+                let _ = out.push(f);
+            }
+        }
+    })
+}
+
+/// Writes a jumbo (chained) frame to the TAP, one segment per I/O vector.
+#[cold]
+fn tap_write_chained(tap: &Tap, pool: &Pool, f: &Frame) -> io::Result<()> {
+    let mut v = [io::IoSlice::new(&[]); crate::frame::MAX_SEGMENTS];
+    let mut n = 0;
+    for s in pool.segments(f) {
+        v[n] = io::IoSlice::new(s);
+        n += 1;
+    }
+    tap.write_vectored(&v[..n])
+}
+
+/// A received descriptor that is part of a jumbo frame; returns 1 when it completed a frame
+/// (pushed to `out`).
+#[cold]
+fn rx_segment(
+    q: &mut Queue,
+    pool: &mut Pool,
+    out: &mut Burst,
+    addr: u64,
+    len: u32,
+    opt: u32,
+) -> u64 {
+    let more = opt & libc::XDP_PKT_CONTD != 0;
+    match q.rx_chain.push(pool, Seg { addr, len }, more) {
+        RxSeg::More => 0,
+        RxSeg::Frame(f) => {
+            let _ = out.push(f);
+            1
+        }
+        RxSeg::Bad => {
+            q.stats.rx_bad_chain.fetch_add(1, Relaxed);
+            0
+        }
+    }
+}
+
+/// [`XskPort::tx_burst`] of a burst holding a jumbo (chained) frame or one too long for the
+/// interface: those are dropped (`tx_too_big`), the chains leave as one descriptor per segment.
+#[cold]
+fn tx_jumbo(q: &mut Queue, pool: &mut Pool, frames: &mut Burst, max: u32) {
+    if max != 0 && frames.as_slice().iter().any(|f| f.len > max) {
+        let mut kept = Burst::new();
+        let mut big = 0;
+        for f in frames.drain() {
+            if f.len > max {
+                pool.free(f);
+                big += 1;
+            } else {
+                let _ = kept.push(f);
+            }
+        }
+        q.stats.tx_too_big.fetch_add(big, Relaxed);
+        *frames = kept;
+    }
+    // descriptors for the whole burst: up to MAX_SEGMENTS a frame
+    let want = (frames.len() * crate::frame::MAX_SEGMENTS) as u32;
+    if q.sock.tx.free(want) < want {
+        complete(q, pool);
+    }
+    let mut queued = 0;
+    while !frames.is_empty() {
+        let room = q.sock.tx.free(BURST as u32).min(BURST as u32);
+        let (held, contd) = (&mut q.held, &mut q.tx_contd);
+        let (nf, nd) = sg::produce(&mut q.sock, pool, frames, room, held, contd);
+        if nf == 0 {
+            break;
+        }
+        frames.consume_front(nf);
+        q.in_tx += nd;
+        queued += nf;
+    }
+    if queued == 0 {
+        return;
+    }
+    q.stats.tx_queued.fetch_add(queued as u64, Relaxed);
+    if !q.sock.need_wakeup || q.sock.tx.needs_wakeup() {
+        kick_tx(q);
+    }
+}
+
 impl Port for XskPort {
     fn id(&self) -> PortId {
         self.id
@@ -472,20 +599,26 @@ impl Port for XskPort {
             let (target, reserve) = (self.fill_target, self.reserve);
             let q = &mut self.queues[i];
             let n = q.sock.rx.available(out.room() as u32);
+            let mut frames = 0;
             for j in 0..n {
                 let d = q.sock.rx.get(j);
                 let addr = crate::sys::xsk::desc_addr(d.addr);
                 q.held.remove(pool, addr);
-                let _ = out.push(Frame {
-                    addr,
-                    len: d.len,
-                    vtag: 0,
-                });
+                if d.options & libc::XDP_PKT_CONTD == 0 && q.rx_chain.is_empty() {
+                    let _ = out.push(Frame {
+                        addr,
+                        len: d.len,
+                        vtag: 0,
+                    });
+                    frames += 1;
+                } else {
+                    frames += rx_segment(q, pool, out, addr, d.len, d.options);
+                }
             }
             if n > 0 {
                 q.sock.rx.release(n);
                 q.in_fill -= n.min(q.in_fill);
-                q.stats.rx_frames.fetch_add(n as u64, Relaxed);
+                q.stats.rx_frames.fetch_add(frames, Relaxed);
                 refill(q, pool, target, reserve);
             }
         }
@@ -498,6 +631,11 @@ impl Port for XskPort {
         };
         if q.sock.tx.free(frames.len() as u32) < frames.len() as u32 {
             complete(q, pool);
+        }
+        let max = q.stats.tx_max_len.load(Relaxed);
+        let plain = |f: &Frame| !f.is_chained() && (max == 0 || f.len <= max);
+        if !frames.as_slice().iter().all(plain) {
+            return tx_jumbo(q, pool, frames, max);
         }
         let n = q.sock.tx.free(frames.len() as u32).min(frames.len() as u32);
         if n == 0 {
@@ -528,6 +666,13 @@ impl Port for XskPort {
         }
         let Some(tap) = &self.tap else { return };
         let head = pool.headroom();
+        let max = self
+            .queues
+            .first()
+            .map_or(0, |q| q.stats.tx_max_len.load(Relaxed));
+        if max as usize > pool.max_frame() {
+            return tap_read_jumbo(tap, pool, out, max as usize);
+        }
         while !out.is_full() {
             let Some(base) = pool.alloc() else { break };
             // EAGAIN (nothing queued) and errors of a TAP going away both end the burst;
@@ -549,7 +694,12 @@ impl Port for XskPort {
         let Some(tap) = &self.tap else { return };
         let mut kept = Burst::new();
         for f in frames.drain() {
-            if tap.write(pool.data(&f)).is_ok() {
+            let sent = if f.is_chained() {
+                tap_write_chained(tap, pool, &f)
+            } else {
+                tap.write(pool.data(&f))
+            };
+            if sent.is_ok() {
                 pool.free(f);
             } else {
                 let _ = kept.push(f);
@@ -586,6 +736,7 @@ impl Port for XskPort {
                 pool.free_addr(a);
             }
             q.sock.rx.release(n);
+            let partial = q.rx_chain.discard(pool) as u64;
             // The chunks in the fill and TX rings come home with the rest of `held` once the
             // socket is closed (below); here they are only counted.
             let (fill, unsent) = (q.sock.fill.unconsumed(), q.sock.tx.unconsumed());
@@ -593,7 +744,7 @@ impl Port for XskPort {
             q.in_tx = q.in_tx.saturating_sub(unsent);
             // Frames received and never read, queued and never taken by the kernel, or taken
             // and never completed: none was delivered (as far as we can know).
-            let lost = n as u64 + unsent as u64 + q.in_tx as u64;
+            let lost = n as u64 + unsent as u64 + q.in_tx as u64 + partial;
             q.stats.lost_on_close.fetch_add(lost, Relaxed);
             q.stats
                 .fill_lost_on_close

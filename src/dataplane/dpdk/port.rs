@@ -48,6 +48,8 @@ pub fn is_dpdk_name(name: &str) -> bool {
 pub struct RxStats {
     pub multiseg_dropped: AtomicU64,
     pub nobuf_dropped: AtomicU64,
+    /// Jumbo (chained) frames handed to the device: dropped, multi-segment TX is not done yet.
+    pub tx_chained_dropped: AtomicU64,
     pub copied: AtomicU64,
 }
 
@@ -83,6 +85,26 @@ impl DpdkPort {
     }
 }
 
+impl DpdkPort {
+    /// Drops the jumbo (chained) frames of a burst, counted (`tx_chained_dropped`): this
+    /// backend does not build multi-segment mbufs yet.
+    #[cold]
+    fn drop_chained(&mut self, pool: &mut Pool, frames: &mut Burst) {
+        let mut kept = Burst::new();
+        let mut n = 0;
+        for f in frames.drain() {
+            if f.is_chained() {
+                pool.free(f);
+                n += 1;
+            } else {
+                let _ = kept.push(f);
+            }
+        }
+        self.stats.tx_chained_dropped.fetch_add(n, Relaxed);
+        *frames = kept;
+    }
+}
+
 impl Port for DpdkPort {
     fn id(&self) -> PortId {
         self.id
@@ -106,7 +128,10 @@ impl Port for DpdkPort {
         self.next = (self.next + 1) % nq.max(1);
     }
 
-    fn tx_burst(&mut self, _pool: &mut Pool, frames: &mut Burst) {
+    fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
+        if frames.as_slice().iter().any(|f| f.is_chained()) {
+            self.drop_chained(pool, frames);
+        }
         while !frames.is_empty() {
             let n = frames.len().min(64);
             let sent = self.area.tx(self.eth, self.txq, frames.as_slice());
@@ -190,6 +215,10 @@ pub mod reason {
         name: "rx_multiseg_dropped",
         describe: "larger than one chunk (a multi-segment mbuf): refused before the graph",
     };
+    pub const TX_CHAINED: PortReason = PortReason {
+        name: "tx_chained_dropped",
+        describe: "a jumbo frame (several chunks): multi-segment transmit is not done on DPDK yet",
+    };
     pub const RX_NOBUF: PortReason = PortReason {
         name: "rx_nobuf_dropped",
         describe: "from a foreign mempool, and no free chunk to copy it into",
@@ -207,6 +236,7 @@ impl DpdkCtl {
             (reason::TX_ERRORS, s[6]),
             (reason::RX_MULTISEG, self.rx.multiseg_dropped.load(Relaxed)),
             (reason::RX_NOBUF, self.rx.nobuf_dropped.load(Relaxed)),
+            (reason::TX_CHAINED, self.rx.tx_chained_dropped.load(Relaxed)),
         ];
         counts
             .into_iter()
@@ -287,6 +317,10 @@ impl PortCtl for DpdkCtl {
             self.rx.multiseg_dropped.load(Relaxed),
         ));
         v.push(("rx_nobuf_dropped", self.rx.nobuf_dropped.load(Relaxed)));
+        v.push((
+            "tx_chained_dropped",
+            self.rx.tx_chained_dropped.load(Relaxed),
+        ));
         v.push(("rx_copied", self.rx.copied.load(Relaxed)));
         v
     }

@@ -175,7 +175,7 @@ impl Port for MemPort {
             self.tx_frames += 1;
             self.tx_octets += f.len as u64;
             if self.capture {
-                self.tx.push(pool.data(f).to_vec());
+                self.tx.push(pool.to_vec(f));
             }
             pool.free(*f);
         }
@@ -209,7 +209,7 @@ impl Port for MemPort {
         for f in frames.drain() {
             self.host_tx_frames += 1;
             if self.capture {
-                self.host_tx.push(pool.data(&f).to_vec());
+                self.host_tx.push(pool.to_vec(&f));
             }
             pool.free(f);
         }

@@ -16,11 +16,15 @@
 //! copy of a 64..1500-byte frame costs less than the cache traffic of a shared count, and a copy
 //! may then be modified (tagged, rewritten) without touching its siblings.
 
+use crate::frame::SEG_LINK_LEN;
 use crate::wire::{EtherType, Tci, WireError, VLAN_TAG_LEN};
+
+mod chain;
+pub use chain::{Seg, Segs, NO_NEXT};
 
 /// The descriptor and its tag flag are the frame ABI ([`crate::frame`]); the graph and the nodes
 /// know them from here, beside the bursts and the pool that hold them.
-pub use crate::frame::{Frame, VTAG_PRESENT};
+pub use crate::frame::{Frame, CHAINED, VTAG_PRESENT};
 
 /// The most frames a burst carries (DPDK and VPP use the same order of magnitude).
 pub const BURST: usize = 64;
@@ -399,18 +403,28 @@ impl Pool {
         }
     }
 
+    /// Returns every chunk of `f`.
     #[inline]
     pub fn free(&mut self, f: Frame) {
-        self.free_addr(f.addr)
+        if f.is_chained() {
+            self.free_chain(f)
+        } else {
+            self.free_addr(f.addr)
+        }
     }
 
+    /// The frame's bytes; of a chained frame, its first segment, which holds the headers
+    /// ([`Pool::segments`] walks the rest).
     #[inline]
     pub fn data(&self, f: &Frame) -> &[u8] {
-        &self.region.bytes()[f.addr as usize..f.addr as usize + f.len as usize]
+        let len = self.head_len(f);
+        &self.region.bytes()[f.addr as usize..f.addr as usize + len]
     }
+    /// The frame's bytes, writable; of a chained frame, its first segment.
     #[inline]
     pub fn data_mut(&mut self, f: &Frame) -> &mut [u8] {
-        &mut self.region.bytes_mut()[f.addr as usize..f.addr as usize + f.len as usize]
+        let len = self.head_len(f);
+        &mut self.region.bytes_mut()[f.addr as usize..f.addr as usize + len]
     }
     /// The whole chunk at `base`.
     pub fn chunk_mut(&mut self, base: u64) -> &mut [u8] {
@@ -418,10 +432,11 @@ impl Pool {
         &mut self.region.bytes_mut()[base as usize..base as usize + size]
     }
 
-    /// A new frame holding a copy of `bytes`, placed after the headroom.
+    /// A new frame holding a copy of `bytes`, placed after the headroom (chained over several
+    /// chunks when it does not fit one).
     pub fn frame_from(&mut self, bytes: &[u8]) -> Result<Frame, PoolError> {
         if bytes.len() > self.max_frame() {
-            return Err(PoolError::TooBig(bytes.len()));
+            return self.chain_from(bytes);
         }
         let base = self.alloc().ok_or(PoolError::Exhausted)?;
         let addr = base + self.headroom as u64;
@@ -433,9 +448,13 @@ impl Pool {
         })
     }
 
-    /// A copy of `f` in a fresh chunk, at the same offset within its chunk.
+    /// A copy of `f` in a fresh chunk, at the same offset within its chunk (a chained frame:
+    /// in as many fresh chunks, or none).
     #[inline]
     pub fn copy(&mut self, f: &Frame) -> Result<Frame, PoolError> {
+        if f.is_chained() {
+            return self.copy_chain(f);
+        }
         let base = self.alloc().ok_or(PoolError::Exhausted)?;
         let off = f.addr - self.chunk_of(f.addr);
         let dst = base + off;
@@ -458,12 +477,13 @@ impl Pool {
         }
         let base = self.chunk_of(f.addr);
         let start = f.addr as usize;
+        let head = self.head_len(f);
         let mem = self.region.bytes_mut();
-        if f.addr - base >= (self.reserved as usize + VLAN_TAG_LEN) as u64 {
+        if f.addr - base >= (self.reserved as usize + SEG_LINK_LEN + VLAN_TAG_LEN) as u64 {
             mem.copy_within(start..start + 12, start - VLAN_TAG_LEN);
             f.addr -= VLAN_TAG_LEN as u64;
         } else {
-            let end = start + f.len as usize;
+            let end = start + head;
             if (end + VLAN_TAG_LEN) as u64 > base + self.chunk {
                 return Err(PoolError::NoRoom);
             }
@@ -473,6 +493,7 @@ impl Pool {
         let at = f.addr as usize + 12;
         mem[at..at + 2].copy_from_slice(&tpid.to_be_bytes());
         mem[at + 2..at + 4].copy_from_slice(&tci.0.to_be_bytes());
+        self.set_head_len(f, head + VLAN_TAG_LEN);
         Ok(())
     }
 
@@ -480,12 +501,9 @@ impl Pool {
     /// whole tag and inner EtherType (18 bytes).
     pub fn strip_vlan_tag(&mut self, f: &mut Frame) -> Result<(u16, Tci), PoolError> {
         let need = 12 + crate::wire::VLAN_HEADER_LEN;
-        if (f.len as usize) < need {
-            return Err(WireError::Truncated {
-                need,
-                have: f.len as usize,
-            }
-            .into());
+        let head = self.head_len(f);
+        if head < need {
+            return Err(WireError::Truncated { need, have: head }.into());
         }
         let start = f.addr as usize;
         let mem = self.region.bytes_mut();
@@ -494,6 +512,7 @@ impl Pool {
         mem.copy_within(start..start + 12, start + VLAN_TAG_LEN);
         f.addr += VLAN_TAG_LEN as u64;
         f.len -= VLAN_TAG_LEN as u32;
+        self.set_head_len(f, head - VLAN_TAG_LEN);
         Ok((tpid, tci))
     }
 
@@ -538,14 +557,17 @@ impl ChunkSet {
             *w |= 1 << (i % 64);
         }
     }
-    /// Removes the chunk holding `addr`.
+    /// Removes the chunk holding `addr`; true if it was in the set.
     #[inline]
-    pub fn remove(&mut self, pool: &Pool, addr: u64) {
+    pub fn remove(&mut self, pool: &Pool, addr: u64) -> bool {
         let i = pool.chunk_index(addr);
         if let Some(w) = self.bits.get_mut(i / 64) {
-            self.len -= (*w & (1 << (i % 64)) != 0) as usize;
+            let was = *w & (1 << (i % 64)) != 0;
+            self.len -= was as usize;
             *w &= !(1 << (i % 64));
+            return was;
         }
+        false
     }
     pub fn len(&self) -> usize {
         self.len
