@@ -55,6 +55,12 @@ pub fn check_mtu(ifname: &str, max: u32) -> Result<u32, AfxdpError> {
             ifname: ifname.into(),
             mtu,
             max,
+            why: if max == MAX_MTU {
+                "a frame of 18 buffers, the kernel's most for one AF_XDP frame"
+            } else {
+                "one buffer of a DPDK frame area: beside DPDK devices, AF_XDP interfaces take \
+                 no multi-buffer frames"
+            },
         });
     }
     Ok(mtu)
@@ -72,11 +78,15 @@ pub enum AfxdpError {
         err: String,
     },
     #[error(
-        "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}: 18 \
-         buffers, the kernel's most for one AF_XDP frame); lower it (ip link set {ifname} mtu \
-         {max})"
+        "{ifname}: MTU {mtu} is larger than xdpgraph's AF_XDP frames carry ({max}): {why}; \
+         lower it (ip link set {ifname} mtu {max})"
     )]
-    Mtu { ifname: String, mtu: u32, max: u32 },
+    Mtu {
+        ifname: String,
+        mtu: u32,
+        max: u32,
+        why: &'static str,
+    },
     #[error(
         "{ifname}: another XDP program is attached ({name}, id {id}); xdpgraph will not replace \
          a program it did not attach (detach it with: ip link set {ifname} xdp off)"
