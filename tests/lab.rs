@@ -501,7 +501,7 @@ fn jumbo_mtus_attach_up_to_the_largest_a_veth_takes() {
             .unwrap_or_else(|e| panic!("MTU {mtu}: {e}"));
         dp.detach(&lab.iface(0)).unwrap();
     }
-    assert!(xdpgraph::dataplane::afxdp::MAX_MTU > 65535);
+    const { assert!(xdpgraph::dataplane::afxdp::MAX_MTU > 65535) };
     let links = String::from_utf8(
         std::process::Command::new("ip")
             .args(["-o", "link", "show", &lab.iface(0)])
