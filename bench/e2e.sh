@@ -3,7 +3,8 @@
 # lab (bench/lab.rs), writes its table into docs/BENCHMARKS.md and draws the chart
 # docs/benchmarks.png. Root required (veth lab, XDP). Env: BENCH_SECS, BENCH_RUNS,
 # XDPGRAPH_NO_DPDK=1 (skip the DPDK comparison), BENCH_NO_HUGE=1 (run DPDK without hugepages),
-# BENCH_ONLY (`fastpath`: the XDP fast path's comparison alone, written to its own section),
+# BENCH_ONLY (`fastpath`: the XDP fast path's comparison alone, written to its own section;
+# `jumbo`: 9018-byte frames at MTU 9000, Gbit/s, its own section),
 # BENCH_SENDER (afxdp,replay,trafficgen).
 # The whole output (with the machine, the commit and the load) is kept as raw output in
 # bench/results/e2e-<BENCH_ONLY or full>-<UTC date and time>.txt.
@@ -45,5 +46,5 @@ case "${BENCH_ONLY:-}" in
         python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib
         python3 scripts/plot-bench.py bench/results/e2e.csv docs/benchmarks.png
         echo "wrote docs/BENCHMARKS.md and docs/benchmarks.png" ;;
-    *) echo "docs/BENCHMARKS.md: written for BENCH_ONLY=fastpath and dpdk only" ;;
+    *) echo "docs/BENCHMARKS.md: written for BENCH_ONLY=fastpath, jumbo and dpdk only" ;;
 esac

@@ -39,13 +39,17 @@
 //! configuration's frames took the fast path, and writes its section of docs/BENCHMARKS.md
 //! (between the `fastpath` markers).
 //!
+//! `BENCH_ONLY=jumbo` measures 9018-byte frames at MTU 9000 (bench/jumbo.rs) and writes its
+//! section (between the `jumbo` markers).
+//!
 //! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substrings, comma-separated;
-//! or `dpdk`, `fastpath`), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
+//! or `dpdk`, `fastpath`, `jumbo`), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
 //! workers' counts), BENCH_PROG_STATS (ns per run of the XDP program on the first interface;
 //! turns kernel.bpf_stats_enabled on for the run, so its rates are not for the tables),
 //! BENCH_PLACEMENT (`own-core`, `sender-core`), BENCH_TUNED, and two diagnoses of xdpgraph's
 //! worker: BENCH_IDLE_POLLS (empty polls before poll(2)), BENCH_WORKER_NICE.
 
+mod jumbo;
 mod xdpilone_l2fwd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1304,6 +1308,15 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "jumbo" {
+        machine_state();
+        let md = jumbo::run(runs, secs);
+        println!("{md}");
+        if std::env::var("BENCH_NO_WRITE").is_err() {
+            write_section("jumbo", &md);
+        }
+        return;
+    }
     let dpdk = dpdk_enabled();
     if !dpdk {
         eprintln!("(DPDK configurations need `--features dpdk` and dpdk-testpmd; skipped)");
@@ -1526,6 +1539,24 @@ fn main() {
         put("fastpath", &md_fast);
     }
     std::fs::write(path, doc).unwrap();
+}
+
+/// Writes `body` between the `tag` markers of docs/BENCHMARKS.md.
+fn write_section(tag: &str, body: &str) {
+    let path = "docs/BENCHMARKS.md";
+    let doc = std::fs::read_to_string(path).unwrap_or_default();
+    let (b, e) = (
+        format!("<!-- {tag}:begin -->"),
+        format!("<!-- {tag}:end -->"),
+    );
+    match (doc.find(&b), doc.find(&e)) {
+        (Some(x), Some(y)) => {
+            let doc = format!("{}{b}\n{body}{}", &doc[..x], &doc[y..]);
+            std::fs::write(path, doc).unwrap();
+            eprintln!("wrote the {tag} section of {path}");
+        }
+        _ => eprintln!("{path} has no {tag} markers; not written"),
+    }
 }
 
 /// `x` with `prec` decimals, or "-" when it was not measured.

@@ -159,21 +159,23 @@ int xdpgraph_gen_tx(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
-SEC("xdp")
+/* The sink, the pass-through and the redirect take jumbo frames (several buffers): "xdp.frags"
+ * (a veth whose peer's MTU is above 3506 refuses programs without it). */
+SEC("xdp.frags")
 int xdpgraph_sink(struct xdp_md *ctx)
 {
 	add(SINK_FRAMES, 1);
-	add(SINK_OCTETS, (__u64)(ctx->data_end - ctx->data));
+	add(SINK_OCTETS, bpf_xdp_get_buff_len(ctx));
 	return XDP_DROP;
 }
 
-SEC("xdp")
+SEC("xdp.frags")
 int xdpgraph_pass(struct xdp_md *ctx)
 {
 	return XDP_PASS;
 }
 
-SEC("xdp")
+SEC("xdp.frags")
 int xdpgraph_redirect(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
