@@ -91,9 +91,6 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 
 	if ((void *)(eth + 1) > end)
 		return -1;
-	/* a frame of several buffers (jumbo) */
-	if (bpf_xdp_get_buff_len(ctx) != (__u64)(end - data))
-		return -1;
 	/* multicast/broadcast destinations are flooded, multicast sources refused: the bridge */
 	if ((eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
 		return -1;
@@ -124,7 +121,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 		src->seen = now;
 	if (out->autosrc)
 		__builtin_memcpy(eth->h_source, out->mac, ETH_ALEN);
-	len = end - data;
+	len = bpf_xdp_get_buff_len(ctx); /* all of it: a jumbo frame has several buffers */
 	c = bpf_map_lookup_elem(&fp_count, &in->slot);
 	if (c) {
 		c->rx_frames++;
@@ -141,7 +138,8 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 
 /* "xdp.frags": the program takes frames of several buffers (jumbo frames; the kernel refuses
  * to attach a program without it to a veth whose peer's MTU is above 3506). Such frames go to
- * the socket as several descriptors (XDP_USE_SG); the fast path leaves them to the workers. */
+ * the socket as several descriptors (XDP_USE_SG), or are redirected whole by the fast path
+ * (the headers it reads are in the first buffer). */
 SEC("xdp.frags")
 int xdpgraph_steer(struct xdp_md *ctx)
 {
