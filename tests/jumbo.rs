@@ -275,3 +275,32 @@ fn a_frame_too_long_for_the_egress_port_is_a_named_drop() {
     assert!(s.contains("tx_too_big"), "named: {s}");
     e.all_chunks_home();
 }
+
+/// The ether node's `upper` hook reaches the host through the interface's TAP mirror, which
+/// gets the interface's MTU: jumbo frames go up to the host and come back down whole.
+#[test]
+fn jumbo_frames_through_upper_and_the_tap() {
+    let Some(mut e) = Env::new(2) else {
+        return;
+    };
+    let (p0, p1) = (e.p(0), e.p(1));
+    e.dp.graph().connect(&p1, &p0, "lower", "upper").unwrap();
+    let tap = xdpgraph::dataplane::afxdp::tap_name(&e.lab.iface(0));
+    assert_eq!(
+        xdpgraph::sys::netdev::mtu(&tap).unwrap(),
+        MTU,
+        "the TAP has the MTU"
+    );
+    let host = PacketSocket::open(&tap).unwrap();
+    let s1 = e.sock(1);
+    let up = frames(&e, e.mac(0), 1, 600);
+    send(&s1, &up);
+    same("up to the host", &up, &collect(&host, 400));
+    let down: Vec<Vec<u8>> = (SIZES.iter().enumerate())
+        .map(|(i, &n)| frame(e.mac(1), e.mac(0), 700 + i as u32, n))
+        .collect();
+    send(&host, &down);
+    same("down from the host", &down, &collect(&s1, 400));
+    drop(host);
+    e.all_chunks_home();
+}
