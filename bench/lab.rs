@@ -664,6 +664,7 @@ fn gen_cfg(
             dst_ip: [198, 18, 0, 2],
             vlan: (cfg == "xdpgraph-vlan-bridge").then_some((10, 0)),
             flows: 1,
+            dst_flows: false,
         },
         duration: Some(Duration::from_secs_f64(secs)),
         count: None,

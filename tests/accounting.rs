@@ -241,6 +241,7 @@ impl Env {
                 dst_ip: [198, 18, 0, 2],
                 vlan: None,
                 flows: 1,
+                dst_flows: false,
             },
             duration: None,
             count: Some(count),

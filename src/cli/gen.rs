@@ -77,6 +77,24 @@ pub struct GenArgs {
     /// Seconds per --search trial.
     #[arg(long, default_value_t = 2.0)]
     pub trial: f64,
+    /// RFC 2889 test against a learning bridge: `caching` (address caching capacity) or
+    /// `learning` (address learning rate). --tx is the learning port, --rx the test port,
+    /// --monitor the monitor port; see --addresses, --rate, --between.
+    #[arg(long, value_name = "TEST")]
+    pub rfc2889: Option<String>,
+    /// RFC 2889: the monitor port (flooded test frames show up there).
+    #[arg(long)]
+    pub monitor: Option<String>,
+    /// Network namespace of --monitor.
+    #[arg(long)]
+    pub monitor_netns: Option<String>,
+    /// RFC 2889: addresses (the caching test's upper bound, the learning test's count).
+    #[arg(long, default_value_t = 1024)]
+    pub addresses: u32,
+    /// RFC 2889: a shell command that clears the bridge's table, run before each trial
+    /// (e.g. "xdpgraph ctl msg br0: reset", "bridge fdb flush dev br0").
+    #[arg(long, value_name = "CMD")]
+    pub between: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -109,7 +127,7 @@ fn vlan(v: &str) -> Result<(u16, u8), GenError> {
 
 /// Turns arguments into a run configuration.
 pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
-    if a.duration.is_none() && a.count.is_none() && !a.search {
+    if a.duration.is_none() && a.count.is_none() && !a.search && a.rfc2889.is_none() {
         return Err(GenError::Invalid(
             "give --duration SECS or --count N".into(),
         ));
@@ -163,6 +181,7 @@ pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
             dst_ip: ip(&a.dst_ip)?,
             vlan,
             flows: a.flows,
+            dst_flows: false,
         },
         duration: a.duration.map(Duration::from_secs_f64),
         count: a.count,
@@ -211,10 +230,72 @@ pub fn table(r: &Report) -> String {
     s
 }
 
+/// `--rfc2889`: the run's configuration.
+pub fn rfc2889_config(
+    a: &GenArgs,
+    base: GenConfig,
+) -> Result<gen::rfc2889::Rfc2889Config, GenError> {
+    use gen::rfc2889::{Port, Rfc2889Config, Test};
+    let test = Test::parse(a.rfc2889.as_deref().unwrap_or_default())?;
+    let monitor = a
+        .monitor
+        .clone()
+        .ok_or_else(|| GenError::Invalid("--rfc2889 needs --monitor (the monitor port)".into()))?;
+    let rate = match Rate::parse(&a.rate)? {
+        Rate::Max => None,
+        Rate::Pps(p) => Some(p),
+        Rate::Bps(_) => {
+            return Err(GenError::Invalid(
+                "--rfc2889: give --rate in frames/s".into(),
+            ))
+        }
+    };
+    Ok(Rfc2889Config {
+        test,
+        base,
+        monitor: Port {
+            ifname: monitor,
+            netns: a.monitor_netns.clone(),
+        },
+        addresses: a.addresses,
+        rate,
+        between: a.between.clone(),
+    })
+}
+
+/// Runs `xdpgraph gen --rfc2889`.
+fn rfc2889(a: &GenArgs, cfg: GenConfig) -> Result<(), GenError> {
+    let c = rfc2889_config(a, cfg)?;
+    let quiet = a.quiet || a.json;
+    let r = gen::rfc2889::run(&c, &mut |l| {
+        if !quiet {
+            eprintln!("  {l}");
+        }
+    })?;
+    if a.json {
+        println!("{}", r.to_json());
+    } else {
+        match r.test {
+            gen::rfc2889::Test::Caching => println!(
+                "RFC 2889 address caching capacity: {} addresses (of {} tried)",
+                r.result, c.addresses
+            ),
+            gen::rfc2889::Test::Learning => println!(
+                "RFC 2889 address learning rate: {:.0} addresses/s ({} addresses)",
+                r.result, c.addresses
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Runs `xdpgraph gen`.
 pub fn main(a: GenArgs) -> Result<(), GenError> {
     xdpgraph::sys::netdev::catch_stop_signals();
     let cfg = config(&a)?;
+    if a.rfc2889.is_some() {
+        return rfc2889(&a, cfg);
+    }
     if a.search {
         let trial = Duration::from_secs_f64(a.trial);
         let quiet = a.quiet || a.json;

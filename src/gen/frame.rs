@@ -28,6 +28,9 @@ pub struct FrameSpec {
     /// Flows: flow f changes the low 16 bits of the source MAC and source IPv4 address and
     /// uses UDP source port 1024 + f.
     pub flows: u32,
+    /// Flows change the low 16 bits of the destination MAC instead (nothing else): frames to
+    /// many learned addresses (RFC 2889's test frames, [`super::rfc2889`]).
+    pub dst_flows: bool,
 }
 
 /// Frame sizes, in bytes on the wire including the 4-byte FCS (as RFC 2544 counts them).
@@ -285,6 +288,7 @@ mod tests {
             dst_ip: [10, 0, 0, 2],
             vlan,
             flows,
+            dst_flows: false,
         }
     }
 
@@ -349,6 +353,11 @@ pub fn csum_update(csum: u16, old: u16, new: u16) -> u16 {
 /// Turns a frame built for flow 0 into flow `flow` (source MAC and IPv4 low bytes, UDP source
 /// port), keeping both checksums valid.
 #[inline]
+/// Flow `flow` in the destination MAC's low 16 bits ([`FrameSpec::dst_flows`]).
+pub fn set_dst_flow(f: &mut [u8], flow: u32) {
+    f[4..6].copy_from_slice(&(flow as u16).to_be_bytes());
+}
+
 pub fn set_flow(f: &mut [u8], ip: usize, flow: u32) {
     let fl = flow as u16;
     f[10..12].copy_from_slice(&fl.to_be_bytes());
@@ -376,6 +385,24 @@ mod flow_tests {
     use super::*;
 
     #[test]
+    fn dst_flows_change_the_destination_mac_only() {
+        let s = FrameSpec {
+            src_mac: "02:00:00:00:00:01".parse().unwrap(),
+            dst_mac: "02:00:00:00:00:02".parse().unwrap(),
+            src_ip: [10, 0, 0, 1],
+            dst_ip: [10, 0, 0, 2],
+            vlan: None,
+            flows: 4096,
+            dst_flows: true,
+        };
+        let mut f = s.build(128, 0);
+        let before = f.clone();
+        set_dst_flow(&mut f, 0x0abc);
+        assert_eq!(&f[..6], &[0x02, 0, 0, 0, 0x0a, 0xbc]);
+        assert_eq!(&f[6..], &before[6..], "nothing else");
+    }
+
+    #[test]
     fn set_flow_matches_a_fresh_build() {
         let s = FrameSpec {
             src_mac: "02:00:00:00:00:00".parse().unwrap(),
@@ -384,6 +411,7 @@ mod flow_tests {
             dst_ip: [10, 0, 0, 2],
             vlan: None,
             flows: 1000,
+            dst_flows: false,
         };
         for flow in [1u32, 7, 255, 256, 999] {
             let mut f = s.build(128, 0);

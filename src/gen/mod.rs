@@ -9,6 +9,7 @@
 //!   mode can take).
 //! * [`frame`]: Ethernet/IPv4/UDP frames, flows, 802.1Q, sizes and IMIX; [`rate`]: rates and
 //!   pacing; [`xdp`]: the helper XDP programs.
+//! * [`rfc2889`]: RFC 2889's address caching capacity and learning rate of a bridge.
 //!
 //! "Sent" is what the device accepted: the replay engine reads the driver's XDP transmit
 //! counters (veth: `tx_queue_N_xdp_xmit_errors`) and reports frames the device refused after
@@ -19,6 +20,7 @@
 
 pub mod frame;
 pub mod rate;
+pub mod rfc2889;
 pub mod rx;
 pub mod tx;
 pub mod xdp;

@@ -133,6 +133,16 @@ struct Stamper<'a> {
 }
 
 impl Stamper<'_> {
+    /// Frame `seq`'s flow in its headers (source, or destination for RFC 2889's test frames).
+    fn flow(&self, buf: &mut [u8], seq: u64) {
+        let f = (seq % self.flows as u64) as u32;
+        if self.c.spec.dst_flows {
+            frame::set_dst_flow(buf, f);
+        } else {
+            frame::set_flow(buf, self.ip, f);
+        }
+    }
+
     /// The wire size (with FCS) of frame `seq`.
     fn size(&self, seq: u64) -> usize {
         let c = self.c;
@@ -163,7 +173,7 @@ impl Stamper<'_> {
         let buf = &mut pool.chunk_mut(base)[head..head + len];
         buf.copy_from_slice(t);
         if self.flows > 1 {
-            frame::set_flow(buf, self.ip, (seq % self.flows as u64) as u32);
+            self.flow(buf, seq);
         }
         frame::stamp(
             buf,
@@ -196,7 +206,7 @@ impl Stamper<'_> {
             .expect("checked available");
         let buf = pool.data_mut(&f);
         if self.flows > 1 {
-            frame::set_flow(buf, self.ip, (seq % self.flows as u64) as u32);
+            self.flow(buf, seq);
         }
         let ts = crate::sys::netdev::monotonic_ns();
         frame::stamp(buf, self.ip, self.off, seq, ts);
@@ -314,6 +324,11 @@ fn replay(
     live: &Live,
     stop: &AtomicBool,
 ) -> Result<TxResult, GenError> {
+    if c.spec.dst_flows {
+        return Err(GenError::Invalid(
+            "the replay engine varies source flows only; use --engine afxdp".into(),
+        ));
+    }
     let h = super::xdp::Helpers::load().map_err(setup)?;
     let min = c.spec.min_size();
     let clamp = |s: usize| s.max(min).min(max_size);
