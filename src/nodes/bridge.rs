@@ -33,6 +33,7 @@ use std::sync::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Relaxed, Release},
 };
+use std::sync::Arc;
 
 crate::drop_reasons! {
     pub mod reason {
@@ -164,7 +165,12 @@ pub struct Bridge {
     min_stable_age: AtomicU32,
     /// The first hook was an uplink: normal links get no unknown unicast.
     restricted: AtomicBool,
-    table: EpochCell<HostTable>,
+    /// The host table: shared by the workers (they learn into it, lock-free), replaced by a
+    /// larger one by the management thread's tick when it fills up.
+    table: EpochCell<Arc<HostTable>>,
+    /// The table the last rebuild replaced, until the hosts workers learned into it after it
+    /// was copied are carried over (management thread only: [`Bridge::finish_migration`]).
+    migrating: std::sync::Mutex<Option<Arc<HostTable>>>,
     /// Per link slot: the graph second until which the link is muted after a loop.
     muted_until: Box<[AtomicU32]>,
 }
@@ -223,7 +229,8 @@ impl Bridge {
             min_stable_age: AtomicU32::new(DEFAULT_MIN_STABLE_AGE),
             restricted: AtomicBool::new(false),
             muted_until: (0..=MAX_SLOT).map(|_| AtomicU32::new(0)).collect(),
-            table: EpochCell::new(epoch, HostTable::new(INITIAL_TABLE)),
+            table: EpochCell::new(epoch, Arc::new(HostTable::new(INITIAL_TABLE))),
+            migrating: std::sync::Mutex::new(None),
         }
     }
 
@@ -488,6 +495,7 @@ impl Bridge {
 
     /// `reset`: forgets every host, unmutes every link and clears its counters.
     fn reset_all(&self, cx: &MsgCx<'_>) {
+        *self.migrating.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let g = cx.epoch.pin_writer();
         self.table.load(&g).forget(|_| true);
         for h in cx.hooks() {
@@ -672,18 +680,24 @@ impl NodeType for Bridge {
     }
 
     fn tick(&self, cx: &mut MsgCx<'_>) {
+        self.finish_migration(cx);
         let g = cx.epoch.pin_writer();
         let t = self.table.load(&g);
         t.expire(cx.now, self.max_staleness.load(Relaxed).max(1));
         let (live, tomb) = t.occupancy();
         let cap = t.capacity();
         let grow = live * 2 > cap && cap < MAX_TABLE;
-        if grow || tomb * 4 > cap {
+        let migrating = self.migrating.lock().map_or(true, |m| m.is_some());
+        // (one rebuild at a time: the last one's late hosts are carried over first)
+        if (grow || tomb * 4 > cap) && !migrating {
             let new_cap = if grow { cap * 2 } else { cap };
             let live_links: Vec<u64> = cx.hooks().map(|h| pack(h)).collect();
-            let fresh = t.rebuilt(new_cap, |h| live_links.contains(&h.val));
+            let fresh = Arc::new(t.rebuilt(new_cap, |h| live_links.contains(&h.val)));
+            let old = Arc::clone(t);
             drop(g);
             self.table.replace(cx.epoch, fresh);
+            // workers that loaded the old table before the swap may still learn into it
+            *self.migrating.lock().unwrap_or_else(|e| e.into_inner()) = Some(old);
         }
     }
 
@@ -693,6 +707,31 @@ impl NodeType for Bridge {
 
     fn offload(&self) -> Option<Offload<'_>> {
         Some(Offload::L2(self))
+    }
+}
+
+impl Bridge {
+    /// Carries over the hosts the workers learned into the replaced table after it was
+    /// copied, once none of them can hold it any more: the retired reference in the epoch has
+    /// been reclaimed (ours is the last), which happens only after every burst that loaded it
+    /// has ended. (Found by RFC 2889's caching test: without this, hosts learned during a
+    /// rebuild were forgotten, and frames to them flooded until they were learned again.)
+    fn finish_migration(&self, cx: &MsgCx<'_>) {
+        let mut m = self.migrating.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = m.as_ref() else { return };
+        if Arc::strong_count(old) > 1 {
+            return; // not reclaimed yet: next tick
+        }
+        let live_links: Vec<u64> = cx.hooks().map(|h| pack(h)).collect();
+        let g = cx.epoch.pin_writer();
+        let cur = self.table.load(&g);
+        for h in old.hosts().filter(|h| live_links.contains(&h.val)) {
+            let mac = h.mac.to_u64();
+            if cur.get(mac).is_none() {
+                let _ = cur.insert(mac, h.val, h.learned);
+            }
+        }
+        *m = None;
     }
 }
 
