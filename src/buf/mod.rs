@@ -20,6 +20,7 @@ use crate::frame::SEG_LINK_LEN;
 use crate::wire::{EtherType, Tci, WireError, VLAN_TAG_LEN};
 
 mod chain;
+pub mod io;
 pub use chain::{Seg, Segs, NO_NEXT};
 
 /// The descriptor and its tag flag are the frame ABI ([`crate::frame`]); the graph and the nodes

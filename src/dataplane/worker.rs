@@ -174,6 +174,8 @@ struct Running {
     opened: BTreeMap<PortId, Opened>,
     /// Every open port's descriptors, to wait on when idle.
     fds: PollSet,
+    /// The descriptors of the nodes' own devices (eiface, ksocket), on the input worker.
+    input_fds: Vec<RawFd>,
     health: Arc<Heartbeat>,
 }
 
@@ -222,6 +224,7 @@ fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, Datapl
         locals: Locals::default(),
         opened: BTreeMap::new(),
         fds: PollSet::default(),
+        input_fds: Vec::new(),
         health: s.health,
     };
     r.publish();
@@ -276,6 +279,10 @@ impl Running {
             }
             while let Ok(cmd) = cmds.try_recv() {
                 self.handle(cmd);
+            }
+            if let Some(fds) = self.w.input_fds() {
+                self.input_fds = fds;
+                self.collect_fds();
             }
             if self.w.poll() > 0 {
                 idle = 0;
@@ -365,6 +372,7 @@ impl Running {
     fn collect_fds(&mut self) {
         let fds: Vec<RawFd> = (self.opened.values())
             .flat_map(|o| o.fds.iter().copied())
+            .chain(self.input_fds.iter().copied())
             .collect();
         self.fds = PollSet::new(&fds);
     }

@@ -75,6 +75,15 @@ pub enum GraphError {
     Refused(String),
     #[error("{0}: {1}")]
     Io(String, String),
+    /// A system call a node made for a message failed, or a condition netgraph reports
+    /// with a specific error number (ksocket's EAFNOSUPPORT, ENOTCONN...).
+    #[error("{node} {cmd}: {why}")]
+    Errno {
+        node: String,
+        cmd: String,
+        errno: Errno,
+        why: String,
+    },
 }
 
 impl GraphError {
@@ -94,6 +103,7 @@ impl GraphError {
             GraphError::NotConnected(_) => Errno::ENOTCONN,
             GraphError::NoSpace(_) => Errno::ENOBUFS,
             GraphError::Io(..) => Errno::EIO,
+            GraphError::Errno { errno, .. } => *errno,
             GraphError::NotSupported { .. } => Errno::EOPNOTSUPP,
             GraphError::NotCreatable { .. }
             | GraphError::BadHookName(..)
@@ -116,6 +126,10 @@ pub enum HookError {
     /// Every hook slot is taken.
     #[error("node has no free hook slot (limit {limit})")]
     NoSlot { limit: usize },
+    /// Refused with a specific error number (eiface: EPFNOSUPPORT for a hook other than
+    /// `ether`, EISCONN for a second one; ksocket: EPROTONOSUPPORT...).
+    #[error("{1}")]
+    Errno(Errno, Cow<'static, str>),
 }
 
 impl HookError {
@@ -123,6 +137,7 @@ impl HookError {
         match self {
             HookError::Refused(_) => Errno::EINVAL,
             HookError::NoSlot { .. } => Errno::ENOBUFS,
+            HookError::Errno(e, _) => *e,
         }
     }
 }

@@ -60,8 +60,12 @@ pub mod gstat {
     pub const COPIES: usize = 4;
     /// Bursts run.
     pub const BURSTS: usize = 5;
+    /// Frames nodes read from devices of their own (eiface's TAP, ksocket's socket).
+    pub const NODE_RX: usize = 6;
+    /// Frames nodes wrote to devices of their own.
+    pub const NODE_TX: usize = 7;
     /// Drops from here: the engine's reasons for frames dropped outside any node, then one
     /// block per registered type (see [`super::Registered::drop_base`]).
-    pub const DROPS: usize = 6;
+    pub const DROPS: usize = 8;
     pub const COUNT: usize = DROPS + super::MAX_DROP_COUNTERS;
 }

@@ -101,6 +101,9 @@ pub(crate) struct Shared {
     /// Publications so far: a worker holding frames for nodes looks at them again when this
     /// changes (a node or hook may be gone; see `held.rs`).
     pub edits: AtomicU64,
+    /// Nodes with a device of their own to read ([`NodeType::input`]) in the published
+    /// snapshot: the input worker looks at them only while this is not zero.
+    pub inputs: std::sync::atomic::AtomicUsize,
 }
 
 /// A cloneable, `Send` handle from which workers are created on their own threads.
@@ -150,6 +153,18 @@ pub struct Graph {
     free_ix: Vec<NodeIx>,
     /// Captures running, by the unique ID of their hook (`super::capture`).
     pub(super) captures: BTreeMap<u64, Vec<Arc<super::capture::Capture>>>,
+    /// Nodes with a device of their own to read (`NodeType::input_fd`).
+    inputs: std::collections::BTreeSet<NodeId>,
+}
+
+impl Drop for Graph {
+    /// Nodes with OS resources of their own let go of them now (eiface's interfaces vanish
+    /// with the daemon), not when the last snapshot is reclaimed.
+    fn drop(&mut self) {
+        for n in self.nodes.values() {
+            n.core.imp.shutdown();
+        }
+    }
 }
 
 impl Graph {
@@ -173,6 +188,7 @@ impl Graph {
             live,
             taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             edits: AtomicU64::new(0),
+            inputs: Default::default(),
             epoch,
             cfg: GraphConfig { workers, ..cfg },
         });
@@ -191,11 +207,13 @@ impl Graph {
             removed: Vec::new(),
             free_ix: Vec::new(),
             captures: BTreeMap::new(),
+            inputs: Default::default(),
         };
         let control = g.types.control();
         let imp = control
             .make(&NodeEnv { epoch: &g.sh.epoch })
-            .expect("the control type is not per interface");
+            .expect("the control type is not per interface")
+            .expect("the control node's constructor cannot fail");
         g.ctl = g.add_node(imp, control, None);
         g.publish();
         g
@@ -230,6 +248,7 @@ impl Graph {
         };
         let why = match info.create {
             Create::Mkpeer(make) => return Ok((make(&self.env()), info)),
+            Create::Open(open) => return Ok((open(&self.env())?, info)),
             Create::Port(_) => "each attached interface has one (ctl attach IF)",
             Create::Control(_) => "the control node \".\" is the only one",
         };
@@ -356,6 +375,9 @@ impl Graph {
             }
         };
         self.dirty.insert(id);
+        if core.imp.input_fd().is_some() {
+            self.inputs.insert(id);
+        }
         self.nodes.insert(
             id,
             NodeRec {
@@ -553,6 +575,8 @@ impl Graph {
         let rec = self.nodes.remove(&id).expect("node exists");
         self.removed.push(rec.ix);
         rec.core.alive.store(false, Ordering::Release);
+        self.inputs.remove(&id);
+        rec.core.imp.shutdown();
         if let Some(n) = &rec.name {
             self.names.remove(n);
         }
@@ -650,9 +674,12 @@ impl Graph {
             .iter()
             .map(|p| p.map_or(NO_NODE, |id| self.nodes[&id].ix))
             .collect();
+        let inputs: Vec<NodeIx> = self.inputs.iter().map(|id| self.nodes[id].ix).collect();
+        self.sh.inputs.store(inputs.len(), Ordering::Release);
         Snapshot {
             nodes,
             ports,
+            inputs,
             version: self.version,
         }
     }
@@ -671,10 +698,15 @@ impl Graph {
         check_hook_name(peerhook)?;
         self.check_free_hook(a, hook)?;
         let (imp, info) = self.create(ty)?;
+        let named = imp.default_name();
         let b = self.add_node(imp, info, None);
         if let Err(e) = self.link(a, hook, b, peerhook) {
             self.destroy(b);
             return Err(e);
+        }
+        // eiface: named after its interface, when the name is free (as ng_eiface does)
+        if let Some(n) = named.filter(|n| !self.names.contains_key(n)) {
+            let _ = self.name(&format!("[{b:x}]:"), &n);
         }
         self.publish();
         Ok(b)

@@ -5,6 +5,7 @@ use crate::counters::PerWorker;
 use crate::epoch::Epoch;
 use crate::value::Value;
 use std::collections::BTreeMap;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -130,6 +131,31 @@ pub trait NodeType: Send + Sync + 'static {
     fn offload(&self) -> Option<super::offload::Offload<'_>> {
         None
     }
+
+    /// For a type that owns an input device (eiface's TAP, ksocket's socket): the descriptor
+    /// the input worker waits on when idle. Asked once, when the node is added; a node that
+    /// answers Some is polled with [`NodeType::input`].
+    fn input_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Reads what the node's device has (a bounded burst, without blocking) into frames of
+    /// `cx`'s pool and sends them out of its hooks as `rcv` does. Called on one worker only
+    /// (worker 0): in its loop, and when the descriptor is readable. Returns the frames read.
+    fn input(&self, _cx: &mut Cx<'_>) -> usize {
+        0
+    }
+
+    /// The name `mkpeer` gives a new node of this type when it is free (eiface: its
+    /// interface's name, `ngeth0`).
+    fn default_name(&self) -> Option<String> {
+        None
+    }
+
+    /// The node is removed (on the management thread, before workers let go of it): release
+    /// its OS resources now (eiface: the interface goes, so its number is free again), in a
+    /// way that is safe for a worker still inside `rcv` or `input`.
+    fn shutdown(&self) {}
 }
 
 /// Objects alive now and ever created (for leak tests and `ctl status`).

@@ -43,6 +43,10 @@ pub type MakePortNode = fn(&NodeEnv<'_>, PortId, Arc<dyn PortCtl>) -> Box<dyn No
 pub enum Create {
     /// `mkpeer` makes them.
     Mkpeer(fn(&NodeEnv<'_>) -> Box<dyn NodeType>),
+    /// `mkpeer` makes them, opening an OS resource (eiface's TAP, ksocket's socket) that may
+    /// fail. A node whose mkpeer is refused afterwards (its hook) is dropped at once, and the
+    /// resource with it.
+    Open(fn(&NodeEnv<'_>) -> Result<Box<dyn NodeType>, GraphError>),
     /// One per attached interface, made by `Graph::attach_port` (ng_ether).
     Port(MakePortNode),
     /// Only the graph makes one: the control node `.` (ngctl's socket node).
@@ -74,7 +78,12 @@ pub struct TypeInfo {
 impl TypeInfo {
     /// Can `mkpeer` make one?
     pub fn user_creatable(&self) -> bool {
-        matches!(self.create, Create::Mkpeer(_))
+        matches!(self.create, Create::Mkpeer(_) | Create::Open(_))
+    }
+    /// Does making one open an OS resource (a TAP, a socket)? Tests that make nodes by the
+    /// thousand leave these out.
+    pub fn opens_resources(&self) -> bool {
+        matches!(self.create, Create::Open(_))
     }
     /// One of its own messages.
     pub fn message(&self, name: &str) -> Option<&'static MsgSpec> {
@@ -105,9 +114,13 @@ impl TypeInfo {
         DropReason::GENERIC + self.drop_reasons.len()
     }
     /// A node for `mkpeer` or for the control node (None for per-interface types).
-    pub(crate) fn make(&self, env: &NodeEnv<'_>) -> Option<Box<dyn NodeType>> {
+    pub(crate) fn make(
+        &self,
+        env: &NodeEnv<'_>,
+    ) -> Option<Result<Box<dyn NodeType>, GraphError>> {
         match self.create {
-            Create::Mkpeer(f) | Create::Control(f) => Some(f(env)),
+            Create::Mkpeer(f) | Create::Control(f) => Some(Ok(f(env))),
+            Create::Open(f) => Some(f(env)),
             Create::Port(_) => None,
         }
     }

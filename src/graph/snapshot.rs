@@ -22,6 +22,8 @@ pub struct Snapshot {
     pub(crate) nodes: Vec<Option<Arc<SnapNode>>>,
     /// Port ID → index of its ether node.
     pub(crate) ports: Vec<NodeIx>,
+    /// Nodes with a device of their own to read (`NodeType::input`), for the input worker.
+    pub(crate) inputs: Vec<NodeIx>,
     /// Increases with every publication.
     pub version: u64,
 }
@@ -46,6 +48,7 @@ impl Snapshot {
         Snapshot {
             nodes: Vec::new(),
             ports: Vec::new(),
+            inputs: Vec::new(),
             version: 0,
         }
     }

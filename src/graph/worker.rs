@@ -41,6 +41,11 @@ use std::sync::Arc;
 /// A burst owned by the scheduler (boxed so that handing it on moves a pointer).
 pub type BurstBox = Box<Burst>;
 
+/// The worker that reads the nodes' own devices ([`NodeType::input`](super::NodeType::input)).
+pub const INPUT_WORKER: usize = 0;
+/// Loops between two reads of the nodes' devices while they have nothing.
+const INPUT_EVERY: u32 = 16;
+
 struct Work {
     node: NodeIx,
     slot: Slot,
@@ -367,6 +372,13 @@ impl<'a> Cx<'a> {
         self.held.wake_at(self.ix, ns);
     }
 
+    /// Counts `n` frames this node wrote to a device of its own (eiface's TAP, ksocket's
+    /// socket): they left the graph there (graph-wide `NODE_TX`, in the balance).
+    #[inline]
+    pub fn delivered(&mut self, n: u64) {
+        self.stats.add(self.worker, gstat::NODE_TX, n);
+    }
+
     /// Stages `f` for transmission on port `port`.
     pub fn port_tx(&mut self, port: PortId, f: Frame) {
         self.stage(port, f, false)
@@ -470,6 +482,11 @@ struct Core {
     held: Held,
     /// The nodes to poll in one pass (kept to reuse its allocation).
     due: Vec<(NodeIx, NodeId)>,
+    /// Node input (worker 0 only): loops left before the devices are read again when the
+    /// last read found nothing, and the publication whose input descriptors were last handed
+    /// out ([`Worker::input_fds`]).
+    input_skip: u32,
+    input_seen: u64,
 }
 
 impl Drop for Worker {
@@ -529,6 +546,8 @@ impl Worker {
                 },
                 held: Held::new(),
                 due: Vec::new(),
+                input_skip: 0,
+                input_seen: u64::MAX,
             },
         })
     }
@@ -617,7 +636,59 @@ impl Worker {
         if self.core.held.any() {
             total += self.poll_held();
         }
+        if self.core.id == INPUT_WORKER && self.sh.inputs.load(Ordering::Relaxed) > 0 {
+            total += self.poll_inputs();
+        }
         total
+    }
+
+    /// Reads the nodes' own devices (worker 0): every loop while they deliver, else every
+    /// [`INPUT_EVERY`] loops (a read per device costs a syscall; an idle worker also waits on
+    /// their descriptors, [`Worker::input_fds`], so it wakes when one becomes readable).
+    fn poll_inputs(&mut self) -> usize {
+        if self.core.input_skip > 0 {
+            self.core.input_skip -= 1;
+            return 0;
+        }
+        let sh: &Shared = &self.sh;
+        let guard = self.part.pin();
+        let n = match &sh.topo {
+            Topo::Epoch(cell) => self.core.poll_inputs(sh, cell.load(&guard), &guard),
+            Topo::Locked(lock) => {
+                let snap = lock.read().unwrap_or_else(|e| e.into_inner());
+                self.core.poll_inputs(sh, &snap, &guard)
+            }
+        };
+        if n == 0 {
+            self.core.input_skip = INPUT_EVERY;
+        }
+        n
+    }
+
+    /// The descriptors of the nodes' own devices when they changed since the last call (only
+    /// on the input worker, worker 0): an idle worker waits on them too.
+    pub fn input_fds(&mut self) -> Option<Vec<std::os::fd::RawFd>> {
+        if self.core.id != INPUT_WORKER {
+            return None;
+        }
+        let edits = self.sh.edits.load(Ordering::Acquire);
+        if edits == self.core.input_seen {
+            return None;
+        }
+        self.core.input_seen = edits;
+        // a new node may have come: read at once
+        self.core.input_skip = 0;
+        let guard = self.part.pin();
+        let fds = |snap: &Snapshot| -> Vec<std::os::fd::RawFd> {
+            (snap.inputs.iter())
+                .filter_map(|&ix| snap.node(ix))
+                .filter_map(|n| n.core.imp.input_fd())
+                .collect()
+        };
+        Some(match &self.sh.topo {
+            Topo::Epoch(cell) => fds(cell.load(&guard)),
+            Topo::Locked(lock) => fds(&lock.read().unwrap_or_else(|e| e.into_inner())),
+        })
     }
 
     /// Polls the nodes holding frames here that are due, or all of them after an edit.
@@ -901,6 +972,46 @@ impl Core {
         self.due = due;
         self.flush(sh, snap);
         sent
+    }
+
+    /// Has every node with a device of its own read a burst from it; runs what they sent
+    /// through the graph and flushes the ports. Returns the frames read.
+    fn poll_inputs(&mut self, sh: &Shared, snap: &Snapshot, guard: &Guard) -> usize {
+        let (w, stats) = (self.id, &sh.stats);
+        let now = sh.clock.now();
+        let mut read = 0;
+        for &ix in &snap.inputs {
+            let Some(node) = snap.node(ix).filter(|n| n.core.is_alive()) else {
+                continue;
+            };
+            let mut cx = Cx {
+                worker: w,
+                now,
+                clock: &sh.clock,
+                guard,
+                node,
+                ix,
+                pool: &mut self.pool,
+                outs: &mut self.outs,
+                ports: &mut self.ports,
+                held: &mut self.held,
+                stats,
+            };
+            // what the node read (some it may have dropped, counted, rather than sent)
+            let got = node.core.imp.input(&mut cx);
+            read += got;
+            stats.add(w, gstat::NODE_RX, got as u64);
+            if self.outs.list.is_empty() {
+                continue;
+            }
+            stats.add(w, gstat::BURSTS, 1);
+            self.dispatch_outs(stats, snap, ix, 1);
+            self.run_stack(sh, snap, guard, now);
+        }
+        if read > 0 {
+            self.flush(sh, snap);
+        }
+        read
     }
 
     #[inline]

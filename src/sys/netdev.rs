@@ -181,9 +181,75 @@ pub struct Tap {
     pub name: String,
 }
 
+/// TUNSETIFF flag: fail (EBUSY) rather than attach to an interface that exists.
+const IFF_TUN_EXCL: libc::c_int = 0x8000;
+/// TUNSETCARRIER: `_IOW('T', 226, int)`.
+const TUNSETCARRIER: libc::Ioctl = 0x4004_54e2;
+
 impl Tap {
     /// Creates (or attaches to) TAP interface `name`, non-blocking.
     pub fn open(name: &str) -> io::Result<Tap> {
+        Tap::open_flags(name, 0)
+    }
+
+    /// Creates a new TAP interface `name`; fails (EBUSY) if an interface of that name exists,
+    /// never attaching to someone else's.
+    pub fn create(name: &str) -> io::Result<Tap> {
+        Tap::open_flags(name, IFF_TUN_EXCL)
+    }
+
+    /// Creates `<prefix>N` with the lowest N whose name is free (eiface's `ngethN`).
+    pub fn create_numbered(prefix: &str, max: u32) -> io::Result<Tap> {
+        for n in 0..=max {
+            let name = format!("{prefix}{n}");
+            if ifindex(&name).is_ok() {
+                continue;
+            }
+            match Tap::create(&name) {
+                Ok(t) => return Ok(t),
+                // taken between the look and the creation: try the next number
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{prefix}0..{prefix}{max} are all taken"),
+        ))
+    }
+
+    /// Switches the interface's carrier (operational state) on or off.
+    pub fn set_carrier(&self, on: bool) -> io::Result<()> {
+        let v: libc::c_int = on as libc::c_int;
+        // SAFETY: TUNSETCARRIER reads one int through the pointer.
+        if unsafe { libc::ioctl(self.fd(), TUNSETCARRIER, &v as *const libc::c_int) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Reads one frame into the buffers in order; None when none is waiting (or on an error).
+    pub fn read_vectored(&self, bufs: &mut [io::IoSliceMut<'_>]) -> Option<usize> {
+        // SAFETY: IoSliceMut is ABI-compatible with iovec; readv writes within the buffers.
+        let n = unsafe {
+            libc::readv(
+                self.fd(),
+                bufs.as_ptr() as *const libc::iovec,
+                bufs.len() as libc::c_int,
+            )
+        };
+        (n >= 0).then_some(n as usize)
+    }
+
+    /// Lets go of the interface now: the descriptor's number is made to name /dev/null
+    /// (atomically, dup2), so the TAP (not persistent) is removed once no call is inside it,
+    /// and a thread still using the number reads nothing and writes nowhere, never into a
+    /// descriptor opened since. The number itself is closed when the `Tap` drops.
+    pub fn retire(&self) -> io::Result<()> {
+        retire_fd(self.fd())
+    }
+
+    fn open_flags(name: &str, extra: libc::c_int) -> io::Result<Tap> {
         let path = CString::new("/dev/net/tun").unwrap();
         // SAFETY: opens a device node; the descriptor is owned immediately.
         let fd = unsafe {
@@ -201,7 +267,7 @@ impl Tap {
         // SAFETY: fresh descriptor.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut r = ifreq(name)?;
-        r.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        r.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | extra) as libc::c_short;
         // SAFETY: TUNSETIFF takes a pointer to an ifreq.
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut r as *mut libc::ifreq) } < 0 {
             return Err(io::Error::other(format!(
@@ -272,6 +338,24 @@ impl Tap {
         }
         Ok(())
     }
+}
+
+/// Makes descriptor `fd` name /dev/null (dup2: atomic), releasing what it named (see
+/// [`Tap::retire`]).
+pub fn retire_fd(fd: RawFd) -> io::Result<()> {
+    let path = CString::new("/dev/null").unwrap();
+    // SAFETY: opens a device node; closed below.
+    let null = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if null < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor, owned (closed when dropped).
+    let null = unsafe { OwnedFd::from_raw_fd(null) };
+    // SAFETY: dup2 onto a descriptor the caller owns; O_CLOEXEC is set again below.
+    if unsafe { libc::dup3(null.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Moves the calling thread into network namespace `name` (from /var/run/netns).
