@@ -17,6 +17,9 @@ pub enum Value {
     /// An integer shown in hex (netgraph's `hint` types, e.g. an EtherType).
     Hex(u64),
     Str(String),
+    /// Text written without quotes (ksocket's socket addresses, `inet/127.0.0.1:5000`, as
+    /// ng_ksocket's sockaddr type writes them).
+    Word(String),
     Mac(MacAddr),
     Struct(Vec<(String, Value)>),
     Array(Vec<Value>),
@@ -39,7 +42,7 @@ impl Value {
     pub fn is_zero(&self) -> bool {
         match self {
             Value::Int(0) | Value::Uint(0) | Value::Hex(0) => true,
-            Value::Str(s) => s.is_empty(),
+            Value::Str(s) | Value::Word(s) => s.is_empty(),
             Value::Mac(m) => *m == MacAddr::ZERO,
             Value::Struct(f) => f.iter().all(|(_, v)| v.is_zero()),
             Value::Array(a) => a.is_empty(),
@@ -72,7 +75,7 @@ impl Value {
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) | Value::Word(s) => Some(s),
             _ => None,
         }
     }
@@ -149,7 +152,7 @@ impl Value {
         match self {
             Value::Int(i) => J::from(*i),
             Value::Uint(u) | Value::Hex(u) => J::from(*u),
-            Value::Str(s) => J::from(s.clone()),
+            Value::Str(s) | Value::Word(s) => J::from(s.clone()),
             Value::Mac(m) => J::from(m.to_string()),
             Value::Struct(f) => {
                 J::Object(f.iter().map(|(n, v)| (n.clone(), v.to_json())).collect())
@@ -190,6 +193,7 @@ impl Value {
             Value::Hex(u) => write!(out, "0x{u:x}").unwrap(),
             Value::Mac(m) => write!(out, "{m}").unwrap(),
             Value::Str(s) => quote(s, out),
+            Value::Word(s) => out.push_str(s),
             Value::Struct(f) => {
                 out.push('{');
                 for (n, v) in f.iter().filter(|(_, v)| !v.is_zero()) {

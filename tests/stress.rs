@@ -33,7 +33,7 @@ fn user_types() -> Vec<&'static str> {
     let r = xdpgraph::nodes::builtin();
     let types = r.iter().map(|t| t.info);
     types
-        .filter(|t| t.user_creatable())
+        .filter(|t| t.user_creatable() && !t.opens_resources())
         .map(|t| t.name)
         .collect()
 }

@@ -36,6 +36,8 @@ pub fn render(g: &Graph, ports: &[PortDrops]) -> String {
         ("host_tx", gstat::HOST_TX),
         ("host_rx", gstat::HOST_RX),
         ("copies", gstat::COPIES),
+        ("node_rx", gstat::NODE_RX),
+        ("node_tx", gstat::NODE_TX),
     ] {
         let _ = writeln!(s, "xdpgraph_frames_total{{dir=\"{k}\"}} {}", g.stat(i));
     }

@@ -54,7 +54,8 @@ impl Addr {
                 (base, rest)
             }
             None if path == "." => (Base::Current, ""),
-            None => (Base::Current, path),
+            // `.hook`: ngctl's relative path written from the current node (`msg .ks getname`)
+            None => (Base::Current, path.strip_prefix('.').unwrap_or(path)),
         };
         let mut hops = Vec::new();
         if !rest.is_empty() && rest != "." {

@@ -300,6 +300,14 @@ impl<'a> Cx<'a> {
         count_drop(self.stats, &self.node.core, self.worker, why, 1);
     }
 
+    /// Counts `n` frames lost without a descriptor (a node's device gave frames the pool
+    /// could not hold), as `why` on this node and graph-wide.
+    pub fn lost(&mut self, why: DropReason, n: u64) {
+        if n > 0 {
+            count_drop(self.stats, &self.node.core, self.worker, why, n);
+        }
+    }
+
     /// Drops every frame of `frames`.
     pub fn drop_all(&mut self, frames: &mut Burst, why: DropReason) {
         let n = frames.len() as u64;

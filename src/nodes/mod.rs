@@ -9,11 +9,13 @@ pub mod bpf;
 pub mod bridge;
 pub mod car;
 pub mod echo;
+pub mod eiface;
 pub mod etf;
 pub mod ether;
 pub mod hole;
 pub mod hosttable;
 pub mod hub;
+pub mod ksocket;
 pub mod macfilter;
 pub mod one2many;
 pub mod pipe;
@@ -34,10 +36,12 @@ pub static BUILTIN: &[&TypeInfo] = &[
     &bridge::TYPE,
     &car::TYPE,
     &echo::TYPE,
+    &eiface::TYPE,
     &etf::TYPE,
     &ether::TYPE,
     &hole::TYPE,
     &hub::TYPE,
+    &ksocket::TYPE,
     &macfilter::TYPE,
     &one2many::TYPE,
     &pipe::TYPE,

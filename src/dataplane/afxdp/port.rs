@@ -478,43 +478,6 @@ fn kick_tx(q: &mut Queue) {
     }
 }
 
-/// Reads what the host sent on the TAP of an interface whose MTU is larger than a chunk: each
-/// frame through this thread's scratch buffer (allocated once), into as many chunks as it
-/// needs; only while the pool has chunks for the longest frame (else what the host sent waits
-/// in the TAP's queue, as on the one-chunk path).
-#[cold]
-fn tap_read_jumbo(tap: &Tap, pool: &mut Pool, out: &mut Burst, max: usize) {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        s.resize(max, 0);
-        let chunks = max.div_ceil(pool.max_frame());
-        while !out.is_full() && pool.available() >= chunks {
-            let n = tap.read(&mut s).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            if let Ok(f) = pool.frame_from(&s[..n]) {
-                let _ = out.push(f);
-            }
-        }
-    })
-}
-
-/// Writes a jumbo (chained) frame to the TAP, one segment per I/O vector.
-#[cold]
-fn tap_write_chained(tap: &Tap, pool: &Pool, f: &Frame) -> io::Result<()> {
-    let mut v = [io::IoSlice::new(&[]); crate::frame::MAX_SEGMENTS];
-    let mut n = 0;
-    for s in pool.segments(f) {
-        v[n] = io::IoSlice::new(s);
-        n += 1;
-    }
-    tap.write_vectored(&v[..n])
-}
-
 /// A received descriptor that is part of a jumbo frame; returns 1 when it completed a frame
 /// (pushed to `out`).
 #[cold]
@@ -665,41 +628,23 @@ impl Port for XskPort {
             return;
         }
         let Some(tap) = &self.tap else { return };
-        let head = pool.headroom();
         let max = self
             .queues
             .first()
             .map_or(0, |q| q.stats.tx_max_len.load(Relaxed));
-        if max as usize > pool.max_frame() {
-            return tap_read_jumbo(tap, pool, out, max as usize);
-        }
-        while !out.is_full() {
-            let Some(base) = pool.alloc() else { break };
-            // EAGAIN (nothing queued) and errors of a TAP going away both end the burst;
-            // no frame is lost by a failed read
-            let n = tap.read(&mut pool.chunk_mut(base)[head..]).unwrap_or(0);
-            if n == 0 {
-                pool.free_addr(base);
-                break;
-            }
-            let _ = out.push(Frame {
-                addr: base + head as u64,
-                len: n as u32,
-                vtag: 0,
-            });
-        }
+        // EAGAIN (nothing queued) and errors of a TAP going away both end the burst; no frame
+        // is lost by a failed read (frames over a chunk become chains: jumbo MTUs)
+        let max = (max as usize).max(pool.max_frame());
+        crate::buf::io::read_burst(pool, out, max, |iov| {
+            tap.read_vectored(iov).filter(|&n| n > 0)
+        });
     }
 
     fn host_tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
         let Some(tap) = &self.tap else { return };
         let mut kept = Burst::new();
         for f in frames.drain() {
-            let sent = if f.is_chained() {
-                tap_write_chained(tap, pool, &f)
-            } else {
-                tap.write(pool.data(&f))
-            };
-            if sent.is_ok() {
+            if crate::buf::io::write_frame(pool, &f, |iov| tap.write_vectored(iov)).is_ok() {
                 pool.free(f);
             } else {
                 let _ = kept.push(f);
