@@ -48,6 +48,8 @@ const ETHER: Slot = 0;
 const SENT: usize = hook_stat::GENERIC;
 const RECEIVED: usize = hook_stat::GENERIC + 1;
 const ERRORS: usize = hook_stat::GENERIC + 2;
+/// How long `shutdown` waits for the interface to go.
+const GONE_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Ethernet header + one VLAN tag + FCS room beyond the MTU, as the ports count it.
 const OVER_MTU: usize = 22;
 
@@ -203,10 +205,19 @@ impl NodeType for Eiface {
         Some(self.tap.name.clone())
     }
 
+    /// The TAP goes when the last reference to it does: a worker inside read(2) or waiting
+    /// in poll(2) holds one for a moment (poll at most 1 ms). So wait (bounded) until the
+    /// interface is gone: `shutdown` returns with its number free for the next eiface.
     fn shutdown(&self) {
         self.gone.store(true, Relaxed);
         if let Err(e) = self.tap.retire() {
             tracing::warn!(iface = %self.tap.name, "cannot remove the interface: {e}");
+            return;
+        }
+        let until = std::time::Instant::now() + GONE_WAIT;
+        // gone from sysfs too: the last step of the kernel's unregistering
+        while netdev::exists(&self.tap.name) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 

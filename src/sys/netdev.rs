@@ -20,6 +20,12 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     Ok(i)
 }
 
+/// Whether interface `name` exists in this namespace, as sysfs shows it (an interface being
+/// removed leaves sysfs last).
+pub fn exists(name: &str) -> bool {
+    !name.contains('/') && std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
+}
+
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(
@@ -202,7 +208,7 @@ impl Tap {
     pub fn create_numbered(prefix: &str, max: u32) -> io::Result<Tap> {
         for n in 0..=max {
             let name = format!("{prefix}{n}");
-            if ifindex(&name).is_ok() {
+            if exists(&name) || ifindex(&name).is_ok() {
                 continue;
             }
             match Tap::create(&name) {
