@@ -15,7 +15,8 @@
 //! `{ family=2 len=16 data=[ port-hi port-lo a b c d ... ] }` is accepted too), `setopt` /
 //! `getopt { level=L name=N value=[ bytes ] }` (Linux numbers: SOL_SOCKET is 1, SO_RCVBUF 8).
 //! `listen` and `accept` are stream-socket messages: EOPNOTSUPP.
-//! Hook counters: `sent`, `received`, `errors` (sends the socket refused). Drops:
+//! Hook counters: `sent`, `received`, `errors` (sends the socket refused), `truncated`
+//! (datagrams longer than the longest chained frame the pool makes, cut to it). Drops:
 //! `not_connected_peer`, `send_error`, `rx_no_buffers`, `empty_datagram`.
 
 use crate::buf::io::{read_burst, write_frame};
@@ -48,6 +49,7 @@ const HOOK: Slot = 0;
 const SENT: usize = hook_stat::GENERIC;
 const RECEIVED: usize = hook_stat::GENERIC + 1;
 const ERRORS: usize = hook_stat::GENERIC + 2;
+const TRUNCATED: usize = hook_stat::GENERIC + 3;
 /// The longest datagram read (UDP's limit).
 const MAX_DATAGRAM: usize = 65535;
 
@@ -101,7 +103,7 @@ pub static TYPE: TypeInfo = TypeInfo {
             help: "stream sockets only: EOPNOTSUPP here",
         },
     ],
-    hook_counters: &["sent", "received", "errors"],
+    hook_counters: &["sent", "received", "errors", "truncated"],
     drop_reasons: reason::ALL,
     persistent: false,
     splice_on_shutdown: None,
@@ -340,11 +342,14 @@ impl NodeType for Ksocket {
 
     fn input(&self, cx: &mut Cx<'_>) -> usize {
         let mut b = Burst::new();
-        let st = read_burst(cx.pool(), &mut b, MAX_DATAGRAM, |iov| {
+        // a datagram longer than the longest chain the pool makes is cut (counted)
+        let most = cx.pool().max_frame() * (crate::frame::MAX_SEGMENTS - 1);
+        let st = read_burst(cx.pool(), &mut b, MAX_DATAGRAM.min(most), |iov| {
             self.sock.recv_vectored(iov)
         });
         if let Some(h) = cx.hook(HOOK) {
             cx.count(h, RECEIVED, st.frames as u64);
+            cx.count(h, TRUNCATED, st.truncated as u64);
         }
         cx.lost(reason::RX_NO_BUFFERS, st.no_buffers as u64);
         cx.lost(reason::EMPTY_DATAGRAM, st.empty as u64);
