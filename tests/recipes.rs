@@ -18,6 +18,7 @@ use xdpgraph::value::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_xdpgraph");
 const MPD5: &str = include_str!("../docs/examples/mpd5.ngctl");
+const PFATT: &str = include_str!("../docs/examples/pfatt.ngctl");
 static SERIAL: Mutex<()> = Mutex::new(());
 static N: AtomicU32 = AtomicU32::new(0);
 
@@ -593,4 +594,123 @@ fn mpd5_recipe_in_memory_clamps_limits_and_accounts() {
         );
     }
     assert_eq!(l.balance().0, l.balance().1);
+}
+
+// ----- pfatt ------------------------------------------------------------------------------
+
+/// The RG's MAC the recipe gives ngeth0.
+const RG_MAC: [u8; 6] = [2, 0, 0, 0, 0xa0, 1];
+const ONT_MAC: [u8; 6] = [2, 0, 0, 0, 0xa0, 2];
+
+/// The pfatt recipe on a two-port lab (port 0 the ONT, port 1 the RG), run line by line; the
+/// script's `ngeth0:` is the eiface it made (the lowest free number: ngeth0 unless another
+/// program has one). Returns the environment and the eiface's interface name, which is up.
+fn pfatt_env() -> Option<(Env, String)> {
+    let mut e = Env::new("")?;
+    let ports: Vec<String> = (0..2).map(|i| e.lab.iface(i)).collect();
+    let mut ngeth = String::new();
+    for line in script(PFATT, &ports) {
+        let line = if line.contains("ngeth0:") {
+            line.replace("ngeth0:", &format!("{ngeth}:"))
+        } else {
+            line
+        };
+        e.ok(&line);
+        if line.starts_with("mkpeer vlan0: eiface") {
+            let r = e.ok("msg vlan0:vlan0 getifname");
+            ngeth = r.json["reply"].as_str().unwrap().to_string();
+        }
+    }
+    assert!(ngeth.starts_with("ngeth"), "{ngeth}");
+    let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{ngeth}/disable_ipv6"), "1");
+    let out = Command::new("ip")
+        .args(["link", "set", &ngeth, "up"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    Some((e, ngeth))
+}
+
+fn l2(dst: [u8; 6], src: [u8; 6], tag: Option<u16>, ethertype: u16, seq: u8) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    if let Some(tci) = tag {
+        f.extend_from_slice(&0x8100u16.to_be_bytes());
+        f.extend_from_slice(&tci.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    while f.len() < 80 {
+        f.push(seq ^ f.len() as u8);
+    }
+    f
+}
+
+/// Whether `want` arrives on `sock` within `ms` (other frames are skipped).
+fn arrives(sock: &xdpgraph::sys::netdev::PacketSocket, want: &[u8], ms: u64) -> bool {
+    let until = Instant::now() + Duration::from_millis(ms);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < until {
+        if let Ok(Some(n)) = sock.recv(&mut buf, 50) {
+            if &buf[..n] == want {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn pfatt_recipe_passes_eapol_between_ont_and_rg_and_vlan0_to_ngeth0() {
+    use xdpgraph::sys::netdev::PacketSocket;
+    let Some((mut e, ngeth)) = pfatt_env() else {
+        return;
+    };
+    let ont = PacketSocket::open_in(&e.lab.ns(0), "eth0").unwrap();
+    let rg = PacketSocket::open_in(&e.lab.ns(1), "eth0").unwrap();
+    let wan = PacketSocket::open(&ngeth).unwrap();
+    let link = String::from_utf8(
+        Command::new("ip")
+            .args(["-o", "link", "show", &ngeth])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(link.contains("02:00:00:00:a0:01"), "ngeth's MAC is the RG's: {link}");
+    let pae = [0x01, 0x80, 0xc2, 0, 0, 3];
+    for seq in 0..3u8 {
+        // 802.1X from the ONT reaches the RG, and the RG's answer the ONT, unchanged
+        let x = l2(pae, ONT_MAC, None, 0x888e, seq);
+        ont.send(&x).unwrap();
+        assert!(arrives(&rg, &x, 2000), "EAPOL {seq} from the ONT did not reach the RG");
+        let y = l2(pae, RG_MAC, None, 0x888e, 100 + seq);
+        rg.send(&y).unwrap();
+        assert!(arrives(&ont, &y, 2000), "EAPOL {seq} from the RG did not reach the ONT");
+        // VID 0 from the ONT reaches ngeth0 untagged
+        let t = l2(RG_MAC, ONT_MAC, Some(0), 0x0800, 50 + seq);
+        ont.send(&t).unwrap();
+        let mut u_exp = t.clone();
+        u_exp.drain(12..16);
+        assert!(arrives(&wan, &u_exp, 2000), "VID-0 frame {seq} did not reach {ngeth}");
+        // what the host sends on ngeth0 leaves the ONT port tagged VID 0
+        let h = l2(ONT_MAC, RG_MAC, None, 0x0800, 150 + seq);
+        wan.send(&h).unwrap();
+        let mut h_tagged = h.clone();
+        h_tagged.splice(12..12, [0x81, 0x00, 0x00, 0x00]);
+        assert!(arrives(&ont, &h_tagged, 2000), "{ngeth}'s frame {seq} not at the ONT");
+    }
+    // the ONT's untagged non-EAP frames go nowhere: not to the RG, not to ngeth0
+    let n = l2(RG_MAC, ONT_MAC, None, 0x0800, 222);
+    ont.send(&n).unwrap();
+    assert!(!arrives(&rg, &n, 300), "an untagged IPv4 frame reached the RG");
+    assert!(!arrives(&wan, &n, 100), "an untagged frame reached {ngeth}");
+    // the etf counters saw the EAPOL both ways
+    let st = e.ok("msg waneapfilter: getstatus");
+    assert!(st.ok, "{:?}", st.error);
+    let stat = e.stat("laneapfilter:", "getstatus", None, "", "packets_in");
+    assert!(stat >= 3, "laneapfilter packets_in {stat}");
+    // shutting ngeth0 down removes the interface
+    e.ok(&format!("shutdown {ngeth}:"));
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{ngeth}")).exists());
 }
