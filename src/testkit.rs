@@ -94,8 +94,8 @@ impl Lab {
         let g = &self.graph;
         let wanted = g.stat(gstat::COPIES) + g.drops(DropReason::NoBufs);
         let inn = g.stat(gstat::RX) + g.stat(gstat::HOST_RX) + g.stat(gstat::NODE_RX) + wanted;
-        let out = g.stat(gstat::TX) + g.stat(gstat::HOST_TX) + g.stat(gstat::NODE_TX)
-            + g.total_drops();
+        let out =
+            g.stat(gstat::TX) + g.stat(gstat::HOST_TX) + g.stat(gstat::NODE_TX) + g.total_drops();
         (inn, out)
     }
 }

@@ -1161,3 +1161,140 @@ fn interactive_shell_on_a_terminal() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// The errno name `ctl --json` gives for a failing `line`.
+fn errno(d: &Daemon, line: &str) -> String {
+    let mut a = vec!["--json"];
+    a.extend(line.split_whitespace());
+    let (ok, out, _) = d.ctl(&a);
+    assert!(!ok, "{line} should fail");
+    let j: J = serde_json::from_str(out.trim()).unwrap();
+    j["errno"].as_str().unwrap_or("").to_string()
+}
+
+/// `ctl -f -` with a script on stdin; (success, stdout, stderr).
+fn ctl_stdin(d: &Daemon, script: &str) -> (bool, String, String) {
+    let mut c = Command::new(BIN)
+        .args(["ctl", "--socket", &d.sock, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let o = c.wait_with_output().unwrap();
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (o.status.success(), s(&o.stdout), s(&o.stderr))
+}
+
+/// The `Args:` of a reply as FreeBSD's eiface_test.sh reads it (awk: `$1 == "Args:"`, the
+/// second field without its first and last character).
+fn args_unquoted(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("Args:"))
+        .unwrap_or_else(|| panic!("no Args: line in {out:?}"));
+    let a = line.split_whitespace().nth(1).unwrap();
+    a[1..a.len() - 1].to_string()
+}
+
+/// eiface and ksocket through `xdpgraph ctl`, as FreeBSD's tests drive them: eiface_test.sh's
+/// `ngctl -f -` script (`mkpeer . eiface path_N ether`, `msg .path_N getifname`, then
+/// `shutdown ngethN:`), ten times, each interface gone after its shutdown; ksocket.c's messages
+/// on `.:ks` (bind, getname, connect, getpeername) and their errors; every message both types
+/// list was exercised. Root: eiface makes TAP interfaces.
+#[test]
+fn eiface_and_ksocket_through_ctl_as_freebsds_tests_do() {
+    if !xdpgraph::testkit::require_root() {
+        return;
+    }
+    let d = Daemon::start(0, &[]);
+    let mut done = Done::new();
+    for i in 1..=10 {
+        let (ok, out, err) = ctl_stdin(
+            &d,
+            &format!("mkpeer . eiface path_{i} ether\nmsg .path_{i} getifname\n"),
+        );
+        assert!(ok, "{err}");
+        let ngeth = args_unquoted(&out);
+        assert!(ngeth.starts_with("ngeth"), "{out}");
+        let sys = format!("/sys/class/net/{ngeth}");
+        assert!(std::path::Path::new(&sys).exists(), "{ngeth} missing");
+        d.ok(&format!("shutdown {ngeth}:"));
+        assert!(
+            !std::path::Path::new(&sys).exists(),
+            "{ngeth} outlived shutdown"
+        );
+    }
+    d.ok("mkpeer . eiface e ether");
+    let name = d.json("msg .e getifname")["reply"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.ok(&format!("msg {name}: set 02:11:22:33:44:55"));
+    did(&mut done, "eiface", &["getifname", "set"]);
+    assert_eq!(errno(&d, "mkpeer . eiface f nonether"), "EPFNOSUPPORT");
+    // ksocket.c: mkpeer with peer hook inet/dgram/udp, then messages to ".:ks"
+    d.ok("mkpeer . ksocket ks inet/dgram/udp");
+    assert_eq!(d.ok("msg .:ks bind inet/127.0.0.1:0"), "");
+    let out = d.ok("msg .:ks getname");
+    let line = out.lines().find(|l| l.starts_with("Args:")).unwrap();
+    let addr = line.split_whitespace().nth(1).unwrap().to_string();
+    assert!(addr.starts_with("inet/127.0.0.1:"), "{out}");
+    let us = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ours = format!("inet/{}", us.local_addr().unwrap());
+    assert_eq!(errno(&d, "msg .ks getpeername"), "ENOTCONN");
+    d.ok(&format!("msg .ks connect {ours}"));
+    assert_eq!(d.json("msg .ks getpeername")["reply"], ours.as_str());
+    d.ok("msg .ks setopt { level=1 name=7 value=[ 0 0 2 0 ] }");
+    let v = d.json("msg .ks getopt { level=1 name=7 }")["reply"]["value"].clone();
+    assert_eq!(v.as_array().map(Vec::len), Some(4), "{v}");
+    assert_eq!(errno(&d, "msg .ks listen 5"), "EOPNOTSUPP");
+    assert_eq!(errno(&d, "msg .ks accept"), "EOPNOTSUPP");
+    assert_eq!(
+        errno(&d, "mkpeer . ksocket k6 inet6/dgram/udp"),
+        "EAFNOSUPPORT"
+    );
+    assert_eq!(
+        errno(&d, "mkpeer . ksocket kt inet/stream/tcp"),
+        "EPROTONOSUPPORT"
+    );
+    did(
+        &mut done,
+        "ksocket",
+        &[
+            "bind",
+            "connect",
+            "getname",
+            "getpeername",
+            "setopt",
+            "getopt",
+            "listen",
+            "accept",
+        ],
+    );
+    let types = xdpgraph::nodes::builtin();
+    for ty in ["eiface", "ksocket"] {
+        for m in types.get(ty).unwrap().messages {
+            assert!(
+                done.iter().any(|(t, x)| t == ty && x == m.name),
+                "{ty} message {} not exercised",
+                m.name
+            );
+        }
+    }
+    // the daemon's end removes the interface
+    drop(d);
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/sys/class/net/{name}")).exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{name} outlived the daemon"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -59,7 +59,10 @@ impl Env {
     fn drops(&mut self, node: &str, why: xdpgraph::graph::DropReason) -> u64 {
         let name = xdpgraph::nodes::eiface::TYPE.reason(why).unwrap().name;
         let st = self.dp.graph().node_stats(node).unwrap();
-        st.drops.iter().find(|d| d.0.name == name).map_or(0, |d| d.1)
+        st.drops
+            .iter()
+            .find(|d| d.0.name == name)
+            .map_or(0, |d| d.1)
     }
 }
 
@@ -125,7 +128,10 @@ fn mkpeer_makes_ngeth_named_after_it_which_outlives_its_hook_and_shutdown_remove
     // the lowest free number
     let n: u32 = name["ngeth".len()..].parse().unwrap();
     for k in 0..n {
-        assert!(exists(&format!("ngeth{k}")), "ngeth{k} was free, {name} taken");
+        assert!(
+            exists(&format!("ngeth{k}")),
+            "ngeth{k} was free, {name} taken"
+        );
     }
     assert!(exists(&name));
     // named after the interface; still there without its hook; created down
@@ -154,7 +160,10 @@ fn hook_rules_and_a_refused_mkpeer_leaves_no_interface() {
     // a second hook named ether: EEXIST, as ng_add_hook finds the name taken before the
     // type's newhook can say EISCONN; the node and its interface stay
     e.ok("mkpeer . eiface e0 ether");
-    let name = e.ok("msg .:e0 getifname").json["reply"].as_str().unwrap().to_string();
+    let name = e.ok("msg .:e0 getifname").json["reply"]
+        .as_str()
+        .unwrap()
+        .to_string();
     e.ok("mkpeer . hole h0 x");
     let r = e.run(&format!("connect .h0 {name}: y ether"));
     assert!(!r.ok);
@@ -194,10 +203,16 @@ fn frames_cross_between_the_host_and_the_hook_both_ways_and_down_drops_are_count
     for (i, len) in [60usize, 200, 1514].into_iter().enumerate() {
         let f = frame(mb, ma, i as u8, len);
         sa.send(&f).unwrap();
-        assert!(wait_for(&sb, &f), "{len}-byte frame from {a} not received on {b}");
+        assert!(
+            wait_for(&sb, &f),
+            "{len}-byte frame from {a} not received on {b}"
+        );
         let g = frame(ma, mb, 100 + i as u8, len);
         sb.send(&g).unwrap();
-        assert!(wait_for(&sa, &g), "{len}-byte frame from {b} not received on {a}");
+        assert!(
+            wait_for(&sa, &g),
+            "{len}-byte frame from {b} not received on {a}"
+        );
     }
     // b down: what reaches b's hook is dropped, counted as down
     ip(&["link", "set", &b, "down"]);

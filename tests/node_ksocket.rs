@@ -37,7 +37,9 @@ fn ksocket(l: &mut Lab, i: usize) -> String {
     l.graph
         .mkpeer(&format!("p{i}:"), "ksocket", "lower", "inet/dgram/udp")
         .unwrap();
-    l.graph.name(&format!("p{i}:lower"), &format!("ks{i}")).unwrap();
+    l.graph
+        .name(&format!("p{i}:lower"), &format!("ks{i}"))
+        .unwrap();
     msg(l, &format!("ks{i}:"), "bind", Some("inet/127.0.0.1:0")).unwrap();
     let a = name(l, &format!("ks{i}:"), "getname");
     assert!(a.starts_with("inet/127.0.0.1:") && port_of(&a) != 0, "{a}");
@@ -70,7 +72,10 @@ fn hook_counter(l: &mut Lab, node: &str, counter: &str) -> u64 {
 
 fn drops(l: &mut Lab, node: &str, name: &str) -> u64 {
     let st = l.graph.node_stats(node).unwrap();
-    st.drops.iter().find(|d| d.0.name == name).map_or(0, |d| d.1)
+    st.drops
+        .iter()
+        .find(|d| d.0.name == name)
+        .map_or(0, |d| d.1)
 }
 
 #[test]
@@ -155,10 +160,14 @@ fn hook_names_say_which_family_type_and_protocol_are_refused() {
     let mut l = Lab::new(1);
     let g = &mut l.graph;
     g.mkpeer(".", "ksocket", "a", "2/2/17").unwrap();
-    let e = g.mkpeer(".", "ksocket", "b", "inet6/dgram/udp").unwrap_err();
+    let e = g
+        .mkpeer(".", "ksocket", "b", "inet6/dgram/udp")
+        .unwrap_err();
     assert_eq!(e.errno().name(), "EAFNOSUPPORT", "{e}");
     assert!(e.to_string().contains("inet6"), "{e}");
-    let e = g.mkpeer(".", "ksocket", "b", "inet/stream/tcp").unwrap_err();
+    let e = g
+        .mkpeer(".", "ksocket", "b", "inet/stream/tcp")
+        .unwrap_err();
     assert_eq!(e.errno().name(), "EPROTONOSUPPORT", "{e}");
     assert!(e.to_string().contains("stream/tcp"), "{e}");
     let e = g.mkpeer(".", "ksocket", "b", "udp").unwrap_err();
@@ -183,23 +192,45 @@ fn generic_sockaddr_options_and_the_port_freed_with_the_hook() {
     msg(&mut l, ".:ks", "bind", Some(gen)).unwrap();
     let a = name(&mut l, ".:ks", "getname");
     let port = port_of(&a);
-    assert!(UdpSocket::bind(format!("127.0.0.1:{port}")).is_err(), "{port} not bound");
+    assert!(
+        UdpSocket::bind(format!("127.0.0.1:{port}")).is_err(),
+        "{port} not bound"
+    );
     // SO_RCVBUF (SOL_SOCKET 1, name 8): 65536 as 4 little-endian bytes; Linux doubles it
-    msg(&mut l, ".:ks", "setopt", Some("{ level=1 name=8 value=[ 0 0 1 0 ] }")).unwrap();
-    let o = msg(&mut l, ".:ks", "getopt", Some("{ level=1 name=8 }")).unwrap().unwrap();
+    msg(
+        &mut l,
+        ".:ks",
+        "setopt",
+        Some("{ level=1 name=8 value=[ 0 0 1 0 ] }"),
+    )
+    .unwrap();
+    let o = msg(&mut l, ".:ks", "getopt", Some("{ level=1 name=8 }"))
+        .unwrap()
+        .unwrap();
     let Some(Value::Array(b)) = o.field("value") else {
         panic!("{o}")
     };
     let b: Vec<u8> = b.iter().map(|x| x.as_i128().unwrap() as u8).collect();
-    assert_eq!(u32::from_le_bytes(b[..4].try_into().unwrap()), 131072, "{o}");
+    assert_eq!(
+        u32::from_le_bytes(b[..4].try_into().unwrap()),
+        131072,
+        "{o}"
+    );
     // the text interface, as ngctl writes it
     let r = execute(&mut l.graph, "msg .ks getname");
     assert!(r.ok, "{:?}", r.error);
-    assert!(r.text.contains(&a) && !r.text.contains(&format!("\"{a}\"")), "{}", r.text);
+    assert!(
+        r.text.contains(&a) && !r.text.contains(&format!("\"{a}\"")),
+        "{}",
+        r.text
+    );
     let r = execute(&mut l.graph, "msg .:ks bind inet6/::1");
     assert_eq!(r.errno, Some("EAFNOSUPPORT"), "{:?}", r.error);
     // removing the hook closes the socket and the node: the port is free again
     l.graph.rmhook(".", "ks").unwrap();
-    assert!(!l.graph.list().iter().any(|n| n.ty == "ksocket"), "the node outlived its hook");
+    assert!(
+        !l.graph.list().iter().any(|n| n.ty == "ksocket"),
+        "the node outlived its hook"
+    );
     UdpSocket::bind(format!("127.0.0.1:{port}")).expect("the port is free after rmhook");
 }

@@ -677,33 +677,51 @@ fn pfatt_recipe_passes_eapol_between_ont_and_rg_and_vlan0_to_ngeth0() {
             .stdout,
     )
     .unwrap();
-    assert!(link.contains("02:00:00:00:a0:01"), "ngeth's MAC is the RG's: {link}");
+    assert!(
+        link.contains("02:00:00:00:a0:01"),
+        "ngeth's MAC is the RG's: {link}"
+    );
     let pae = [0x01, 0x80, 0xc2, 0, 0, 3];
     for seq in 0..3u8 {
         // 802.1X from the ONT reaches the RG, and the RG's answer the ONT, unchanged
         let x = l2(pae, ONT_MAC, None, 0x888e, seq);
         ont.send(&x).unwrap();
-        assert!(arrives(&rg, &x, 2000), "EAPOL {seq} from the ONT did not reach the RG");
+        assert!(
+            arrives(&rg, &x, 2000),
+            "EAPOL {seq} from the ONT did not reach the RG"
+        );
         let y = l2(pae, RG_MAC, None, 0x888e, 100 + seq);
         rg.send(&y).unwrap();
-        assert!(arrives(&ont, &y, 2000), "EAPOL {seq} from the RG did not reach the ONT");
+        assert!(
+            arrives(&ont, &y, 2000),
+            "EAPOL {seq} from the RG did not reach the ONT"
+        );
         // VID 0 from the ONT reaches ngeth0 untagged
         let t = l2(RG_MAC, ONT_MAC, Some(0), 0x0800, 50 + seq);
         ont.send(&t).unwrap();
         let mut u_exp = t.clone();
         u_exp.drain(12..16);
-        assert!(arrives(&wan, &u_exp, 2000), "VID-0 frame {seq} did not reach {ngeth}");
+        assert!(
+            arrives(&wan, &u_exp, 2000),
+            "VID-0 frame {seq} did not reach {ngeth}"
+        );
         // what the host sends on ngeth0 leaves the ONT port tagged VID 0
         let h = l2(ONT_MAC, RG_MAC, None, 0x0800, 150 + seq);
         wan.send(&h).unwrap();
         let mut h_tagged = h.clone();
         h_tagged.splice(12..12, [0x81, 0x00, 0x00, 0x00]);
-        assert!(arrives(&ont, &h_tagged, 2000), "{ngeth}'s frame {seq} not at the ONT");
+        assert!(
+            arrives(&ont, &h_tagged, 2000),
+            "{ngeth}'s frame {seq} not at the ONT"
+        );
     }
     // the ONT's untagged non-EAP frames go nowhere: not to the RG, not to ngeth0
     let n = l2(RG_MAC, ONT_MAC, None, 0x0800, 222);
     ont.send(&n).unwrap();
-    assert!(!arrives(&rg, &n, 300), "an untagged IPv4 frame reached the RG");
+    assert!(
+        !arrives(&rg, &n, 300),
+        "an untagged IPv4 frame reached the RG"
+    );
     assert!(!arrives(&wan, &n, 100), "an untagged frame reached {ngeth}");
     // the etf counters saw the EAPOL both ways
     let st = e.ok("msg waneapfilter: getstatus");

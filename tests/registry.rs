@@ -271,7 +271,7 @@ fn expected_tables() -> Vec<(&'static str, Vec<String>)> {
     all.sort_by_key(|t| t.name);
     for t in all {
         let made = match t.create {
-            Create::Mkpeer(_) => "mkpeer",
+            Create::Mkpeer(_) | Create::Open(_) => "mkpeer",
             Create::Port(_) => "attach",
             Create::Control(_) => "the graph (`.`)",
         };

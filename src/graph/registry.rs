@@ -114,10 +114,7 @@ impl TypeInfo {
         DropReason::GENERIC + self.drop_reasons.len()
     }
     /// A node for `mkpeer` or for the control node (None for per-interface types).
-    pub(crate) fn make(
-        &self,
-        env: &NodeEnv<'_>,
-    ) -> Option<Result<Box<dyn NodeType>, GraphError>> {
+    pub(crate) fn make(&self, env: &NodeEnv<'_>) -> Option<Result<Box<dyn NodeType>, GraphError>> {
         match self.create {
             Create::Mkpeer(f) | Create::Control(f) => Some(Ok(f(env))),
             Create::Open(f) => Some(f(env)),

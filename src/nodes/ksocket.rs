@@ -23,8 +23,8 @@ use crate::buf::io::{read_burst, write_frame};
 use crate::buf::Burst;
 use crate::errno::Errno;
 use crate::graph::{
-    hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec,
-    MsgCx, MsgSpec, NodeType, Slot, TypeInfo,
+    hook_stat, BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, MsgCx,
+    MsgSpec, NodeType, Slot, TypeInfo,
 };
 use crate::sys::udp::Udp;
 use crate::value::Value;
@@ -185,7 +185,11 @@ fn parse_addr(v: &Value) -> Result<SocketAddrV4, (Errno, String)> {
         return Err((Errno::EAFNOSUPPORT, format!("family {fam}: only inet")));
     }
     let (ip, port) = match rest.split_once(':') {
-        Some((ip, p)) => (ip, p.parse::<u16>().map_err(|_| inval(format!("bad port {p}")))?),
+        Some((ip, p)) => (
+            ip,
+            p.parse::<u16>()
+                .map_err(|_| inval(format!("bad port {p}")))?,
+        ),
         None => (rest, 0),
     };
     let ip: Ipv4Addr = ip
@@ -256,12 +260,17 @@ impl Ksocket {
         v.check_fields(&["level", "name", "value"])
             .map_err(|e| cx.bad(cmd, e.0))?;
         let int = |f: &str| -> Result<i32, GraphError> {
-            let x = v.field(f).map_or(Ok(0), |x| x.int_in(f, -1, i32::MAX as i128));
+            let x = v
+                .field(f)
+                .map_or(Ok(0), |x| x.int_in(f, -1, i32::MAX as i128));
             x.map(|x| x as i32).map_err(|e| cx.bad(cmd, e.0))
         };
         let (level, name) = (int("level")?, int("name")?);
         if cmd == "getopt" {
-            let b = self.sock.getopt(level, name).map_err(|e| os_err(cx, cmd, e))?;
+            let b = self
+                .sock
+                .getopt(level, name)
+                .map_err(|e| os_err(cx, cmd, e))?;
             let bytes = b.iter().map(|&x| Value::Uint(x as u64)).collect();
             return Ok(Some(Value::Struct(vec![
                 ("level".into(), Value::Int(level as i64)),
@@ -297,12 +306,7 @@ impl Ksocket {
                     cx.pool().free(f);
                     sent += 1;
                 }
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ENOTCONN | libc::EDESTADDRREQ)
-                    ) =>
-                {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::EDESTADDRREQ)) => {
                     cx.drop_frame(f, reason::NOT_CONNECTED_PEER)
                 }
                 Err(_) => {

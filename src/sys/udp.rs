@@ -58,9 +58,8 @@ impl Udp {
     pub fn connect(&self, a: SocketAddrV4) -> io::Result<()> {
         let sa = to_sockaddr(a);
         // SAFETY: passes a sockaddr_in of the length given.
-        let r = unsafe {
-            libc::connect(self.fd(), &sa as *const _ as *const libc::sockaddr, SIN_LEN)
-        };
+        let r =
+            unsafe { libc::connect(self.fd(), &sa as *const _ as *const libc::sockaddr, SIN_LEN) };
         check(r)
     }
 
