@@ -216,6 +216,22 @@ fn generic_sockaddr_options_and_the_port_freed_with_the_hook() {
         131072,
         "{o}"
     );
+    // FreeBSD's numbers (SOL_SOCKET 0xffff, SO_SNDBUF 0x1001) and the man page's `data=`
+    msg(
+        &mut l,
+        ".:ks",
+        "setopt",
+        Some("{ level=0xffff name=0x1001 data=[ 0 0 1 0 ] }"),
+    )
+    .unwrap();
+    let o = msg(&mut l, ".:ks", "getopt", Some("{ level=1 name=7 }"))
+        .unwrap()
+        .unwrap();
+    let Some(Value::Array(b)) = o.field("value") else {
+        panic!("{o}")
+    };
+    assert_eq!(b.len(), 4, "{o}");
+    assert_eq!(b[2].as_i128(), Some(2), "SO_SNDBUF 65536 doubled: {o}");
     // the text interface, as ngctl writes it
     let r = execute(&mut l.graph, "msg .ks getname");
     assert!(r.ok, "{:?}", r.error);

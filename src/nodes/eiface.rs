@@ -258,6 +258,15 @@ impl NodeType for Eiface {
         }
     }
 
+    /// For `ctl save`: the interface's MAC (the kernel picked a random one if `set` was not
+    /// sent; saving it keeps the host's view across a restart).
+    fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
+        match netdev::mac(&self.tap.name) {
+            Ok(m) => vec![("set".into(), Some(Value::Mac(m)))],
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
         (!used("ether")).then(|| "ether".to_string())
     }

@@ -13,7 +13,9 @@
 //! Messages: `bind inet/A.B.C.D:P`, `connect inet/A.B.C.D:P`, `getname`, `getpeername`
 //! (replies `inet/A.B.C.D:P`, the `:P` left out when 0; netgraph's generic form
 //! `{ family=2 len=16 data=[ port-hi port-lo a b c d ... ] }` is accepted too), `setopt` /
-//! `getopt { level=L name=N value=[ bytes ] }` (Linux numbers: SOL_SOCKET is 1, SO_RCVBUF 8).
+//! `getopt { level=L name=N value=[ bytes ] }` (Linux numbers: SOL_SOCKET is 1, SO_RCVBUF 8;
+//! FreeBSD's SOL_SOCKET 0xffff with its SO_* numbers is translated; `data=` is taken for
+//! `value=`, as the man page's example writes it).
 //! `listen` and `accept` are stream-socket messages: EOPNOTSUPP.
 //! Hook counters: `sent`, `received`, `errors` (sends the socket refused), `truncated`
 //! (datagrams longer than the longest chained frame the pool makes, cut to it). Drops:
@@ -156,6 +158,31 @@ fn parse_hook(name: &str) -> Result<(), HookError> {
     Ok(())
 }
 
+/// FreeBSD's SOL_SOCKET (0xffff, never a Linux level) and its SO_* numbers, as the man
+/// pages' examples write them, in Linux numbers; anything else is taken as Linux numbers.
+fn freebsd_sockopt(level: i32, name: i32) -> (i32, i32) {
+    const FREEBSD_SOL_SOCKET: i32 = 0xffff;
+    if level != FREEBSD_SOL_SOCKET {
+        return (level, name);
+    }
+    let linux = match name {
+        0x0004 => libc::SO_REUSEADDR,
+        0x0008 => libc::SO_KEEPALIVE,
+        0x0010 => libc::SO_DONTROUTE,
+        0x0020 => libc::SO_BROADCAST,
+        0x0080 => libc::SO_LINGER,
+        0x0200 => libc::SO_REUSEPORT,
+        0x1001 => libc::SO_SNDBUF,
+        0x1002 => libc::SO_RCVBUF,
+        0x1003 => libc::SO_SNDLOWAT,
+        0x1004 => libc::SO_RCVLOWAT,
+        0x1007 => libc::SO_ERROR,
+        0x1008 => libc::SO_TYPE,
+        n => n,
+    };
+    (libc::SOL_SOCKET, linux)
+}
+
 /// `inet/A.B.C.D[:P]`, or netgraph's generic `{ family=2 len=16 data=[ ... ] }`.
 fn parse_addr(v: &Value) -> Result<SocketAddrV4, (Errno, String)> {
     let inval = |w: String| (Errno::EINVAL, w);
@@ -257,7 +284,7 @@ impl Ksocket {
         arg: Option<&Value>,
     ) -> Result<Option<Value>, GraphError> {
         let v = cx.need(cmd, arg)?;
-        v.check_fields(&["level", "name", "value"])
+        v.check_fields(&["level", "name", "value", "data"])
             .map_err(|e| cx.bad(cmd, e.0))?;
         let int = |f: &str| -> Result<i32, GraphError> {
             let x = v
@@ -265,7 +292,7 @@ impl Ksocket {
                 .map_or(Ok(0), |x| x.int_in(f, -1, i32::MAX as i128));
             x.map(|x| x as i32).map_err(|e| cx.bad(cmd, e.0))
         };
-        let (level, name) = (int("level")?, int("name")?);
+        let (level, name) = freebsd_sockopt(int("level")?, int("name")?);
         if cmd == "getopt" {
             let b = self
                 .sock
@@ -279,7 +306,8 @@ impl Ksocket {
             ])));
         }
         let mut bytes = Vec::new();
-        if let Some(Value::Array(a)) = v.field("value") {
+        // `data=` as the man page's example writes it, `value=` as the parse type names it
+        if let Some(Value::Array(a)) = v.field("value").or_else(|| v.field("data")) {
             for x in a {
                 bytes.push(x.int_in("value", 0, 255).map_err(|e| cx.bad(cmd, e.0))? as u8);
             }
@@ -395,6 +423,18 @@ impl NodeType for Ksocket {
             }),
             _ => Err(cx.unknown(cmd)),
         }
+    }
+
+    /// For `ctl save`: the bound address (when bound to a port) and the peer.
+    fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
+        let mut v = Vec::new();
+        if let Ok(a) = self.sock.local().filter(|a| a.port() != 0) {
+            v.push(("bind".into(), Some(show_addr(a))));
+        }
+        if let Ok(p) = self.sock.peer() {
+            v.push(("connect".into(), Some(show_addr(p))));
+        }
+        v
     }
 
     fn spare_hook(&self, used: &dyn Fn(&str) -> bool) -> Option<String> {
