@@ -428,7 +428,7 @@ impl NodeType for Ksocket {
     /// For `ctl save`: the bound address (when bound to a port) and the peer.
     fn config_msgs(&self, _cx: &MsgCx<'_>) -> Vec<(String, Option<Value>)> {
         let mut v = Vec::new();
-        if let Ok(a) = self.sock.local().filter(|a| a.port() != 0) {
+        if let Some(a) = self.sock.local().ok().filter(|a| a.port() != 0) {
             v.push(("bind".into(), Some(show_addr(a))));
         }
         if let Ok(p) = self.sock.peer() {
