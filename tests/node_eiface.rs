@@ -234,6 +234,30 @@ fn frames_cross_between_the_host_and_the_hook_both_ways_and_down_drops_are_count
 }
 
 #[test]
+fn jumbo_frames_cross_as_chained_frames_once_the_mtu_is_raised() {
+    let Some(mut e) = env() else { return };
+    let a = e.eiface("e0");
+    let b = e.eiface("e1");
+    e.ok(&format!("connect {a}: {b}: ether ether"));
+    for n in [&a, &b] {
+        ip(&["link", "set", n, "mtu", "9000"]);
+        up(n);
+    }
+    // the management tick reads the new MTU (the daemon ticks every 100 ms)
+    e.dp.tick();
+    let sa = PacketSocket::open(&a).unwrap();
+    let sb = PacketSocket::open(&b).unwrap();
+    let (ma, mb) = ([2, 0, 0, 0, 0, 0xa], [2, 0, 0, 0, 0, 0xb]);
+    for (i, len) in [1514usize, 4000, 9014].into_iter().enumerate() {
+        let f = frame(mb, ma, i as u8, len);
+        sa.send(&f).unwrap();
+        assert!(wait_for(&sb, &f), "{len}-byte frame from {a} not received on {b}");
+    }
+    e.ok(&format!("shutdown {a}:"));
+    e.ok(&format!("shutdown {b}:"));
+}
+
+#[test]
 fn the_data_planes_end_removes_every_eiface() {
     let Some(mut e) = env() else { return };
     let a = e.eiface("e0");
