@@ -251,7 +251,10 @@ fn jumbo_frames_cross_as_chained_frames_once_the_mtu_is_raised() {
     for (i, len) in [1514usize, 4000, 9014].into_iter().enumerate() {
         let f = frame(mb, ma, i as u8, len);
         sa.send(&f).unwrap();
-        assert!(wait_for(&sb, &f), "{len}-byte frame from {a} not received on {b}");
+        assert!(
+            wait_for(&sb, &f),
+            "{len}-byte frame from {a} not received on {b}"
+        );
     }
     e.ok(&format!("shutdown {a}:"));
     e.ok(&format!("shutdown {b}:"));

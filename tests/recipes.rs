@@ -376,6 +376,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(lab: &Lab, recipe: &str) -> Daemon {
+        Daemon::start_until(lab, recipe, &["msg", "limits:", "getprogram", "\"iface\""])
+    }
+    /// The daemon running `recipe` with `-f`, once `ready` (a ctl command) succeeds.
+    fn start_until(lab: &Lab, recipe: &str, ready: &[&str]) -> Daemon {
         let n = N.fetch_add(1, Ordering::SeqCst);
         let sock = format!("/tmp/xdpgraph-recipe-{}-{n}.sock", std::process::id());
         let setup = format!("{sock}.ngctl");
@@ -393,7 +397,7 @@ impl Daemon {
         let d = Daemon { child, sock };
         let t = Instant::now();
         // The script's last line done.
-        while !d.ctl(&["msg", "limits:", "getprogram", "\"iface\""]).0 {
+        while !d.ctl(ready).0 {
             assert!(
                 t.elapsed() < Duration::from_secs(20),
                 "daemon did not start"
@@ -731,4 +735,56 @@ fn pfatt_recipe_passes_eapol_between_ont_and_rg_and_vlan0_to_ngeth0() {
     // shutting ngeth0 down removes the interface
     e.ok(&format!("shutdown {ngeth}:"));
     assert!(!std::path::Path::new(&format!("/sys/class/net/{ngeth}")).exists());
+}
+
+#[test]
+fn pfatt_recipe_runs_in_the_daemon_with_f_and_its_end_removes_ngeth0() {
+    use xdpgraph::sys::netdev::PacketSocket;
+    let Some((lab, _serial)) = lab() else { return };
+    assert!(
+        !std::path::Path::new("/sys/class/net/ngeth0").exists(),
+        "ngeth0 exists already: the recipe's `msg ngeth0:` needs the first eiface to be ngeth0"
+    );
+    let mut d = Daemon::start_until(&lab, PFATT, &["show", "laneapfilter:"]);
+    // the script's last line (promiscuity) done
+    let t = Instant::now();
+    while !d
+        .ctl(&["msg", &format!("{}:", lab.iface(0)), "getpromisc"])
+        .1
+        .contains("Args:\t1")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the script did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::write("/proc/sys/net/ipv6/conf/ngeth0/disable_ipv6", "1");
+    assert!(Command::new("ip")
+        .args(["link", "set", "ngeth0", "up"])
+        .status()
+        .unwrap()
+        .success());
+    let ont = PacketSocket::open_in(&lab.ns(0), "eth0").unwrap();
+    let rg = PacketSocket::open_in(&lab.ns(1), "eth0").unwrap();
+    let wan = PacketSocket::open("ngeth0").unwrap();
+    let x = l2([0x01, 0x80, 0xc2, 0, 0, 3], ONT_MAC, None, 0x888e, 1);
+    ont.send(&x).unwrap();
+    assert!(
+        arrives(&rg, &x, 2000),
+        "EAPOL from the ONT did not reach the RG"
+    );
+    let t = l2(RG_MAC, ONT_MAC, Some(0), 0x0800, 2);
+    ont.send(&t).unwrap();
+    let mut u = t.clone();
+    u.drain(12..16);
+    assert!(arrives(&wan, &u, 2000), "VID-0 frame did not reach ngeth0");
+    let (ok, text) = d.ctl(&["msg", "ngeth0:", "getifname"]);
+    assert!(ok && text.contains("\"ngeth0\""), "{text}");
+    // the daemon's end removes ngeth0
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    let _ = d.child.wait();
+    assert!(!std::path::Path::new("/sys/class/net/ngeth0").exists());
 }
