@@ -134,6 +134,16 @@ mod tests {
             }
         );
         assert_eq!(Addr::parse("[1f]:").unwrap().base, Base::Id(0x1f));
+        // ngctl's relative forms from the current node: `.:ks`, `.path_1`, `ks`
+        for p in [".:ks", ".ks", "ks"] {
+            let a = Addr::parse(p).unwrap();
+            assert_eq!(
+                (a.base, a.hops),
+                (Base::Current, vec!["ks".to_string()]),
+                "{p}"
+            );
+        }
+        assert!(Addr::parse("..ks").is_err());
         assert_eq!(
             Addr::parse("em0:lower.link2").unwrap(),
             Addr {

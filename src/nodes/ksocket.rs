@@ -391,11 +391,16 @@ impl NodeType for Ksocket {
         st.reads()
     }
 
+    /// The socket closes when the last reference to it goes: the input worker waiting in
+    /// poll(2) holds one for at most 1 ms. Waiting 2 ms here lets `shutdown` (or the `rmhook`
+    /// that removes the node) return with the port free for the next bind.
     fn shutdown(&self) {
         self.gone.store(true, Relaxed);
         if let Err(e) = self.sock.retire() {
             tracing::warn!("ksocket: cannot close the socket: {e}");
+            return;
         }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 
     fn msg(
