@@ -1298,3 +1298,65 @@ fn eiface_and_ksocket_through_ctl_as_freebsds_tests_do() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A ksocket in the daemon on a generating memory port: the port's frames leave as datagrams
+/// for a socket of the test's (from the address `getname` says), the test's datagrams come
+/// out of the hook and are transmitted on the port, and after `shutdown` the port number is
+/// free again.
+#[test]
+fn ksocket_in_the_daemon_carries_frames_both_ways() {
+    let d = Daemon::start(200, &[]);
+    let us = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    us.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // m0's generated frames, through a hub, to the ksocket (the generator starts when m0's
+    // lower is connected: the ksocket is set up first)
+    d.ok("mkpeer . hub h a");
+    d.ok("name .:h hb");
+    d.ok("mkpeer hb: ksocket b inet/dgram/udp");
+    d.ok("name hb:b ks");
+    d.ok("msg ks: bind inet/127.0.0.1:0");
+    d.ok(&format!(
+        "msg ks: connect inet/{}",
+        us.local_addr().unwrap()
+    ));
+    let ks = d.json("msg ks: getname")["reply"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    d.ok("connect hb: m0: c lower");
+    let mut buf = [0u8; 2048];
+    let (n, from) = us.recv_from(&mut buf).unwrap();
+    assert!(n >= 60, "a datagram of {n} bytes");
+    assert_eq!(format!("inet/{from}"), ks);
+    // datagrams from the test's socket come out of the hook, into the hub, out of m0
+    let before = d.json("msg m0: getstats")["reply"]["tx_packets"]
+        .as_u64()
+        .unwrap_or(0);
+    let frame = [
+        [0xffu8; 6].as_slice(),
+        &[2, 0, 0, 0, 0, 9],
+        &[0x88, 0xb5],
+        &[7u8; 50],
+    ]
+    .concat();
+    for _ in 0..10 {
+        us.send_to(&frame, from).unwrap();
+    }
+    let t = Instant::now();
+    loop {
+        let now = d.json("msg m0: getstats")["reply"]["tx_packets"]
+            .as_u64()
+            .unwrap_or(0);
+        if now >= before + 10 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{} of 10 out of m0",
+            now - before
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.ok("shutdown ks:");
+    std::net::UdpSocket::bind(from).expect("the port is free after shutdown");
+}
