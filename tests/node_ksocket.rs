@@ -250,3 +250,24 @@ fn generic_sockaddr_options_and_the_port_freed_with_the_hook() {
     );
     UdpSocket::bind(format!("127.0.0.1:{port}")).expect("the port is free after rmhook");
 }
+
+#[test]
+fn mkpeer_without_a_path_and_the_man_pages_forms() {
+    // `mkpeer ksocket myhook inet/dgram/udp` (path left out: the current node)
+    let mut l = Lab::new(0);
+    let r = execute(&mut l.graph, "mkpeer ksocket myhook inet/dgram/udp");
+    assert!(r.ok, "{:?}", r.error);
+    let r = execute(&mut l.graph, "msg .:myhook bind inet/127.0.0.1");
+    assert!(r.ok, "{:?}", r.error);
+    let r = execute(&mut l.graph, "msg myhook getname");
+    assert!(r.ok && r.text.contains("inet/127.0.0.1:"), "{}", r.text);
+    // an address in use: the kernel's EADDRINUSE
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = execute(&mut l.graph, "mkpeer ksocket k2 2/2/17");
+    assert!(r.ok, "{:?}", r.error);
+    let r = execute(
+        &mut l.graph,
+        &format!("msg .k2 bind inet/{}", taken.local_addr().unwrap()),
+    );
+    assert_eq!(r.errno, Some("EADDRINUSE"), "{:?}", r.error);
+}
