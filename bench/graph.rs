@@ -228,7 +228,11 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
         ..Default::default()
     };
     let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
-    let (src, sinks, template, _capture) = build(&mut g, t);
+    let (src, sinks, template, capture) = build(&mut g, t);
+    // the capture's reader keeps up (drained between polls, outside the counted function), so
+    // the count is of copies made, not of copies dropped
+    let mut reader = capture.clone().map(Reader::new);
+    let mut batch = Batch::default();
     let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
     w.add_port(Box::new(MemPort::generator(src, vec![template], n)));
     for s in sinks {
@@ -237,9 +241,13 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
     let mut done = 0u64;
     while done < n {
         done += w.poll() as u64;
+        if let Some(r) = &mut reader {
+            r.drain(&mut batch);
+        }
     }
     assert_eq!(g.total_drops(), 0);
-    println!("frames {done}");
+    let dropped = capture.map_or(0, |c| c.dropped());
+    println!("frames {done}, capture copies dropped {dropped}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
