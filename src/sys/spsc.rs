@@ -410,9 +410,10 @@ mod tests {
     #[test]
     fn producer_and_consumer_threads() {
         let r = std::sync::Arc::new(Ring::new(256));
+        let done = std::sync::Arc::new(AtomicBool::new(false));
         let n: u64 = if cfg!(miri) { 300 } else { 100_000 };
         let p = {
-            let r = r.clone();
+            let (r, done) = (r.clone(), done.clone());
             std::thread::spawn(move || {
                 let mut sent = Vec::new();
                 let mut i = 0;
@@ -426,13 +427,15 @@ mod tests {
                         i += 1;
                     }
                 }
+                // (a flag, not JoinHandle::is_finished: that one is no Acquire/Release pair)
+                done.store(true, Release);
                 sent
             })
         };
         let mut got = Vec::new();
         let mut b = Vec::new();
         loop {
-            let done = p.is_finished();
+            let finished = done.load(Acquire);
             b.clear();
             let mut hs = Vec::new();
             r.drain(&mut b, |h, off| hs.push((h, off)));
@@ -441,7 +444,7 @@ mod tests {
                 assert_eq!(&b[off..off + h.len as usize], &bytes(h.a, len)[..]);
                 got.push(h.a);
             }
-            if done {
+            if finished {
                 break;
             }
             std::thread::yield_now();
