@@ -63,6 +63,7 @@ fn start(cores: Vec<usize>) -> Dataplane {
             desc: 512,
             rx_queues: 0,
             require_device: false,
+            mtu: 0,
         }),
         ..Default::default()
     })

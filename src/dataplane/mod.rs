@@ -126,6 +126,10 @@ pub struct DpdkConfig {
     pub rx_queues: u16,
     /// Refuse to start when the EAL finds no device (the daemon does).
     pub require_device: bool,
+    /// MTU every device is started with (0: a device's kernel interface's MTU when it has
+    /// one, e.g. af_packet and af_xdp, else 1500; capped, with a warning, at what the driver
+    /// takes). A device that cannot take an MTU asked for here is refused at attach.
+    pub mtu: u32,
 }
 
 /// The backends of a data plane, in the order `ctl interfaces` lists their interfaces. A new

@@ -3,7 +3,7 @@
 //! ether node named after it. [`DpdkIface`]: one attached device.
 
 use super::eal;
-use super::port::{is_dpdk_name, DpdkCtl, DpdkPort};
+use super::port::{is_dpdk_name, DpdkCtl, DpdkPort, FRAME_OVER_MTU};
 use super::AreaSource;
 use crate::buf::{Pool, Region};
 use crate::dataplane::backend::{
@@ -120,7 +120,8 @@ impl DpdkBackend {
         let rx_areas: Vec<_> = (0..nrx)
             .map(|q| self.areas[(q % workers) as usize].clone())
             .collect();
-        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc)
+        let mtu = self.mtu_for(&dev, &info)?;
+        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc, mtu)
             .map_err(|e| sys::DpdkError(format!("DPDK device {dev}: {e}")))?;
         tracing::info!(
             device = %dev,
@@ -129,16 +130,116 @@ impl DpdkBackend {
             tx_queues = workers,
             rx_ring = rxd,
             tx_ring = txd,
+            mtu,
             "DPDK device started"
         );
         claimed().push(eth);
         let ctl = DpdkCtl::new(node_name_for(&dev), eth, info.driver.clone(), info.if_index);
+        ctl.rx
+            .tx_max_len
+            .store(mtu + FRAME_OVER_MTU, Ordering::Relaxed);
         Ok(DpdkIface {
             ctl: Arc::new(ctl),
             rx_queues: nrx,
             areas: self.areas.clone(),
         })
     }
+}
+
+impl DpdkBackend {
+    /// The MTU to start device `dev` with: the one configured (refused when the driver cannot
+    /// take it), else the kernel interface's (af_packet, af_xdp) or 1500, capped at the
+    /// driver's limit with a warning.
+    fn mtu_for(&self, dev: &str, info: &sys::EthInfo) -> Result<u32, DataplaneError> {
+        let room = self.areas[0].rx_room() as u32;
+        let (limit, why) = mtu_limit(info, room);
+        if self.cfg.mtu != 0 {
+            return check_mtu(dev, info, self.cfg.mtu, limit, &why);
+        }
+        let kernel = (info.if_index != 0)
+            .then(|| crate::sys::netdev::ifname(info.if_index).ok())
+            .flatten()
+            .and_then(|n| crate::sys::netdev::mtu(&n).ok().map(|m| (n, m)));
+        let want = kernel.as_ref().map_or(1500, |(_, m)| *m);
+        if want > limit {
+            tracing::warn!(
+                device = %dev,
+                driver = %info.driver,
+                interface = kernel.as_ref().map_or("", |(n, _)| n.as_str()),
+                mtu = want,
+                limit,
+                "the DPDK device takes an MTU of at most {limit} ({why}): started with that; \
+                 longer frames are not received, and dropped as tx_too_big on transmit"
+            );
+            return Ok(limit.max(info.min_mtu as u32));
+        }
+        Ok(want.max(info.min_mtu as u32))
+    }
+}
+
+/// The largest MTU a device takes with xdpgraph's frame areas (one mbuf holds `room` bytes
+/// as a driver receives into it), and what sets it.
+pub fn mtu_limit(info: &sys::EthInfo, room: u32) -> (u32, String) {
+    let chains = crate::frame::MAX_SEGMENTS as u32 * room - FRAME_OVER_MTU;
+    let mut limit = (
+        chains,
+        format!("a frame spans at most {} mbufs", crate::frame::MAX_SEGMENTS),
+    );
+    let mut cap = |l: u32, why: String| {
+        if l < limit.0 {
+            limit = (l, why);
+        }
+    };
+    cap(
+        info.max_mtu as u32,
+        format!("the driver's max_mtu is {}", info.max_mtu),
+    );
+    if info.max_rx_pktlen != u32::MAX {
+        cap(
+            info.max_rx_pktlen.saturating_sub(FRAME_OVER_MTU),
+            format!(
+                "the driver receives frames of at most {} bytes (max_rx_pktlen)",
+                info.max_rx_pktlen
+            ),
+        );
+        // a driver with a receive limit receives a longer frame over several mbufs only with
+        // RX scatter, and must send mbuf chains (net_null, without a limit, needs neither)
+        if !(info.rx_scatter && info.tx_multi_segs) {
+            let what = match (info.rx_scatter, info.tx_multi_segs) {
+                (false, false) => "RX scatter nor TX multi-segs",
+                (false, true) => "RX scatter",
+                _ => "TX multi-segs",
+            };
+            cap(
+                room - FRAME_OVER_MTU,
+                format!("the driver has no {what}, and one mbuf holds {room} bytes"),
+            );
+        }
+    }
+    limit
+}
+
+/// `mtu` if device `dev` takes it, else the error naming its limit.
+fn check_mtu(
+    dev: &str,
+    info: &sys::EthInfo,
+    mtu: u32,
+    limit: u32,
+    why: &str,
+) -> Result<u32, DataplaneError> {
+    if mtu > limit {
+        return Err(DataplaneError::Unsupported(format!(
+            "DPDK device {dev} ({}) cannot take MTU {mtu}: at most {limit} ({why})",
+            info.driver
+        )));
+    }
+    if mtu < info.min_mtu as u32 {
+        return Err(DataplaneError::Unsupported(format!(
+            "DPDK device {dev} ({}) cannot take MTU {mtu}: at least {}",
+            info.driver, info.min_mtu
+        )));
+    }
+    Ok(mtu)
 }
 
 /// The ethdev named `n` (device name or node name).
