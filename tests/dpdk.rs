@@ -375,6 +375,13 @@ fn jumbo_frames_over_dpdk_ring_ports() {
         )
         .unwrap();
     }
+    // a null device (it frees what it sends: every chain must come home) as link 3
+    let null = format!("net_null{}", N.fetch_add(1, Ordering::SeqCst) + 90);
+    dp.attach(&format!("{null},no-rx=1"), None).unwrap();
+    setautosrc0(&mut dp, &null);
+    let g = dp.graph();
+    g.connect(&format!("{null}:"), "brj:", "lower", "link3")
+        .unwrap();
     // port 3's frames go straight out of port 4
     g.connect(
         &format!("{}:", names[3]),
@@ -402,6 +409,7 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     );
     assert_eq!(stat(&mut dp, &names[0], "rx_chained"), chained);
     assert_eq!(stat(&mut dp, &names[0], "rx_copied"), sent.len() as i128);
+    assert_eq!(stat(&mut dp, &null, "tx_packets"), sent.len() as i128);
     assert_eq!(stat(&mut dp, &names[3], "rx_chained"), chained);
     assert_eq!(
         stat(&mut dp, &names[3], "rx_copied"),
@@ -429,6 +437,8 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     assert_eq!(take(&r[1], 1, 1), edge[..1].to_vec());
     assert_eq!(stat(&mut dp, &names[1], "tx_too_big"), 1);
     assert_eq!(stat(&mut dp, &names[2], "tx_too_big"), 1);
+    assert_eq!(stat(&mut dp, &null, "tx_too_big"), 1);
+    assert_eq!(stat(&mut dp, &null, "tx_packets"), sent.len() as i128 + 1);
     let errs = dp.port_drops();
     let named = |p: &str| {
         (errs.iter().filter(|d| d.port == p))
@@ -492,16 +502,24 @@ fn dpdk_mtu_limits_per_driver() {
         .unwrap_err()
         .to_string();
     println!("net_af_xdp at MTU 9000: {e}");
-    assert!(e.contains("cannot take MTU 9000: at most"), "{e}");
+    assert!(e.contains("cannot take MTU 9000: at most 3542"), "{e}");
     assert!(dp.interfaces().is_empty(), "nothing left attached");
     dp.attach(&z, None).unwrap();
     assert_eq!(stat(&mut dp, &z, "mtu"), 9000);
     shutdown_count(dp);
-    // the default: the interface's MTU (9000), capped at af_packet's 1500
+    // the default: the interface's MTU (9000), capped at the driver's limit (the refused
+    // devices were unplugged again: none is attached at start)
     let mut dp = start_mtu(vec![0], 0);
+    assert!(dp.interfaces().is_empty(), "{:?}", dp.interfaces());
     dp.attach(&format!("{a},iface={}", l.iface(0)), None)
         .unwrap();
+    dp.attach(
+        &format!("{x},iface={},start_queue=0,queue_count=1", l.iface(1)),
+        None,
+    )
+    .unwrap();
     assert_eq!(stat(&mut dp, &a, "mtu"), 1500);
+    assert_eq!(stat(&mut dp, &x, "mtu"), 3542);
     shutdown_count(dp);
     drop(l);
 }

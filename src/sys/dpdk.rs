@@ -143,6 +143,7 @@ extern "C" {
     fn xg_eth_link(port: u16) -> c_int;
     fn xg_eth_stats(port: u16, out: *mut u64) -> c_int;
     fn xg_dev_probe(devargs: *const c_char) -> c_int;
+    fn xg_dev_remove(port: u16) -> c_int;
     fn xg_ring_port(
         name: *const c_char,
         nq: u16,
@@ -618,6 +619,16 @@ pub fn dev_probe(devargs: &str) -> Result<(), DpdkError> {
     let r = unsafe { xg_dev_probe(c.as_ptr()) };
     if r < 0 {
         return Err(DpdkError(format!("probing {devargs}: {}", strerror(r))));
+    }
+    Ok(())
+}
+
+/// Unplugs the device behind ethdev `port` (hot-plugged by [`dev_probe`], never started).
+pub fn dev_remove(port: u16) -> Result<(), DpdkError> {
+    // SAFETY: plain ethdev/bus call; the port is not used by any queue (never started).
+    let r = unsafe { xg_dev_remove(port) };
+    if r < 0 {
+        return Err(DpdkError(format!("removing port {port}: {}", strerror(r))));
     }
     Ok(())
 }

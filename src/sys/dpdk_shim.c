@@ -726,6 +726,15 @@ int xg_eth_stats(uint16_t port, uint64_t *out) {
 
 int xg_dev_probe(const char *devargs) { return rte_dev_probe(devargs); }
 
+// Unplugs the device behind ethdev `port` (one this process hot-plugged and then refused).
+int xg_dev_remove(uint16_t port) {
+	struct rte_eth_dev_info di;
+	int r = rte_eth_dev_info_get(port, &di);
+	if (r || !di.device)
+		return r ? r : -ENODEV;
+	return rte_dev_remove(di.device);
+}
+
 // ---- ring ports (tests): an ethdev over rings we own, from the net_ring driver's
 // rte_eth_from_rings, found in the loaded driver rather than linked (EAL loads the drivers as
 // plugins; linking the same driver again would register it twice).

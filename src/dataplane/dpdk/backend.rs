@@ -75,18 +75,20 @@ impl DpdkBackend {
     /// The ethdev `name` names (its device name or node name), hot-plugging it first when
     /// `name` is a device argument string the EAL does not know yet (`net_null9`,
     /// `net_af_packet1,iface=eth1`).
-    fn resolve(name: &str) -> Result<(u16, String), DataplaneError> {
+    /// Also says whether it was hot-plugged now.
+    fn resolve(name: &str) -> Result<(u16, String, bool), DataplaneError> {
         let dev = name.split(',').next().unwrap_or(name);
-        let eth = match find(dev) {
-            Some(p) => p,
+        let (eth, probed) = match find(dev) {
+            Some(p) => (p, false),
             None => {
                 sys::dev_probe(name)?;
-                find(dev).ok_or_else(|| {
+                let p = find(dev).ok_or_else(|| {
                     DataplaneError::Invalid(format!("{name}: probed, but no ethdev appeared"))
-                })?
+                })?;
+                (p, true)
             }
         };
-        Ok((eth, dev.to_string()))
+        Ok((eth, dev.to_string(), probed))
     }
 
     /// Checks ethdev `eth` can run with `workers` workers, and starts it.
@@ -267,11 +269,23 @@ impl Backend for DpdkBackend {
     }
 
     fn attach(&mut self, req: &AttachRequest<'_>) -> Result<Box<dyn Interface>, DataplaneError> {
-        let (eth, dev) = DpdkBackend::resolve(req.name)?;
+        let (eth, dev, probed) = DpdkBackend::resolve(req.name)?;
         if claimed().contains(&eth) {
             return Err(DataplaneError::Exists(format!("DPDK device {dev}")));
         }
-        Ok(Box::new(self.setup(eth, req.queues, req.workers as u16)?))
+        match self.setup(eth, req.queues, req.workers as u16) {
+            Ok(i) => Ok(Box::new(i)),
+            Err(e) => {
+                // a device hot-plugged for this attach and refused is unplugged again (a
+                // later data plane would otherwise find it and attach it at start)
+                if probed {
+                    if let Err(r) = sys::dev_remove(eth) {
+                        tracing::warn!(device = %dev, "{r}");
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Every ethdev the EAL found and no data plane of this process owns.
@@ -470,5 +484,65 @@ impl Interface for DpdkIface {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(max_mtu: u16, max_rx_pktlen: u32, scatter: bool, multi: bool) -> sys::EthInfo {
+        sys::EthInfo {
+            max_rxq: 1,
+            max_txq: 1,
+            min_mtu: 68,
+            max_mtu,
+            if_index: 0,
+            max_rx_pktlen,
+            rx_scatter: scatter,
+            tx_multi_segs: multi,
+            driver: "net_test".into(),
+        }
+    }
+
+    /// What the drivers measured here report (docs/DPDK.md), and the limits they make.
+    #[test]
+    fn mtu_limits_follow_the_driver() {
+        let room = 3648;
+        // net_ring: no receive limit, RX scatter and TX multi-segs: max_mtu (65535, below
+        // the 18 mbufs' 65646)
+        let (l, why) = mtu_limit(&info(u16::MAX, u32::MAX, true, true), room);
+        assert_eq!(l, 65535, "{why}");
+        let (l2, why) = mtu_limit(&info(u16::MAX, u32::MAX, true, true), 1000);
+        assert_eq!(l2, 18 * 1000 - 18, "{why}");
+        assert!(why.contains("18 mbufs"), "{why}");
+        // net_null: no receive limit, no offloads (it frees what it sends)
+        assert_eq!(
+            mtu_limit(&info(u16::MAX, u32::MAX, false, false), room).0,
+            l
+        );
+        // net_af_packet: max_rx_pktlen 1518
+        let (l, why) = mtu_limit(&info(u16::MAX, 1518, false, true), room);
+        assert_eq!(l, 1500);
+        assert!(why.contains("1518"), "{why}");
+        // net_af_xdp: max_mtu 3542
+        let (l, why) = mtu_limit(&info(3542, 3560, false, false), room);
+        assert_eq!(l, 3542);
+        assert!(why.contains("max_mtu"), "{why}");
+        // a NIC taking 9600-byte frames but without RX scatter: one mbuf
+        let (l, why) = mtu_limit(&info(9600, 9618, false, true), room);
+        assert_eq!(l, 3630);
+        assert!(why.contains("no RX scatter"), "{why}");
+        assert_eq!(mtu_limit(&info(9600, 9618, true, true), room).0, 9600);
+        let i = info(9600, 9618, true, true);
+        let e = check_mtu("nic0", &i, 9700, 9600, "why")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot take MTU 9700: at most 9600"), "{e}");
+        assert!(
+            check_mtu("nic0", &i, 60, 9600, "").is_err(),
+            "below min_mtu"
+        );
+        assert_eq!(check_mtu("nic0", &i, 9000, 9600, "").unwrap(), 9000);
     }
 }
