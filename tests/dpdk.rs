@@ -366,14 +366,9 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     g.mkpeer(&format!("{}:", names[0]), "bridge", "lower", "link0")
         .unwrap();
     g.name(&format!("{}:lower", names[0]), "brj").unwrap();
-    for i in 1..3 {
-        g.connect(
-            &format!("{}:", names[i]),
-            "brj:",
-            "lower",
-            &format!("link{i}"),
-        )
-        .unwrap();
+    for (i, n) in names.iter().enumerate().take(3).skip(1) {
+        g.connect(&format!("{n}:"), "brj:", "lower", &format!("link{i}"))
+            .unwrap();
     }
     // a null device (it frees what it sends: every chain must come home) as link 3
     let null = format!("net_null{}", N.fetch_add(1, Ordering::SeqCst) + 90);
