@@ -456,6 +456,72 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     shutdown_all_home(dp, r);
 }
 
+/// Jumbo frames through a tee and a vlan node over DPDK ring ports, with two workers where
+/// there are two cores: the tee's copy (a whole chain copied) unchanged, the other output
+/// tagged (9014 + 4 = 9018 bytes, what MTU 9000 sends), byte for byte; every mbuf home.
+#[test]
+fn jumbo_frames_through_tee_and_vlan_over_dpdk() {
+    let _g = setup();
+    let cores = if xdpgraph::sys::cpu::online_cores() >= 2 {
+        vec![0, 1]
+    } else {
+        vec![0]
+    };
+    let nq = cores.len();
+    let r: Vec<RingPort> = (0..3)
+        .map(|_| RingPort::new(&uniq("t"), nq as u16).unwrap())
+        .collect();
+    let names: Vec<String> = r.iter().map(RingPort::device).collect();
+    let mut dp = start_mtu(cores, 9000);
+    for n in &names {
+        setautosrc0(&mut dp, n);
+    }
+    let (p0, p1, p2) = (
+        format!("{}:", names[0]),
+        format!("{}:", names[1]),
+        format!("{}:", names[2]),
+    );
+    let g = dp.graph();
+    g.mkpeer(&p0, "tee", "lower", "left").unwrap();
+    g.name(&format!("{p0}lower"), "tj").unwrap();
+    g.mkpeer("tj:", "vlan", "right", "v10").unwrap();
+    g.name("tj:right", "vj").unwrap();
+    g.connect("vj:", &p1, "downstream", "lower").unwrap();
+    g.msg(
+        "vj:",
+        "addfilter",
+        Some(&Value::parse(r#"{ hook="v10" vid=10 }"#).unwrap()),
+    )
+    .unwrap();
+    g.connect("tj:", &p2, "left2right", "lower").unwrap();
+    let mut sent = Vec::new();
+    for round in 0..4u32 {
+        for (i, &n) in JUMBO_SIZES.iter().enumerate() {
+            let seq = round * 10 + i as u32;
+            let f = jumbo(mac(9), mac(1), seq, n);
+            assert!(r[0].inject(seq as usize % nq, &f));
+            sent.push(f);
+        }
+    }
+    let seq = |f: &Vec<u8>, at: usize| u32::from_be_bytes(f[at..at + 4].try_into().unwrap());
+    let mut copies = take(&r[2], nq, sent.len());
+    let mut tagged = take(&r[1], nq, sent.len());
+    copies.sort_by_key(|f| seq(f, 20));
+    tagged.sort_by_key(|f| seq(f, 24));
+    assert_eq!(copies.len(), sent.len());
+    assert_eq!(tagged.len(), sent.len());
+    sent.sort_by_key(|f| seq(f, 20));
+    for (i, (t, c)) in tagged.iter().zip(&copies).enumerate() {
+        assert_eq!(*c, sent[i], "the tee's copy, frame {i}");
+        assert_eq!(t.len(), sent[i].len() + 4);
+        assert_eq!(&t[..12], &sent[i][..12]);
+        assert_eq!(&t[12..16], &[0x81, 0x00, 0x00, 0x0a], "frame {i}");
+        assert_eq!(&t[16..], &sent[i][12..], "frame {i} after its tag");
+    }
+    assert_eq!(stat(&mut dp, &names[1], "tx_too_big"), 0);
+    shutdown_all_home(dp, r);
+}
+
 /// An MTU a driver cannot take is refused at attach, naming its limit; without an MTU asked
 /// for, a kernel-backed device starts at its interface's MTU, capped at the driver's limit.
 #[test]
