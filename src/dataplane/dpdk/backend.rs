@@ -153,7 +153,7 @@ impl DpdkBackend {
     /// take it), else the kernel interface's (af_packet, af_xdp) or 1500, capped at the
     /// driver's limit with a warning.
     fn mtu_for(&self, dev: &str, info: &sys::EthInfo) -> Result<u32, DataplaneError> {
-        let room = self.areas[0].rx_room() as u32;
+        let room = self.areas.iter().map(|a| a.rx_room()).min().unwrap_or(0) as u32;
         let (limit, why) = mtu_limit(info, room);
         if self.cfg.mtu != 0 {
             return check_mtu(dev, info, self.cfg.mtu, limit, &why);
@@ -171,7 +171,7 @@ impl DpdkBackend {
                 mtu = want,
                 limit,
                 "the DPDK device takes an MTU of at most {limit} ({why}): started with that; \
-                 longer frames are not received, and dropped as tx_too_big on transmit"
+                 longer frames are dropped as tx_too_big on transmit (and may not be received)"
             );
             return Ok(limit.max(info.min_mtu as u32));
         }
