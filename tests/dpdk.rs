@@ -68,8 +68,8 @@ fn start_mtu(cores: Vec<usize>, mtu: u32) -> Dataplane {
             desc: 512,
             rx_queues: 0,
             require_device: false,
-            mtu,
         }),
+        dpdk_mtu: mtu,
         ..Default::default()
     })
     .unwrap()
@@ -457,8 +457,9 @@ fn jumbo_frames_over_dpdk_ring_ports() {
 }
 
 /// Jumbo frames through a tee and a vlan node over DPDK ring ports, with two workers where
-/// there are two cores: the tee's copy (a whole chain copied) unchanged, the other output
-/// tagged (9014 + 4 = 9018 bytes, what MTU 9000 sends), byte for byte; every mbuf home.
+/// there are two cores and the default MTU (a ring has no wire: the largest it takes): the
+/// tee's copy (a whole chain copied) unchanged, the other output tagged (9014 + 4 bytes),
+/// byte for byte; every mbuf home.
 #[test]
 fn jumbo_frames_through_tee_and_vlan_over_dpdk() {
     let _g = setup();
@@ -472,10 +473,11 @@ fn jumbo_frames_through_tee_and_vlan_over_dpdk() {
         .map(|_| RingPort::new(&uniq("t"), nq as u16).unwrap())
         .collect();
     let names: Vec<String> = r.iter().map(RingPort::device).collect();
-    let mut dp = start_mtu(cores, 9000);
+    let mut dp = start(cores);
     for n in &names {
         setautosrc0(&mut dp, n);
     }
+    assert_eq!(stat(&mut dp, &names[1], "mtu"), 65535);
     let (p0, p1, p2) = (
         format!("{}:", names[0]),
         format!("{}:", names[1]),
@@ -581,6 +583,13 @@ fn dpdk_mtu_limits_per_driver() {
     .unwrap();
     assert_eq!(stat(&mut dp, &a, "mtu"), 1500);
     assert_eq!(stat(&mut dp, &x, "mtu"), 3542);
+    let z2 = format!("net_null{}", n + 100);
+    dp.attach(&format!("{z2},no-rx=1"), None).unwrap();
+    assert_eq!(
+        stat(&mut dp, &z2, "mtu"),
+        65535,
+        "no wire: the largest it takes"
+    );
     shutdown_count(dp);
     drop(l);
 }

@@ -32,6 +32,8 @@ fn claimed() -> std::sync::MutexGuard<'static, Vec<u16>> {
 /// The DPDK side of a data plane: one frame area per worker.
 pub struct DpdkBackend {
     cfg: DpdkConfig,
+    /// `DataplaneConfig::dpdk_mtu`.
+    mtu: u32,
     areas: Vec<Arc<Area>>,
 }
 
@@ -68,6 +70,7 @@ impl DpdkBackend {
         }
         Ok(DpdkBackend {
             cfg: d.clone(),
+            mtu: dp.dpdk_mtu,
             areas,
         })
     }
@@ -122,7 +125,7 @@ impl DpdkBackend {
         let rx_areas: Vec<_> = (0..nrx)
             .map(|q| self.areas[(q % workers) as usize].clone())
             .collect();
-        let mtu = self.mtu_for(&dev, &info)?;
+        let mtu = self.mtu_for(&dev, &info, sys::eth_is_virtual(eth))?;
         let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc, mtu)
             .map_err(|e| sys::DpdkError(format!("DPDK device {dev}: {e}")))?;
         tracing::info!(
@@ -150,19 +153,29 @@ impl DpdkBackend {
 
 impl DpdkBackend {
     /// The MTU to start device `dev` with: the one configured (refused when the driver cannot
-    /// take it), else the kernel interface's (af_packet, af_xdp) or 1500, capped at the
+    /// take it), else the kernel interface's (af_packet, af_xdp), the driver's largest for
+    /// another software device (no wire: as large as it takes) or 1500 (a NIC), capped at the
     /// driver's limit with a warning.
-    fn mtu_for(&self, dev: &str, info: &sys::EthInfo) -> Result<u32, DataplaneError> {
+    fn mtu_for(
+        &self,
+        dev: &str,
+        info: &sys::EthInfo,
+        virtual_dev: bool,
+    ) -> Result<u32, DataplaneError> {
         let room = self.areas.iter().map(|a| a.rx_room()).min().unwrap_or(0) as u32;
         let (limit, why) = mtu_limit(info, room);
-        if self.cfg.mtu != 0 {
-            return check_mtu(dev, info, self.cfg.mtu, limit, &why);
+        if self.mtu != 0 {
+            return check_mtu(dev, info, self.mtu, limit, &why);
         }
         let kernel = (info.if_index != 0)
             .then(|| crate::sys::netdev::ifname(info.if_index).ok())
             .flatten()
             .and_then(|n| crate::sys::netdev::mtu(&n).ok().map(|m| (n, m)));
-        let want = kernel.as_ref().map_or(1500, |(_, m)| *m);
+        let want = match &kernel {
+            Some((_, m)) => *m,
+            None if virtual_dev && info.if_index == 0 => return Ok(limit),
+            None => 1500,
+        };
         if want > limit {
             tracing::warn!(
                 device = %dev,
