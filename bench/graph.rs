@@ -11,7 +11,9 @@
 //! control server's thread would: its throughput against the bridge without one is printed after
 //! the table, with the copies read and dropped.
 //!
-//! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5).
+//! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5;
+//! BENCH_WORKERS, default 1: with 2, two workers on cores 0 and 1, each with its own generator
+//! and sinks on the same ports, and the Mpps columns are their sum).
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,8 +137,13 @@ struct Run {
 }
 
 fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
+    // BENCH_WORKERS: workers, one per core from core 0 up (default 1); each has its own
+    // generator and sinks on the same ports (as queues of one interface would)
+    let workers: usize = (std::env::var("BENCH_WORKERS").ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let cfg = GraphConfig {
-        workers: 1,
+        workers,
         topology: mode,
         ..Default::default()
     };
@@ -145,35 +152,34 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
     let mut reader = cap.clone().map(Reader::new);
     let mut batch = Batch::default();
     let mut copied = 0u64;
-    let h = g.handle();
     let stop = Arc::new(AtomicBool::new(false));
-    let started = Arc::new(AtomicBool::new(false));
-    let result = Arc::new(AtomicU64::new(0));
-    let worker = {
-        let (stop, started, result) = (stop.clone(), started.clone(), result.clone());
-        std::thread::spawn(move || {
-            let _ = xdpgraph::sys::cpu::pin_current_thread(0);
-            let mut w = h.worker(0, Pool::heap(4096, 2048, 256)).unwrap();
-            w.add_port(Box::new(MemPort::generator(src, vec![template], u64::MAX)));
-            for s in sinks {
-                w.add_port(Box::new(MemPort::sink(s)));
-            }
-            // Warm up, then measure.
-            for _ in 0..20_000 {
-                w.poll();
-            }
-            started.store(true, Ordering::SeqCst);
-            let t0 = Instant::now();
-            let mut frames = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                frames += w.poll() as u64;
-            }
-            let ns = t0.elapsed().as_nanos() as u64;
-            result.store(ns, Ordering::SeqCst);
-            frames
+    let started = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..workers)
+        .map(|i| {
+            let (stop, started) = (stop.clone(), started.clone());
+            let (h, sinks, template) = (g.handle(), sinks.clone(), template.clone());
+            std::thread::spawn(move || {
+                let _ = xdpgraph::sys::cpu::pin_current_thread(i);
+                let mut w = h.worker(i, Pool::heap(4096, 2048, 256)).unwrap();
+                w.add_port(Box::new(MemPort::generator(src, vec![template], u64::MAX)));
+                for s in sinks {
+                    w.add_port(Box::new(MemPort::sink(s)));
+                }
+                // Warm up, then measure.
+                for _ in 0..20_000 {
+                    w.poll();
+                }
+                started.fetch_add(1, Ordering::SeqCst);
+                let t0 = Instant::now();
+                let mut frames = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    frames += w.poll() as u64;
+                }
+                (frames, t0.elapsed().as_nanos() as u64)
+            })
         })
-    };
-    while !started.load(Ordering::SeqCst) {
+        .collect();
+    while started.load(Ordering::SeqCst) < workers as u64 {
         std::thread::yield_now();
     }
     let rx0 = g.stat(gstat::RX);
@@ -204,13 +210,16 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
         }
     }
     stop.store(true, Ordering::SeqCst);
-    let frames = worker.join().unwrap();
-    let ns = result.load(Ordering::SeqCst) as f64;
+    // Mpps of all the workers: the sum of each one's frames over its own time
+    let mpps_in: f64 = (threads.into_iter())
+        .map(|t| t.join().unwrap())
+        .map(|(frames, ns)| frames as f64 / ns as f64 * 1e3)
+        .sum();
     let rx = (g.stat(gstat::RX) - rx0) as f64;
     let tx = (g.stat(gstat::TX) - tx0) as f64;
     assert_eq!(g.total_drops(), 0, "{}: frames were dropped", t.name());
     Run {
-        mpps_in: frames as f64 / ns * 1e3,
+        mpps_in,
         edits,
         out_per_in: tx / rx.max(1.0),
         copied,
@@ -228,7 +237,11 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
         ..Default::default()
     };
     let mut g = Graph::new(cfg, xdpgraph::nodes::builtin());
-    let (src, sinks, template, _capture) = build(&mut g, t);
+    let (src, sinks, template, capture) = build(&mut g, t);
+    // the capture's reader keeps up (drained between polls, outside the counted function), so
+    // the count is of copies made, not of copies dropped
+    let mut reader = capture.clone().map(Reader::new);
+    let mut batch = Batch::default();
     let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
     w.add_port(Box::new(MemPort::generator(src, vec![template], n)));
     for s in sinks {
@@ -237,9 +250,13 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
     let mut done = 0u64;
     while done < n {
         done += w.poll() as u64;
+        if let Some(r) = &mut reader {
+            r.drain(&mut batch);
+        }
     }
     assert_eq!(g.total_drops(), 0);
-    println!("frames {done}");
+    let dropped = capture.map_or(0, |c| c.dropped());
+    println!("frames {done}, capture copies dropped {dropped}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -21,3 +21,11 @@ for topo in "ether→ether" "learned unicast" "ether→vlan→bridge→ether" "t
     done
     echo "$row"
 done
+# The learned bridge with a capture on its busy hook (epoch design only; the bench drains the
+# capture between polls, outside the counted function, so every frame is copied).
+out=$(mktemp)
+BENCH_COUNT=$N BENCH_ONLY="capture on link1" BENCH_DESIGN=epoch valgrind --tool=callgrind --callgrind-out-file="$out" \
+    --collect-atstart=no --toggle-collect='xdpgraph::graph::worker::Worker::poll' "$B" >/dev/null 2>&1
+ir=$(grep '^summary:' "$out" | awk '{print $2}')
+rm -f "$out"
+echo "| learned unicast, capture (inout) on the busy hook | $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') | — |"

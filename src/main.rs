@@ -143,6 +143,12 @@ struct RunArgs {
     /// testpmd uses; 1024 for a driver without one).
     #[arg(long, default_value_t = 0)]
     dpdk_desc: u16,
+    /// MTU of every DPDK device (0: the Linux interface's for af_packet / af_xdp devices, the
+    /// driver's largest for other software devices (net_ring, net_null), 1500 for NICs).
+    /// Above one mbuf (3630) the device needs RX scatter and TX multi-segs (net_ring has
+    /// them); a device that cannot take it is refused, naming its limit.
+    #[arg(long, value_name = "MTU", default_value_t = 0)]
+    dpdk_mtu: u32,
     /// A worker whose heartbeat stops for this many milliseconds is a fault: the daemon
     /// detaches everything and exits non-zero (for its supervisor to restart it).
     #[arg(long, value_name = "MS", default_value_t = 100)]
@@ -291,6 +297,7 @@ fn daemon_config(a: &RunArgs) -> Result<DaemonConfig> {
                 require_device: true,
             }),
             stall_timeout: std::time::Duration::from_millis(a.stall_timeout.max(1)),
+            dpdk_mtu: a.dpdk_mtu,
             ..DataplaneConfig::default()
         },
         ifaces: a

@@ -54,6 +54,11 @@ fn uniq(tag: &str) -> String {
 }
 
 fn start(cores: Vec<usize>) -> Dataplane {
+    start_mtu(cores, 0)
+}
+
+/// A data plane whose DPDK devices start with MTU `mtu` (0: the default).
+fn start_mtu(cores: Vec<usize>, mtu: u32) -> Dataplane {
     Dataplane::start(DataplaneConfig {
         cores,
         frames_per_worker: Some(4096),
@@ -64,6 +69,7 @@ fn start(cores: Vec<usize>) -> Dataplane {
             rx_queues: 0,
             require_device: false,
         }),
+        dpdk_mtu: mtu,
         ..Default::default()
     })
     .unwrap()
@@ -294,6 +300,298 @@ fn attach_and_detach_at_run_time() {
         .to_string();
     assert!(err.contains("net_nosuchdriver0"), "{err}");
     shutdown_all_home(dp, vec![r]);
+}
+
+// ---- jumbo frames
+
+/// The frame sizes every jumbo test sends: around one chunk (3648 bytes of an mbuf as a driver
+/// fills it, 3712 of a pool frame) and up to a 9000-byte MTU's frame.
+const JUMBO_SIZES: [usize; 7] = [60, 1514, 1515, 4096, 4097, 8000, 9014];
+
+/// A test frame of `len` bytes with a pseudo-random payload (seeded by `seq`).
+fn jumbo(dst: MacAddr, src: MacAddr, seq: u32, len: usize) -> Vec<u8> {
+    let mut f = frame(dst, src, seq);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (seq as u64).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    f.truncate(24);
+    while f.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        f.push(x as u8);
+    }
+    f.truncate(len);
+    f
+}
+
+fn stat(dp: &mut Dataplane, node: &str, name: &str) -> i128 {
+    let s = dp
+        .graph()
+        .msg(&format!("{node}:"), "getstats", None)
+        .unwrap()
+        .unwrap();
+    s.field(name)
+        .and_then(|v| v.as_i128())
+        .unwrap_or_else(|| panic!("{node}: no {name} in {s:?}"))
+}
+
+/// Moves what `from` transmitted into `to`'s RX ring, as a wire would, until `want` frames or
+/// 2 s; returns how many moved.
+fn wire(from: &RingPort, to: &RingPort, want: usize) -> usize {
+    let mut moved = 0;
+    let t = Instant::now();
+    while moved < want && t.elapsed() < Duration::from_secs(2) {
+        moved += from.wire(0, to, 0, (want - moved) as u32);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    moved
+}
+
+/// Jumbo frames over DPDK ring ports at MTU 9000, byte for byte: flooded and learned by a
+/// bridge (frames from a foreign mempool are copied into chains of the frame area), then
+/// carried as mbuf chains over a wire to another port, which takes them in place (no copy);
+/// frames longer than MTU + 18 are the named drop `tx_too_big`; a frame of more than 18
+/// segments is `rx_too_many_segs`; every mbuf comes home.
+#[test]
+fn jumbo_frames_over_dpdk_ring_ports() {
+    let _g = setup();
+    let r: Vec<RingPort> = (0..5)
+        .map(|_| RingPort::new(&uniq("j"), 1).unwrap())
+        .collect();
+    let names: Vec<String> = r.iter().map(RingPort::device).collect();
+    let mut dp = start_mtu(vec![0], 9000);
+    for n in &names {
+        setautosrc0(&mut dp, n);
+    }
+    let g = dp.graph();
+    g.mkpeer(&format!("{}:", names[0]), "bridge", "lower", "link0")
+        .unwrap();
+    g.name(&format!("{}:lower", names[0]), "brj").unwrap();
+    for (i, n) in names.iter().enumerate().take(3).skip(1) {
+        g.connect(&format!("{n}:"), "brj:", "lower", &format!("link{i}"))
+            .unwrap();
+    }
+    // a null device (it frees what it sends: every chain must come home) as link 3
+    let null = format!("net_null{}", N.fetch_add(1, Ordering::SeqCst) + 90);
+    dp.attach(&format!("{null},no-rx=1"), None).unwrap();
+    setautosrc0(&mut dp, &null);
+    let g = dp.graph();
+    g.connect(&format!("{null}:"), "brj:", "lower", "link3")
+        .unwrap();
+    // port 3's frames go straight out of port 4
+    g.connect(
+        &format!("{}:", names[3]),
+        &format!("{}:", names[4]),
+        "lower",
+        "lower",
+    )
+    .unwrap();
+    assert_eq!(stat(&mut dp, &names[0], "mtu"), 9000);
+    let chained = JUMBO_SIZES.iter().filter(|&&n| n > 3648).count() as i128;
+    // flooded: from port 0 to ports 1 and 2
+    let sent: Vec<_> = (JUMBO_SIZES.iter().enumerate())
+        .map(|(i, &n)| jumbo(mac(2), mac(1), i as u32, n))
+        .collect();
+    for f in &sent {
+        assert!(r[0].inject(0, f), "inject {}", f.len());
+    }
+    assert_eq!(take(&r[2], 1, sent.len()), sent, "flooded to port 2");
+    // port 1's frames (mbuf chains of the frame area) cross a wire into port 3
+    assert_eq!(wire(&r[1], &r[3], sent.len()), sent.len());
+    assert_eq!(
+        take(&r[4], 1, sent.len()),
+        sent,
+        "port 1 -> wire -> port 3 -> port 4"
+    );
+    assert_eq!(stat(&mut dp, &names[0], "rx_chained"), chained);
+    assert_eq!(stat(&mut dp, &names[0], "rx_copied"), sent.len() as i128);
+    assert_eq!(stat(&mut dp, &null, "tx_packets"), sent.len() as i128);
+    assert_eq!(stat(&mut dp, &names[3], "rx_chained"), chained);
+    assert_eq!(
+        stat(&mut dp, &names[3], "rx_copied"),
+        0,
+        "our own mbuf chains are taken in place"
+    );
+    // learned: mac(1) is behind port 0 only
+    let back: Vec<_> = (JUMBO_SIZES.iter().enumerate())
+        .map(|(i, &n)| jumbo(mac(1), mac(2), 100 + i as u32, n))
+        .collect();
+    for f in &back {
+        assert!(r[1].inject(0, f));
+    }
+    assert_eq!(take(&r[0], 1, back.len()), back, "learned");
+    assert!(take(&r[2], 1, 1).is_empty());
+    // MTU + 18 = 9018 goes out; 9019 is too big, on both ports it floods to
+    let edge = [
+        jumbo(mac(3), mac(1), 200, 9018),
+        jumbo(mac(3), mac(1), 201, 9019),
+    ];
+    for f in &edge {
+        assert!(r[0].inject(0, f));
+    }
+    assert_eq!(take(&r[2], 1, 1), edge[..1].to_vec());
+    assert_eq!(take(&r[1], 1, 1), edge[..1].to_vec());
+    assert_eq!(stat(&mut dp, &names[1], "tx_too_big"), 1);
+    assert_eq!(stat(&mut dp, &names[2], "tx_too_big"), 1);
+    assert_eq!(stat(&mut dp, &null, "tx_too_big"), 1);
+    assert_eq!(stat(&mut dp, &null, "tx_packets"), sent.len() as i128 + 1);
+    let errs = dp.port_drops();
+    let named = |p: &str| {
+        (errs.iter().filter(|d| d.port == p))
+            .flat_map(|d| &d.drops)
+            .any(|d| d.reason.name == "tx_too_big" && d.count == 1)
+    };
+    assert!(
+        named(&names[1]) && named(&names[2]),
+        "a named drop: {errs:?}"
+    );
+    // 70000 bytes need 20 chunks: more than a frame may have
+    assert!(r[0].inject(0, &jumbo(mac(2), mac(1), 300, 70000)));
+    let t = Instant::now();
+    while stat(&mut dp, &names[0], "rx_too_many_segs") == 0 && t.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(stat(&mut dp, &names[0], "rx_too_many_segs"), 1);
+    assert!(take(&r[1], 1, 1).is_empty());
+    shutdown_all_home(dp, r);
+}
+
+/// Jumbo frames through a tee and a vlan node over DPDK ring ports, with two workers where
+/// there are two cores and the default MTU (a ring has no wire: the largest it takes): the
+/// tee's copy (a whole chain copied) unchanged, the other output tagged (9014 + 4 bytes),
+/// byte for byte; every mbuf home.
+#[test]
+fn jumbo_frames_through_tee_and_vlan_over_dpdk() {
+    let _g = setup();
+    let cores = if xdpgraph::sys::cpu::online_cores() >= 2 {
+        vec![0, 1]
+    } else {
+        vec![0]
+    };
+    let nq = cores.len();
+    let r: Vec<RingPort> = (0..3)
+        .map(|_| RingPort::new(&uniq("t"), nq as u16).unwrap())
+        .collect();
+    let names: Vec<String> = r.iter().map(RingPort::device).collect();
+    let mut dp = start(cores);
+    for n in &names {
+        setautosrc0(&mut dp, n);
+    }
+    assert_eq!(stat(&mut dp, &names[1], "mtu"), 65535);
+    let (p0, p1, p2) = (
+        format!("{}:", names[0]),
+        format!("{}:", names[1]),
+        format!("{}:", names[2]),
+    );
+    let g = dp.graph();
+    g.mkpeer(&p0, "tee", "lower", "left").unwrap();
+    g.name(&format!("{p0}lower"), "tj").unwrap();
+    g.mkpeer("tj:", "vlan", "right", "v10").unwrap();
+    g.name("tj:right", "vj").unwrap();
+    g.connect("vj:", &p1, "downstream", "lower").unwrap();
+    g.msg(
+        "vj:",
+        "addfilter",
+        Some(&Value::parse(r#"{ hook="v10" vid=10 }"#).unwrap()),
+    )
+    .unwrap();
+    g.connect("tj:", &p2, "left2right", "lower").unwrap();
+    let mut sent = Vec::new();
+    for round in 0..4u32 {
+        for (i, &n) in JUMBO_SIZES.iter().enumerate() {
+            let seq = round * 10 + i as u32;
+            let f = jumbo(mac(9), mac(1), seq, n);
+            assert!(r[0].inject(seq as usize % nq, &f));
+            sent.push(f);
+        }
+    }
+    let seq = |f: &Vec<u8>, at: usize| u32::from_be_bytes(f[at..at + 4].try_into().unwrap());
+    let mut copies = take(&r[2], nq, sent.len());
+    let mut tagged = take(&r[1], nq, sent.len());
+    copies.sort_by_key(|f| seq(f, 20));
+    tagged.sort_by_key(|f| seq(f, 24));
+    assert_eq!(copies.len(), sent.len());
+    assert_eq!(tagged.len(), sent.len());
+    sent.sort_by_key(|f| seq(f, 20));
+    for (i, (t, c)) in tagged.iter().zip(&copies).enumerate() {
+        assert_eq!(*c, sent[i], "the tee's copy, frame {i}");
+        assert_eq!(t.len(), sent[i].len() + 4);
+        assert_eq!(&t[..12], &sent[i][..12]);
+        assert_eq!(&t[12..16], &[0x81, 0x00, 0x00, 0x0a], "frame {i}");
+        assert_eq!(&t[16..], &sent[i][12..], "frame {i} after its tag");
+    }
+    assert_eq!(stat(&mut dp, &names[1], "tx_too_big"), 0);
+    shutdown_all_home(dp, r);
+}
+
+/// An MTU a driver cannot take is refused at attach, naming its limit; without an MTU asked
+/// for, a kernel-backed device starts at its interface's MTU, capped at the driver's limit.
+#[test]
+fn dpdk_mtu_limits_per_driver() {
+    if !root() {
+        return;
+    }
+    let _g = setup();
+    let l = lab(2);
+    for i in 0..2 {
+        let ok = Command::new("ip")
+            .args(["link", "set", "dev", &l.iface(i), "mtu", "9000"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let n = N.fetch_add(1, Ordering::SeqCst) + 70;
+    let (a, x, z) = (
+        format!("net_af_packet{n}"),
+        format!("net_af_xdp{n}"),
+        format!("net_null{n}"),
+    );
+    let mut dp = start_mtu(vec![0], 9000);
+    let e = dp
+        .attach(&format!("{a},iface={}", l.iface(0)), None)
+        .unwrap_err()
+        .to_string();
+    println!("net_af_packet at MTU 9000: {e}");
+    assert!(
+        e.contains("cannot take MTU 9000: at most 1500") && e.contains("1518"),
+        "{e}"
+    );
+    let e = dp
+        .attach(
+            &format!("{x},iface={},start_queue=0,queue_count=1", l.iface(1)),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    println!("net_af_xdp at MTU 9000: {e}");
+    assert!(e.contains("cannot take MTU 9000: at most 3542"), "{e}");
+    assert!(dp.interfaces().is_empty(), "nothing left attached");
+    dp.attach(&z, None).unwrap();
+    assert_eq!(stat(&mut dp, &z, "mtu"), 9000);
+    shutdown_count(dp);
+    // the default: the interface's MTU (9000), capped at the driver's limit (the refused
+    // devices were unplugged again: none is attached at start)
+    let mut dp = start_mtu(vec![0], 0);
+    assert!(dp.interfaces().is_empty(), "{:?}", dp.interfaces());
+    dp.attach(&format!("{a},iface={}", l.iface(0)), None)
+        .unwrap();
+    dp.attach(
+        &format!("{x},iface={},start_queue=0,queue_count=1", l.iface(1)),
+        None,
+    )
+    .unwrap();
+    assert_eq!(stat(&mut dp, &a, "mtu"), 1500);
+    assert_eq!(stat(&mut dp, &x, "mtu"), 3542);
+    let z2 = format!("net_null{}", n + 100);
+    dp.attach(&format!("{z2},no-rx=1"), None).unwrap();
+    assert_eq!(
+        stat(&mut dp, &z2, "mtu"),
+        65535,
+        "no wire: the largest it takes"
+    );
+    shutdown_count(dp);
+    drop(l);
 }
 
 // ---- on the veth lab (root)

@@ -149,7 +149,7 @@ fn started(cap: &Capture, spec: &CaptureSpec) -> Reply {
         "direction": spec.dirs.name(),
         "snaplen": cap.snaplen(),
         "count": spec.count,
-        "workers": cap.rings().len(),
+        "workers": cap.workers(),
     });
     Reply::ok(String::new(), j)
 }

@@ -93,6 +93,12 @@ pub struct DataplaneConfig {
     pub stall_timeout: std::time::Duration,
     /// AF_XDP: forward learned bridge flows in the XDP program ([`afxdp::fastpath`]).
     pub fast_path: bool,
+    /// DPDK: the MTU every device starts with; a device whose driver cannot take it is
+    /// refused at attach, naming its limit. 0: a device's Linux interface's MTU when it has
+    /// one (af_packet, af_xdp), the largest the driver takes for other software devices
+    /// (net_ring, net_null: they have no wire), 1500 for NICs; capped, with a warning, at
+    /// what the driver takes.
+    pub dpdk_mtu: u32,
 }
 
 impl Default for DataplaneConfig {
@@ -108,6 +114,7 @@ impl Default for DataplaneConfig {
             socket: SocketConfig::default(),
             taps: true,
             dpdk: None,
+            dpdk_mtu: 0,
             control_socket: None,
             stall_timeout: health::STALL_TIMEOUT,
             fast_path: true,

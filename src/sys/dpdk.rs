@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::frame::{Frame, VTAG_PRESENT};
+use crate::frame::{Frame, CHAINED, MAX_SEGMENTS, MIN_HEAD, SEG_LINK_LEN, VTAG_PRESENT};
 use crate::sys::mmap::Mapping;
 
 /// Bytes per chunk (one mempool object: header, mbuf, buffer): the shim's `XG_CHUNK`. Not a
@@ -27,6 +27,21 @@ pub const PAGE_CHUNK: usize = crate::frame::CHUNK_SIZE;
 /// Offset in a chunk where an mbuf's buffer starts (object header 64 + `rte_mbuf` 128). Frame
 /// bytes never go below it.
 pub const BUF_START: usize = 192;
+
+/// The headroom DPDK drivers leave before a received frame (`RTE_PKTMBUF_HEADROOM`).
+pub const MBUF_HEADROOM: usize = 128;
+
+// The shim writes and reads jumbo frames' segment links itself (XG_CHAINED, XG_MAX_SEGS,
+// XG_MIN_HEAD, XG_LINK_LEN, a link at the start of the mbuf's buffer, i.e. at BUF_START, the
+// pool's reserved bytes): these must stay what crate::frame and crate::buf say.
+const _: () = assert!(CHAINED == 1 << 30);
+const _: () = assert!(MAX_SEGMENTS == 18);
+const _: () = assert!(MIN_HEAD == 256);
+const _: () = assert!(SEG_LINK_LEN == 16);
+
+/// `RTE_ETH_RX_OFFLOAD_SCATTER` and `RTE_ETH_TX_OFFLOAD_MULTI_SEGS` (the shim checks the bits).
+const RX_OFFLOAD_SCATTER: u64 = 1 << 13;
+const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
 
 #[repr(C)]
 struct XgArea {
@@ -47,8 +62,31 @@ struct XgInfo {
     min_mtu: u16,
     max_mtu: u16,
     if_index: u32,
+    max_rx_pktlen: u32,
     rss_offloads: u64,
+    rx_offloads: u64,
+    tx_offloads: u64,
     driver: [c_char; 64],
+}
+
+/// What one RX burst refused, copied or chained (the shim's `struct xg_rx_counts`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RxCounts {
+    /// Frames of more segments than a chain may have ([`MAX_SEGMENTS`]): dropped.
+    pub too_many_segs: u32,
+    /// Frames from another mempool (or shared mbufs) copied into the area.
+    pub copied: u32,
+    /// Frames to copy for which the area had no free chunks: dropped.
+    pub nobuf: u32,
+    /// Frames received as chains (jumbo frames).
+    pub chained: u32,
+}
+
+impl RxCounts {
+    pub fn any(&self) -> bool {
+        self.too_many_segs | self.copied | self.nobuf | self.chained != 0
+    }
 }
 
 extern "C" {
@@ -78,9 +116,7 @@ extern "C" {
         out: *mut Frame,
         n: u16,
         vtag_present: u32,
-        multiseg: *mut u32,
-        copied: *mut u32,
-        nobuf: *mut u32,
+        counts: *mut RxCounts,
     ) -> u16;
     fn xg_tx(a: *const XgArea, port: u16, q: u16, frames: *const Frame, n: u16) -> u16;
     fn xg_eth_next(after: c_int) -> c_int;
@@ -92,6 +128,7 @@ extern "C" {
         nrx: u16,
         ntx: u16,
         areas: *const *const XgArea,
+        mtu: u32,
         nb_rxd: *mut u16,
         nb_txd: *mut u16,
         err: *mut c_char,
@@ -106,6 +143,7 @@ extern "C" {
     fn xg_eth_link(port: u16) -> c_int;
     fn xg_eth_stats(port: u16, out: *mut u64) -> c_int;
     fn xg_dev_probe(devargs: *const c_char) -> c_int;
+    fn xg_dev_remove(port: u16) -> c_int;
     fn xg_ring_port(
         name: *const c_char,
         nq: u16,
@@ -121,6 +159,7 @@ extern "C" {
     fn xg_pool_free(mp: *mut c_void);
     fn xg_ring_inject(ring: *mut c_void, mp: *mut c_void, data: *const u8, len: u32) -> c_int;
     fn xg_ring_take(ring: *mut c_void, buf: *mut u8, cap: u32) -> c_int;
+    fn xg_ring_wire(from: *mut c_void, to: *mut c_void, max: u32) -> c_int;
     // librte_eal
     fn rte_eal_get_runtime_dir() -> *const c_char;
 }
@@ -330,18 +369,25 @@ impl Area {
         Some(unsafe { Mapping::external(self.a.base, self.a.len as usize, Box::new(self.clone())) })
     }
 
+    /// Bytes of frame one mbuf of the area holds as a driver receives into it (after
+    /// [`MBUF_HEADROOM`]); a longer frame takes several mbufs (a chain).
+    pub fn rx_room(&self) -> usize {
+        self.chunk_size() - BUF_START - MBUF_HEADROOM
+    }
+
     /// Receives up to `out.len()` (≤ 64) frames from `port` queue `q` straight into `out` (a
-    /// VLAN tag the driver stripped becomes the frame's out-of-band tag). Returns the number
-    /// written and counts of (multi-segment drops, copies, no-buffer drops).
+    /// VLAN tag the driver stripped becomes the frame's out-of-band tag; an mbuf chain of the
+    /// area becomes a chained frame in place). Returns the number written and what was
+    /// refused, copied or chained.
     #[inline]
-    pub fn rx(&self, port: u16, q: u16, out: &mut [Frame]) -> (usize, [u32; 3]) {
-        let mut c = [0u32; 3];
-        let [ms, cp, nb] = &mut c;
+    pub fn rx(&self, port: u16, q: u16, out: &mut [Frame]) -> (usize, RxCounts) {
+        let mut c = RxCounts::default();
         // SAFETY: the shim writes at most min(out.len(), 64) frames into `out`; `Frame` is
         // #[repr(C)] {u64, u32, u32}, the layout of the shim's `struct xg_frame` (checked by
-        // its _Static_assert on the size and by the field order here). The mempool and port
-        // outlive the call. Received mbufs stay owned by the area (their chunks are the
-        // addresses returned).
+        // its _Static_assert on the size and by the field order here), and `c` is the shim's
+        // `struct xg_rx_counts` (four u32s). The mempool and port outlive the call. Received
+        // mbufs stay owned by the area (their chunks are the addresses returned; a chain's
+        // links are written in its chunks' reserved headroom, which the pool never hands out).
         let got = unsafe {
             xg_rx(
                 &self.a,
@@ -350,22 +396,21 @@ impl Area {
                 out.as_mut_ptr(),
                 out.len().min(64) as u16,
                 VTAG_PRESENT,
-                ms,
-                cp,
-                nb,
+                &mut c,
             )
         };
         (got as usize, c)
     }
 
     /// Transmits up to 64 of `frames` on `port` queue `q`; returns how many the driver took
-    /// (the first ones; the rest stay the caller's).
+    /// (the first ones; the rest stay the caller's). A chained frame leaves as an mbuf chain.
     #[inline]
     pub fn tx(&self, port: u16, q: u16, frames: &[Frame]) -> usize {
         let n = frames.len().min(64);
         // SAFETY: `frames` has n readable entries of the shim's `struct xg_frame` layout; every
         // address is a frame of this area owned by the caller (from the graph), at or above
-        // BUF_START in its chunk; the driver takes ownership of those it accepts.
+        // BUF_START in its chunk, and a chained frame's links (the pool's) name segments of
+        // this area; the driver takes ownership of those it accepts (every chunk of a chain).
         unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16) as usize }
     }
 
@@ -429,6 +474,12 @@ pub struct EthInfo {
     pub min_mtu: u16,
     pub max_mtu: u16,
     pub if_index: u32,
+    /// Longest frame the device receives (`max_rx_pktlen`; u32::MAX: no limit).
+    pub max_rx_pktlen: u32,
+    /// The device receives a frame over several mbufs (`RTE_ETH_RX_OFFLOAD_SCATTER`).
+    pub rx_scatter: bool,
+    /// The device sends mbuf chains (`RTE_ETH_TX_OFFLOAD_MULTI_SEGS`).
+    pub tx_multi_segs: bool,
     pub driver: String,
 }
 
@@ -445,7 +496,10 @@ pub fn eth_info(port: u16) -> Result<EthInfo, DpdkError> {
         min_mtu: 0,
         max_mtu: 0,
         if_index: 0,
+        max_rx_pktlen: 0,
         rss_offloads: 0,
+        rx_offloads: 0,
+        tx_offloads: 0,
         driver: [0; 64],
     };
     // SAFETY: `i` is valid for writes.
@@ -459,17 +513,23 @@ pub fn eth_info(port: u16) -> Result<EthInfo, DpdkError> {
         min_mtu: i.min_mtu,
         max_mtu: i.max_mtu,
         if_index: i.if_index,
+        max_rx_pktlen: i.max_rx_pktlen,
+        rx_scatter: i.rx_offloads & RX_OFFLOAD_SCATTER != 0,
+        tx_multi_segs: i.tx_offloads & TX_OFFLOAD_MULTI_SEGS != 0,
         driver: errbuf_string(&i.driver),
     })
 }
 
 /// Configures and starts a port: RX queue q filled from `rx_areas[q]`, `ntx` TX queues, rings of
-/// `nb_desc` (0: the driver's preference). Returns the RX and TX ring sizes used.
+/// `nb_desc` (0: the driver's preference), MTU `mtu` (0: DPDK's default, 1500; RX scatter and
+/// TX multi-segs are asked for when a frame does not fit one mbuf and the driver has them).
+/// Returns the RX and TX ring sizes used.
 pub fn eth_setup(
     port: u16,
     rx_areas: &[Arc<Area>],
     ntx: u16,
     nb_desc: u16,
+    mtu: u32,
 ) -> Result<(u16, u16), DpdkError> {
     let ptrs: Vec<*const XgArea> = rx_areas.iter().map(|a| a.raw()).collect();
     let mut err = [0 as c_char; 256];
@@ -483,6 +543,7 @@ pub fn eth_setup(
             ptrs.len() as u16,
             ntx,
             ptrs.as_ptr(),
+            mtu,
             &mut rxd,
             &mut txd,
             err.as_mut_ptr(),
@@ -558,6 +619,16 @@ pub fn dev_probe(devargs: &str) -> Result<(), DpdkError> {
     let r = unsafe { xg_dev_probe(c.as_ptr()) };
     if r < 0 {
         return Err(DpdkError(format!("probing {devargs}: {}", strerror(r))));
+    }
+    Ok(())
+}
+
+/// Unplugs the device behind ethdev `port` (hot-plugged by [`dev_probe`], never started).
+pub fn dev_remove(port: u16) -> Result<(), DpdkError> {
+    // SAFETY: plain ethdev/bus call; the port is not used by any queue (never started).
+    let r = unsafe { xg_dev_remove(port) };
+    if r < 0 {
+        return Err(DpdkError(format!("removing port {port}: {}", strerror(r))));
     }
     Ok(())
 }
@@ -645,6 +716,14 @@ impl RingPort {
             }
             out.push(buf[..(n as usize).min(buf.len())].to_vec());
         }
+    }
+
+    /// Moves up to `max` frames this port transmitted on queue `q` to `to`'s RX queue `to_q`,
+    /// mbufs and all (no copy: a wire between two ports); returns how many moved.
+    pub fn wire(&self, q: usize, to: &RingPort, to_q: usize, max: u32) -> usize {
+        // SAFETY: both rings live as long as their ports (borrowed here); the mbufs move from
+        // one ring to the other, owned by whichever holds them.
+        unsafe { xg_ring_wire(self.tx[q], to.rx[to_q], max).max(0) as usize }
     }
 
     /// (free, total) mbufs of the injection pool.

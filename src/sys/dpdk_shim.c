@@ -239,8 +239,8 @@ uint32_t xg_area_take(const struct xg_area *a, uint64_t *chunks, uint32_t n) {
 	return n;
 }
 
-// Returns chunks to the mempool. Their mbufs are in the free state: xdpgraph only makes
-// single-segment, unshared mbufs (refcnt 1, nb_segs 1, next NULL).
+// Returns chunks to the mempool, their mbufs in the free state (refcnt 1, nb_segs 1, next
+// NULL: xdpgraph's mbufs are kept lone outside the driver, see xg_tx, and reset here anyway).
 void xg_area_give(const struct xg_area *a, const uint64_t *chunks, uint32_t n) {
 	void *objs[256];
 	while (n) {
@@ -301,12 +301,33 @@ int xg_area_audit(const struct xg_area *a, uint32_t *home, uint32_t *dups, uint3
 
 // ---- bursts
 
-// Receives up to n frames. A multi-segment frame (bigger than a chunk) is freed and counted
-// in *multiseg; a frame in an mbuf from another mempool (net_ring hands over whatever was
-// enqueued) is copied into the area, counted in *copied, or counted in *nobuf when the area
-// is empty. VLAN tags the NIC stripped come back in tci[] with bit 16 set.
+// Jumbo frames (crate::buf's chains; these mirror crate::frame, checked on the Rust side): a
+// frame over several chunks is a Frame with XG_CHAINED set, naming its first segment and its
+// whole length. Each segment's chunk holds its link at the start of its mbuf's buffer (the
+// pool's reserved bytes are the object header and the mbuf): the next segment's address in
+// the area (XG_NO_NEXT for none, little-endian u64) and this segment's length (u32). In DPDK
+// terms a chain is an mbuf chain (next, nb_segs, pkt_len); xg_rx turns one into the other in
+// place, xg_tx the other way round.
+#define XG_CHAINED (1u << 30)
+#define XG_MAX_SEGS 18u
+#define XG_MIN_HEAD 256u
+#define XG_LINK_LEN 16u
+#define XG_NO_NEXT UINT64_MAX
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "segment links are little-endian");
+
+struct xg_link {
+	uint64_t next;
+	uint32_t len;
+	uint32_t pad;
+};
+
+static inline struct xg_link *seg_link(const struct xg_area *a, uint64_t addr) {
+	return (struct xg_link *)(a->base + addr - chunk_off(a, addr) + a->hdr + sizeof(struct rte_mbuf));
+}
+
 // xdpgraph's frame descriptor (crate::frame::Frame, #[repr(C, align(16))]): an offset into the
-// worker's frame area, a length, and an out-of-band VLAN tag (`vtag_present | tci`, or 0).
+// worker's frame area, a length, and an out-of-band VLAN tag (`vtag_present | tci`, or 0) with
+// XG_CHAINED for a jumbo frame.
 struct xg_frame {
 	uint64_t addr;
 	uint32_t len;
@@ -314,10 +335,121 @@ struct xg_frame {
 };
 _Static_assert(sizeof(struct xg_frame) == 16, "xg_frame must match crate::frame::Frame");
 
-// Receives up to n (<= 64) frames straight into `out`; returns how many it wrote.
+// Counters of xg_rx, in the order crate::sys::dpdk::RxCounts has them.
+struct xg_rx_counts {
+	uint32_t too_many_segs; // more segments than a chain may have: dropped
+	uint32_t copied;        // from another mempool (or shared): copied into the area
+	uint32_t nobuf;         // to be copied, but the area had no free chunks: dropped
+	uint32_t chained;       // received as a chain (jumbo frames)
+};
+
+static inline uint64_t mbuf_data(const struct xg_area *a, const struct rte_mbuf *m) {
+	return (uint64_t)(rte_pktmbuf_mtod(m, const uint8_t *) - a->base);
+}
+
+// Whether an mbuf chain is ours to keep as it is: every segment from the area's mempool,
+// unshared, with room for its link before its data, the first holding the headers.
+static int chain_in_place(const struct xg_area *a, const struct rte_mbuf *m) {
+	if (m->data_len < XG_MIN_HEAD)
+		return 0;
+	for (; m; m = m->next) {
+		if (m->pool != a->mp || RTE_MBUF_CLONED(m) || RTE_MBUF_HAS_EXTBUF(m) ||
+		    rte_mbuf_refcnt_read(m) != 1 || m->data_off < XG_LINK_LEN)
+			return 0;
+	}
+	return 1;
+}
+
+// Writes the links of a chain of area mbufs (and makes each a lone mbuf again: next NULL,
+// one segment, as xg_tx expects of our mbufs); returns the frame.
+static struct xg_frame link_chain(const struct xg_area *a, struct rte_mbuf *m) {
+	struct xg_frame f = {mbuf_data(a, m), m->pkt_len, XG_CHAINED};
+	while (m) {
+		struct rte_mbuf *next = m->next;
+		struct xg_link *l = seg_link(a, mbuf_data(a, m));
+		l->next = next ? mbuf_data(a, next) : XG_NO_NEXT;
+		l->len = m->data_len;
+		m->next = NULL;
+		m->nb_segs = 1;
+		m->pkt_len = m->data_len;
+		m = next;
+	}
+	return f;
+}
+
+// Copies a frame from a foreign (or shared) mbuf, of one segment or several, into fresh
+// mbufs of the area: one when it fits, a chain when not. NULL when the area ran dry (*nobuf)
+// or the frame needs too many segments (*too_many).
+static struct rte_mbuf *copy_in(const struct xg_area *a, const struct rte_mbuf *m,
+				struct xg_rx_counts *c) {
+	uint32_t len = m->pkt_len;
+	uint32_t room = a->mp->elt_size - sizeof(struct rte_mbuf) - RTE_PKTMBUF_HEADROOM;
+	uint32_t n = len ? (len + room - 1) / room : 1;
+	if (n > XG_MAX_SEGS) {
+		c->too_many_segs++;
+		return NULL;
+	}
+	struct rte_mbuf *segs[XG_MAX_SEGS];
+	if (rte_pktmbuf_alloc_bulk(a->mp, segs, n) != 0) {
+		c->nobuf++;
+		return NULL;
+	}
+	uint32_t off = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k = len - off < room ? len - off : room;
+		uint8_t *d = rte_pktmbuf_mtod(segs[i], uint8_t *);
+		const void *s = rte_pktmbuf_read(m, off, k, d);
+		if (s != d)
+			memcpy(d, s, k);
+		segs[i]->data_len = (uint16_t)k;
+		segs[i]->pkt_len = k;
+		segs[i]->next = i + 1 < n ? segs[i + 1] : NULL;
+		off += k;
+	}
+	segs[0]->pkt_len = len;
+	segs[0]->nb_segs = (uint16_t)n;
+	segs[0]->ol_flags = m->ol_flags;
+	segs[0]->vlan_tci = m->vlan_tci;
+	c->copied++;
+	return segs[0];
+}
+
+// A received mbuf that is not one segment of our own: copied in, or a chain of our own kept
+// in place; 1 when *out was written, 0 when the frame was dropped (counted).
+static __attribute__((noinline)) int rx_slow(const struct xg_area *a, struct rte_mbuf *m,
+					     struct xg_frame *out, struct xg_rx_counts *c) {
+	int own = m->nb_segs == 1 ? 0 : chain_in_place(a, m);
+	if (m->nb_segs > XG_MAX_SEGS && own) {
+		c->too_many_segs++;
+		rte_pktmbuf_free(m);
+		return 0;
+	}
+	if (!own) {
+		struct rte_mbuf *copy = copy_in(a, m, c);
+		rte_pktmbuf_free(m);
+		if (!copy)
+			return 0;
+		m = copy;
+	}
+	if (m->nb_segs == 1) {
+		out->addr = mbuf_data(a, m);
+		out->len = m->data_len;
+		out->vtag = 0;
+	} else {
+		*out = link_chain(a, m);
+		c->chained++;
+	}
+	return 1;
+}
+
+// Receives up to n (<= 64) frames straight into `out`; returns how many it wrote. A frame in
+// an mbuf of the area, one segment, is the common case and costs nothing more. A chain of the
+// area's mbufs (a jumbo frame from a driver with RX scatter) becomes a chained frame in place;
+// a frame in an mbuf from another mempool (net_ring hands over whatever was enqueued) is
+// copied into the area, over several chunks when it needs them. VLAN tags the NIC stripped
+// come back in vtag with `vtag_present` set.
 uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_frame *out,
-	       uint16_t n, uint32_t vtag_present, uint32_t *multiseg, uint32_t *copied,
-	       uint32_t *nobuf) {
+	       uint16_t n, uint32_t vtag_present, struct xg_rx_counts *c) {
 	struct rte_mbuf *ms[64];
 	if (n > 64)
 		n = 64;
@@ -325,29 +457,18 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 	uint16_t k = 0;
 	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *m = ms[i];
-		if (m->nb_segs != 1) {
-			(*multiseg)++;
-			rte_pktmbuf_free(m);
+		if (unlikely(m->nb_segs != 1 || m->pool != a->mp || RTE_MBUF_CLONED(m) ||
+			     rte_mbuf_refcnt_read(m) != 1)) {
+			uint64_t ol = m->ol_flags;
+			uint16_t tci = m->vlan_tci;
+			if (!rx_slow(a, m, &out[k], c))
+				continue;
+			if (ol & RTE_MBUF_F_RX_VLAN_STRIPPED)
+				out[k].vtag |= vtag_present | tci;
+			k++;
 			continue;
 		}
-		if (m->pool != a->mp || RTE_MBUF_CLONED(m) || rte_mbuf_refcnt_read(m) != 1) {
-			struct rte_mbuf *c = rte_pktmbuf_alloc(a->mp);
-			if (!c || m->data_len > rte_pktmbuf_tailroom(c)) {
-				(*nobuf)++;
-				if (c)
-					rte_pktmbuf_free(c);
-				rte_pktmbuf_free(m);
-				continue;
-			}
-			memcpy(rte_pktmbuf_mtod(c, void *), rte_pktmbuf_mtod(m, void *), m->data_len);
-			c->data_len = c->pkt_len = m->data_len;
-			c->ol_flags = m->ol_flags;
-			c->vlan_tci = m->vlan_tci;
-			rte_pktmbuf_free(m);
-			m = c;
-			(*copied)++;
-		}
-		out[k].addr = (uint64_t)(rte_pktmbuf_mtod(m, uint8_t *) - a->base);
+		out[k].addr = mbuf_data(a, m);
 		out[k].len = m->data_len;
 		out[k].vtag = (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? (vtag_present | m->vlan_tci) : 0;
 		k++;
@@ -355,16 +476,64 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 	return k;
 }
 
+// Makes the mbuf chain of a chained frame from its links; returns its first mbuf.
+static __attribute__((noinline)) struct rte_mbuf *tx_chain(const struct xg_area *a,
+							    const struct xg_frame *f, uint16_t port) {
+	struct rte_mbuf *head = NULL, *prev = NULL;
+	uint64_t addr = f->addr;
+	uint16_t nseg = 0;
+	while (addr < a->len && nseg < XG_MAX_SEGS) {
+		const struct xg_link *l = seg_link(a, addr);
+		struct rte_mbuf *m = chunk_mbuf(a, addr);
+		m->data_off = (uint16_t)(chunk_off(a, addr) - a->hdr - sizeof(struct rte_mbuf));
+		m->data_len = (uint16_t)l->len;
+		m->pkt_len = l->len;
+		m->ol_flags = 0;
+		m->packet_type = 0;
+		m->port = port;
+		m->nb_segs = 1;
+		m->next = NULL;
+		if (prev)
+			prev->next = m;
+		else
+			head = m;
+		prev = m;
+		nseg++;
+		addr = l->next;
+	}
+	head->nb_segs = nseg;
+	head->pkt_len = f->len;
+	return head;
+}
+
+// Makes the mbufs of a chain the driver did not take lone mbufs again (the frame stays the
+// caller's, its links intact).
+static __attribute__((noinline)) void tx_unchain(struct rte_mbuf *m) {
+	while (m) {
+		struct rte_mbuf *next = m->next;
+		m->next = NULL;
+		m->nb_segs = 1;
+		m = next;
+	}
+}
+
 // Transmits n frames of the area; returns how many the driver took (the rest stay ours).
-// Only the mbuf's first cache line is written: the rest holds invariants of xdpgraph's mbufs
-// (next NULL, one segment, refcnt 1, our pool), kept by xg_rx (which drops multi-segment
-// frames and copies foreign ones) and by xg_area_give.
+// Only the mbuf's first cache line is written for a frame of one chunk: the rest holds
+// invariants of xdpgraph's mbufs (next NULL, one segment, refcnt 1, our pool), kept by xg_rx
+// (which unchains what it receives and copies foreign frames), by xg_area_give, by DPDK's own
+// free (which unchains) and by tx_unchain. A chained frame leaves as an mbuf chain.
 uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const struct xg_frame *f,
 	       uint16_t n) {
 	struct rte_mbuf *ms[64];
+	int chains = 0;
 	if (n > 64)
 		n = 64;
 	for (uint16_t i = 0; i < n; i++) {
+		if (unlikely(f[i].vtag & XG_CHAINED)) {
+			ms[i] = tx_chain(a, &f[i], port);
+			chains = 1;
+			continue;
+		}
 		struct rte_mbuf *m = chunk_mbuf(a, f[i].addr);
 		// Our mbufs have no private area, so the buffer starts right after the mbuf
 		// (rte_pktmbuf_init): data_off by arithmetic, without loading buf_addr.
@@ -376,7 +545,12 @@ uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const struct 
 		m->port = port;
 		ms[i] = m;
 	}
-	return rte_eth_tx_burst(port, q, ms, n);
+	uint16_t sent = rte_eth_tx_burst(port, q, ms, n);
+	if (unlikely(chains))
+		for (uint16_t i = sent; i < n; i++)
+			if (f[i].vtag & XG_CHAINED)
+				tx_unchain(ms[i]);
+	return sent;
 }
 
 // ---- devices
@@ -399,9 +573,16 @@ struct xg_info {
 	uint16_t max_rxq, max_txq;
 	uint16_t min_mtu, max_mtu;
 	uint32_t if_index;
+	uint32_t max_rx_pktlen;
 	uint64_t rss_offloads;
+	uint64_t rx_offloads; // rx_offload_capa
+	uint64_t tx_offloads; // tx_offload_capa
 	char driver[64];
 };
+
+// The capability bits xdpgraph asks about (crate::sys::dpdk mirrors them).
+_Static_assert(RTE_ETH_RX_OFFLOAD_SCATTER == (1ull << 13), "RX scatter bit");
+_Static_assert(RTE_ETH_TX_OFFLOAD_MULTI_SEGS == (1ull << 15), "TX multi-segs bit");
 
 int xg_eth_info(uint16_t port, struct xg_info *out) {
 	struct rte_eth_dev_info di;
@@ -413,16 +594,22 @@ int xg_eth_info(uint16_t port, struct xg_info *out) {
 	out->min_mtu = di.min_mtu;
 	out->max_mtu = di.max_mtu;
 	out->if_index = di.if_index;
+	out->max_rx_pktlen = di.max_rx_pktlen;
+	out->rx_offloads = di.rx_offload_capa;
+	out->tx_offloads = di.tx_offload_capa;
 	out->rss_offloads = di.flow_type_rss_offloads;
 	snprintf(out->driver, sizeof(out->driver), "%s", di.driver_name ? di.driver_name : "?");
 	return 0;
 }
 
 // Configures nrx RX queues (RSS over them when more than one) and ntx TX queues, each RX
-// queue q filled from areas[q], with nb_rxd / nb_txd descriptors (0: the driver's preference).
-// The ring sizes used are written back into *nb_rxd / *nb_txd.
+// queue q filled from areas[q], with nb_rxd / nb_txd descriptors (0: the driver's preference),
+// and an MTU of `mtu` (0: DPDK's default, 1500). Frames longer than one mbuf's room are
+// received over several mbufs (RX scatter) and sent as mbuf chains (TX multi-segs) where the
+// driver offers those offloads (the caller checked the rest). The ring sizes used are written
+// back into *nb_rxd / *nb_txd.
 int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area *const *areas,
-		 uint16_t *nb_rxd_io, uint16_t *nb_txd_io, char *err, size_t errlen) {
+		 uint32_t mtu, uint16_t *nb_rxd_io, uint16_t *nb_txd_io, char *err, size_t errlen) {
 	uint16_t nb_rxd = *nb_rxd_io, nb_txd = *nb_txd_io;
 	struct rte_eth_dev_info di;
 	int r = rte_eth_dev_info_get(port, &di);
@@ -437,10 +624,16 @@ int xg_eth_setup(uint16_t port, uint16_t nrx, uint16_t ntx, const struct xg_area
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = rss;
 	}
+	conf.rxmode.mtu = mtu;
+	uint32_t room = areas[0]->mp->elt_size - sizeof(struct rte_mbuf) - RTE_PKTMBUF_HEADROOM;
+	if (mtu + 18 > room) {
+		conf.rxmode.offloads |= di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER;
+		conf.txmode.offloads |= di.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	}
 	r = rte_eth_dev_configure(port, nrx, ntx, &conf);
 	if (r) {
-		snprintf(err, errlen, "rte_eth_dev_configure(%u rx, %u tx queues): %s", nrx, ntx,
-			 rte_strerror(-r));
+		snprintf(err, errlen, "rte_eth_dev_configure(%u rx, %u tx queues, MTU %u): %s", nrx,
+			 ntx, mtu ? mtu : RTE_ETHER_MTU, rte_strerror(-r));
 		return r;
 	}
 	// 0: the ring size the driver prefers (what testpmd uses by default), else 1024
@@ -533,6 +726,15 @@ int xg_eth_stats(uint16_t port, uint64_t *out) {
 
 int xg_dev_probe(const char *devargs) { return rte_dev_probe(devargs); }
 
+// Unplugs the device behind ethdev `port` (one this process hot-plugged and then refused).
+int xg_dev_remove(uint16_t port) {
+	struct rte_eth_dev_info di;
+	int r = rte_eth_dev_info_get(port, &di);
+	if (r || !di.device)
+		return r ? r : -ENODEV;
+	return rte_dev_remove(di.device);
+}
+
 // ---- ring ports (tests): an ethdev over rings we own, from the net_ring driver's
 // rte_eth_from_rings, found in the loaded driver rather than linked (EAL loads the drivers as
 // plugins; linking the same driver again would register it twice).
@@ -579,23 +781,57 @@ uint32_t xg_pool_avail(void *mp) { return rte_mempool_avail_count(mp); }
 uint32_t xg_pool_size(void *mp) { return ((struct rte_mempool *)mp)->size; }
 void xg_pool_free(void *mp) { rte_mempool_free(mp); }
 
-// Enqueues a copy of `data` on a ring as a received frame; 0, or -1 when the pool or the
+// Enqueues a copy of `data` on a ring as a received frame, over as many mbufs as it needs
+// (a chain, as a driver with RX scatter delivers a jumbo frame); 0, or -1 when the pool or the
 // ring is full.
 int xg_ring_inject(void *ring, void *mp, const uint8_t *data, uint32_t len) {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
-	if (!m)
+	struct rte_mbuf *head = rte_pktmbuf_alloc(mp);
+	if (!head)
 		return -1;
-	char *d = rte_pktmbuf_append(m, (uint16_t)len);
-	if (!d) {
-		rte_pktmbuf_free(m);
-		return -1;
+	uint32_t off = 0;
+	for (;;) {
+		uint32_t k = len - off, room = rte_pktmbuf_tailroom(rte_pktmbuf_lastseg(head));
+		if (k > room)
+			k = room;
+		char *d = rte_pktmbuf_append(head, (uint16_t)k); // to the last segment
+		if (!d)
+			goto fail;
+		memcpy(d, data + off, k);
+		off += k;
+		if (off == len)
+			break;
+		struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+		if (!m)
+			goto fail;
+		if (rte_pktmbuf_chain(head, m) != 0) {
+			rte_pktmbuf_free(m);
+			goto fail;
+		}
 	}
-	memcpy(d, data, len);
-	if (rte_ring_enqueue(ring, m) != 0) {
-		rte_pktmbuf_free(m);
-		return -1;
-	}
+	if (rte_ring_enqueue(ring, head) != 0)
+		goto fail;
 	return 0;
+fail:
+	rte_pktmbuf_free(head);
+	return -1;
+}
+
+// Moves up to `max` frames from one ring to another as they are (the mbufs too, chains and
+// all): a wire from a ring port's TX ring to another's RX ring. Returns how many moved.
+int xg_ring_wire(void *from, void *to, uint32_t max) {
+	void *objs[64];
+	int moved = 0;
+	while (max) {
+		unsigned n = rte_ring_dequeue_burst(from, objs, max < 64 ? max : 64, NULL);
+		if (!n)
+			break;
+		unsigned k = rte_ring_enqueue_burst(to, objs, n, NULL);
+		for (unsigned i = k; i < n; i++)
+			rte_pktmbuf_free(objs[i]);
+		moved += k;
+		max -= n;
+	}
+	return moved;
 }
 
 // Dequeues one transmitted frame into buf (cap bytes); its length, or -1 when the ring is

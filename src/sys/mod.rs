@@ -14,6 +14,7 @@ pub mod netdev;
 pub mod notify;
 pub mod process;
 pub mod random;
+pub mod spsc;
 pub mod udp;
 pub mod users;
 pub mod veth;

@@ -26,6 +26,19 @@ pub fn exists(name: &str) -> bool {
     !name.contains('/') && std::path::Path::new(&format!("/sys/class/net/{name}")).exists()
 }
 
+/// The name of the interface with index `index`.
+pub fn ifname(index: u32) -> io::Result<String> {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into buf.
+    let c = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Ok(c.to_string_lossy().into_owned())
+}
+
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::new(

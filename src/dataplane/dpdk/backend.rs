@@ -3,7 +3,7 @@
 //! ether node named after it. [`DpdkIface`]: one attached device.
 
 use super::eal;
-use super::port::{is_dpdk_name, DpdkCtl, DpdkPort};
+use super::port::{is_dpdk_name, DpdkCtl, DpdkPort, FRAME_OVER_MTU};
 use super::AreaSource;
 use crate::buf::{Pool, Region};
 use crate::dataplane::backend::{
@@ -32,6 +32,8 @@ fn claimed() -> std::sync::MutexGuard<'static, Vec<u16>> {
 /// The DPDK side of a data plane: one frame area per worker.
 pub struct DpdkBackend {
     cfg: DpdkConfig,
+    /// `DataplaneConfig::dpdk_mtu`.
+    mtu: u32,
     areas: Vec<Arc<Area>>,
 }
 
@@ -68,6 +70,7 @@ impl DpdkBackend {
         }
         Ok(DpdkBackend {
             cfg: d.clone(),
+            mtu: dp.dpdk_mtu,
             areas,
         })
     }
@@ -75,18 +78,20 @@ impl DpdkBackend {
     /// The ethdev `name` names (its device name or node name), hot-plugging it first when
     /// `name` is a device argument string the EAL does not know yet (`net_null9`,
     /// `net_af_packet1,iface=eth1`).
-    fn resolve(name: &str) -> Result<(u16, String), DataplaneError> {
+    /// Also says whether it was hot-plugged now.
+    fn resolve(name: &str) -> Result<(u16, String, bool), DataplaneError> {
         let dev = name.split(',').next().unwrap_or(name);
-        let eth = match find(dev) {
-            Some(p) => p,
+        let (eth, probed) = match find(dev) {
+            Some(p) => (p, false),
             None => {
                 sys::dev_probe(name)?;
-                find(dev).ok_or_else(|| {
+                let p = find(dev).ok_or_else(|| {
                     DataplaneError::Invalid(format!("{name}: probed, but no ethdev appeared"))
-                })?
+                })?;
+                (p, true)
             }
         };
-        Ok((eth, dev.to_string()))
+        Ok((eth, dev.to_string(), probed))
     }
 
     /// Checks ethdev `eth` can run with `workers` workers, and starts it.
@@ -120,7 +125,8 @@ impl DpdkBackend {
         let rx_areas: Vec<_> = (0..nrx)
             .map(|q| self.areas[(q % workers) as usize].clone())
             .collect();
-        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc)
+        let mtu = self.mtu_for(&dev, &info, sys::eth_is_virtual(eth))?;
+        let (rxd, txd) = sys::eth_setup(eth, &rx_areas, workers, self.cfg.desc, mtu)
             .map_err(|e| sys::DpdkError(format!("DPDK device {dev}: {e}")))?;
         tracing::info!(
             device = %dev,
@@ -129,16 +135,126 @@ impl DpdkBackend {
             tx_queues = workers,
             rx_ring = rxd,
             tx_ring = txd,
+            mtu,
             "DPDK device started"
         );
         claimed().push(eth);
         let ctl = DpdkCtl::new(node_name_for(&dev), eth, info.driver.clone(), info.if_index);
+        ctl.rx
+            .tx_max_len
+            .store(mtu + FRAME_OVER_MTU, Ordering::Relaxed);
         Ok(DpdkIface {
             ctl: Arc::new(ctl),
             rx_queues: nrx,
             areas: self.areas.clone(),
         })
     }
+}
+
+impl DpdkBackend {
+    /// The MTU to start device `dev` with: the one configured (refused when the driver cannot
+    /// take it), else the kernel interface's (af_packet, af_xdp), the driver's largest for
+    /// another software device (no wire: as large as it takes) or 1500 (a NIC), capped at the
+    /// driver's limit with a warning.
+    fn mtu_for(
+        &self,
+        dev: &str,
+        info: &sys::EthInfo,
+        virtual_dev: bool,
+    ) -> Result<u32, DataplaneError> {
+        let room = self.areas.iter().map(|a| a.rx_room()).min().unwrap_or(0) as u32;
+        let (limit, why) = mtu_limit(info, room);
+        if self.mtu != 0 {
+            return check_mtu(dev, info, self.mtu, limit, &why);
+        }
+        let kernel = (info.if_index != 0)
+            .then(|| crate::sys::netdev::ifname(info.if_index).ok())
+            .flatten()
+            .and_then(|n| crate::sys::netdev::mtu(&n).ok().map(|m| (n, m)));
+        let want = match &kernel {
+            Some((_, m)) => *m,
+            None if virtual_dev && info.if_index == 0 => return Ok(limit),
+            None => 1500,
+        };
+        if want > limit {
+            tracing::warn!(
+                device = %dev,
+                driver = %info.driver,
+                interface = kernel.as_ref().map_or("", |(n, _)| n.as_str()),
+                mtu = want,
+                limit,
+                "the DPDK device takes an MTU of at most {limit} ({why}): started with that; \
+                 longer frames are dropped as tx_too_big on transmit (and may not be received)"
+            );
+            return Ok(limit.max(info.min_mtu as u32));
+        }
+        Ok(want.max(info.min_mtu as u32))
+    }
+}
+
+/// The largest MTU a device takes with xdpgraph's frame areas (one mbuf holds `room` bytes
+/// as a driver receives into it), and what sets it.
+pub fn mtu_limit(info: &sys::EthInfo, room: u32) -> (u32, String) {
+    let chains = crate::frame::MAX_SEGMENTS as u32 * room - FRAME_OVER_MTU;
+    let mut limit = (
+        chains,
+        format!("a frame spans at most {} mbufs", crate::frame::MAX_SEGMENTS),
+    );
+    let mut cap = |l: u32, why: String| {
+        if l < limit.0 {
+            limit = (l, why);
+        }
+    };
+    cap(
+        info.max_mtu as u32,
+        format!("the driver's max_mtu is {}", info.max_mtu),
+    );
+    if info.max_rx_pktlen != u32::MAX {
+        cap(
+            info.max_rx_pktlen.saturating_sub(FRAME_OVER_MTU),
+            format!(
+                "the driver receives frames of at most {} bytes (max_rx_pktlen)",
+                info.max_rx_pktlen
+            ),
+        );
+        // a driver with a receive limit receives a longer frame over several mbufs only with
+        // RX scatter, and must send mbuf chains (net_null, without a limit, needs neither)
+        if !(info.rx_scatter && info.tx_multi_segs) {
+            let what = match (info.rx_scatter, info.tx_multi_segs) {
+                (false, false) => "RX scatter nor TX multi-segs",
+                (false, true) => "RX scatter",
+                _ => "TX multi-segs",
+            };
+            cap(
+                room - FRAME_OVER_MTU,
+                format!("the driver has no {what}, and one mbuf holds {room} bytes"),
+            );
+        }
+    }
+    limit
+}
+
+/// `mtu` if device `dev` takes it, else the error naming its limit.
+fn check_mtu(
+    dev: &str,
+    info: &sys::EthInfo,
+    mtu: u32,
+    limit: u32,
+    why: &str,
+) -> Result<u32, DataplaneError> {
+    if mtu > limit {
+        return Err(DataplaneError::Unsupported(format!(
+            "DPDK device {dev} ({}) cannot take MTU {mtu}: at most {limit} ({why})",
+            info.driver
+        )));
+    }
+    if mtu < info.min_mtu as u32 {
+        return Err(DataplaneError::Unsupported(format!(
+            "DPDK device {dev} ({}) cannot take MTU {mtu}: at least {}",
+            info.driver, info.min_mtu
+        )));
+    }
+    Ok(mtu)
 }
 
 /// The ethdev named `n` (device name or node name).
@@ -166,11 +282,23 @@ impl Backend for DpdkBackend {
     }
 
     fn attach(&mut self, req: &AttachRequest<'_>) -> Result<Box<dyn Interface>, DataplaneError> {
-        let (eth, dev) = DpdkBackend::resolve(req.name)?;
+        let (eth, dev, probed) = DpdkBackend::resolve(req.name)?;
         if claimed().contains(&eth) {
             return Err(DataplaneError::Exists(format!("DPDK device {dev}")));
         }
-        Ok(Box::new(self.setup(eth, req.queues, req.workers as u16)?))
+        match self.setup(eth, req.queues, req.workers as u16) {
+            Ok(i) => Ok(Box::new(i)),
+            Err(e) => {
+                // a device hot-plugged for this attach and refused is unplugged again (a
+                // later data plane would otherwise find it and attach it at start)
+                if probed {
+                    if let Err(r) = sys::dev_remove(eth) {
+                        tracing::warn!(device = %dev, "{r}");
+                    }
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Every ethdev the EAL found and no data plane of this process owns.
@@ -369,5 +497,65 @@ impl Interface for DpdkIface {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(max_mtu: u16, max_rx_pktlen: u32, scatter: bool, multi: bool) -> sys::EthInfo {
+        sys::EthInfo {
+            max_rxq: 1,
+            max_txq: 1,
+            min_mtu: 68,
+            max_mtu,
+            if_index: 0,
+            max_rx_pktlen,
+            rx_scatter: scatter,
+            tx_multi_segs: multi,
+            driver: "net_test".into(),
+        }
+    }
+
+    /// What the drivers measured here report (docs/DPDK.md), and the limits they make.
+    #[test]
+    fn mtu_limits_follow_the_driver() {
+        let room = 3648;
+        // net_ring: no receive limit, RX scatter and TX multi-segs: max_mtu (65535, below
+        // the 18 mbufs' 65646)
+        let (l, why) = mtu_limit(&info(u16::MAX, u32::MAX, true, true), room);
+        assert_eq!(l, 65535, "{why}");
+        let (l2, why) = mtu_limit(&info(u16::MAX, u32::MAX, true, true), 1000);
+        assert_eq!(l2, 18 * 1000 - 18, "{why}");
+        assert!(why.contains("18 mbufs"), "{why}");
+        // net_null: no receive limit, no offloads (it frees what it sends)
+        assert_eq!(
+            mtu_limit(&info(u16::MAX, u32::MAX, false, false), room).0,
+            l
+        );
+        // net_af_packet: max_rx_pktlen 1518
+        let (l, why) = mtu_limit(&info(u16::MAX, 1518, false, true), room);
+        assert_eq!(l, 1500);
+        assert!(why.contains("1518"), "{why}");
+        // net_af_xdp: max_mtu 3542
+        let (l, why) = mtu_limit(&info(3542, 3560, false, false), room);
+        assert_eq!(l, 3542);
+        assert!(why.contains("max_mtu"), "{why}");
+        // a NIC taking 9600-byte frames but without RX scatter: one mbuf
+        let (l, why) = mtu_limit(&info(9600, 9618, false, true), room);
+        assert_eq!(l, 3630);
+        assert!(why.contains("no RX scatter"), "{why}");
+        assert_eq!(mtu_limit(&info(9600, 9618, true, true), room).0, 9600);
+        let i = info(9600, 9618, true, true);
+        let e = check_mtu("nic0", &i, 9700, 9600, "why")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot take MTU 9700: at most 9600"), "{e}");
+        assert!(
+            check_mtu("nic0", &i, 60, 9600, "").is_err(),
+            "below min_mtu"
+        );
+        assert_eq!(check_mtu("nic0", &i, 9000, 9600, "").unwrap(), 9000);
     }
 }

@@ -13,6 +13,10 @@
 //!   worker's AF_XDP UMEM, so a DPDK port and an AF_XDP interface can be bridged in one graph,
 //!   still without copies. Duplication (tee, flooding) copies into a fresh chunk, as with
 //!   AF_XDP (see docs/DPDK.md for why not `rte_pktmbuf_clone`).
+//! * Jumbo frames: an mbuf chain and a chained frame (`crate::buf`'s chains) convert in place
+//!   too, each segment's link written at the start of its mbuf's buffer; every device starts
+//!   with an MTU (`DataplaneConfig::dpdk_mtu`, `--dpdk-mtu`) checked against its driver's limits at attach, and a
+//!   frame longer than MTU + 18 is dropped as `tx_too_big` (docs/DPDK.md, "Jumbo frames").
 //!
 //! Unsafe code lives in `crate::sys::dpdk` and the C shim; this module is safe.
 

@@ -5,12 +5,17 @@
 //! nothing is locked). Received mbufs become frame descriptors in place; frames to transmit
 //! become mbufs in place (see `crate::sys::dpdk`).
 //!
+//! Jumbo frames: an mbuf chain received (RX scatter) becomes a chained frame in place, its
+//! links written into its chunks; a chained frame leaves as an mbuf chain (TX multi-segs).
+//! The device's MTU is set at attach (see `backend`); a frame longer than MTU + 18 is not sent.
+//!
 //! [`DpdkCtl`] is the device's side for the ether node: name, MAC, promiscuity, multicast
-//! list, link state (cached, refreshed by the data plane's tick), and counters: the device's
-//! own (`rte_eth_stats`) and ours for frames refused before the graph:
-//! `rx_multiseg_dropped` (a frame larger than one chunk), `rx_nobuf_dropped` (a frame from a
-//! foreign mempool with no free chunk to copy it into), `rx_copied` (frames copied into the
-//! area because their mbuf came from another mempool, as net_ring does).
+//! list, link state (cached, refreshed by the data plane's tick), MTU, and counters: the
+//! device's own (`rte_eth_stats`) and ours: `rx_chained` (frames received as chains),
+//! `rx_copied` (frames copied into the area because their mbuf came from another mempool, as
+//! net_ring does), and the named drops `rx_too_many_segs` (a chain of more than 18 segments),
+//! `rx_nobuf_dropped` (a frame from a foreign mempool with no free chunk to copy it into) and
+//! `tx_too_big` (longer than the device's MTU + 18).
 //!
 //! A DPDK device has no host stack: frames that arrive while the ether node's `lower` is not
 //! connected go towards the host and are dropped as `host_unavailable` (counted), and
@@ -22,7 +27,7 @@ use crate::sys::dpdk::{self as sys, Area};
 use crate::wire::MacAddr;
 use std::any::Any;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// Whether `name` names a DPDK device rather than a Linux interface: a DPDK driver name
@@ -43,14 +48,21 @@ pub fn is_dpdk_name(name: &str) -> bool {
     dev.starts_with("net_") || name.contains(',') || pci(dev)
 }
 
-/// Counters of frames refused before the graph, summed over a device's queues.
+/// Ethernet header and one VLAN tag: a frame's longest over the MTU (as for AF_XDP).
+pub const FRAME_OVER_MTU: u32 = 18;
+
+/// Counters of frames refused or converted at the device, summed over its queues, and the
+/// longest frame it sends.
 #[derive(Debug, Default)]
 pub struct RxStats {
-    pub multiseg_dropped: AtomicU64,
+    pub too_many_segs: AtomicU64,
     pub nobuf_dropped: AtomicU64,
-    /// Jumbo (chained) frames handed to the device: dropped, multi-segment TX is not done yet.
-    pub tx_chained_dropped: AtomicU64,
     pub copied: AtomicU64,
+    pub chained: AtomicU64,
+    /// Frames longer than [`RxStats::tx_max_len`], dropped before the driver.
+    pub tx_too_big: AtomicU64,
+    /// The device's MTU + [`FRAME_OVER_MTU`] (0: no limit).
+    pub tx_max_len: AtomicU32,
 }
 
 /// One worker's queues on a device.
@@ -86,22 +98,32 @@ impl DpdkPort {
 }
 
 impl DpdkPort {
-    /// Drops the jumbo (chained) frames of a burst, counted (`tx_chained_dropped`): this
-    /// backend does not build multi-segment mbufs yet.
+    /// Drops the frames of a burst longer than the device sends (`tx_too_big`).
     #[cold]
-    fn drop_chained(&mut self, pool: &mut Pool, frames: &mut Burst) {
+    fn drop_too_big(&mut self, pool: &mut Pool, frames: &mut Burst, max: u32) {
         let mut kept = Burst::new();
         let mut n = 0;
         for f in frames.drain() {
-            if f.is_chained() {
+            if f.len > max {
                 pool.free(f);
                 n += 1;
             } else {
                 let _ = kept.push(f);
             }
         }
-        self.stats.tx_chained_dropped.fetch_add(n, Relaxed);
+        self.stats.tx_too_big.fetch_add(n, Relaxed);
         *frames = kept;
+    }
+}
+
+impl DpdkPort {
+    #[cold]
+    fn count_rx(&self, c: sys::RxCounts) {
+        let s = &self.stats;
+        s.too_many_segs.fetch_add(c.too_many_segs as u64, Relaxed);
+        s.copied.fetch_add(c.copied as u64, Relaxed);
+        s.nobuf_dropped.fetch_add(c.nobuf as u64, Relaxed);
+        s.chained.fetch_add(c.chained as u64, Relaxed);
     }
 }
 
@@ -117,20 +139,19 @@ impl Port for DpdkPort {
                 break;
             }
             let q = self.rxq[(self.next + i) % nq];
-            let (got, [ms, cp, nb]) = self.area.rx(self.eth, q, out.spare_mut());
+            let (got, c) = self.area.rx(self.eth, q, out.spare_mut());
             out.grow(got);
-            if ms | cp | nb != 0 {
-                self.stats.multiseg_dropped.fetch_add(ms as u64, Relaxed);
-                self.stats.copied.fetch_add(cp as u64, Relaxed);
-                self.stats.nobuf_dropped.fetch_add(nb as u64, Relaxed);
+            if c.any() {
+                self.count_rx(c);
             }
         }
         self.next = (self.next + 1) % nq.max(1);
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
-        if frames.as_slice().iter().any(|f| f.is_chained()) {
-            self.drop_chained(pool, frames);
+        let max = self.stats.tx_max_len.load(Relaxed);
+        if max != 0 && frames.as_slice().iter().any(|f| f.len > max) {
+            self.drop_too_big(pool, frames, max);
         }
         while !frames.is_empty() {
             let n = frames.len().min(64);
@@ -185,6 +206,13 @@ impl DpdkCtl {
     pub fn is_up_cached(&self) -> bool {
         self.up.load(Relaxed)
     }
+    /// The MTU the device was started with.
+    pub fn mtu(&self) -> u32 {
+        self.rx
+            .tx_max_len
+            .load(Relaxed)
+            .saturating_sub(FRAME_OVER_MTU)
+    }
     /// Whether the ether node wants frames (its lower/orphans hook is connected).
     pub fn steering(&self) -> bool {
         self.steering.load(Relaxed)
@@ -211,13 +239,14 @@ pub mod reason {
         name: "tx_errors",
         describe: "the device failed to transmit it (oerrors)",
     };
-    pub const RX_MULTISEG: PortReason = PortReason {
-        name: "rx_multiseg_dropped",
-        describe: "larger than one chunk (a multi-segment mbuf): refused before the graph",
+    pub const RX_TOO_MANY_SEGS: PortReason = PortReason {
+        name: "rx_too_many_segs",
+        describe: "received over more than 18 mbufs (a frame spans at most 18 chunks): \
+                   refused before the graph",
     };
-    pub const TX_CHAINED: PortReason = PortReason {
-        name: "tx_chained_dropped",
-        describe: "a jumbo frame (several chunks): multi-segment transmit is not done on DPDK yet",
+    pub const TX_TOO_BIG: PortReason = PortReason {
+        name: "tx_too_big",
+        describe: "longer than the device sends (its MTU + 18): dropped before the driver",
     };
     pub const RX_NOBUF: PortReason = PortReason {
         name: "rx_nobuf_dropped",
@@ -234,9 +263,12 @@ impl DpdkCtl {
             (reason::RX_ERRORS, s[5]),
             (reason::RX_NOMBUF, s[7]),
             (reason::TX_ERRORS, s[6]),
-            (reason::RX_MULTISEG, self.rx.multiseg_dropped.load(Relaxed)),
+            (
+                reason::RX_TOO_MANY_SEGS,
+                self.rx.too_many_segs.load(Relaxed),
+            ),
             (reason::RX_NOBUF, self.rx.nobuf_dropped.load(Relaxed)),
-            (reason::TX_CHAINED, self.rx.tx_chained_dropped.load(Relaxed)),
+            (reason::TX_TOO_BIG, self.rx.tx_too_big.load(Relaxed)),
         ];
         counts
             .into_iter()
@@ -312,16 +344,13 @@ impl PortCtl for DpdkCtl {
             ];
             v.extend(names.iter().copied().zip(s));
         }
-        v.push((
-            "rx_multiseg_dropped",
-            self.rx.multiseg_dropped.load(Relaxed),
-        ));
-        v.push(("rx_nobuf_dropped", self.rx.nobuf_dropped.load(Relaxed)));
-        v.push((
-            "tx_chained_dropped",
-            self.rx.tx_chained_dropped.load(Relaxed),
-        ));
-        v.push(("rx_copied", self.rx.copied.load(Relaxed)));
+        let r = &self.rx;
+        v.push(("rx_too_many_segs", r.too_many_segs.load(Relaxed)));
+        v.push(("rx_nobuf_dropped", r.nobuf_dropped.load(Relaxed)));
+        v.push(("tx_too_big", r.tx_too_big.load(Relaxed)));
+        v.push(("rx_copied", r.copied.load(Relaxed)));
+        v.push(("rx_chained", r.chained.load(Relaxed)));
+        v.push(("mtu", self.mtu() as u64));
         v
     }
 }
