@@ -27,7 +27,8 @@
 //! writing side (what the client does on SIGINT/SIGTERM), stops the capture, and the server
 //! then sends what was still recorded and the end message. `dropped` counts the copies the
 //! workers could not write because this reader had not kept up (the frames themselves went on).
-//! The server drains the rings every [`DRAIN_EVERY`], sleeping in between (it waits in a read of
+//! The server drains the rings every [`DRAIN_EVERY`] ([`DRAIN_BUSY`] while a drain reads at
+//! least [`BUSY_RECORDS`]), sleeping in between (it waits in a read of
 //! the client's socket with that timeout, which is also how it sees the client leave); it runs
 //! on the client's thread, which the data plane's placement keeps off the workers' cores.
 
@@ -44,6 +45,11 @@ use std::time::Duration;
 
 /// How often the server drains the capture's rings.
 pub const DRAIN_EVERY: Duration = Duration::from_millis(5);
+/// How often while they fill fast: after a drain that read at least [`BUSY_RECORDS`].
+pub const DRAIN_BUSY: Duration = Duration::from_millis(1);
+/// Records in one drain that make the next one come after [`DRAIN_BUSY`] (a sixth of what a
+/// worker's ring holds of 64-byte frames).
+pub const BUSY_RECORDS: usize = 2048;
 /// Kind byte of a frame message.
 pub const FRAME: u8 = b'F';
 /// Kind byte of the end message.
@@ -380,7 +386,7 @@ fn encode_batch(b: &Batch, limit: Option<u64>, out: &mut Vec<u8>) -> u64 {
     n
 }
 
-/// Drains the rings every [`DRAIN_EVERY`] and sends the frames until COUNT, the client
+/// Drains the rings every [`DRAIN_EVERY`] (or [`DRAIN_BUSY`]) and sends the frames until COUNT, the client
 /// leaving, the hook going away or the daemon stopping.
 fn pump(
     rd: &mut Reader,
@@ -395,6 +401,7 @@ fn pump(
         dropped: 0,
     };
     let _ = sock.set_read_timeout(Some(DRAIN_EVERY));
+    let mut busy = false;
     let mut b = Batch::default();
     let mut scratch = [0u8; 256];
     loop {
@@ -420,6 +427,11 @@ fn pump(
         if let Some(e) = ended {
             p.ended = e;
             return p;
+        }
+        let now_busy = b.len() >= BUSY_RECORDS;
+        if now_busy != busy {
+            busy = now_busy;
+            let _ = sock.set_read_timeout(Some(if busy { DRAIN_BUSY } else { DRAIN_EVERY }));
         }
         // the wait: the client sends nothing, so this sleeps until the timeout or its end
         match (&*sock).read(&mut scratch) {

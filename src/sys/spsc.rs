@@ -16,13 +16,10 @@
 //! `head.store(Release)`; the consumer mirrors it. A record that does not fit is not written:
 //! the producer counts a **dropped** record and goes on (it never blocks).
 //!
-//! Why `unsafe` (and why here, in the unsafe layer): the words are plain memory, written by the
-//! producer with cache-bypassing stores (x86-64 `movnti`, fenced before the publication): the
-//! consumer reads a record from another core milliseconds later, so pulling each line into the
-//! producer's cache first (from the consumer's) was most of a copy's cost. The first version,
-//! of `AtomicU64` words and no `unsafe`, cost the worker twice the instructions per copy
-//! (`scripts/bench-instructions.sh`) and 0.70-0.80x the throughput of the same graph without a
-//! capture (`bench/graph.rs`). Soundness rests on two rules, both enforced at run time
+//! Why `unsafe` (and why here, in the unsafe layer): the words are plain memory so that a
+//! 64-byte frame is copied by a few vector moves, not by one atomic store per word (the first
+//! version, of `AtomicU64` words, cost ~150 instructions per 64-byte copy; this one ~40 —
+//! `scripts/bench-instructions.sh`). Soundness rests on two rules, both enforced at run time
 //! rather than left to the callers: at most one [`Writer`] and one [`Ring::drain`] at a time
 //! (each side claims a flag, a second claimant gets nothing), and each side touches only its
 //! own words — the producer the free words between `head` and `tail + size`, the consumer the
@@ -168,38 +165,35 @@ impl Ring {
         unsafe { *self.words[(p & self.mask) as usize].get() }
     }
 
-    /// Writes a record's header words from word `p` on.
-    ///
-    /// # Safety
-    /// Words `p..p + 3` are the producer's (free) and nobody reads them.
-    #[inline(always)]
-    unsafe fn put_header(&self, p: u64, hdr: [u64; HEADER_WORDS as usize]) {
-        for (k, v) in hdr.into_iter().enumerate() {
-            // SAFETY: the caller's contract, word by word.
-            unsafe { self.store_word(p + k as u64, v) };
-        }
-    }
-
-    /// Producer: stores word `p` bypassing the cache where the CPU can (x86-64's `movnti`: the
-    /// consumer reads the record from another core a while later, so taking the line into this
-    /// core's cache first, from the consumer's, is wasted work — measured as most of a copy's
-    /// cost). [`Writer`]'s drop fences these stores before it publishes them.
-    ///
     /// # Safety
     /// Word `p` is the producer's (free) and nobody reads it.
     #[inline(always)]
-    unsafe fn store_word(&self, p: u64, v: u64) {
-        let w = UnsafeCell::raw_get(&self.words[(p & self.mask) as usize]);
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: `w` is a valid, aligned word of the array (indexed above); the caller rules
-        // out a reader; SSE2 is part of x86-64's baseline.
-        unsafe {
-            std::arch::x86_64::_mm_stream_si64(w.cast::<i64>(), v as i64)
-        }
-        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-        // SAFETY: as above.
-        unsafe {
-            w.write(v)
+    unsafe fn put(&self, p: u64, v: u64) {
+        // SAFETY: the index is masked into the array; the caller rules out a reader.
+        unsafe { *self.words[(p & self.mask) as usize].get() = v }
+    }
+
+    /// Writes a record's header words from word `p` on.
+    ///
+    /// # Safety
+    /// As [`Ring::put`], for the three words.
+    #[inline(always)]
+    unsafe fn put_header(&self, p: u64, hdr: [u64; HEADER_WORDS as usize]) {
+        let i = (p & self.mask) as usize;
+        if i + hdr.len() <= self.words.len() {
+            // SAFETY: the three words lie inside the array (checked); the caller rules out a
+            // reader. One check for the three (the usual case: no wrap).
+            unsafe {
+                let w = UnsafeCell::raw_get(self.words.as_ptr().add(i));
+                w.write(hdr[0]);
+                w.add(1).write(hdr[1]);
+                w.add(2).write(hdr[2]);
+            }
+        } else {
+            for (k, v) in hdr.into_iter().enumerate() {
+                // SAFETY: the caller's contract, word by word.
+                unsafe { self.put(p + k as u64, v) };
+            }
         }
     }
 
@@ -219,20 +213,28 @@ impl Ring {
     /// Those `ceil(b.len() / 8)` words (fewer than the array's) are the producer's, unread.
     #[inline(always)]
     unsafe fn copy_in(&self, p: u64, b: &[u8]) -> u64 {
-        let (words, r) = b.as_chunks::<8>();
-        for (k, w) in words.iter().enumerate() {
-            // SAFETY: the caller's contract, word by word.
-            unsafe { self.store_word(p + k as u64, u64::from_ne_bytes(*w)) };
+        if b.is_empty() {
+            return 0;
         }
-        let mut n = words.len() as u64;
-        if !r.is_empty() {
-            let mut last = [0u8; 8];
-            last[..r.len()].copy_from_slice(r);
-            // SAFETY: as above, for the last (padded) word.
-            unsafe { self.store_word(p + n, u64::from_ne_bytes(last)) };
-            n += 1;
+        let words = b.len().div_ceil(8);
+        let pad = words * 8 - b.len();
+        let ((s1, n1), (s2, n2)) = self.spans(p, b.len());
+        let base = self.base();
+        // SAFETY: both spans lie inside the array (`spans`), do not overlap `b` (the ring owns
+        // its memory) and are the producer's words (the caller's contract); the pad bytes are
+        // the rest of the last word, inside the array too (words are whole).
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), base.add(s1), n1);
+            let mut end = s1 + n1;
+            if n2 > 0 {
+                std::ptr::copy_nonoverlapping(b.as_ptr().add(n1), base.add(s2), n2);
+                end = s2 + n2;
+            }
+            if pad > 0 {
+                std::ptr::write_bytes(base.add(end), 0, pad);
+            }
         }
-        n
+        words as u64
     }
 
     /// Appends the `len` bytes from word `p` on (wrapping) to `out`.
@@ -308,12 +310,6 @@ impl Drop for Writer<'_> {
     #[inline]
     fn drop(&mut self) {
         let prod = &self.ring.prod;
-        // the cache-bypassing stores are not ordered by `Release`: fence them first
-        #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: SSE is part of x86-64's baseline; a fence has no other precondition.
-        unsafe {
-            std::arch::x86_64::_mm_sfence()
-        };
         prod.head.store(self.head, Release);
         if self.dropped > 0 {
             prod.dropped
