@@ -88,6 +88,79 @@ impl FastPathMaps {
     }
 }
 
+/// A host entry to write into the fast path's host table (bench and test helper; the daemon
+/// writes through [`FastPath::sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostWrite {
+    pub bridge: u32,
+    pub mac: [u8; 6],
+    pub link: u32,
+    pub slot: u32,
+}
+
+impl HostWrite {
+    pub fn new(bridge: u32, mac: [u8; 6], link: u32, slot: u32) -> HostWrite {
+        HostWrite {
+            bridge,
+            mac,
+            link,
+            slot,
+        }
+    }
+
+    fn mac_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b[2..8].copy_from_slice(&self.mac);
+        u64::from_be_bytes(b)
+    }
+}
+
+impl FastPathMaps {
+    /// Writes one host entry (bench/xdp_prog.rs).
+    pub fn write_host(&self, h: &HostWrite) -> Result<(), AfxdpError> {
+        (self.map("fp_fdb"))
+            .update(
+                &host_key(h.bridge, h.mac_u64()),
+                &host_value(h.link, h.slot),
+                MapFlags::ANY,
+            )
+            .map_err(bpf("writing a host"))
+    }
+
+    /// Makes `slot` a fast-path port of `bridge`'s link `link` on interface `ifindex`, a
+    /// redirect target, without autosrc (bench/xdp_prog.rs).
+    pub fn bench_port(
+        &self,
+        slot: u32,
+        ifindex: u32,
+        bridge: u32,
+        link: u32,
+    ) -> Result<(), AfxdpError> {
+        let e = PortEntry {
+            bridge,
+            link,
+            mac: [0; 6],
+            autosrc: false,
+            flags: FP_EGRESS,
+        };
+        let (key, idx) = (slot.to_ne_bytes(), ifindex.to_ne_bytes());
+        (self.map("fp_tx").update(&key, &idx, MapFlags::ANY))
+            .and_then(|_| (self.map("fp_port")).update(&key, &e.bytes(ifindex), MapFlags::ANY))
+            .map_err(bpf("writing a port"))
+    }
+
+    /// A `steer` value (`struct steer`): steering on, the fast path for (bridge, link, slot)
+    /// when `fast` (bench/xdp_prog.rs).
+    pub fn bench_steer(&self, fast: bool, bridge: u32, link: u32, slot: u32) -> Vec<u8> {
+        let v: [u32; 4] = if fast {
+            [1 | 2, bridge, link, slot]
+        } else {
+            [1, 0, 0, 0]
+        };
+        v.iter().flat_map(|w| w.to_ne_bytes()).collect()
+    }
+}
+
 /// `struct fp_port` (without its ifindex, which is the key of [`FastPath::ports`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PortEntry {
