@@ -14,6 +14,9 @@
 //! * `steer-only`: xdpgraph's program with the fast path off (the worker path).
 //! * `fastpath-forward-jumbo`: as `fastpath-forward`, a 9000-byte frame in several buffers.
 //!
+//! `XDP_PROG_OBJ=path` runs another build of bpf/xdpgraph.bpf.c (same maps) in place of the
+//! embedded one, labelled `XDP_PROG_LABEL` (bench/xdp_prog_variants.sh: the program's variants).
+//!
 //! Root required (BPF); prints SKIPPED otherwise (fails under env CI). Run:
 //! `sudo cargo bench --bench xdp_prog` (bench/xdp_prog_variants.sh keeps raw output in
 //! bench/results/).
@@ -56,7 +59,10 @@ fn map<'a>(obj: &'a Object, name: &str) -> libbpf_rs::Map<'a> {
 /// on the first and B on the second, and xdpgraph's program over them with the fast path on for
 /// the first.
 fn setup(maps: &FastPathMaps, target: u32) -> Object {
-    let mut open = ObjectBuilder::default().open_memory(PROGRAM).unwrap();
+    let variant = std::env::var("XDP_PROG_OBJ").ok().map(|p| std::fs::read(p).unwrap());
+    let mut open = (ObjectBuilder::default())
+        .open_memory(variant.as_deref().unwrap_or(PROGRAM))
+        .unwrap();
     maps.reuse_in(&mut open).unwrap();
     let obj = open.load().unwrap();
     maps.bench_port(0, target, BRIDGE, LINK_A).unwrap();
@@ -147,6 +153,8 @@ fn main() {
             res[k].push(ns);
         }
     }
+    let label = std::env::var("XDP_PROG_LABEL").unwrap_or_else(|_| "the built program".into());
+    println!("# xdpgraph_steer: {label}");
     println!(
         "# BPF_PROG_RUN, {rounds} interleaved rounds of {repeat} runs each, ns per run (60-byte frame; jumbo: 9000 bytes)"
     );
