@@ -126,7 +126,7 @@ impl FastPathMaps {
 
     /// The bucket of (bridge, MAC) (`fp_bucket_of` in bpf/xdpgraph.bpf.c); `mac` as the graph
     /// keeps it (the 6 bytes big-endian in the low 48 bits).
-    fn bucket_of(&self, bridge: u32, mac: u64) -> usize {
+    pub fn bucket_of(&self, bridge: u32, mac: u64) -> usize {
         let x = (mac48(mac) ^ ((bridge as u64) << 48) ^ self.key[0]).wrapping_mul(self.key[1]);
         (x >> 48) as usize & (BUCKETS - 1)
     }
