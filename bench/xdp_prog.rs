@@ -59,7 +59,9 @@ fn map<'a>(obj: &'a Object, name: &str) -> libbpf_rs::Map<'a> {
 /// on the first and B on the second, and xdpgraph's program over them with the fast path on for
 /// the first.
 fn setup(maps: &FastPathMaps, target: u32) -> Object {
-    let variant = std::env::var("XDP_PROG_OBJ").ok().map(|p| std::fs::read(p).unwrap());
+    let variant = std::env::var("XDP_PROG_OBJ")
+        .ok()
+        .map(|p| std::fs::read(p).unwrap());
     let mut open = (ObjectBuilder::default())
         .open_memory(variant.as_deref().unwrap_or(PROGRAM))
         .unwrap();
@@ -67,8 +69,10 @@ fn setup(maps: &FastPathMaps, target: u32) -> Object {
     let obj = open.load().unwrap();
     maps.bench_port(0, target, BRIDGE, LINK_A).unwrap();
     maps.bench_port(1, target, BRIDGE, LINK_B).unwrap();
-    maps.write_host(&HostWrite::new(BRIDGE, MAC_A, LINK_A, 0)).unwrap();
-    maps.write_host(&HostWrite::new(BRIDGE, MAC_B, LINK_B, 1)).unwrap();
+    maps.write_host(&HostWrite::new(BRIDGE, MAC_A, LINK_A, 0))
+        .unwrap();
+    maps.write_host(&HostWrite::new(BRIDGE, MAC_B, LINK_B, 1))
+        .unwrap();
     obj
 }
 
@@ -97,7 +101,10 @@ fn run(obj: &mut Object, prog: &str, f: &[u8], ifindex: u32, repeat: u32) -> (f6
     // the kernel's figure is whole ns; the wall clock over the call gives the fraction
     let wall = t0.elapsed().as_nanos() as f64 / repeat as f64;
     let ns = out.duration.as_nanos() as f64;
-    (if (wall - ns).abs() < 1.0 { wall } else { ns }, out.return_value)
+    (
+        if (wall - ns).abs() < 1.0 { wall } else { ns },
+        out.return_value,
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -122,7 +129,11 @@ fn main() {
     let lo = 1u32;
     let maps = FastPathMaps::load().expect("loading the fast path's maps");
     let obj = setup(&maps, lo);
-    let bench = ObjectBuilder::default().open_memory(BENCH).unwrap().load().unwrap();
+    let bench = ObjectBuilder::default()
+        .open_memory(BENCH)
+        .unwrap()
+        .load()
+        .unwrap();
     map(&bench, "cfg")
         .update(&0u32.to_ne_bytes(), &lo.to_ne_bytes(), MapFlags::ANY)
         .unwrap();
@@ -132,11 +143,32 @@ fn main() {
     // (name, object: 0 bench.bpf.o, 1 xdpgraph.bpf.o, program, frame, fast path, verdict)
     type Case<'a> = (&'a str, usize, &'a str, &'a [u8], bool, u32);
     let cases: Vec<Case> = vec![
-        ("xdp-redirect", 0, "xdpgraph_redirect", &fwd, false, XDP_REDIRECT),
-        ("fastpath-forward", 1, "xdpgraph_steer", &fwd, true, XDP_REDIRECT),
+        (
+            "xdp-redirect",
+            0,
+            "xdpgraph_redirect",
+            &fwd,
+            false,
+            XDP_REDIRECT,
+        ),
+        (
+            "fastpath-forward",
+            1,
+            "xdpgraph_steer",
+            &fwd,
+            true,
+            XDP_REDIRECT,
+        ),
         ("fastpath-miss", 1, "xdpgraph_steer", &miss, true, XDP_PASS),
         ("steer-only", 1, "xdpgraph_steer", &fwd, false, XDP_PASS),
-        ("fastpath-forward-jumbo", 1, "xdpgraph_steer", &jumbo, true, XDP_REDIRECT),
+        (
+            "fastpath-forward-jumbo",
+            1,
+            "xdpgraph_steer",
+            &jumbo,
+            true,
+            XDP_REDIRECT,
+        ),
     ];
     let mut objs = [bench, obj];
     let mut res: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
@@ -158,7 +190,10 @@ fn main() {
     println!(
         "# BPF_PROG_RUN, {rounds} interleaved rounds of {repeat} runs each, ns per run (60-byte frame; jumbo: 9000 bytes)"
     );
-    println!("{:<24} {:>8} {:>8} {:>8}  vs xdp-redirect", "case", "median", "min", "max");
+    println!(
+        "{:<24} {:>8} {:>8} {:>8}  vs xdp-redirect",
+        "case", "median", "min", "max"
+    );
     let base = median(&mut res[0].clone());
     for (k, c) in cases.iter().enumerate() {
         let mut v = res[k].clone();

@@ -789,7 +789,10 @@ fn the_host_table_the_daemon_writes_is_the_one_the_program_reads() {
         f[6..12].copy_from_slice(&src);
         let md: [u32; 6] = [0, 60, 0, 1, 0, 0];
         let mut ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let p = obj.progs_mut().find(|p| p.name() == "xdpgraph_steer").unwrap();
+        let p = obj
+            .progs_mut()
+            .find(|p| p.name() == "xdpgraph_steer")
+            .unwrap();
         (p.test_run(ProgramInput {
             context_in: Some(&mut ctx),
             data_in: Some(&f),
@@ -800,18 +803,26 @@ fn the_host_table_the_daemon_writes_is_the_one_the_program_reads() {
     };
     let mac = |i: u32| [0x02, 0x5e, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x11];
     let dst = [0x02, 0x5e, 0xff, 0xff, 0xff, 0x22];
-    maps.write_host(&HostWrite::new(bridge, dst, link_b, 1)).unwrap();
+    maps.write_host(&HostWrite::new(bridge, dst, link_b, 1))
+        .unwrap();
     // 2,000 sources on link A: each found, each forwarded; an unknown one is not
     let mut written = 0;
     for i in 0..2000 {
-        if maps.write_host(&HostWrite::new(bridge, mac(i), link_a, 0)).is_ok() {
+        if maps
+            .write_host(&HostWrite::new(bridge, mac(i), link_a, 0))
+            .is_ok()
+        {
             written += 1;
             assert_eq!(run(&mut obj, dst, mac(i)), REDIRECT, "source {i}");
         }
     }
     assert!(written >= 1990, "only {written} of 2000 hosts placed");
     assert_eq!(run(&mut obj, dst, mac(5000)), PASS, "an unknown source");
-    assert_eq!(run(&mut obj, mac(5000), mac(0)), PASS, "an unknown destination");
+    assert_eq!(
+        run(&mut obj, mac(5000), mac(0)),
+        PASS,
+        "an unknown destination"
+    );
     // the same MAC on another bridge is another host
     let other = maps.bench_steer(true, bridge + 1, link_a, 0);
     (obj.maps().find(|m| m.name() == "steer").unwrap())
@@ -835,7 +846,10 @@ fn the_host_table_the_daemon_writes_is_the_one_the_program_reads() {
         .collect();
     assert_eq!(same.len(), 5);
     let placed = (same.iter())
-        .filter(|m| maps.write_host(&HostWrite::new(bridge, **m, link_a, 0)).is_ok())
+        .filter(|m| {
+            maps.write_host(&HostWrite::new(bridge, **m, link_a, 0))
+                .is_ok()
+        })
         .count();
     assert!(placed <= 4, "{placed} hosts in one bucket");
     // an entry being rewritten (odd seq) is a miss

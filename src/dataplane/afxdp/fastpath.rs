@@ -114,9 +114,12 @@ impl FastPathMaps {
                 m.reuse_fd(self.map(&name).as_fd())?;
             } else if name.ends_with(".rodata") {
                 // fp_hash_k1, fp_hash_k2: the object's only read-only data
-                let v = m.initial_value_mut().filter(|v| v.len() >= 16).ok_or_else(|| {
-                    libbpf_rs::Error::from(std::io::Error::other("no fast path hash key"))
-                })?;
+                let v = m
+                    .initial_value_mut()
+                    .filter(|v| v.len() >= 16)
+                    .ok_or_else(|| {
+                        libbpf_rs::Error::from(std::io::Error::other("no fast path hash key"))
+                    })?;
                 v[0..8].copy_from_slice(&self.key[0].to_ne_bytes());
                 v[8..16].copy_from_slice(&self.key[1].to_ne_bytes());
             }
@@ -132,7 +135,12 @@ impl FastPathMaps {
     }
 
     /// Writes way `way` of bucket `bucket` (an empty entry: `None`) through fp_host_write.
-    fn write_way(&self, bucket: usize, way: usize, h: Option<&HostWrite>) -> Result<(), AfxdpError> {
+    fn write_way(
+        &self,
+        bucket: usize,
+        way: usize,
+        h: Option<&HostWrite>,
+    ) -> Result<(), AfxdpError> {
         let mut ctx = [0u8; 8 + HOST_SIZE];
         ctx[0..4].copy_from_slice(&(bucket as u32).to_ne_bytes());
         ctx[4..8].copy_from_slice(&(way as u32).to_ne_bytes());
@@ -695,7 +703,9 @@ impl FastPath {
         let mut buckets: HashMap<usize, Option<Vec<u8>>> = HashMap::new();
         let (maps, ways) = (&self.maps, &mut self.ways);
         self.hosts.retain(|k, e| {
-            let b = buckets.entry(e.bucket).or_insert_with(|| maps.read_bucket(e.bucket));
+            let b = buckets
+                .entry(e.bucket)
+                .or_insert_with(|| maps.read_bucket(e.bucket));
             match b.as_deref().and_then(|b| way_seen(b, e.way, k.0, k.1)) {
                 Some(seen) => {
                     if seen != e.seen {
