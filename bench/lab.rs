@@ -49,7 +49,7 @@
 //! BENCH_PLACEMENT (`own-core`, `sender-core`), BENCH_TUNED, and two diagnoses of xdpgraph's
 //! worker: BENCH_IDLE_POLLS (empty polls before poll(2)), BENCH_WORKER_NICE; BENCH_NAPI_NICE
 //! (the lab's NAPI threads' nice value: on a machine others load, run the suite under
-//! `nice -n -15` with BENCH_WORKER_NICE=-20 BENCH_NAPI_NICE=-10, the worker's and the NAPI
+//! `nice -n -15` with BENCH_WORKER_NICE=-20 BENCH_NAPI_NICE=-15, the worker's and the NAPI
 //! threads' default distance kept).
 
 mod jumbo;
