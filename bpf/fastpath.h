@@ -12,7 +12,7 @@
 //   fp_hosts - ARRAY of FP_BUCKETS buckets of FP_WAYS struct fp_host: the hosts the bridges have
 //              learned on fast-path links, a host in one of the ways of the bucket a keyed hash
 //              of (bridge, MAC) names (fp_bucket_of; the key is each XDP object's read-only
-//              fp_hash_k1/k2, the same for all, set by the daemon before loading). Written by
+//              fp_hash, the same for all, set by the daemon before loading). Written by
 //              the daemon only through the syscall program fp_host_write (fastpath.bpf.c, run
 //              with BPF_PROG_RUN), which rewrites one way under its seq (odd while it writes)
 //              and leaves the bucket's other ways, and the stamps the XDP programs write there,

@@ -27,7 +27,7 @@ enum stat {
 	STAT_REDIRECT = 1,  /* handed to the queue's AF_XDP socket */
 	STAT_NO_SOCKET = 2, /* steering on, but no socket on this queue: passed */
 	STAT_FAST_PATH = 3, /* forwarded by the fast path (redirected to another interface) */
-	STAT_FP_MOVED = 4,  /* fast path: a known source on another link (entry removed) */
+	STAT_FP_MOVED = 4,  /* fast path: a known source on another link (entry marked moved) */
 	STAT_MAX = 5,
 };
 
@@ -76,15 +76,19 @@ static __always_inline void count(__u32 k)
 }
 
 /* The fast path's hash key (fastpath.h, fp_bucket_of): set by the daemon before loading, the
- * same in every copy; read-only, so the verifier folds it in. fp_hash_k2 is odd. */
-const volatile __u64 fp_hash_k1 = 0;
-const volatile __u64 fp_hash_k2 = 1;
+ * same in every copy; read-only, so the verifier folds it in. k2 is odd. One struct, so that
+ * its layout is fixed: the object's whole .rodata (src/dataplane/afxdp/fastpath.rs, reuse_in). */
+struct fp_hash_key {
+	__u64 k1;
+	__u64 k2;
+};
+const volatile struct fp_hash_key fp_hash = { 0, 1 };
 
 /* The bucket of (bridge, MAC): multiply-shift over a keyed word; mac48 is the MAC's 6 bytes
  * read little-endian. Mirrored in src/dataplane/afxdp/fastpath.rs (bucket_of). */
 static __always_inline __u32 fp_bucket_of(__u32 bridge, __u64 mac48)
 {
-	__u64 x = (mac48 ^ ((__u64)bridge << 48) ^ fp_hash_k1) * fp_hash_k2;
+	__u64 x = (mac48 ^ ((__u64)bridge << 48) ^ fp_hash.k1) * fp_hash.k2;
 
 	return (__u32)(x >> 48) & (FP_BUCKETS - 1);
 }

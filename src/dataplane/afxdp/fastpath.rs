@@ -14,7 +14,7 @@
 //!
 //! The XDP program forwards a frame only if its source is a host learned on the ingress link
 //! and its destination a host learned on another fast-path link of the same bridge; a source
-//! found on another link has its entry removed by the program and goes to the worker, whose
+//! found on another link has its entry marked moved by the program and goes to the worker, whose
 //! bridge then decides (a move, or a loop). See docs/FASTPATH.md.
 
 use super::iface::IfaceCtl;
@@ -55,7 +55,7 @@ pub struct FastPathMaps {
     _links: Vec<Link>,
     /// fp_host_write (run with BPF_PROG_RUN).
     writer: std::os::fd::OwnedFd,
-    /// The hash key (`fp_hash_k1`, `fp_hash_k2` in every XDP object; k2 odd).
+    /// The hash key (`fp_hash` in every XDP object: k1, k2; k2 odd).
     key: [u64; 2],
 }
 
@@ -113,7 +113,7 @@ impl FastPathMaps {
             if SHARED.contains(&name.as_str()) {
                 m.reuse_fd(self.map(&name).as_fd())?;
             } else if name.ends_with(".rodata") {
-                // fp_hash_k1, fp_hash_k2: the object's only read-only data
+                // fp_hash {k1, k2}: the object's only read-only data
                 let v = m
                     .initial_value_mut()
                     .filter(|v| v.len() >= 16)
@@ -696,7 +696,7 @@ impl FastPath {
 
     /// Reads which hosts the fast path saw as sources since the last call, and refreshes them
     /// in their bridges (so that a host active only through the fast path does not age out).
-    /// Host entries the program removed (their host showed up on another link) are forgotten
+    /// Host entries the program marked moved (their host showed up on another link) are forgotten
     /// here, so that the next `sync` adds them again where the bridge then has them.
     pub fn seen(&mut self, graph: &mut Graph) {
         let mut by_bridge: HashMap<NodeId, Vec<u64>> = HashMap::new();
