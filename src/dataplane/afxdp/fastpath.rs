@@ -164,7 +164,7 @@ impl FastPathMaps {
         }
     }
 
-    /// Bucket `bucket` of fp_hosts, `BUCKETS * HOST_SIZE` bytes.
+    /// Bucket `bucket` of fp_hosts (`WAYS * HOST_SIZE` bytes).
     fn read_bucket(&self, bucket: usize) -> Option<Vec<u8>> {
         let key = (bucket as u32).to_ne_bytes();
         let v = self.map("fp_hosts").lookup(&key, MapFlags::ANY).ok()??;
