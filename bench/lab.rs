@@ -1057,6 +1057,15 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
         s.sink_rx += frames;
         tg_cpu = Some(cpu);
     } else {
+        // BENCH_VERBOSE: where the sender's frames went (the namespace end's TX drops: the
+        // ingress veth's ring full, its NAPI behind)
+        let drops = |lab: &LabGuard| {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", &lab.ns(0), "cat"])
+                .arg("/sys/class/net/eth0/statistics/tx_dropped");
+            sys_read(c).trim().parse::<u64>().unwrap_or(0)
+        };
+        let d0 = drops(&lab);
         let r = gen::run(
             &gen_cfg(
                 cfg,
@@ -1072,6 +1081,16 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
         .unwrap();
         s.mpps64 = r.rx_pps.unwrap() / 1e6;
         s.sink_rx += r.rx_frames.unwrap();
+        if verbose_on() {
+            eprintln!(
+                "    {cfg} ({}): 64 B: sent {} ({:.3} Mpps), sink {}, dropped at the sender's veth (ingress ring full) {}",
+                sender.name(),
+                r.tx_frames,
+                r.tx_pps / 1e6,
+                r.rx_frames.unwrap_or(0),
+                drops(&lab) - d0
+            );
+        }
     }
     s.cpu = tg_cpu.unwrap_or_else(|| cpu_use(&cpu0, &cpu_times()));
     let refused = xmit_err(&lab.iface(1)) - err0;
