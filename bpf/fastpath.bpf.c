@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0)
 //
-// The fast path's shared maps (fastpath.h), and two tracepoint programs that name the frames
+// The fast path's shared maps (fastpath.h); fp_host_write, the syscall program through which
+// the daemon writes a host entry (one way of a bucket, under its seq, nothing else of the
+// bucket: the XDP programs' stamps in the other ways stay); and two tracepoint programs that name the frames
 // the kernel drops after the XDP program redirected them: a frame dropped there is otherwise
 // visible only in these tracepoints (veth's own counters stay 0). Counted per target
 // interface, only for interfaces in the fast path (fp_slot): refused with an error
@@ -65,6 +67,32 @@ SEC("tracepoint/xdp/xdp_redirect_err")
 int fp_redirect_err(struct redirect_err_args *a)
 {
 	refused(a->to_ifindex, 1, a->err ? a->err : -1);
+	return 0;
+}
+
+/* Run with BPF_PROG_RUN, ctx_in a struct fp_write. Returns 0, or 1 for a bucket out of range.
+ * The seq's atomic adds are full barriers: a reader that saw the same even seq before and after
+ * reading a way read one whole entry. */
+SEC("syscall")
+int fp_host_write(struct fp_write *w)
+{
+	__u32 b = w->bucket;
+	struct fp_bucket *bk = bpf_map_lookup_elem(&fp_hosts, &b);
+	struct fp_host *h;
+
+	if (!bk)
+		return 1;
+	h = &bk->h[w->way & (FP_WAYS - 1)];
+	__sync_fetch_and_add(&h->seq, 1);
+	h->used = 0;
+	h->bridge = w->h.bridge;
+	__builtin_memcpy(h->mac, w->h.mac, 6);
+	h->moved = w->h.moved;
+	h->link = w->h.link;
+	h->slot = w->h.slot;
+	h->seen = w->h.seen;
+	h->used = w->h.used;
+	__sync_fetch_and_add(&h->seq, 1);
 	return 0;
 }
 

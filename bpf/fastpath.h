@@ -9,9 +9,16 @@
 //              daemon gives each (0..FP_MAX_PORTS). A frame is redirected to a slot only while
 //              its FP_EGRESS flag is set. (What an interface's own frames may do is in its
 //              program's `steer` map: struct steer below.)
-//   fp_fdb   - HASH (bridge, MAC) -> struct fp_host: the hosts the bridge has learned on
-//              fast-path links. The program refreshes `seen`; it deletes an entry whose host
-//              shows up on another link (the bridge in the worker then decides: move or loop).
+//   fp_hosts - ARRAY of FP_BUCKETS buckets of FP_WAYS struct fp_host: the hosts the bridges have
+//              learned on fast-path links, a host in one of the ways of the bucket a keyed hash
+//              of (bridge, MAC) names (fp_bucket_of; the key is each XDP object's read-only
+//              fp_hash, the same for all, set by the daemon before loading). Written by
+//              the daemon only through the syscall program fp_host_write (fastpath.bpf.c, run
+//              with BPF_PROG_RUN), which rewrites one way under its seq (odd while it writes)
+//              and leaves the bucket's other ways, and the stamps the XDP programs write there,
+//              alone. The XDP program stamps `seen`, and sets `moved` on an entry whose host
+//              shows up on another link (the entry then matches nothing; the bridge in the
+//              worker decides: move or loop).
 //   fp_tx    - DEVMAP slot -> ifindex: the redirect targets.
 //   fp_count - PERCPU_ARRAY slot -> struct fp_count: what the fast path did per interface.
 //   fp_slot  - HASH ifindex -> slot, for the tracepoint programs.
@@ -23,7 +30,8 @@
 #define STEER_FAST_PATH 2
 #define FP_EGRESS 2
 #define FP_MAX_PORTS 1024
-#define FP_MAX_HOSTS 262144
+#define FP_BUCKETS 65536  /* a power of two */
+#define FP_WAYS 4         /* a power of two */
 
 /* The value of each program's own `steer` map (one entry). */
 struct steer {
@@ -42,17 +50,29 @@ struct fp_port {
 	__u8 flags;     /* FP_EGRESS */
 };
 
-struct fp_key {
-	__u32 bridge;
-	__u8 mac[6];
-	__u16 pad;
-};
-
+/* One host (32 bytes). `mac`, `used` and `moved` are compared as one little-endian u64:
+ * mac (bits 0..47) | used << 48 | moved << 56. */
 struct fp_host {
+	__u32 seq;      /* even: stable; odd while fp_host_write rewrites this way */
+	__u32 bridge;   /* the bridge node's ID */
+	__u8 mac[6];
+	__u8 used;      /* 1: a host */
+	__u8 moved;     /* set by the XDP program: the host showed up on another link */
 	__u32 link;     /* the link the bridge learned it on */
 	__u32 slot;     /* that link's interface's slot */
-	__u32 seen;     /* last seen as a source by the fast path (coarse ns >> 30) */
-	__u32 pad;
+	__u64 seen;     /* bpf_jiffies64() when the fast path last forwarded a frame from it */
+};
+
+struct fp_bucket {
+	struct fp_host h[FP_WAYS];
+};
+
+/* fp_host_write's context (BPF_PROG_RUN ctx_in): write `h` (but its seq) into way `way` of
+ * bucket `bucket`. */
+struct fp_write {
+	__u32 bucket;
+	__u32 way;
+	struct fp_host h;
 };
 
 struct fp_count {
@@ -73,11 +93,11 @@ struct {
 } fp_port SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FP_MAX_HOSTS);
-	__type(key, struct fp_key);
-	__type(value, struct fp_host);
-} fp_fdb SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FP_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct fp_bucket);
+} fp_hosts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP);

@@ -27,7 +27,7 @@ enum stat {
 	STAT_REDIRECT = 1,  /* handed to the queue's AF_XDP socket */
 	STAT_NO_SOCKET = 2, /* steering on, but no socket on this queue: passed */
 	STAT_FAST_PATH = 3, /* forwarded by the fast path (redirected to another interface) */
-	STAT_FP_MOVED = 4,  /* fast path: a known source on another link (entry removed) */
+	STAT_FP_MOVED = 4,  /* fast path: a known source on another link (entry marked moved) */
 	STAT_MAX = 5,
 };
 
@@ -75,48 +75,114 @@ static __always_inline void count(__u32 k)
 		*v += 1;
 }
 
+/* The fast path's hash key (fastpath.h, fp_bucket_of): set by the daemon before loading, the
+ * same in every copy; read-only, so the verifier folds it in. k2 is odd. One struct, so that
+ * its layout is fixed: the object's whole .rodata (src/dataplane/afxdp/fastpath.rs, reuse_in). */
+struct fp_hash_key {
+	__u64 k1;
+	__u64 k2;
+};
+const volatile struct fp_hash_key fp_hash = { 0, 1 };
+
+/* The bucket of (bridge, MAC): multiply-shift over a keyed word; mac48 is the MAC's 6 bytes
+ * read little-endian. Mirrored in src/dataplane/afxdp/fastpath.rs (bucket_of). */
+static __always_inline __u32 fp_bucket_of(__u32 bridge, __u64 mac48)
+{
+	__u64 x = (mac48 ^ ((__u64)bridge << 48) ^ fp_hash.k1) * fp_hash.k2;
+
+	return (__u32)(x >> 48) & (FP_BUCKETS - 1);
+}
+
+/* The 6 bytes at p, little-endian, in the low 48 bits. */
+static __always_inline __u64 mac48(const __u8 *p)
+{
+	return (__u64)*(const __u32 *)p | ((__u64)*(const __u16 *)(p + 4) << 32);
+}
+
+/* The way of `b` that holds a live (used, not moved) entry for (bridge, mac48), or NULL. */
+static __always_inline struct fp_host *fp_find(struct fp_bucket *b, __u32 bridge, __u64 m)
+{
+	__u64 want = m | (1ULL << 48);
+
+#pragma unroll
+	for (int i = 0; i < FP_WAYS; i++) {
+		struct fp_host *h = &b->h[i];
+
+		if (*(volatile __u64 *)h->mac == want && h->bridge == bridge)
+			return h;
+	}
+	return NULL;
+}
+
+static __always_inline __u32 seq_of(struct fp_host *h)
+{
+	return *(volatile __u32 *)&h->seq;
+}
+
 /* The fast path (see fastpath.h): a unicast frame between two hosts the bridge has learned on
  * two different fast-path links, the source on this interface's link, goes straight to the
- * destination's interface. Returns -1 for every other frame (the workers take it). */
+ * destination's interface. Returns -1 for every other frame (the workers take it), and for a
+ * frame whose redirect the kernel refused at once (its target gone). An entry being rewritten
+ * (odd seq, or a seq that changed while it was read) is a miss. */
 static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
+	struct fp_bucket *b;
 	struct fp_host *src, *dst;
 	struct fp_port *out;
 	struct fp_count *c;
-	struct fp_key k = {};
-	__u32 now, len, to;
+	__u32 bridge = in->bridge, k, s1, s2, to, link, len;
+	__u64 sm, dm, now;
+	int r;
 
 	if ((void *)(eth + 1) > end)
 		return -1;
 	/* multicast/broadcast destinations are flooded, multicast sources refused: the bridge */
 	if ((eth->h_dest[0] & 1) || (eth->h_source[0] & 1))
 		return -1;
-	k.bridge = in->bridge;
-	__builtin_memcpy(k.mac, eth->h_source, ETH_ALEN);
-	src = bpf_map_lookup_elem(&fp_fdb, &k);
+	dm = mac48(eth->h_dest);
+	sm = mac48(eth->h_source);
+	k = fp_bucket_of(bridge, sm);
+	b = bpf_map_lookup_elem(&fp_hosts, &k);
+	if (!b)
+		return -1;
+	src = fp_find(b, bridge, sm);
 	if (!src)
 		return -1;
+	s1 = seq_of(src);
 	if (src->link != in->link) {
 		/* the host shows up on another link: a move or a loop, for the bridge to decide;
-		 * until it has, frames to it go through the worker too */
-		bpf_map_delete_elem(&fp_fdb, &k);
-		count(STAT_FP_MOVED);
+		 * until it has, frames to it go through the worker too (the entry matches nothing) */
+		if (!(s1 & 1) && s1 == seq_of(src)) {
+			src->moved = 1;
+			count(STAT_FP_MOVED);
+		}
 		return -1;
 	}
-	__builtin_memcpy(k.mac, eth->h_dest, ETH_ALEN);
-	dst = bpf_map_lookup_elem(&fp_fdb, &k);
-	if (!dst || dst->link == in->link)
+	if ((s1 & 1) || s1 != seq_of(src))
 		return -1;
+	k = fp_bucket_of(bridge, dm);
+	b = bpf_map_lookup_elem(&fp_hosts, &k);
+	if (!b)
+		return -1;
+	dst = fp_find(b, bridge, dm);
+	if (!dst)
+		return -1;
+	s1 = seq_of(dst);
 	to = dst->slot;
+	link = dst->link;
+	s2 = seq_of(dst);
+	if ((s1 & 1) || s1 != s2 || link == in->link)
+		return -1;
 	out = bpf_map_lookup_elem(&fp_port, &to);
-	if (!out || !(out->flags & FP_EGRESS) || out->bridge != in->bridge || out->link != dst->link)
+	if (!out || !(out->flags & FP_EGRESS) || out->bridge != bridge || out->link != link)
 		return -1;
-	if (!bpf_map_lookup_elem(&fp_tx, &to))
-		return -1;
-	now = bpf_ktime_get_coarse_ns() >> 30;
+	r = bpf_redirect_map(&fp_tx, to, 0);
+	if (r != XDP_REDIRECT)
+		return -1; /* no such target (any more): the worker */
+	now = bpf_jiffies64();
 	if (src->seen != now)
 		src->seen = now;
 	if (out->autosrc)
@@ -133,7 +199,7 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct steer *in)
 		c->tx_octets += len;
 	}
 	count(STAT_FAST_PATH);
-	return bpf_redirect_map(&fp_tx, to, 0);
+	return r;
 }
 
 /* "xdp.frags": the program takes frames of several buffers (jumbo frames; the kernel refuses

@@ -755,3 +755,123 @@ fn refused_redirects_are_named_and_the_port_left_to_the_workers_until_fixed() {
     assert_eq!(e.prog(0, "xdp_fast_path"), f + 1, "back in the fast path");
     assert_eq!(refused(&mut e), named, "nothing refused since");
 }
+
+/// The host table (`fp_hosts`, docs/FASTPATH.md) without traffic: hosts the daemon places
+/// (its hash and `fp_host_write`) are the ones the XDP program finds (its hash), over 2,000
+/// MACs; a bucket takes 4 hosts and no more; an entry being rewritten (odd seq) is a miss; a
+/// host that shows up on another link is marked moved by the program and then matches
+/// nothing, as source or destination. The program runs with BPF_PROG_RUN on crafted frames
+/// (no interface: its redirect target is the loopback, and nothing is transmitted).
+#[test]
+fn the_host_table_the_daemon_writes_is_the_one_the_program_reads() {
+    use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput};
+    use xdpgraph::dataplane::afxdp::fastpath::{FastPathMaps, HostWrite};
+    static PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xdpgraph.bpf.o"));
+    const REDIRECT: u32 = 4;
+    const PASS: u32 = 2; // steering on, no socket: the worker path's verdict here
+    if !xdpgraph::testkit::require_root() {
+        return;
+    }
+    let (bridge, link_a, link_b) = (9u32, 20u32, 21u32);
+    let maps = FastPathMaps::load().unwrap();
+    let mut open = ObjectBuilder::default().open_memory(PROGRAM).unwrap();
+    maps.reuse_in(&mut open).unwrap();
+    let mut obj: Object = open.load().unwrap();
+    maps.bench_port(0, 1, bridge, link_a).unwrap();
+    maps.bench_port(1, 1, bridge, link_b).unwrap();
+    let steer = maps.bench_steer(true, bridge, link_a, 0);
+    (obj.maps().find(|m| m.name() == "steer").unwrap())
+        .update(&0u32.to_ne_bytes(), &steer, MapFlags::ANY)
+        .unwrap();
+    let run = |obj: &mut Object, dst: [u8; 6], src: [u8; 6]| -> u32 {
+        let mut f = vec![0u8; 60];
+        f[0..6].copy_from_slice(&dst);
+        f[6..12].copy_from_slice(&src);
+        let md: [u32; 6] = [0, 60, 0, 1, 0, 0];
+        let mut ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let p = obj
+            .progs_mut()
+            .find(|p| p.name() == "xdpgraph_steer")
+            .unwrap();
+        (p.test_run(ProgramInput {
+            context_in: Some(&mut ctx),
+            data_in: Some(&f),
+            ..Default::default()
+        }))
+        .unwrap()
+        .return_value
+    };
+    let mac = |i: u32| [0x02, 0x5e, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0x11];
+    let dst = [0x02, 0x5e, 0xff, 0xff, 0xff, 0x22];
+    maps.write_host(&HostWrite::new(bridge, dst, link_b, 1))
+        .unwrap();
+    // 2,000 sources on link A: each found, each forwarded; an unknown one is not
+    let mut written = 0;
+    for i in 0..2000 {
+        if maps
+            .write_host(&HostWrite::new(bridge, mac(i), link_a, 0))
+            .is_ok()
+        {
+            written += 1;
+            assert_eq!(run(&mut obj, dst, mac(i)), REDIRECT, "source {i}");
+        }
+    }
+    assert!(written >= 1990, "only {written} of 2000 hosts placed");
+    assert_eq!(run(&mut obj, dst, mac(5000)), PASS, "an unknown source");
+    assert_eq!(
+        run(&mut obj, mac(5000), mac(0)),
+        PASS,
+        "an unknown destination"
+    );
+    // the same MAC on another bridge is another host
+    let other = maps.bench_steer(true, bridge + 1, link_a, 0);
+    (obj.maps().find(|m| m.name() == "steer").unwrap())
+        .update(&0u32.to_ne_bytes(), &other, MapFlags::ANY)
+        .unwrap();
+    assert_eq!(run(&mut obj, dst, mac(0)), PASS, "another bridge");
+    (obj.maps().find(|m| m.name() == "steer").unwrap())
+        .update(&0u32.to_ne_bytes(), &steer, MapFlags::ANY)
+        .unwrap();
+    // a bucket holds 4 hosts: the fifth MAC hashing to a full bucket is refused
+    let key = |m: [u8; 6]| {
+        let mut b = [0u8; 8];
+        b[2..8].copy_from_slice(&m);
+        u64::from_be_bytes(b)
+    };
+    let target = maps.bucket_of(bridge, key(mac(100_000)));
+    let same: Vec<[u8; 6]> = (100_000..20_000_000)
+        .map(mac)
+        .filter(|m| maps.bucket_of(bridge, key(*m)) == target)
+        .take(5)
+        .collect();
+    assert_eq!(same.len(), 5);
+    let placed = (same.iter())
+        .filter(|m| {
+            maps.write_host(&HostWrite::new(bridge, **m, link_a, 0))
+                .is_ok()
+        })
+        .count();
+    assert!(placed <= 4, "{placed} hosts in one bucket");
+    // an entry being rewritten (odd seq) is a miss
+    let hosts =
+        libbpf_rs::MapHandle::try_from(&obj.maps().find(|m| m.name() == "fp_hosts").unwrap())
+            .unwrap();
+    let b = maps.bucket_of(bridge, key(dst));
+    let bk = (b as u32).to_ne_bytes();
+    let mut v = hosts.lookup(&bk, MapFlags::ANY).unwrap().unwrap();
+    let way = (0..4).find(|w| v[w * 32 + 8..w * 32 + 14] == dst).unwrap();
+    let seq = u32::from_ne_bytes(v[way * 32..way * 32 + 4].try_into().unwrap());
+    assert_eq!(seq % 2, 0, "a written entry's seq is even");
+    v[way * 32..way * 32 + 4].copy_from_slice(&(seq + 1).to_ne_bytes());
+    hosts.update(&bk, &v, MapFlags::ANY).unwrap();
+    assert_eq!(run(&mut obj, dst, mac(0)), PASS, "odd seq: a miss");
+    v[way * 32..way * 32 + 4].copy_from_slice(&(seq + 2).to_ne_bytes());
+    hosts.update(&bk, &v, MapFlags::ANY).unwrap();
+    assert_eq!(run(&mut obj, dst, mac(0)), REDIRECT, "even again");
+    // the destination host shows up as a source on link A: marked moved, then unknown
+    assert_eq!(run(&mut obj, mac(0), dst), PASS, "a source on another link");
+    let v = hosts.lookup(&bk, MapFlags::ANY).unwrap().unwrap();
+    assert_eq!(v[way * 32 + 15], 1, "marked moved");
+    assert_eq!(run(&mut obj, dst, mac(0)), PASS, "to a moved host");
+    assert_eq!(run(&mut obj, dst, mac(1)), PASS, "to a moved host");
+}

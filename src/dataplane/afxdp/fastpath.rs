@@ -14,7 +14,7 @@
 //!
 //! The XDP program forwards a frame only if its source is a host learned on the ingress link
 //! and its destination a host learned on another fast-path link of the same bridge; a source
-//! found on another link has its entry removed by the program and goes to the worker, whose
+//! found on another link has its entry marked moved by the program and goes to the worker, whose
 //! bridge then decides (a move, or a loop). See docs/FASTPATH.md.
 
 use super::iface::IfaceCtl;
@@ -32,12 +32,20 @@ use std::sync::Arc;
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"));
 
 /// The maps every copy of the XDP program shares (`bpf/fastpath.h`).
-const SHARED: [&str; 5] = ["fp_port", "fp_fdb", "fp_tx", "fp_count", "fp_slot"];
+const SHARED: [&str; 5] = ["fp_port", "fp_hosts", "fp_tx", "fp_count", "fp_slot"];
 
 /// `struct fp_port` flag: frames may be redirected to this slot.
 const FP_EGRESS: u8 = 2;
 /// Slots in fp_port / fp_tx / fp_count (`FP_MAX_PORTS`).
 const MAX_SLOTS: u32 = 1024;
+/// Buckets in fp_hosts (`FP_BUCKETS`), and hosts per bucket (`FP_WAYS`).
+const BUCKETS: usize = 65536;
+const WAYS: usize = 4;
+/// Bytes of `struct fp_host` and `struct fp_bucket`.
+const HOST_SIZE: usize = 32;
+/// The syscall program that writes a host entry.
+const WRITER: &str = "fp_host_write";
+
 /// How often whether an interface can take redirected frames is looked at again.
 const TARGET_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -45,6 +53,10 @@ const TARGET_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct FastPathMaps {
     obj: Object,
     _links: Vec<Link>,
+    /// fp_host_write (run with BPF_PROG_RUN).
+    writer: std::os::fd::OwnedFd,
+    /// The hash key (`fp_hash` in every XDP object: k1, k2; k2 odd).
+    key: [u64; 2],
 }
 
 /// A BPF error of the fast path's own object (no interface).
@@ -63,10 +75,27 @@ impl FastPathMaps {
             .load()
             .map_err(bpf("loading the fast path's maps and tracepoint programs"))?;
         let mut links = Vec::new();
+        let mut writer = None;
         for p in obj.progs_mut() {
+            if p.name() == WRITER {
+                let fd = p.as_fd().try_clone_to_owned();
+                writer = Some(fd.map_err(|e| AfxdpError::Bpf {
+                    ifname: "fast path".into(),
+                    what: "duplicating the host writer's descriptor".into(),
+                    err: e.to_string(),
+                })?);
+                continue;
+            }
             links.push(p.attach().map_err(bpf("attaching a tracepoint program"))?);
         }
-        Ok(FastPathMaps { obj, _links: links })
+        let writer = writer.expect("fp_host_write in the fast path object");
+        let [k1, k2] = crate::sys::random::u64s::<2>();
+        Ok(FastPathMaps {
+            obj,
+            _links: links,
+            writer,
+            key: [k1, k2 | 1],
+        })
     }
 
     fn map(&self, name: &str) -> Map<'_> {
@@ -76,15 +105,165 @@ impl FastPathMaps {
             .expect("map in the fast path object")
     }
 
-    /// Makes an XDP object's copies of the shared maps these, before it is loaded.
+    /// Makes an XDP object's copies of the shared maps these, and its hash key this one's,
+    /// before it is loaded.
     pub fn reuse_in(&self, open: &mut OpenObject) -> Result<(), libbpf_rs::Error> {
         for mut m in open.maps_mut() {
             let name = m.name().to_string_lossy().into_owned();
             if SHARED.contains(&name.as_str()) {
                 m.reuse_fd(self.map(&name).as_fd())?;
+            } else if name.ends_with(".rodata") {
+                // fp_hash {k1, k2}: the object's only read-only data
+                let v = m
+                    .initial_value_mut()
+                    .filter(|v| v.len() >= 16)
+                    .ok_or_else(|| {
+                        libbpf_rs::Error::from(std::io::Error::other("no fast path hash key"))
+                    })?;
+                v[0..8].copy_from_slice(&self.key[0].to_ne_bytes());
+                v[8..16].copy_from_slice(&self.key[1].to_ne_bytes());
             }
         }
         Ok(())
+    }
+
+    /// The bucket of (bridge, MAC) (`fp_bucket_of` in bpf/xdpgraph.bpf.c); `mac` as the graph
+    /// keeps it (the 6 bytes big-endian in the low 48 bits).
+    pub fn bucket_of(&self, bridge: u32, mac: u64) -> usize {
+        let x = (mac48(mac) ^ ((bridge as u64) << 48) ^ self.key[0]).wrapping_mul(self.key[1]);
+        (x >> 48) as usize & (BUCKETS - 1)
+    }
+
+    /// Writes way `way` of bucket `bucket` (an empty entry: `None`) through fp_host_write.
+    fn write_way(
+        &self,
+        bucket: usize,
+        way: usize,
+        h: Option<&HostWrite>,
+    ) -> Result<(), AfxdpError> {
+        let mut ctx = [0u8; 8 + HOST_SIZE];
+        ctx[0..4].copy_from_slice(&(bucket as u32).to_ne_bytes());
+        ctx[4..8].copy_from_slice(&(way as u32).to_ne_bytes());
+        if let Some(h) = h {
+            let e = &mut ctx[8..];
+            e[4..8].copy_from_slice(&h.bridge.to_ne_bytes());
+            e[8..14].copy_from_slice(&h.mac);
+            e[14] = 1;
+            e[16..20].copy_from_slice(&h.link.to_ne_bytes());
+            e[20..24].copy_from_slice(&h.slot.to_ne_bytes());
+        }
+        let err = |e: String| AfxdpError::Bpf {
+            ifname: "fast path".into(),
+            what: "writing a host (BPF_PROG_RUN fp_host_write)".into(),
+            err: e,
+        };
+        match crate::sys::bpf::run_syscall_prog(self.writer.as_fd(), &mut ctx) {
+            Ok(0) => Ok(()),
+            Ok(r) => Err(err(format!("returned {r}"))),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// Bucket `bucket` of fp_hosts (`WAYS * HOST_SIZE` bytes).
+    fn read_bucket(&self, bucket: usize) -> Option<Vec<u8>> {
+        let key = (bucket as u32).to_ne_bytes();
+        let v = self.map("fp_hosts").lookup(&key, MapFlags::ANY).ok()??;
+        (v.len() >= WAYS * HOST_SIZE).then_some(v)
+    }
+}
+
+/// A MAC as the graph keeps it (big-endian in the low 48 bits) as the XDP program reads it
+/// (its 6 bytes little-endian).
+fn mac48(mac: u64) -> u64 {
+    let b = mac.to_be_bytes();
+    u64::from_le_bytes([b[2], b[3], b[4], b[5], b[6], b[7], 0, 0])
+}
+
+/// What way `way` of a bucket read with [`FastPathMaps::read_bucket`] holds: the host's
+/// `seen` stamp while it is (bridge, mac)'s live entry; `None` once the program has marked it
+/// moved (or it is another host's, or empty).
+fn way_seen(bucket: &[u8], way: usize, bridge: u32, mac: u64) -> Option<u64> {
+    let e = &bucket[way * HOST_SIZE..(way + 1) * HOST_SIZE];
+    let word = u64::from_le_bytes(e[8..16].try_into().unwrap());
+    let live = mac48(mac) | 1 << 48;
+    (u32::from_ne_bytes(e[4..8].try_into().unwrap()) == bridge && word == live)
+        .then(|| u64::from_ne_bytes(e[24..32].try_into().unwrap()))
+}
+
+/// A host entry to write into the fast path's host table (bench and test helper; the daemon
+/// writes through [`FastPath::sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostWrite {
+    pub bridge: u32,
+    pub mac: [u8; 6],
+    pub link: u32,
+    pub slot: u32,
+}
+
+impl HostWrite {
+    pub fn new(bridge: u32, mac: [u8; 6], link: u32, slot: u32) -> HostWrite {
+        HostWrite {
+            bridge,
+            mac,
+            link,
+            slot,
+        }
+    }
+
+    fn mac_u64(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b[2..8].copy_from_slice(&self.mac);
+        u64::from_be_bytes(b)
+    }
+}
+
+impl FastPathMaps {
+    /// Writes one host entry into an empty way of its bucket (bench/xdp_prog.rs; the daemon
+    /// writes through [`FastPath::sync`]).
+    pub fn write_host(&self, h: &HostWrite) -> Result<(), AfxdpError> {
+        let bucket = self.bucket_of(h.bridge, h.mac_u64());
+        let b = self.read_bucket(bucket).unwrap_or_default();
+        let way = (0..WAYS)
+            .find(|w| b.get(w * HOST_SIZE + 14) == Some(&0))
+            .ok_or_else(|| AfxdpError::Bpf {
+                ifname: "fast path".into(),
+                what: "writing a host".into(),
+                err: "bucket full".into(),
+            })?;
+        self.write_way(bucket, way, Some(h))
+    }
+
+    /// Makes `slot` a fast-path port of `bridge`'s link `link` on interface `ifindex`, a
+    /// redirect target, without autosrc (bench/xdp_prog.rs).
+    pub fn bench_port(
+        &self,
+        slot: u32,
+        ifindex: u32,
+        bridge: u32,
+        link: u32,
+    ) -> Result<(), AfxdpError> {
+        let e = PortEntry {
+            bridge,
+            link,
+            mac: [0; 6],
+            autosrc: false,
+            flags: FP_EGRESS,
+        };
+        let (key, idx) = (slot.to_ne_bytes(), ifindex.to_ne_bytes());
+        (self.map("fp_tx").update(&key, &idx, MapFlags::ANY))
+            .and_then(|_| (self.map("fp_port")).update(&key, &e.bytes(ifindex), MapFlags::ANY))
+            .map_err(bpf("writing a port"))
+    }
+
+    /// A `steer` value (`struct steer`): steering on, the fast path for (bridge, link, slot)
+    /// when `fast` (bench/xdp_prog.rs).
+    pub fn bench_steer(&self, fast: bool, bridge: u32, link: u32, slot: u32) -> Vec<u8> {
+        let v: [u32; 4] = if fast {
+            [1 | 2, bridge, link, slot]
+        } else {
+            [1, 0, 0, 0]
+        };
+        v.iter().flat_map(|w| w.to_ne_bytes()).collect()
     }
 }
 
@@ -109,22 +288,6 @@ impl PortEntry {
         v[19] = self.flags;
         v
     }
-}
-
-/// `struct fp_key`.
-fn host_key(bridge: NodeId, mac: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[0..4].copy_from_slice(&bridge.to_ne_bytes());
-    k[4..10].copy_from_slice(&mac.to_be_bytes()[2..8]);
-    k
-}
-
-/// `struct fp_host`: (link, slot), with `seen` zero.
-fn host_value(link: u32, slot: u32) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[0..4].copy_from_slice(&link.to_ne_bytes());
-    v[4..8].copy_from_slice(&slot.to_ne_bytes());
-    v
 }
 
 /// `struct fp_count`, summed over CPUs.
@@ -187,7 +350,10 @@ struct HostEntry {
     /// Its interface.
     ifindex: u32,
     /// Its `seen` when last read.
-    seen: u32,
+    seen: u64,
+    /// Where it is in fp_hosts.
+    bucket: usize,
+    way: usize,
 }
 
 /// An attached AF_XDP interface, as the fast path sees it.
@@ -201,6 +367,8 @@ pub struct FastPath {
     maps: Arc<FastPathMaps>,
     ports: HashMap<u32, Installed>,
     hosts: HashMap<(NodeId, u64), HostEntry>,
+    /// Per fp_hosts bucket, the ways in use (bit i: way i).
+    ways: Vec<u8>,
     /// Interfaces that refused redirected frames: no longer redirect targets (see `flush`).
     refused: HashSet<u32>,
     /// Slots not in use.
@@ -218,6 +386,7 @@ impl FastPath {
             maps,
             ports: HashMap::new(),
             hosts: HashMap::new(),
+            ways: vec![0; BUCKETS],
             refused: HashSet::new(),
             free: (0..MAX_SLOTS).rev().collect(),
             targets: HashMap::new(),
@@ -335,11 +504,11 @@ impl FastPath {
                 Some(((h.bridge, h.mac), (h.link_id, i)))
             })
             .collect();
-        let fdb = self.maps.map("fp_fdb");
+        let (maps, ways) = (&self.maps, &mut self.ways);
         self.hosts.retain(|k, e| {
             let keep = wanted.get(k) == Some(&(e.link, e.ifindex));
             if !keep {
-                let _ = fdb.delete(&host_key(k.0, k.1));
+                clear_way(maps, ways, e);
             }
             keep
         });
@@ -350,22 +519,33 @@ impl FastPath {
             let Some(slot) = self.ports.get(&ifindex).map(|p| p.slot) else {
                 continue;
             };
-            match fdb.update(&host_key(k.0, k.1), &host_value(link, slot), MapFlags::ANY) {
+            let bucket = self.maps.bucket_of(k.0, k.1);
+            let Some(way) = (0..WAYS).find(|w| self.ways[bucket] & (1 << w) == 0) else {
+                if !self.full {
+                    self.full = true;
+                    tracing::warn!(
+                        "fast path: a host table bucket is full ({WAYS} hosts); hosts that \
+                         hash to a full bucket go through the workers"
+                    );
+                }
+                continue;
+            };
+            let mut mac = [0u8; 6];
+            mac.copy_from_slice(&k.1.to_be_bytes()[2..8]);
+            let w = HostWrite::new(k.0, mac, link, slot);
+            match self.maps.write_way(bucket, way, Some(&w)) {
                 Ok(()) => {
+                    self.ways[bucket] |= 1 << way;
                     let e = HostEntry {
                         link,
                         ifindex,
                         seen: 0,
+                        bucket,
+                        way,
                     };
                     self.hosts.insert(k, e);
                 }
-                Err(e) if !self.full => {
-                    self.full = true;
-                    tracing::warn!(
-                        "fast path: host table full ({e}); other hosts go through the workers"
-                    );
-                }
-                Err(_) => {}
+                Err(e) => tracing::warn!("fast path: {e}; the host goes through the workers"),
             }
         }
     }
@@ -425,11 +605,11 @@ impl FastPath {
         let _ = p.ctl.program().set_fast_path(None);
         self.clear_slot(p.slot, ifindex);
         tracing::info!(ifname = %ctl_name(&p.ctl), "fast path off for this interface");
-        let fdb = self.maps.map("fp_fdb");
-        self.hosts.retain(|k, e| {
+        let (maps, ways) = (&self.maps, &mut self.ways);
+        self.hosts.retain(|_, e| {
             let keep = e.ifindex != ifindex;
             if !keep {
-                let _ = fdb.delete(&host_key(k.0, k.1));
+                clear_way(maps, ways, e);
             }
             keep
         });
@@ -516,28 +696,41 @@ impl FastPath {
 
     /// Reads which hosts the fast path saw as sources since the last call, and refreshes them
     /// in their bridges (so that a host active only through the fast path does not age out).
-    /// Host entries the program removed (their host showed up on another link) are forgotten
+    /// Host entries the program marked moved (their host showed up on another link) are forgotten
     /// here, so that the next `sync` adds them again where the bridge then has them.
     pub fn seen(&mut self, graph: &mut Graph) {
-        let fdb = self.maps.map("fp_fdb");
         let mut by_bridge: HashMap<NodeId, Vec<u64>> = HashMap::new();
-        self.hosts.retain(
-            |k, e| match fdb.lookup(&host_key(k.0, k.1), MapFlags::ANY) {
-                Ok(Some(v)) if v.len() >= 12 => {
-                    let seen = u32::from_ne_bytes(v[8..12].try_into().unwrap());
+        let mut buckets: HashMap<usize, Option<Vec<u8>>> = HashMap::new();
+        let (maps, ways) = (&self.maps, &mut self.ways);
+        self.hosts.retain(|k, e| {
+            let b = buckets
+                .entry(e.bucket)
+                .or_insert_with(|| maps.read_bucket(e.bucket));
+            match b.as_deref().and_then(|b| way_seen(b, e.way, k.0, k.1)) {
+                Some(seen) => {
                     if seen != e.seen {
                         e.seen = seen;
                         by_bridge.entry(k.0).or_default().push(k.1);
                     }
                     true
                 }
-                _ => false,
-            },
-        );
+                None => {
+                    // moved (the program marked it): the way is free again
+                    clear_way(maps, ways, e);
+                    false
+                }
+            }
+        });
         for (b, macs) in by_bridge {
             graph.fast_path_seen(b, &macs);
         }
     }
+}
+
+/// Empties a host's way in fp_hosts.
+fn clear_way(maps: &FastPathMaps, ways: &mut [u8], e: &HostEntry) {
+    let _ = maps.write_way(e.bucket, e.way, None);
+    ways[e.bucket] &= !(1 << e.way);
 }
 
 fn same_link(a: &PlanLink, b: &PlanLink) -> bool {

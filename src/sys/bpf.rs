@@ -1,0 +1,56 @@
+//! BPF_PROG_RUN of a syscall program (BPF_PROG_TYPE_SYSCALL) through bpf(2): the program runs
+//! once in the calling thread on a context the caller hands in (and may change).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// `BPF_PROG_TEST_RUN` (a.k.a. BPF_PROG_RUN), the bpf(2) command.
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// The `test` member of `union bpf_attr` (include/uapi/linux/bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct TestAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// Runs the syscall program `prog` once on `ctx` (at most 65535 bytes; the kernel copies it
+/// back, so what the program wrote there is in `ctx` after). Returns the program's return value.
+pub fn run_syscall_prog(prog: BorrowedFd<'_>, ctx: &mut [u8]) -> io::Result<u32> {
+    let mut a = TestAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        ctx_size_in: ctx.len() as u32,
+        ctx_in: ctx.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `a` is a valid bpf_attr prefix of the size passed; the kernel reads ctx.len()
+    // bytes from ctx_in and writes at most that many back there, within `ctx`, which outlives
+    // the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut a as *mut TestAttr,
+            std::mem::size_of::<TestAttr>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(a.retval)
+}
