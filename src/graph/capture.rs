@@ -40,8 +40,9 @@ use std::sync::Arc;
 /// of 1514-byte ones). The control server drains it every 5 ms, every 1 ms while it fills
 /// fast: about 11 Mpps of 64-byte frames, or 690 kpps of 1514-byte ones, per worker before
 /// copies are dropped. A larger ring (4 MiB was the first) holds more but cost the worker
-/// more: it does not stay in the caches (bench/graph.rs: 0.75-0.86x the bridge's throughput
-/// without a capture, against 0.93-1.00x with 1 MiB).
+/// more: it does not stay in the caches (bench/graph.rs, paired runs: 0.75-0.86x the bridge's
+/// throughput without a capture, against 0.93-1.00x with 1 MiB; 0.86x over 5 rounds with the
+/// control server's faster draining, docs/BENCHMARKS.md).
 pub const RING_BYTES: usize = 1 << 20;
 
 /// The largest snap length (libpcap's `MAXIMUM_SNAPLEN`).
