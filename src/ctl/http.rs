@@ -194,6 +194,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn answers_get_and_404() {
         let a = start(Limits::default());
         let r = get(a, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
@@ -204,6 +205,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn idle_connections_do_not_block_others() {
         let a = start(Limits::default());
         let idle: Vec<TcpStream> = (0..64).map(|_| TcpStream::connect(a).unwrap()).collect();
@@ -219,6 +221,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn oversized_and_overflowing_requests_are_refused() {
         let a = start(Limits {
             max_connections: 2,

@@ -430,6 +430,7 @@ mod tests {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn only_a_stale_socket_is_replaced() {
         let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("xg-stale-{}", std::process::id()));
@@ -474,6 +475,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn the_accept_thread_sleeps_until_a_client_comes_and_stops_at_once() {
         let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("xg-idle-{}", std::process::id()));

@@ -204,6 +204,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn names_and_numbers() {
         assert_eq!(Cap::NET_ADMIN.name(), "CAP_NET_ADMIN");
         assert_eq!(Cap::BPF.name(), "CAP_BPF");
@@ -220,6 +221,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn capget_agrees_with_proc() {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let c = current().unwrap();

@@ -54,6 +54,7 @@ mod tests {
     use std::ffi::OsStr;
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn states_reach_the_socket_by_path_and_abstract_name() {
         let dir = std::env::temp_dir().join(format!("xg-notify-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -75,6 +76,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn the_watchdog_interval_is_half_of_ours() {
         let me = std::process::id().to_string();
         assert_eq!(

@@ -165,6 +165,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn groups_by_name_and_number() {
         assert_eq!(group_id("root").unwrap(), Some(0));
         assert_eq!(group_id("4242").unwrap(), Some(4242));
@@ -174,6 +175,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn the_peer_is_this_process() {
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
         let p = peer(a.as_raw_fd()).unwrap();

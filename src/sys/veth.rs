@@ -637,6 +637,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn classify_follows_the_kernel_rule() {
         let napi = RedirectTarget::PeerNapi {
             peer: "eth0".into(),
@@ -671,6 +672,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn attributes_round_trip_and_stop_at_garbage() {
         let mut b = Vec::new();
         push_attr(&mut b, 3, b"ab\0");
@@ -681,6 +683,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn xdp_nest_counts_driver_mode_only() {
         let nest = |mode: u8, drv: Option<u32>| {
             let mut b = Vec::new();
@@ -698,6 +701,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // the OS: sockets, ioctls, /proc
     fn replies_are_matched_by_sequence_and_errors_surface() {
         let msg = |kind: u16, seq: u32, body: &[u8]| {
             let mut m = Vec::new();
