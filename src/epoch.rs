@@ -470,6 +470,9 @@ mod tests {
     }
 
     #[test]
+    // under Miri, crossbeam-epoch frees nothing a collector still holds at its drop
+    // (crossbeam-rs/crossbeam#545; scripts/miri.sh ignores leaks for that reason)
+    #[cfg_attr(miri, ignore)]
     fn retired_values_holding_cells_are_freed_with_the_epoch() {
         // A retired node holds cells of its own epoch: nothing it holds may keep the epoch's
         // collector alive, or dropping the graph would leak it and everything retired.
