@@ -223,7 +223,6 @@ mod tests {
     use super::*;
 
     #[test]
-
     #[cfg_attr(miri, ignore)] // the OS: files
     fn written_atomically_with_the_old_mode() {
         let dir = std::env::temp_dir().join(format!("xg-save-{}", std::process::id()));
@@ -256,7 +255,6 @@ mod tests {
     }
 
     #[test]
-
     #[cfg_attr(miri, ignore)] // the OS: files
     fn save_w_needs_a_boot_script() {
         let mut g = Graph::new(
