@@ -831,6 +831,31 @@ impl Worker {
 }
 
 impl Core {
+    /// A node's view of this worker for one call (`rcv`, `poll` or `input`).
+    #[inline(always)]
+    fn cx<'a>(
+        &'a mut self,
+        sh: &'a Shared,
+        guard: &'a Guard,
+        node: &'a SnapNode,
+        ix: NodeIx,
+        now: u32,
+    ) -> Cx<'a> {
+        Cx {
+            worker: self.id,
+            now,
+            clock: &sh.clock,
+            guard,
+            node,
+            ix,
+            pool: &mut self.pool,
+            outs: &mut self.outs,
+            ports: &mut self.ports,
+            held: &mut self.held,
+            stats: &sh.stats,
+        }
+    }
+
     fn run_burst(
         &mut self,
         sh: &Shared,
@@ -891,19 +916,7 @@ impl Core {
                 continue;
             }
             {
-                let mut cx = Cx {
-                    worker: w,
-                    now,
-                    clock: &sh.clock,
-                    guard,
-                    node,
-                    ix: work.node,
-                    pool: &mut self.pool,
-                    outs: &mut self.outs,
-                    ports: &mut self.ports,
-                    held: &mut self.held,
-                    stats,
-                };
+                let mut cx = self.cx(sh, guard, node, work.node, now);
                 node.core.imp.rcv(&mut cx, work.slot, &mut burst);
                 if !burst.is_empty() {
                     cx.drop_all(&mut burst, DropReason::Unhandled);
@@ -958,19 +971,7 @@ impl Core {
                     continue;
                 }
             };
-            let mut cx = Cx {
-                worker: w,
-                now: secs,
-                clock: &sh.clock,
-                guard,
-                node,
-                ix,
-                pool: &mut self.pool,
-                outs: &mut self.outs,
-                ports: &mut self.ports,
-                held: &mut self.held,
-                stats,
-            };
+            let mut cx = self.cx(sh, guard, node, ix, secs);
             if let Some(t) = node.core.imp.poll(&mut cx, now) {
                 cx.wake_at(t);
             }
@@ -993,19 +994,7 @@ impl Core {
             let Some(node) = snap.node(ix).filter(|n| n.core.is_alive()) else {
                 continue;
             };
-            let mut cx = Cx {
-                worker: w,
-                now,
-                clock: &sh.clock,
-                guard,
-                node,
-                ix,
-                pool: &mut self.pool,
-                outs: &mut self.outs,
-                ports: &mut self.ports,
-                held: &mut self.held,
-                stats,
-            };
+            let mut cx = self.cx(sh, guard, node, ix, now);
             // what the node read (some it may have dropped, counted, rather than sent)
             let got = node.core.imp.input(&mut cx);
             read += got;
