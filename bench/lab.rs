@@ -503,10 +503,11 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
             let h = Helpers::load().unwrap();
             h.set_redirect_target(xdpgraph::sys::netdev::ifindex(&b).unwrap())
                 .unwrap();
-            f._attach.push(
-                h.attach("xdpgraph_redirect", None, &a, XdpMode::Native)
-                    .unwrap(),
-            );
+            // BENCH_REDIRECT_PROG=xdpgraph_redirect_l2: a diagnostic reference that reads the
+            // frame's MACs before it redirects (bpf/bench.bpf.c)
+            let prog = std::env::var("BENCH_REDIRECT_PROG")
+                .unwrap_or_else(|_| "xdpgraph_redirect".into());
+            f._attach.push(h.attach(&prog, None, &a, XdpMode::Native).unwrap());
             f._attach.push(
                 h.attach("xdpgraph_pass", None, &b, XdpMode::Native)
                     .unwrap(),
