@@ -505,9 +505,10 @@ fn setup(cfg: &str, lab: &LabGuard, sender: Sender) -> Fwd {
                 .unwrap();
             // BENCH_REDIRECT_PROG=xdpgraph_redirect_l2: a diagnostic reference that reads the
             // frame's MACs before it redirects (bpf/bench.bpf.c)
-            let prog = std::env::var("BENCH_REDIRECT_PROG")
-                .unwrap_or_else(|_| "xdpgraph_redirect".into());
-            f._attach.push(h.attach(&prog, None, &a, XdpMode::Native).unwrap());
+            let prog =
+                std::env::var("BENCH_REDIRECT_PROG").unwrap_or_else(|_| "xdpgraph_redirect".into());
+            f._attach
+                .push(h.attach(&prog, None, &a, XdpMode::Native).unwrap());
             f._attach.push(
                 h.attach("xdpgraph_pass", None, &b, XdpMode::Native)
                     .unwrap(),
