@@ -458,13 +458,19 @@ impl Pool {
     /// Returns the chunk holding `addr` to the free list.
     #[inline(always)]
     pub fn free_addr(&mut self, addr: u64) {
-        let i = self.index(addr);
+        let (i, base) = if self.chunk_shift != NOT_POW2 {
+            (addr >> self.chunk_shift, addr & !(self.chunk - 1))
+        } else {
+            let i = addr / self.chunk;
+            (i, i * self.chunk)
+        };
+        let i = i as usize;
         let bit = 1u64 << (i % 64);
         match self.in_use.get_mut(i / 64) {
             Some(w) if *w & bit != 0 => *w &= !bit,
             _ => return self.double_free(),
         }
-        self.free.push(self.chunk_of(addr));
+        self.free.push(base);
         if self.free.len() >= self.high {
             self.flush(SOURCE_BATCH);
         }
@@ -501,6 +507,20 @@ impl Pool {
         let len = self.head_len(f);
         &self.region.bytes()[f.addr as usize..f.addr as usize + len]
     }
+    /// The frame's first `N` bytes (of its first segment), or None when it is shorter.
+    #[inline(always)]
+    pub fn head<const N: usize>(&self, f: &Frame) -> Option<&[u8; N]> {
+        if f.is_chained() {
+            return self.data(f).first_chunk::<N>();
+        }
+        if (f.len as usize) < N {
+            return None;
+        }
+        self.region
+            .bytes()
+            .get(f.addr as usize..)?
+            .first_chunk::<N>()
+    }
     /// The frame's bytes, writable; of a chained frame, its first segment.
     #[inline]
     pub fn data_mut(&mut self, f: &Frame) -> &mut [u8] {
@@ -515,12 +535,14 @@ impl Pool {
 
     /// A new frame holding a copy of `bytes`, placed after the headroom (chained over several
     /// chunks when it does not fit one).
-    #[inline]
+    #[inline(always)]
     pub fn frame_from(&mut self, bytes: &[u8]) -> Result<Frame, PoolError> {
         if bytes.len() > self.max_frame() {
             return self.chain_from(bytes);
         }
-        let base = self.alloc().ok_or(PoolError::Exhausted)?;
+        let Some(base) = self.alloc() else {
+            return Err(PoolError::Exhausted);
+        };
         let addr = base + self.headroom as u64;
         self.region.bytes_mut()[addr as usize..addr as usize + bytes.len()].copy_from_slice(bytes);
         Ok(Frame {
@@ -589,9 +611,16 @@ impl Pool {
         }
         let start = f.addr as usize;
         let mem = self.region.bytes_mut();
-        let tpid = u16::from_be_bytes([mem[start + 12], mem[start + 13]]);
-        let tci = Tci(u16::from_be_bytes([mem[start + 14], mem[start + 15]]));
-        mem.copy_within(start..start + 12, start + VLAN_TAG_LEN);
+        let Some(h) = mem.get_mut(start..).and_then(|m| m.first_chunk_mut::<16>()) else {
+            return Err(WireError::Truncated { need, have: 0 }.into());
+        };
+        let tpid = u16::from_be_bytes([h[12], h[13]]);
+        let tci = Tci(u16::from_be_bytes([h[14], h[15]]));
+        // the 12 MAC bytes move up over the tag: through registers, not a memmove call
+        let macs: [u8; 12] = *h.first_chunk::<12>().unwrap_or(&[0; 12]);
+        if let Some(to) = h[VLAN_TAG_LEN..].first_chunk_mut::<12>() {
+            *to = macs;
+        }
         f.addr += VLAN_TAG_LEN as u64;
         f.len -= VLAN_TAG_LEN as u32;
         self.set_head_len(f, head - VLAN_TAG_LEN);

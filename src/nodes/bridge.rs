@@ -21,6 +21,7 @@
 
 use super::hosttable::HostTable;
 use crate::buf::Frame;
+use crate::buf::BURST;
 use crate::epoch::EpochCell;
 use crate::graph::offload::{L2Offload, Offload};
 use crate::graph::{
@@ -28,7 +29,6 @@ use crate::graph::{
     HookState, MsgCx, MsgSpec, NodeType, Slot, TypeInfo, MAX_SLOT,
 };
 use crate::value::Value;
-use crate::buf::BURST;
 use crate::wire::{MacAddr, ETHERNET_HEADER_LEN};
 use std::sync::atomic::{
     AtomicBool, AtomicU32,
@@ -306,7 +306,7 @@ impl Bridge {
             cx.drop_frame(f, reason::LOOP_DROP);
             return act::DONE;
         }
-        let Some(h) = cx.data(&f).first_chunk::<ETHERNET_HEADER_LEN>() else {
+        let Some(h) = cx.head::<ETHERNET_HEADER_LEN>(&f) else {
             cx.count(link, stat::RECV_RUNTS, 1);
             cx.drop_frame(f, reason::RUNT);
             return act::DONE;
@@ -696,9 +696,7 @@ impl NodeType for Bridge {
         }
         let acts = &acts[..frames.len()];
         match acts.first() {
-            Some(&to) if to < act::FLOOD && acts.iter().all(|&a| a == to) => {
-                cx.forward(to, frames)
-            }
+            Some(&to) if to < act::FLOOD && acts.iter().all(|&a| a == to) => cx.forward(to, frames),
             _ => {
                 for (&a, f) in acts.iter().zip(frames.drain()) {
                     match a {

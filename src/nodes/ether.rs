@@ -138,7 +138,8 @@ impl Ether {
         }
         let autosrc = self.autosrc.load(Relaxed);
         // one pass without branches over the burst: any runt, any out-of-band tag?
-        let odd = |f: &Frame| ((f.len as usize) < ETHERNET_HEADER_LEN) as u32 | f.vtag & VTAG_PRESENT;
+        let odd =
+            |f: &Frame| ((f.len as usize) < ETHERNET_HEADER_LEN) as u32 | f.vtag & VTAG_PRESENT;
         let flags = frames.as_slice().iter().fold(0, |a, f| a | odd(f));
         if !autosrc && flags & (1 | VTAG_PRESENT) == 0 {
             return cx.port_tx_burst(self.port, frames);
