@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
-cargo bench --bench graph --no-run 2>/dev/null
-B=$(ls -t target/release/deps/graph-* | grep -v '\.d$' | head -1)
+# the benchmark's own binary (tests/graph.rs builds a graph-* binary too: not the newest file)
+B=$(cargo bench --bench graph --no-run --message-format=json 2>/dev/null |
+    grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+[ -x "$B" ] || { echo "no benchmark binary" >&2; exit 1; }
 N=${N:-200000}
 echo "| topology | epoch: instructions/frame | RwLock baseline: instructions/frame |"
 echo "|---|---:|---:|"

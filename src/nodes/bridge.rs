@@ -242,6 +242,29 @@ fn macs(h: &[u8; ETHERNET_HEADER_LEN]) -> (u64, u64) {
     (d >> 16, s & 0xffff_ffff_ffff)
 }
 
+/// When every frame of `rest` is a whole Ethernet header long and carries `first`'s
+/// destination and source addresses: the sum of their lengths. One pass, one branch per
+/// frame (the length), the addresses compared as two words without a branch.
+#[inline(always)]
+fn same_macs(cx: &Cx<'_>, first: Frame, rest: &[Frame]) -> Option<u64> {
+    let h0 = cx.head::<ETHERNET_HEADER_LEN>(&first)?;
+    let words = |h: &[u8; ETHERNET_HEADER_LEN]| {
+        let a = h.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b));
+        let b = h[8..]
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_ne_bytes(*b));
+        (a, b)
+    };
+    let (a0, b0) = words(h0);
+    let (mut diff, mut octets) = (0u64, 0u64);
+    for f in rest {
+        let (a, b) = words(cx.head::<ETHERNET_HEADER_LEN>(f)?);
+        diff |= (a ^ a0) | (b ^ b0) as u64;
+        octets += f.len as u64;
+    }
+    (diff == 0).then_some(octets)
+}
+
 /// What learning a frame's source decided.
 enum Learned {
     /// Learned or refreshed; true when the host is now on the ingress link (so the same
@@ -365,6 +388,43 @@ impl Bridge {
                 act::DONE
             }
             to => to,
+        }
+    }
+
+    /// Decides a burst and carries it out. Pass 1 decides every frame (learning in frame
+    /// order); pass 2 carries the decisions out in frame order, unless the whole burst goes
+    /// out one link: then it moves on whole. A burst whose frames all carry its first frame's
+    /// two addresses is decided once: the first frame's decision (a known host on another
+    /// link, its source settled on the ingress link) is what every other frame's would be.
+    #[inline(always)]
+    fn switch(&self, cx: &mut Cx<'_>, rx: &mut Ingress<'_>, slot: Slot, frames: &mut BurstBox) {
+        let mut acts = [act::DONE; BURST];
+        let Some((&first, rest)) = frames.as_slice().split_first() else {
+            return;
+        };
+        acts[0] = self.decide(cx, rx, slot, first);
+        let to = acts[0];
+        if to < act::FLOOD && rx.last_src != NO_MAC {
+            if let Some(octets) = same_macs(cx, first, rest) {
+                rx.pkts += rest.len() as u64;
+                rx.octets += octets;
+                return cx.forward(to, frames);
+            }
+        }
+        for (a, f) in acts[1..].iter_mut().zip(rest) {
+            *a = self.decide(cx, rx, slot, *f);
+        }
+        let acts = &acts[..frames.len()];
+        if to < act::FLOOD && acts.iter().all(|&a| a == to) {
+            return cx.forward(to, frames);
+        }
+        let link = rx.link;
+        for (&a, f) in acts.iter().zip(frames.drain()) {
+            match a {
+                act::DONE => {}
+                to if to < act::FLOOD => cx.send(to, f),
+                flood => self.flood(cx, link, f, (flood - act::FLOOD) as u8),
+            }
         }
     }
 
@@ -688,25 +748,7 @@ impl NodeType for Bridge {
             last_dst: NO_MAC,
             last_to: act::FLOOD,
         };
-        // pass 1: decide every frame (learning in frame order); pass 2: carry it out, in
-        // frame order, unless the whole burst goes out one link: then it moves on whole
-        let mut acts = [act::DONE; BURST];
-        for (a, f) in acts.iter_mut().zip(frames.as_slice()) {
-            *a = self.decide(cx, &mut rx, slot, *f);
-        }
-        let acts = &acts[..frames.len()];
-        match acts.first() {
-            Some(&to) if to < act::FLOOD && acts.iter().all(|&a| a == to) => cx.forward(to, frames),
-            _ => {
-                for (&a, f) in acts.iter().zip(frames.drain()) {
-                    match a {
-                        act::DONE => {}
-                        to if to < act::FLOOD => cx.send(to, f),
-                        flood => self.flood(cx, link, f, (flood - act::FLOOD) as u8),
-                    }
-                }
-            }
-        }
+        self.switch(cx, &mut rx, slot, frames);
         cx.count(link, stat::RECV_PACKETS, rx.pkts);
         cx.count(link, stat::RECV_OCTETS, rx.octets);
         if rx.mcast > 0 {
