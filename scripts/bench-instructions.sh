@@ -31,3 +31,11 @@ BENCH_COUNT=$N BENCH_ONLY="capture on link1" BENCH_DESIGN=epoch valgrind --tool=
 ir=$(grep '^summary:' "$out" | awk '{print $2}')
 rm -f "$out"
 echo "| learned unicast, capture (inout) on the busy hook | $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') | — |"
+# The learned bridge with every frame from another source than the one before (16 sources in
+# turn, one destination): each frame is decided on its own (epoch design only).
+out=$(mktemp)
+BENCH_COUNT=$N BENCH_ONLY="16 sources" BENCH_DESIGN=epoch valgrind --tool=callgrind --callgrind-out-file="$out" \
+    --collect-atstart=no --toggle-collect='xdpgraph::graph::worker::Worker::poll' "$B" >/dev/null 2>&1
+ir=$(grep '^summary:' "$out" | awk '{print $2}')
+rm -f "$out"
+echo "| learned unicast, 16 sources in turn | $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') | — |"
