@@ -60,9 +60,11 @@ impl Topo {
     }
 }
 
-/// Builds the topology; returns (source port, sink ports, frame templates (sent in turn), the
-/// capture).
-fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<Vec<u8>>, Option<Arc<Capture>>) {
+/// A built topology: (source port, sink ports, frame templates (sent in turn), the capture).
+type Built = (PortId, Vec<PortId>, Vec<Vec<u8>>, Option<Arc<Capture>>);
+
+/// Builds the topology.
+fn build(g: &mut Graph, t: Topo) -> Built {
     let (src, sinks, template) = build_graph(g, t);
     // BENCH_CAPTURE_RING: bytes of ring per worker (default: the daemon's)
     let ring = (std::env::var("BENCH_CAPTURE_RING").ok())
