@@ -14,11 +14,13 @@ N=${N:-200000}
 TOPOS=("ether→ether" "learned unicast" "ether→vlan→bridge→ether" "tee fan-out" "capture on link1" "16 sources")
 MPPS_TOPOS=("ether→ether" "learned unicast" "16 sources")
 
-# the bench binary of the package in $1 (the same target directory: the path packages differ,
-# so their artifacts do not collide and the dependencies are built once)
+# the bench binary of the package in $1, built in target directory $2 (the reference needs a
+# directory of its own: its artifacts would have the same names as this tree's and overwrite
+# them, and cargo would then take either for the other as up to date)
 bench_bin() {
-    (cd "$1" && CARGO_TARGET_DIR="$TOP/target" nice -n 10 cargo bench -j1 --bench graph --no-run \
-        --message-format=json 2>/dev/null | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+    (cd "$1" && CARGO_TARGET_DIR="$2" nice -n 10 cargo bench -j1 --bench graph --no-run \
+        --message-format=json 2>/dev/null | grep -F '"kind":["bench"],"crate_types":["bin"],"name":"graph"' |
+        grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 }
 
 case "${1:-}" in
@@ -27,10 +29,10 @@ build)
     rm -rf "$D/src" && mkdir -p "$D/src"
     git archive "$ref" | tar -x -C "$D/src"
     cp bench/graph.rs "$D/src/bench/graph.rs"
-    cp "$(bench_bin "$D/src")" "$D/ref-bench"
-    cp "$(bench_bin .)" "$D/new-bench"
+    cp "$(bench_bin "$D/src" "$TOP/$D/target")" "$D/ref-bench"
+    cp "$(bench_bin . "$TOP/target")" "$D/new-bench"
     echo "$ref" >"$D/ref"
-    echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo -dirty)" >"$D/new"
+    echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench/graph.rs build.rs Cargo.toml Cargo.lock || echo -dirty)" >"$D/new"
     echo "built $D/ref-bench ($ref) and $D/new-bench ($(cat "$D/new"))"
     ;;
 run)

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
 # the benchmark's own binary (tests/graph.rs builds a graph-* binary too: not the newest file)
 B=$(cargo bench --bench graph --no-run --message-format=json 2>/dev/null |
+    grep -F '"kind":["bench"],"crate_types":["bin"],"name":"graph"' |
     grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -x "$B" ] || { echo "no benchmark binary" >&2; exit 1; }
 N=${N:-200000}
