@@ -9,7 +9,8 @@
 //! applied under the write lock). Medians of RUNS runs. The learned bridge runs once more with
 //! a capture (`ctl capture`) on its busy hook, drained every 5 ms (1 ms while it fills fast) by the management thread as the
 //! control server's thread would: its throughput against the bridge without one is printed after
-//! the table, with the copies read and dropped.
+//! the table, with the copies read and dropped. The learned bridge also runs with 16 sources
+//! in turn (every frame of a burst from another host: decided frame by frame), epoch design only.
 //!
 //! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5;
 //! BENCH_WORKERS, default 1: with 2, two workers on cores 0 and 1, each with its own generator
