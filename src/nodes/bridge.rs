@@ -20,8 +20,7 @@
 //! write beyond refreshing a host's last-seen second.
 
 use super::hosttable::HostTable;
-use crate::buf::Frame;
-use crate::buf::BURST;
+use crate::buf::{Frame, BURST};
 use crate::epoch::EpochCell;
 use crate::graph::offload::{L2Offload, Offload};
 use crate::graph::{
