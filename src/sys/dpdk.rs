@@ -69,6 +69,9 @@ struct XgInfo {
     driver: [c_char; 64],
 }
 
+/// What the shim's `xg_tx` returns when a frame is longer than it may send (`XG_TX_TOO_BIG`).
+const TX_TOO_BIG: u16 = u16::MAX;
+
 /// What one RX burst refused, copied or chained (the shim's `struct xg_rx_counts`).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -118,7 +121,14 @@ extern "C" {
         vtag_present: u32,
         counts: *mut RxCounts,
     ) -> u16;
-    fn xg_tx(a: *const XgArea, port: u16, q: u16, frames: *const Frame, n: u16) -> u16;
+    fn xg_tx(
+        a: *const XgArea,
+        port: u16,
+        q: u16,
+        frames: *const Frame,
+        n: u16,
+        max_len: u32,
+    ) -> u16;
     fn xg_eth_next(after: c_int) -> c_int;
     fn xg_eth_name(port: u16, buf: *mut c_char, len: usize) -> c_int;
     fn xg_eth_info(port: u16, out: *mut XgInfo) -> c_int;
@@ -404,14 +414,16 @@ impl Area {
 
     /// Transmits up to 64 of `frames` on `port` queue `q`; returns how many the driver took
     /// (the first ones; the rest stay the caller's). A chained frame leaves as an mbuf chain.
+    /// `None`, with nothing sent, when one of those frames is longer than `max_len`.
     #[inline]
-    pub fn tx(&self, port: u16, q: u16, frames: &[Frame]) -> usize {
+    pub fn tx(&self, port: u16, q: u16, frames: &[Frame], max_len: u32) -> Option<usize> {
         let n = frames.len().min(64);
         // SAFETY: `frames` has n readable entries of the shim's `struct xg_frame` layout; every
         // address is a frame of this area owned by the caller (from the graph), at or above
         // BUF_START in its chunk, and a chained frame's links (the pool's) name segments of
         // this area; the driver takes ownership of those it accepts (every chunk of a chain).
-        unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16) as usize }
+        let sent = unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16, max_len) };
+        (sent != TX_TOO_BIG).then_some(sent as usize)
     }
 
     /// Takes up to `out.len()` (≤ 256) free chunks from the mempool (all or none).

@@ -149,13 +149,18 @@ impl Port for DpdkPort {
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
-        let max = self.stats.tx_max_len.load(Relaxed);
-        if max != 0 && frames.as_slice().iter().any(|f| f.len > max) {
-            self.drop_too_big(pool, frames, max);
-        }
+        // 0: no limit; the shim checks every length as it converts (a frame too long: nothing
+        // sent, those dropped here, the rest sent again)
+        let max = match self.stats.tx_max_len.load(Relaxed) {
+            0 => u32::MAX,
+            m => m,
+        };
         while !frames.is_empty() {
             let n = frames.len().min(64);
-            let sent = self.area.tx(self.eth, self.txq, frames.as_slice());
+            let Some(sent) = self.area.tx(self.eth, self.txq, frames.as_slice(), max) else {
+                self.drop_too_big(pool, frames, max);
+                continue;
+            };
             frames.consume_front(sent);
             if sent < n {
                 return; // the queue is full: the worker drops and counts the rest
