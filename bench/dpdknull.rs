@@ -14,7 +14,8 @@
 //! defaults: 64-byte frames, no copy), the same memory (hugepages `--in-memory` when some are
 //! free, else `--no-huge`), forwarding on core 0 (xdpgraph's one worker, testpmd's one
 //! forwarding lcore), the rest on core 1 (xdpgraph's management thread, testpmd's main lcore),
-//! each with its default burst (xdpgraph 64, testpmd 32). Both are counted the same way: the
+//! with the same burst (xdpgraph's 64; testpmd gets `--burst=64`, its default being 32). Both
+//! are counted the same way: the
 //! devices' TX counters (`rte_eth_stats.opackets`) of both devices, over the run (xdpgraph:
 //! `getstats` before and after; testpmd: its once-a-second `Tx-pps`, from the same counters,
 //! the first report left out). Rounds alternate the forwarders, in a rotating order; the
@@ -23,7 +24,10 @@
 use super::*;
 
 /// The rows: (name, xdpgraph topology, testpmd forwarding mode).
-pub const PAIRS: &[(&str, &str, &str)] = &[("cross-connect", "xconnect", "io"), ("bridge", "bridge", "mac")];
+pub const PAIRS: &[(&str, &str, &str)] = &[
+    ("cross-connect", "xconnect", "io"),
+    ("bridge", "bridge", "mac"),
+];
 
 fn vdevs() -> Vec<String> {
     vec!["net_null0".to_string(), "net_null1".to_string()]
@@ -35,6 +39,7 @@ fn testpmd_rate(mode: &str, secs: f64) -> f64 {
     use std::process::{Command, Stdio};
     let mut c = testpmd(&format!("tpn{}", std::process::id()), &vdevs(), mode)
         .args(["--stats-period", "1"])
+        .arg(format!("--burst={}", xdpgraph::buf::BURST))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -124,8 +129,8 @@ pub fn run(runs: usize, secs: f64) -> String {
         "Measured {} with `sudo BENCH_ONLY=dpdknull ./bench/e2e.sh` (or a full run): {runs} \
          rounds, {secs} s per run, {memory}. Two `net_null` devices, both directions, 64-byte \
          frames; forwarding on core 0 (xdpgraph's worker, testpmd's forwarding lcore), the \
-         rest on core 1 (xdpgraph's management thread, testpmd's main lcore); both counted by \
-         the devices' TX counters.\n\n\
+         rest on core 1 (xdpgraph's management thread, testpmd's main lcore); bursts of {} for \
+         both (testpmd `--burst`); both counted by the devices' TX counters.\n\n\
          | xdpgraph | Mpps (runs) | median | testpmd | Mpps (runs) | median | ratio (per-round median, range) |\n\
          |---|---|---:|---|---|---:|---:|\n",
         std::process::Command::new("date")
@@ -134,6 +139,7 @@ pub fn run(runs: usize, secs: f64) -> String {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default(),
+        xdpgraph::buf::BURST,
     );
     for (p, (name, _, mode)) in PAIRS.iter().enumerate() {
         let [x, t] = &rate[p];

@@ -163,7 +163,12 @@ fn testpmd(file_prefix: &str, vdevs: &[String], mode: &str) -> std::process::Com
     for v in vdevs {
         c.arg("--vdev").arg(v);
     }
-    c.args(["--", &format!("--forward-mode={mode}"), "--auto-start", "--nb-cores=1"]);
+    c.args([
+        "--",
+        &format!("--forward-mode={mode}"),
+        "--auto-start",
+        "--nb-cores=1",
+    ]);
     if let Some(d) = dpdk_desc() {
         c.arg(format!("--rxd={d}")).arg(format!("--txd={d}"));
     }

@@ -830,6 +830,7 @@ fn daemon_with_dpdk_devices() {
     assert!(ok);
     let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(j["reply"]["tx_packets"].as_u64().unwrap() > 1000, "{j}");
+    worker_core_is_the_workers_alone(child.id());
     // hot-plug a third device through ctl, then detach it
     assert!(ctl(&sock, &["attach", "net_null7"]).0);
     assert!(ctl(&sock, &["show", "net_null7:"]).0);
@@ -851,6 +852,80 @@ fn daemon_with_dpdk_devices() {
     assert!(st.success(), "{log}");
     assert!(log.contains("every frame back in its pool"), "{log}");
     assert_no_runtime_dir(child.id());
+}
+
+/// The threads of process `pid`: (thread id, name, allowed CPUs, CPU ticks used so far).
+fn threads(pid: u32) -> Vec<(String, String, Vec<usize>, u64)> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let p = t.path();
+        let (Ok(status), Ok(stat)) = (
+            std::fs::read_to_string(p.join("status")),
+            std::fs::read_to_string(p.join("stat")),
+        ) else {
+            continue; // gone meanwhile
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let cpus = field("Cpus_allowed_list:")
+            .split(',')
+            .flat_map(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()
+            })
+            .collect();
+        // utime and stime: fields 14 and 15, counted after the parenthesised name
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        let tid = t.file_name().to_string_lossy().into_owned();
+        v.push((tid, field("Name:"), cpus, ticks));
+    }
+    v
+}
+
+/// Issue 16, part 3, for DPDK: while the worker on core 0 forwards, no other thread of the
+/// daemon (the management and ctl threads, the EAL's interrupt and telemetry threads) may run on
+/// core 0, and none of them polls (each uses under 5% of a CPU).
+fn worker_core_is_the_workers_alone(pid: u32) {
+    if xdpgraph::sys::cpu::online_cores() < 2 {
+        eprintln!("one CPU: the placement check needs a second one; skipped");
+        return;
+    }
+    let before = threads(pid);
+    let secs = 1.0;
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let after = threads(pid);
+    let hz = 100.0; // USER_HZ
+    for (tid, name, cpus, ticks) in &after {
+        let was = before.iter().find(|t| &t.0 == tid).map_or(0, |t| t.3);
+        let share = (ticks - was.min(*ticks)) as f64 / hz / secs;
+        if name.starts_with("xdpgraph-w") {
+            assert_eq!(cpus, &vec![0], "the worker's CPUs");
+            continue;
+        }
+        assert!(
+            !cpus.contains(&0),
+            "thread {name} may run on the worker's core: {cpus:?}"
+        );
+        assert!(
+            share < 0.05,
+            "thread {name} used {share:.2} of a CPU while the worker forwarded"
+        );
+    }
 }
 
 /// Where the EAL of process `pid` kept its runtime files (the default `--file-prefix`).
