@@ -193,6 +193,72 @@ fn bridge_over_dpdk_ring_ports() {
     shutdown_all_home(dp, r);
 }
 
+/// Hook counter `name` of `node`'s hook `hook`.
+fn hook_stat(dp: &Dataplane, node: &str, hook: &str, name: &str) -> u64 {
+    let s = dp.graph_ref().node_stats(&format!("{node}:")).unwrap();
+    let h = s.hooks.iter().find(|h| h.0 == hook).unwrap();
+    h.1.iter().find(|c| c.0 == name).unwrap().1
+}
+
+/// Two DPDK ports joined `lower`↔`lower`, without autosrc: the worker hands the mbufs from one
+/// device to the other (graph::worker::direct), counted as the graph counts; a frame the ether
+/// node would not send as it is (a runt) takes the graph's way, and so does every frame once
+/// autosrc is on.
+#[test]
+fn cross_connect_hands_mbufs_port_to_port() {
+    let _g = setup();
+    let r: Vec<RingPort> = (0..2)
+        .map(|_| RingPort::new(&uniq("x"), 1).unwrap())
+        .collect();
+    let n: Vec<String> = r.iter().map(RingPort::device).collect();
+    let mut dp = start(vec![0]);
+    setautosrc0(&mut dp, &n[0]);
+    setautosrc0(&mut dp, &n[1]);
+    let (a, b) = (format!("{}:", n[0]), format!("{}:", n[1]));
+    dp.graph().connect(&a, &b, "lower", "lower").unwrap();
+    let burst: Vec<_> = (0..300).map(|i| frame(mac(2), mac(1), i)).collect();
+    for f in &burst {
+        assert!(r[0].inject(0, f));
+    }
+    assert_eq!(
+        take(&r[1], 1, 300),
+        burst,
+        "all of them, in order, unchanged"
+    );
+    // the ring's mbufs went through as they were: none copied into the frame area
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 0);
+    assert_eq!(hook_stat(&dp, &n[0], "lower", "outFrames"), 300);
+    assert_eq!(hook_stat(&dp, &n[0], "lower", "outOctets"), 300 * 64);
+    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 300);
+    assert_eq!(stat(&mut dp, &n[1], "tx_packets"), 300);
+    // a runt: its burst takes the graph's way (copied in from the ring's mempool), dropped
+    assert!(r[0].inject(0, &frame(mac(2), mac(1), 0)[..10]));
+    assert!(take(&r[1], 1, 1).is_empty());
+    let drops = || dp.graph_ref().drops_named("runt");
+    let t = Instant::now();
+    while drops() == 0 && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(drops(), 1);
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 1);
+    // autosrc on the way out: the graph's way, the source rewritten
+    dp.graph()
+        .msg(&b, "setautosrc", Some(&Value::Int(1)))
+        .unwrap();
+    assert!(r[0].inject(0, &burst[0]));
+    let got = take(&r[1], 1, 1);
+    assert_eq!(got.len(), 1);
+    let enaddr = dp.graph().msg(&b, "getenaddr", None).unwrap().unwrap();
+    assert_eq!(
+        Value::Mac(MacAddr::from_bytes(&got[0][6..12])),
+        enaddr,
+        "source rewritten"
+    );
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 2);
+    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 302);
+    shutdown_all_home(dp, r);
+}
+
 #[test]
 fn vlan_tee_and_two_workers_over_dpdk() {
     let _g = setup();

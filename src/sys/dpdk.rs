@@ -86,6 +86,18 @@ pub struct RxCounts {
     pub chained: u32,
 }
 
+/// What a direct cross-connect burst handed on (the shim's `struct xg_fwd`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Forwarded {
+    /// Octets of the frames received and handed on.
+    pub octets: u64,
+    /// Frames received and handed on (0 when the burst was converted instead).
+    pub rx: u32,
+    /// Of those, the frames the driver took; the rest were freed (TX ring full).
+    pub sent: u32,
+}
+
 impl RxCounts {
     pub fn any(&self) -> bool {
         self.too_many_segs | self.copied | self.nobuf | self.chained != 0
@@ -120,6 +132,18 @@ extern "C" {
         n: u16,
         vtag_present: u32,
         counts: *mut RxCounts,
+    ) -> u16;
+    fn xg_fwd(
+        a: *const XgArea,
+        rport: u16,
+        rq: u16,
+        tport: u16,
+        tq: u16,
+        max_len: u32,
+        out: *mut Frame,
+        vtag_present: u32,
+        counts: *mut RxCounts,
+        fwd: *mut Forwarded,
     ) -> u16;
     fn xg_tx(
         a: *const XgArea,
@@ -410,6 +434,42 @@ impl Area {
             )
         };
         (got as usize, c)
+    }
+
+    /// A direct cross-connect burst: receives up to 64 frames on `rport` queue `rq` and hands
+    /// their mbufs untouched to `tport` queue `tq` (no conversion; mbufs the driver refuses are
+    /// freed). When a frame of the burst is one the graph would not pass on unchanged (shorter
+    /// than an Ethernet header, longer than `max_len`, with a VLAN tag the device stripped),
+    /// nothing is handed on: the burst is converted into `out` as [`Area::rx`] does and the
+    /// first value says how many frames it holds.
+    #[inline]
+    pub fn forward(
+        &self,
+        (rport, rq): (u16, u16),
+        (tport, tq): (u16, u16),
+        max_len: u32,
+        out: &mut [Frame],
+    ) -> (usize, RxCounts, Forwarded) {
+        let (mut c, mut f) = (RxCounts::default(), Forwarded::default());
+        assert!(out.len() >= 64, "a direct burst may need 64 frames of room");
+        // SAFETY: as for `rx` (the shim converts at most 64 mbufs into `out`, which has room
+        // for them), and `f` is the shim's `struct xg_fwd` ({u64, u32, u32}). The mbufs handed
+        // on are the driver's from reception to transmission: no frame of ours is involved.
+        let got = unsafe {
+            xg_fwd(
+                &self.a,
+                rport,
+                rq,
+                tport,
+                tq,
+                max_len,
+                out.as_mut_ptr(),
+                VTAG_PRESENT,
+                &mut c,
+                &mut f,
+            )
+        };
+        (got as usize, c, f)
     }
 
     /// Transmits up to 64 of `frames` on `port` queue `q`; returns how many the driver took

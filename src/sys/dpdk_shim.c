@@ -455,6 +455,10 @@ static __attribute__((noinline)) int rx_slow(const struct xg_area *a, struct rte
 	return 1;
 }
 
+static inline uint16_t rx_convert(const struct xg_area *a, struct rte_mbuf **ms, uint16_t got,
+				  struct xg_frame *out, uint32_t vtag_present,
+				  struct xg_rx_counts *c);
+
 // Receives up to n (<= 64) frames straight into `out`; returns how many it wrote. A frame in
 // an mbuf of the area, one segment, is the common case and costs nothing more. A chain of the
 // area's mbufs (a jumbo frame from a driver with RX scatter) becomes a chained frame in place;
@@ -467,6 +471,13 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 	if (n > 64)
 		n = 64;
 	uint16_t got = rte_eth_rx_burst(port, q, ms, n);
+	return rx_convert(a, ms, got, out, vtag_present, c);
+}
+
+// Turns `got` received mbufs into frames in `out` (xg_rx's conversion); returns how many.
+static inline uint16_t rx_convert(const struct xg_area *a, struct rte_mbuf **ms, uint16_t got,
+				  struct xg_frame *out, uint32_t vtag_present,
+				  struct xg_rx_counts *c) {
 	uint16_t k = 0;
 	const struct rte_mempool *mp = a->mp;
 	const uint8_t *base = a->base;
@@ -496,6 +507,46 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 		k++;
 	}
 	return k;
+}
+
+// What xg_fwd forwarded (the shim's struct xg_fwd; crate::sys::dpdk::Forwarded mirrors it).
+struct xg_fwd {
+	uint64_t octets; // of the frames received and handed on
+	uint32_t rx;     // frames received and handed on (0 when they were converted instead)
+	uint32_t sent;   // of those, taken by the driver; the rest were freed (TX ring full)
+};
+
+// A direct cross-connect: receives a burst on rport/rq and hands the mbufs, untouched, to
+// tport/tq, as testpmd's io forwarding does (no conversion to frames and back). Only for frames
+// the graph would pass on unchanged: a frame shorter than an Ethernet header, longer than
+// max_len or with a VLAN tag the device stripped makes the whole burst take the graph's way,
+// converted into `out` as xg_rx does (the return value: how many; *f then says 0 forwarded).
+// Mbufs the driver does not take are freed (f->rx - f->sent, counted by the caller).
+uint16_t xg_fwd(const struct xg_area *a, uint16_t rport, uint16_t rq, uint16_t tport,
+		uint16_t tq, uint32_t max_len, struct xg_frame *out, uint32_t vtag_present,
+		struct xg_rx_counts *c, struct xg_fwd *f) {
+	struct rte_mbuf *ms[64];
+	f->octets = 0;
+	f->rx = f->sent = 0;
+	uint16_t got = rte_eth_rx_burst(rport, rq, ms, 64);
+	if (!got)
+		return 0;
+	uint64_t octets = 0;
+	for (uint16_t i = 0; i < got; i++) {
+		const struct rte_mbuf *m = ms[i];
+		uint32_t len = m->pkt_len;
+		if (unlikely(len < RTE_ETHER_HDR_LEN || len > max_len ||
+			     (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)))
+			return rx_convert(a, ms, got, out, vtag_present, c);
+		octets += len;
+	}
+	uint16_t sent = rte_eth_tx_burst(tport, tq, ms, got);
+	for (uint16_t i = sent; i < got; i++)
+		rte_pktmbuf_free(ms[i]);
+	f->octets = octets;
+	f->rx = got;
+	f->sent = sent;
+	return 0;
 }
 
 // Makes the mbuf chain of a chained frame from its links; returns its first mbuf.

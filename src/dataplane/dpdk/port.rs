@@ -22,7 +22,7 @@
 //! `set_steering` only records the wish.
 
 use crate::buf::{Burst, Pool};
-use crate::port::{Port, PortCtl, PortDrop, PortId};
+use crate::port::{Forwarded, Port, PortCtl, PortDrop, PortId};
 use crate::sys::dpdk::{self as sys, Area};
 use crate::wire::MacAddr;
 use std::any::Any;
@@ -146,6 +146,36 @@ impl Port for DpdkPort {
             }
         }
         self.next = (self.next + 1) % nq.max(1);
+    }
+
+    fn can_forward(&self) -> bool {
+        true
+    }
+
+    fn forward(&mut self, to: &mut dyn Port, out: &mut Burst) -> Option<Forwarded> {
+        let to = to.as_any().downcast_ref::<DpdkPort>()?;
+        let nq = self.rxq.len();
+        if nq == 0 {
+            return Some(Forwarded::default());
+        }
+        let q = self.rxq[self.next % nq];
+        self.next = (self.next + 1) % nq;
+        let max = match to.stats.tx_max_len.load(Relaxed) {
+            0 => u32::MAX,
+            m => m,
+        };
+        let (got, c, f) = self
+            .area
+            .forward((self.eth, q), (to.eth, to.txq), max, out.spare_mut());
+        out.grow(got);
+        if c.any() {
+            self.count_rx(c);
+        }
+        Some(Forwarded {
+            frames: f.rx as u64,
+            octets: f.octets,
+            sent: f.sent as u64,
+        })
     }
 
     fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
