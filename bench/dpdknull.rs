@@ -3,7 +3,8 @@
 //! for every frame received and frees every frame sent), xdpgraph against `dpdk-testpmd`:
 //!
 //! * cross-connect: the two devices' ether nodes joined `lower`↔`lower`, against testpmd's
-//!   `--forward-mode=io` (each burst received handed to `tx_burst` untouched);
+//!   `--forward-mode=io` (each burst received handed to `tx_burst` untouched; xdpgraph does
+//!   the same here: its direct cross-connect, docs/DPDK.md);
 //! * bridge: both devices on one bridge, against testpmd's `--forward-mode=mac` (each frame's
 //!   Ethernet addresses rewritten). net_null's frames all carry 00:00:00:00:00:00 as both
 //!   addresses (it never writes the data), so a learning link would see the same host on both
@@ -130,7 +131,8 @@ pub fn run(runs: usize, secs: f64) -> String {
          rounds, {secs} s per run, {memory}. Two `net_null` devices, both directions, 64-byte \
          frames; forwarding on core 0 (xdpgraph's worker, testpmd's forwarding lcore), the \
          rest on core 1 (xdpgraph's management thread, testpmd's main lcore); bursts of {} for \
-         both (testpmd `--burst`); both counted by the devices' TX counters.\n\n\
+         both (testpmd `--burst`); both counted by the devices' TX counters. xdpgraph's \
+         cross-connect is its direct one (mbufs handed from device to device, docs/DPDK.md).\n\n\
          | xdpgraph | Mpps (runs) | median | testpmd | Mpps (runs) | median | ratio (per-round median, range) |\n\
          |---|---|---:|---|---|---:|---:|\n",
         std::process::Command::new("date")
