@@ -231,6 +231,12 @@ fn cross_connect_hands_mbufs_port_to_port() {
     assert_eq!(hook_stat(&dp, &n[0], "lower", "outOctets"), 300 * 64);
     assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 300);
     assert_eq!(stat(&mut dp, &n[1], "tx_packets"), 300);
+    // a jumbo frame (an mbuf chain of the ring's mempool) goes through as the chain it is
+    let big = jumbo(mac(2), mac(1), 7, 9000);
+    assert!(r[0].inject(0, &big));
+    assert_eq!(take(&r[1], 1, 1), vec![big]);
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 0);
+    assert_eq!(stat(&mut dp, &n[0], "rx_chained"), 0);
     // a runt: its burst takes the graph's way (copied in from the ring's mempool), dropped
     assert!(r[0].inject(0, &frame(mac(2), mac(1), 0)[..10]));
     assert!(take(&r[1], 1, 1).is_empty());
@@ -255,7 +261,7 @@ fn cross_connect_hands_mbufs_port_to_port() {
         "source rewritten"
     );
     assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 2);
-    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 302);
+    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 303);
     shutdown_all_home(dp, r);
 }
 
@@ -443,14 +449,13 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     let g = dp.graph();
     g.connect(&format!("{null}:"), "brj:", "lower", "link3")
         .unwrap();
-    // port 3's frames go straight out of port 4
-    g.connect(
-        &format!("{}:", names[3]),
-        &format!("{}:", names[4]),
-        "lower",
-        "lower",
-    )
-    .unwrap();
+    // port 3's frames go out of port 4 through a tee: the graph's way (joined directly, the
+    // ports would hand the chains on as they are, without making frames of them)
+    g.mkpeer(&format!("{}:", names[3]), "tee", "lower", "left")
+        .unwrap();
+    g.name(&format!("{}:lower", names[3]), "tj").unwrap();
+    g.connect(&format!("{}:", names[4]), "tj:", "lower", "right")
+        .unwrap();
     assert_eq!(stat(&mut dp, &names[0], "mtu"), 9000);
     let chained = JUMBO_SIZES.iter().filter(|&&n| n > 3648).count() as i128;
     // flooded: from port 0 to ports 1 and 2
