@@ -903,7 +903,8 @@ fn daemon_with_dpdk_devices() {
     assert!(j["reply"]["tx_packets"].as_u64().unwrap() > 1000, "{j}");
     worker_core_is_the_workers_alone(child.id());
     // hot-plug a third device through ctl, then detach it
-    assert!(ctl(&sock, &["attach", "net_null7"]).0);
+    let (ok, _, err) = ctl(&sock, &["attach", "net_null7"]);
+    assert!(ok, "ctl attach net_null7: {err}");
     assert!(ctl(&sock, &["show", "net_null7:"]).0);
     assert!(ctl(&sock, &["detach", "net_null7"]).0);
     assert!(!ctl(&sock, &["show", "net_null7:"]).0);
