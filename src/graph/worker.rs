@@ -28,6 +28,8 @@
 //! leaves at the worker's first loop at or after its time: within a loop when busy, within the
 //! sleep's overshoot (timer slack, ~50 µs) when idle; the resolution is the graph clock's (ns).
 
+mod direct;
+
 use super::capture::{CaptureWriter, Dir};
 use super::held::{Held, HeldFrames};
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
@@ -809,6 +811,11 @@ impl Worker {
     }
 
     fn rx_one(&mut self, i: usize, host: bool) -> usize {
+        if !host {
+            if let Some(n) = self.rx_direct(i) {
+                return n;
+            }
+        }
         let c = &mut self.core;
         let Some(mut b) = c.outs.take() else {
             return 0;

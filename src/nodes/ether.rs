@@ -372,4 +372,10 @@ impl PortOffload for Ether {
             .load(Relaxed)
             .then(|| MacAddr::from_u64(self.mac.load(Relaxed)))
     }
+    fn port_lower(&self) -> (PortId, Slot) {
+        (self.port, LOWER)
+    }
+    fn port_up(&self) -> bool {
+        self.ctl.is_up()
+    }
 }
