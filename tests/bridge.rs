@@ -527,3 +527,47 @@ fn a_burst_of_one_flow_is_decided_once_and_any_odd_frame_is_decided_alone() {
     let (i, o) = l.balance();
     assert_eq!(i, o, "every frame accounted for");
 }
+
+/// The vector path for floods: a burst of one flow whose flood reaches one link only (a
+/// bridge of two links, or two uplinks) moves on whole, counted as frame by frame would; with a
+/// third link the same burst is copied to both, in order.
+#[test]
+fn a_flooded_burst_of_one_flow_to_one_link_moves_whole_with_the_same_counters() {
+    let mut l = bridged(2);
+    // broadcast from host 1 (learned on link0 by the burst's first frame)
+    l.send(0, &vec![bcast(1); 64]);
+    assert_eq!(l.tx(1), vec![bcast(1); 64]);
+    assert_eq!(stat(&mut l, 0, "recvPackets"), 64);
+    assert_eq!(stat(&mut l, 0, "recvBroadcasts"), 64);
+    assert_eq!(stat(&mut l, 1, "xmitBroadcasts"), 64);
+    assert_eq!(stat(&mut l, 1, "xmitPackets"), 64);
+    // unknown unicast: 64 unknowns
+    l.send(0, &vec![eth(9, 1); 64]);
+    assert_eq!(counts(&mut l), vec![0, 64]);
+    assert_eq!(stat(&mut l, 0, "recvUnknown"), 64);
+    let (lb, le) = (bcast(1).len() as u64, eth(9, 1).len() as u64);
+    assert_eq!(stat(&mut l, 0, "recvOctets"), 64 * lb + 64 * le);
+    // a different frame at the end: frame by frame, in order
+    let mut b = vec![eth(9, 1); 63];
+    b.push(eth(8, 1));
+    l.send(0, &b);
+    assert_eq!(l.tx(1), b);
+    assert_eq!(stat(&mut l, 0, "recvUnknown"), 128);
+    // three links: copies to both
+    let mut l = bridged(3);
+    l.send(0, &vec![bcast(1); 64]);
+    assert_eq!(counts(&mut l), vec![0, 64, 64]);
+    assert_eq!(stat(&mut l, 2, "xmitBroadcasts"), 64);
+    // two uplinks (they never learn): every frame of a one-flow burst to the other
+    let mut l = Lab::new(2);
+    l.graph.mkpeer("p0:", "bridge", "lower", "uplink1").unwrap();
+    l.graph.name("p0:lower", "br0").unwrap();
+    l.graph.connect("p1:", "br0:", "lower", "uplink2").unwrap();
+    l.send(0, &vec![eth(9, 1); 64]);
+    l.send(1, &vec![eth(1, 9); 64]);
+    assert_eq!(counts(&mut l), vec![64, 64]);
+    assert!(table(&mut l).is_empty());
+    assert_eq!(stat(&mut l, -1, "recvUnknown"), 64);
+    let (i, o) = l.balance();
+    assert_eq!(i, o, "every frame accounted for");
+}

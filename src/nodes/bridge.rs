@@ -416,6 +416,26 @@ impl Bridge {
                 return cx.forward(to, frames);
             }
         }
+        // a flood that reaches one link only (two links, or uplinks): a burst of one flow
+        // moves on whole too (its source settled, or an uplink's that is never learned:
+        // every later frame's decision is the first's)
+        if (act::FLOOD..act::DONE).contains(&to) && (rx.last_src != NO_MAC || !rx.learn) {
+            let manycast = (to - act::FLOOD) as u8;
+            if let Some(out) = Self::only_flood_link(cx, rx.link, manycast) {
+                if let Some(octets) = same_macs(cx, first, rest) {
+                    let n = rest.len() as u64;
+                    rx.pkts += n;
+                    rx.octets += octets;
+                    match manycast {
+                        0 => rx.unknown += n,
+                        1 => rx.mcast += n,
+                        _ => rx.bcast += n,
+                    }
+                    count_manycast(cx, out, manycast, n + 1);
+                    return cx.forward(out.slot, frames);
+                }
+            }
+        }
         for (a, f) in acts[1..].iter_mut().zip(rest) {
             *a = self.decide(cx, rx, slot, *f);
         }
@@ -494,6 +514,23 @@ impl Bridge {
         timeout > 0
     }
 
+    /// The one link a flood from `from` reaches (manycast as in [`Bridge::flood`]), when it
+    /// reaches exactly one.
+    #[inline(always)]
+    fn only_flood_link<'a>(cx: &Cx<'a>, from: &HookState, manycast: u8) -> Option<&'a HookState> {
+        let mut only = None;
+        for h in cx.hooks() {
+            if h.slot == from.slot || (manycast == 0 && h.tag & SEND_UNKNOWN == 0) {
+                continue;
+            }
+            if only.is_some() {
+                return None;
+            }
+            only = Some(h);
+        }
+        only
+    }
+
     /// Floods `f` from `from` (manycast: 0 unknown unicast, 1 multicast, 2 broadcast).
     fn flood(&self, cx: &mut Cx<'_>, from: &HookState, f: Frame, manycast: u8) {
         let mut first: Option<&HookState> = None;
@@ -513,7 +550,7 @@ impl Bridge {
             }
             match cx.copy(&f) {
                 Some(c) => {
-                    count_manycast(cx, h, manycast);
+                    count_manycast(cx, h, manycast, 1);
                     cx.send(h.slot, c);
                 }
                 None => {
@@ -524,7 +561,7 @@ impl Bridge {
         }
         match first {
             Some(h) => {
-                count_manycast(cx, h, manycast);
+                count_manycast(cx, h, manycast, 1);
                 cx.send(h.slot, f);
             }
             None => cx.drop_frame(f, reason::NO_DESTINATION),
@@ -671,10 +708,10 @@ impl Bridge {
 }
 
 #[inline]
-fn count_manycast(cx: &Cx<'_>, h: &HookState, manycast: u8) {
+fn count_manycast(cx: &Cx<'_>, h: &HookState, manycast: u8, n: u64) {
     match manycast {
-        1 => cx.count(h, stat::XMIT_MULTICASTS, 1),
-        2 => cx.count(h, stat::XMIT_BROADCASTS, 1),
+        1 => cx.count(h, stat::XMIT_MULTICASTS, n),
+        2 => cx.count(h, stat::XMIT_BROADCASTS, n),
         _ => {}
     }
 }
