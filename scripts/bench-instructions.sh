@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
-cargo bench --bench graph --no-run 2>/dev/null
-B=$(ls -t target/release/deps/graph-* | grep -v '\.d$' | head -1)
+# the benchmark's executable as cargo names it (tests/graph.rs builds a graph-* binary too)
+B=$(cargo bench --bench graph --no-run 2>&1 | sed -n 's/.*Executable bench\/graph\.rs (\(.*\))$/\1/p' | tail -1)
+[ -x "$B" ] || { echo "bench-instructions: no benchmark executable" >&2; exit 1; }
 N=${N:-200000}
 echo "| topology | epoch: instructions/frame | RwLock baseline: instructions/frame |"
 echo "|---|---:|---:|"
