@@ -38,13 +38,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Arc;
 
-/// Bytes of ring per worker per capture (1 MiB: about 11,900 records of 64-byte frames, 690
-/// of 1514-byte ones). The control server drains it every 5 ms, every 1 ms while it fills
-/// fast: about 11 Mpps of 64-byte frames, or 690 kpps of 1514-byte ones, per worker before
-/// copies are dropped. A larger ring (4 MiB was the first) holds more but cost the worker
-/// more: it does not stay in the caches (bench/graph.rs, paired runs: 0.75-0.86x the bridge's
-/// throughput without a capture, against 0.93-1.00x with 1 MiB; 0.86x over 5 rounds with the
-/// control server's faster draining, docs/BENCHMARKS.md).
+/// Bytes of ring per worker per capture (1 MiB: about 14,500 records of 64-byte frames, 72
+/// bytes each with a 16-byte timestamp record per burst; 686 of 1514-byte ones). The control
+/// server drains it every 5 ms, every 1 ms while it fills fast: about 14 Mpps of 64-byte
+/// frames, or 686 kpps of 1514-byte ones, per worker before copies are dropped. A larger ring
+/// (4 MiB was the first) holds more but cost the worker more: it does not stay in the caches
+/// (bench/graph.rs, paired runs: 0.75-0.86x the bridge's throughput without a capture, against
+/// 0.93-1.00x with 1 MiB; docs/BENCHMARKS.md, "Capture cost").
 pub const RING_BYTES: usize = 1 << 20;
 
 /// The largest snap length (libpcap's `MAXIMUM_SNAPLEN`).
@@ -183,9 +183,12 @@ impl Capture {
         let Some(mut wr) = self.writer(w, ts, dir) else {
             return;
         };
+        if wr.lost {
+            return wr.ring.count_dropped(frames.len() as u64);
+        }
         for f in frames {
             if f.vtag & (VTAG_PRESENT | CHAINED) == 0 {
-                wr.record(pool.data(f));
+                wr.put(pool.data(f));
             } else {
                 wr.record_special(pool, f);
             }
@@ -233,8 +236,14 @@ impl CaptureWriter<'_> {
     #[inline(always)]
     pub fn record(&mut self, data: &[u8]) {
         if self.lost {
-            return self.ring.count_dropped();
+            return self.ring.count_dropped(1);
         }
+        self.put(data)
+    }
+
+    /// [`CaptureWriter::record`] in a burst whose timestamp record was written.
+    #[inline(always)]
+    fn put(&mut self, data: &[u8]) {
         let tag = self.kind | data.len().min(ORIGLEN_MAX) as u32;
         self.ring.push(tag, &data[..data.len().min(self.snaplen)]);
     }
@@ -264,7 +273,7 @@ impl CaptureWriter<'_> {
             return self.record(data);
         }
         if self.lost {
-            return self.ring.count_dropped();
+            return self.ring.count_dropped(1);
         }
         let mut head = [0u8; 16];
         head[..12].copy_from_slice(&data[..12]);

@@ -184,27 +184,25 @@ impl Ring {
 /// `src` is readable and `dst` writable for `len` bytes, and they do not overlap.
 #[inline(always)]
 unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize) {
-    use std::ptr::{read_unaligned as rd, write_unaligned as wr};
-    /// Two moves of `N` bytes, at the start and at the end (overlapping when `len < 2N`).
+    use std::ptr::copy_nonoverlapping as copy;
+    /// Two moves of `N` bytes, at the start and at the end (overlapping when `len < 2N`: the
+    /// second rewrites some of the first's bytes with the same values).
     ///
     /// # Safety
     /// As `copy_bytes`, with `N <= len`.
     #[inline(always)]
     unsafe fn two<const N: usize>(dst: *mut u8, src: *const u8, len: usize) {
-        // SAFETY: both moves lie inside the `len` bytes (`N <= len`, the caller's contract).
+        // SAFETY: both moves lie inside the `len` bytes (`N <= len`, the caller's contract),
+        // and source and destination do not overlap.
         unsafe {
-            let (a, b) = (
-                rd(src.cast::<[u8; N]>()),
-                rd(src.add(len - N).cast::<[u8; N]>()),
-            );
-            wr(dst.cast::<[u8; N]>(), a);
-            wr(dst.add(len - N).cast::<[u8; N]>(), b);
+            copy(src, dst, N);
+            copy(src.add(len - N), dst.add(len - N), N);
         }
     }
     // SAFETY: each branch moves only the `len` bytes (the caller's contract).
     unsafe {
         match len {
-            65.. => std::ptr::copy_nonoverlapping(src, dst, len),
+            65.. => copy(src, dst, len),
             32.. => two::<32>(dst, src, len),
             16.. => two::<16>(dst, src, len),
             8.. => two::<8>(dst, src, len),
@@ -261,10 +259,10 @@ impl Writer<'_> {
         self.put(tag, &[], bytes)
     }
 
-    /// Counts a record the caller dropped itself.
+    /// Counts `n` records the caller dropped itself.
     #[inline(always)]
-    pub fn count_dropped(&mut self) {
-        self.dropped += 1;
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped += n;
     }
 
     #[inline(always)]
@@ -425,7 +423,7 @@ mod tests {
         // uncounted records and the caller's own drops
         let mut w = r.writer().unwrap();
         while w.push_uncounted(0, &[]) {}
-        w.count_dropped();
+        w.count_dropped(1);
         drop(w);
         assert_eq!(r.dropped(), 5);
     }
