@@ -186,13 +186,21 @@ impl Capture {
         if wr.lost {
             return wr.ring.count_dropped(frames.len() as u64);
         }
-        for f in frames {
-            if f.vtag & (VTAG_PRESENT | CHAINED) == 0 {
-                wr.put(pool.data(f));
-            } else {
-                wr.record_special(pool, f);
-            }
-        }
+        let (snap, kind) = (wr.snaplen, wr.kind);
+        wr.ring.push_each(
+            frames,
+            |f| {
+                // the common frame: one segment, no out-of-band tag
+                (f.vtag & (VTAG_PRESENT | CHAINED) == 0).then(|| {
+                    let d = pool.data(f);
+                    (
+                        kind | d.len().min(ORIGLEN_MAX) as u32,
+                        &d[..d.len().min(snap)],
+                    )
+                })
+            },
+            |ring, f| push_special(ring, snap, kind, pool, f),
+        );
     }
 
     /// Worker `w`'s writer for a burst of copies going `dir` at `ts` (`None` for a worker the
@@ -248,47 +256,55 @@ impl CaptureWriter<'_> {
         self.ring.push(tag, &data[..data.len().min(self.snaplen)]);
     }
 
-    /// A frame with an out-of-band tag, or chained (see [`Capture::record_burst`]).
-    #[cold]
-    #[inline(never)]
-    fn record_special(&mut self, pool: &Pool, f: &Frame) {
-        if !f.is_chained() {
-            return self.record_tagged(pool.data(f), f.vtag);
-        }
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            s.resize(f.len as usize, 0);
-            let n = pool.read_at(f, 0, &mut s);
-            self.record_tagged(&s[..n], f.vtag);
-        })
-    }
-
     /// Records a copy of frame bytes `data` with out-of-band tag `vtag` (none unless
     /// `VTAG_PRESENT`): the tag as it would leave on the wire, after the MAC addresses.
     pub fn record_tagged(&mut self, data: &[u8], vtag: u32) {
-        if vtag & VTAG_PRESENT == 0 || data.len() < 12 {
-            return self.record(data);
-        }
         if self.lost {
             return self.ring.count_dropped(1);
         }
-        let mut head = [0u8; 16];
-        head[..12].copy_from_slice(&data[..12]);
-        head[12..14].copy_from_slice(&EtherType::VLAN.to_be_bytes());
-        head[14..16].copy_from_slice(&(vtag as u16).to_be_bytes());
-        let orig = data.len() + 4;
-        let cap = orig.min(self.snaplen);
-        let (h, r) = if cap <= 16 {
-            (&head[..cap], &data[..0])
-        } else {
-            (&head[..], &data[12..cap - 4])
-        };
-        let tag = self.kind | orig.min(ORIGLEN_MAX) as u32;
-        self.ring.push2(tag, h, r);
+        push_tagged(&mut self.ring, self.snaplen, self.kind, data, vtag);
     }
+}
+
+/// Writes the record of frame `f` with an out-of-band tag, or chained (see
+/// [`Capture::record_burst`]): `snap` bytes kept, `kind` its direction's bits.
+#[cold]
+#[inline(never)]
+fn push_special(ring: &mut Writer<'_>, snap: usize, kind: u32, pool: &Pool, f: &Frame) {
+    if !f.is_chained() {
+        return push_tagged(ring, snap, kind, pool.data(f), f.vtag);
+    }
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(f.len as usize, 0);
+        let n = pool.read_at(f, 0, &mut s);
+        push_tagged(ring, snap, kind, &s[..n], f.vtag);
+    })
+}
+
+/// Writes the record of frame bytes `data` with out-of-band tag `vtag` (none unless
+/// `VTAG_PRESENT`): the tag as it would leave on the wire, after the MAC addresses.
+fn push_tagged(ring: &mut Writer<'_>, snap: usize, kind: u32, data: &[u8], vtag: u32) {
+    if vtag & VTAG_PRESENT == 0 || data.len() < 12 {
+        let tag = kind | data.len().min(ORIGLEN_MAX) as u32;
+        ring.push(tag, &data[..data.len().min(snap)]);
+        return;
+    }
+    let mut head = [0u8; 16];
+    head[..12].copy_from_slice(&data[..12]);
+    head[12..14].copy_from_slice(&EtherType::VLAN.to_be_bytes());
+    head[14..16].copy_from_slice(&(vtag as u16).to_be_bytes());
+    let orig = data.len() + 4;
+    let cap = orig.min(snap);
+    let (h, r) = if cap <= 16 {
+        (&head[..cap], &data[..0])
+    } else {
+        (&head[..], &data[12..cap - 4])
+    };
+    ring.push2(kind | orig.min(ORIGLEN_MAX) as u32, h, r);
 }
 
 /// A record handed out by a [`Reader`]; its bytes are in the [`Batch`].

@@ -252,6 +252,42 @@ impl Writer<'_> {
         false
     }
 
+    /// Writes a record for each of `items`: `fast` gives an item's tag and bytes, or `None`
+    /// for an item `slow` writes itself (through this writer). Once a record from `fast` does
+    /// not fit, it and the items after it are dropped records: the ring is full for this burst,
+    /// and the rest costs one addition, not a compare per item. The head stays in a register
+    /// from item to item.
+    #[inline(always)]
+    pub fn push_each<'d, T>(
+        &mut self,
+        items: &[T],
+        mut fast: impl FnMut(&T) -> Option<(u32, &'d [u8])>,
+        mut slow: impl FnMut(&mut Self, &T),
+    ) {
+        let (mut head, mut stop) = (self.head, self.stop);
+        for (k, it) in items.iter().enumerate() {
+            let Some((tag, bytes)) = fast(it) else {
+                self.head = head;
+                slow(self, it);
+                (head, stop) = (self.head, self.stop);
+                continue;
+            };
+            let need = 1 + bytes.len().div_ceil(8) as u64;
+            if head + need > stop {
+                self.head = head;
+                if !self.make_room(need) {
+                    self.dropped += (items.len() - k) as u64;
+                    return;
+                }
+                (head, stop) = (self.head, self.stop);
+            }
+            // SAFETY: as in `put`: words [head, head + need) lie before `stop`.
+            unsafe { self.write_at(head, tag, &[], bytes) };
+            head += need;
+        }
+        self.head = head;
+    }
+
     /// [`Writer::push`] that counts nothing when the record does not fit (for records that
     /// are not the caller's data, such as a burst's timestamp).
     #[inline(always)]
@@ -273,10 +309,23 @@ impl Writer<'_> {
         if self.head + need > self.stop && !self.make_room(need) {
             return false;
         }
-        let i = (self.head & self.mask) as usize;
-        // SAFETY: words [head, head + need) lie inside the array (`stop` is at or before its
-        // end, and records never wrap) and are free (`stop` ≤ the consumer's tail + size, the
-        // tail read with Acquire); this is the only writer (claimed in `Ring::writer`) and the
+        // SAFETY: words [head, head + need) lie before `stop` (checked, or made so).
+        unsafe { self.write_at(self.head, tag, head, rest) };
+        self.head += need;
+        true
+    }
+
+    /// Writes a record of `head` then `rest` with `tag` at word `at`.
+    ///
+    /// # Safety
+    /// The record's words, [at, at + 1 + ceil(len / 8)), end at or before `stop`.
+    #[inline(always)]
+    unsafe fn write_at(&mut self, at: u64, tag: u32, head: &[u8], rest: &[u8]) {
+        let len = head.len() + rest.len();
+        let i = (at & self.mask) as usize;
+        // SAFETY: the record's words lie inside the array (`stop` is at or before its end,
+        // and records never wrap) and are free (`stop` ≤ the consumer's tail + size, the tail
+        // read with Acquire); this is the only writer (claimed in `Ring::writer`) and the
         // consumer reads none of them until the Release store of `head` on drop. `len` is
         // below `SKIP`: the record fits in the array, of at most 2^28 words.
         unsafe {
@@ -288,8 +337,6 @@ impl Writer<'_> {
             }
             copy_bytes(d.add(head.len()), rest.as_ptr(), rest.len());
         }
-        self.head += need;
-        true
     }
 
     /// Makes room for a record of `need` words from `head` on, before `stop`: skips to the
@@ -405,6 +452,27 @@ mod tests {
         assert!(read_all(&r).len() == 1);
         assert!(r.writer().unwrap().push(2, &bytes(2, 8)));
         assert_eq!(read_all(&r), [(2, bytes(2, 8))]);
+    }
+
+    #[test]
+    fn push_each_stops_at_the_first_record_that_does_not_fit() {
+        // 64 words; 61 bytes take 9 words, the slow item's 3 bytes 2
+        let r = Ring::new(64);
+        let data: Vec<Vec<u8>> = (0..20).map(|i| bytes(i, 61)).collect();
+        let items: Vec<usize> = (0..20).collect();
+        let mut w = r.writer().unwrap();
+        w.push_each(
+            &items,
+            |&i| (i != 3).then(|| (i as u32, &data[i][..])),
+            |w, &i| assert!(w.push(100 + i as u32, &[1, 2, 3])),
+        );
+        drop(w);
+        assert_eq!(r.dropped(), 13, "the eighth record and the twelve after it");
+        let got = read_all(&r);
+        let tags: Vec<u32> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(tags, [0, 1, 2, 103, 4, 5, 6]);
+        assert_eq!(got[4].1, data[4]);
+        assert_eq!(got[3].1, [1, 2, 3]);
     }
 
     #[test]
