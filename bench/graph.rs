@@ -9,7 +9,8 @@
 //! applied under the write lock). Medians of RUNS runs. The learned bridge runs once more with
 //! a capture (`ctl capture`) on its busy hook, drained every 5 ms (1 ms while it fills fast) by the management thread as the
 //! control server's thread would: its throughput against the bridge without one is printed after
-//! the table, with the copies read and dropped.
+//! the table, with the copies read and dropped. The learned bridge also runs with 16 sources
+//! in turn (every frame of a burst from another host: decided frame by frame), epoch design only.
 //!
 //! `cargo bench --bench graph` (env: BENCH_SECS per run, default 2; BENCH_RUNS, default 5;
 //! BENCH_WORKERS, default 1: with 2, two workers on cores 0 and 1, each with its own generator
@@ -35,15 +36,17 @@ enum Topo {
     VlanBridge,
     TeeFanout,
     BridgeCapture,
+    BridgeMixed,
 }
 
 impl Topo {
-    const ALL: [Topo; 5] = [
+    const ALL: [Topo; 6] = [
         Topo::Xconnect,
         Topo::Bridge,
         Topo::VlanBridge,
         Topo::TeeFanout,
         Topo::BridgeCapture,
+        Topo::BridgeMixed,
     ];
 
     fn name(self) -> &'static str {
@@ -53,12 +56,16 @@ impl Topo {
             Topo::VlanBridge => "ether→vlan→bridge→ether",
             Topo::TeeFanout => "tee fan-out (1 in, 2 out)",
             Topo::BridgeCapture => "ether→bridge→ether, capture on link1",
+            Topo::BridgeMixed => "ether→bridge→ether, 16 sources in turn",
         }
     }
 }
 
-/// Builds the topology; returns (source port, sink ports, frame template, the capture).
-fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>, Option<Arc<Capture>>) {
+/// A built topology: (source port, sink ports, frame templates (sent in turn), the capture).
+type Built = (PortId, Vec<PortId>, Vec<Vec<u8>>, Option<Arc<Capture>>);
+
+/// Builds the topology.
+fn build(g: &mut Graph, t: Topo) -> Built {
     let (src, sinks, template) = build_graph(g, t);
     // BENCH_CAPTURE_RING: bytes of ring per worker (default: the daemon's)
     let ring = (std::env::var("BENCH_CAPTURE_RING").ok())
@@ -71,7 +78,7 @@ fn build(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>, Option<Arc<Ca
     (src, sinks, template, cap)
 }
 
-fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
+fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<Vec<u8>>) {
     let mut ports = Vec::new();
     for i in 0..3 {
         let ctl = Arc::new(MemPortCtl::new(&format!("p{i}"), i, mac(0xf0 + i as u64)));
@@ -83,9 +90,9 @@ fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
     match t {
         Topo::Xconnect => {
             g.connect("p0:", "p1:", "lower", "lower").unwrap();
-            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+            (ports[0], vec![ports[1], ports[2]], vec![eth(2, 1)])
         }
-        Topo::Bridge | Topo::BridgeCapture => {
+        Topo::Bridge | Topo::BridgeCapture | Topo::BridgeMixed => {
             g.mkpeer("p0:", "bridge", "lower", "link0").unwrap();
             g.name("p0:lower", "br0").unwrap();
             g.connect("p1:", "br0:", "lower", "link1").unwrap();
@@ -95,7 +102,17 @@ fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
                 Some(&v(&format!("{{ addr={} hook=\"link1\" }}", mac(2)))),
             )
             .unwrap();
-            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+            // the mixed case: every frame of a burst from another host than the one before
+            // (all learned on link0 by the warm-up), to the same known host
+            let n = if matches!(t, Topo::BridgeMixed) {
+                16
+            } else {
+                1
+            };
+            let templates = (0..n)
+                .map(|k| eth(2, if k == 0 { 1 } else { 0x100 + k }))
+                .collect();
+            (ports[0], vec![ports[1], ports[2]], templates)
         }
         Topo::VlanBridge => {
             g.mkpeer("p0:", "vlan", "lower", "downstream").unwrap();
@@ -114,7 +131,7 @@ fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
             (
                 ports[0],
                 vec![ports[1], ports[2]],
-                tagged(2, 1, EtherType::VLAN, 10, 0, 0),
+                vec![tagged(2, 1, EtherType::VLAN, 10, 0, 0)],
             )
         }
         Topo::TeeFanout => {
@@ -122,7 +139,7 @@ fn build_graph(g: &mut Graph, t: Topo) -> (PortId, Vec<PortId>, Vec<u8>) {
             g.name("p0:lower", "t").unwrap();
             g.connect("p1:", "t:", "lower", "right").unwrap();
             g.connect("p2:", "t:", "lower", "left2right").unwrap();
-            (ports[0], vec![ports[1], ports[2]], eth(2, 1))
+            (ports[0], vec![ports[1], ports[2]], vec![eth(2, 1)])
         }
     }
 }
@@ -161,7 +178,7 @@ fn run_once(t: Topo, mode: TopologyMode, churn: bool, secs: f64) -> Run {
             std::thread::spawn(move || {
                 let _ = xdpgraph::sys::cpu::pin_current_thread(i);
                 let mut w = h.worker(i, Pool::heap(4096, 2048, 256)).unwrap();
-                w.add_port(Box::new(MemPort::generator(src, vec![template], u64::MAX)));
+                w.add_port(Box::new(MemPort::generator(src, template, u64::MAX)));
                 for s in sinks {
                     w.add_port(Box::new(MemPort::sink(s)));
                 }
@@ -245,7 +262,7 @@ fn run_count(t: Topo, mode: TopologyMode, n: u64) {
     let mut reader = capture.clone().map(Reader::new);
     let mut batch = Batch::default();
     let mut w = g.handle().worker(0, Pool::heap(4096, 2048, 256)).unwrap();
-    w.add_port(Box::new(MemPort::generator(src, vec![template], n)));
+    w.add_port(Box::new(MemPort::generator(src, template, n)));
     for s in sinks {
         w.add_port(Box::new(MemPort::sink(s)));
     }
@@ -310,7 +327,7 @@ fn main() {
             (TopologyMode::RwLock, "RwLock baseline"),
         ] {
             // the capture is measured against the epoch design only
-            let baseline_only = epoch_only || matches!(t, Topo::BridgeCapture);
+            let baseline_only = epoch_only || matches!(t, Topo::BridgeCapture | Topo::BridgeMixed);
             if baseline_only && mode != TopologyMode::Epoch {
                 continue;
             }

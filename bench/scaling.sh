@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
-cargo bench --bench graph --no-run 2>/dev/null
-B=$(ls -t target/release/deps/graph-* | grep -v '\.d$' | head -1)
+B=$(cargo bench --bench graph --no-run --message-format=json 2>/dev/null |
+    grep -F '"kind":["bench"],"crate_types":["bin"],"name":"graph"' |
+    grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 echo "# BENCH_WORKERS=1 and 2 (interleaved, $ROUNDS rounds), BENCH_EPOCH_ONLY=1 BENCH_RUNS=1 BENCH_SECS=2, $(date -u '+%Y-%m-%d %H:%M') UTC, commit $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) CPUs; the bench's main thread (sleeping between checks) on core 1"
 raw=$(mktemp)
 for r in $(seq "$ROUNDS"); do

@@ -12,6 +12,7 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <linux/if_ether.h>
 
 enum stat {
 	SINK_FRAMES = 0,
@@ -182,6 +183,26 @@ int xdpgraph_redirect(struct xdp_md *ctx)
 	__u32 *to = bpf_map_lookup_elem(&cfg, &zero);
 
 	if (!to || !*to)
+		return XDP_PASS;
+	add(REDIRECTS, 1);
+	return bpf_redirect(*to, 0);
+}
+
+/* The redirect, after reading the frame's MACs as any L2 forwarder must (multicast and
+ * broadcast left to the stack): a diagnostic reference (BENCH_REDIRECT_PROG in bench/lab.rs)
+ * for what reading the frame's first cache line costs the forwarding core. */
+SEC("xdp.frags")
+int xdpgraph_redirect_l2(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 zero = 0;
+	__u32 *to = bpf_map_lookup_elem(&cfg, &zero);
+
+	if (!to || !*to || (void *)(eth + 1) > end)
+		return XDP_PASS;
+	if ((eth->h_dest[0] | eth->h_source[0]) & 1)
 		return XDP_PASS;
 	add(REDIRECTS, 1);
 	return bpf_redirect(*to, 0);

@@ -2,7 +2,7 @@
 //
 // The fast path's shared maps (fastpath.h); fp_host_write, the syscall program through which
 // the daemon writes a host entry (one way of a bucket, under its seq, nothing else of the
-// bucket: the XDP programs' stamps in the other ways stay); and two tracepoint programs that name the frames
+// bucket: the XDP programs' stamps in the other ways stay); and two tracepoint programs (tp_btf: no tracefs needed) that name the frames
 // the kernel drops after the XDP program redirected them: a frame dropped there is otherwise
 // visible only in these tracepoints (veth's own counters stay 0). Counted per target
 // interface, only for interfaces in the fast path (fp_slot): refused with an error
@@ -13,28 +13,17 @@
 #include <bpf/bpf_helpers.h>
 #include "fastpath.h"
 
-/* /sys/kernel/tracing/events/xdp/xdp_devmap_xmit/format */
-struct devmap_xmit_args {
-	__u64 common;
-	int from_ifindex;
-	__u32 act;
-	int to_ifindex;
-	int drops;
-	int sent;
-	int err;
-};
-
-/* /sys/kernel/tracing/events/xdp/xdp_redirect_err/format */
-struct redirect_err_args {
-	__u64 common;
-	int prog_id;
-	__u32 act;
+/* The kernel's types, as far as the tracepoint programs read them: CO-RE relocates each field
+ * against the running kernel's BTF. The programs are "tp_btf" (BTF-typed raw tracepoints): no
+ * tracefs and no perf buffer, their arguments as the kernel passes them. */
+struct net_device {
 	int ifindex;
-	int err;
-	int to_ifindex;
-	__u32 map_id;
-	int map_index;
-};
+} __attribute__((preserve_access_index));
+
+/* kernel/bpf/devmap.c: a device map entry, the `tgt` of a devmap redirect */
+struct bpf_dtab_netdev {
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
 
 static __always_inline void refused(int ifindex, int n, int err)
 {
@@ -55,18 +44,41 @@ static __always_inline void refused(int ifindex, int n, int err)
 		c->tx_ring_full += n;
 }
 
-SEC("tracepoint/xdp/xdp_devmap_xmit")
-int fp_devmap_xmit(struct devmap_xmit_args *a)
+/* trace_xdp_devmap_xmit(from_dev, to_dev, sent, drops, err): once per bulk a device map or a
+ * bpf_redirect flushed */
+SEC("tp_btf/xdp_devmap_xmit")
+int fp_devmap_xmit(__u64 *ctx)
 {
-	if (a->drops > 0)
-		refused(a->to_ifindex, a->drops, a->err);
+	const struct net_device *to = (const void *)ctx[1];
+	int drops = (int)ctx[3], err = (int)ctx[4];
+
+	if (drops > 0)
+		refused(to->ifindex, drops, err);
 	return 0;
 }
 
-SEC("tracepoint/xdp/xdp_redirect_err")
-int fp_redirect_err(struct redirect_err_args *a)
+/* trace_xdp_redirect_err(dev, xdp, tgt, err, map_type, map_id, index): the target as the
+ * tracepoint's own format computes to_ifindex (include/trace/events/xdp.h) */
+SEC("tp_btf/xdp_redirect_err")
+int fp_redirect_err(__u64 *ctx)
 {
-	refused(a->to_ifindex, 1, a->err ? a->err : -1);
+	const struct bpf_dtab_netdev *tgt = (const void *)ctx[2];
+	int err = (int)ctx[3];
+	__u32 type = (__u32)ctx[4], map_id = (__u32)ctx[5], index = (__u32)ctx[6];
+	struct net_device *dev = 0;
+	int ifindex = 0;
+
+	if (type == BPF_MAP_TYPE_DEVMAP || type == BPF_MAP_TYPE_DEVMAP_HASH) {
+		if (!tgt || bpf_probe_read_kernel(&dev, sizeof(dev),
+						  __builtin_preserve_access_index(&tgt->dev)))
+			return 0;
+		if (!dev || bpf_probe_read_kernel(&ifindex, sizeof(ifindex),
+						  __builtin_preserve_access_index(&dev->ifindex)))
+			return 0;
+	} else if (type == BPF_MAP_TYPE_UNSPEC && map_id == 0x7fffffff) {
+		ifindex = (int)index; /* bpf_redirect(ifindex): INT_MAX marks it */
+	}
+	refused(ifindex, 1, err ? err : -1);
 	return 0;
 }
 

@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { apt-get install -y -qq valgrind >/dev/null; }
-# the benchmark's executable as cargo names it (tests/graph.rs builds a graph-* binary too)
-B=$(cargo bench --bench graph --no-run 2>&1 | sed -n 's/.*Executable bench\/graph\.rs (\(.*\))$/\1/p' | tail -1)
-[ -x "$B" ] || { echo "bench-instructions: no benchmark executable" >&2; exit 1; }
+# the benchmark's own binary (tests/graph.rs builds a graph-* binary too: not the newest file)
+B=$(cargo bench --bench graph --no-run --message-format=json 2>/dev/null |
+    grep -F '"kind":["bench"],"crate_types":["bin"],"name":"graph"' |
+    grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+[ -x "$B" ] || { echo "no benchmark binary" >&2; exit 1; }
 N=${N:-200000}
 echo "| topology | epoch: instructions/frame | RwLock baseline: instructions/frame |"
 echo "|---|---:|---:|"
@@ -30,3 +32,11 @@ BENCH_COUNT=$N BENCH_ONLY="capture on link1" BENCH_DESIGN=epoch valgrind --tool=
 ir=$(grep '^summary:' "$out" | awk '{print $2}')
 rm -f "$out"
 echo "| learned unicast, capture (inout) on the busy hook | $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') | — |"
+# The learned bridge with every frame from another source than the one before (16 sources in
+# turn, one destination): each frame is decided on its own (epoch design only).
+out=$(mktemp)
+BENCH_COUNT=$N BENCH_ONLY="16 sources" BENCH_DESIGN=epoch valgrind --tool=callgrind --callgrind-out-file="$out" \
+    --collect-atstart=no --toggle-collect='xdpgraph::graph::worker::Worker::poll' "$B" >/dev/null 2>&1
+ir=$(grep '^summary:' "$out" | awk '{print $2}')
+rm -f "$out"
+echo "| learned unicast, 16 sources in turn | $(awk -v i="$ir" -v n="$N" 'BEGIN{printf "%.1f", i/n}') | — |"

@@ -348,7 +348,6 @@ fn preflight(cfg: &mut DaemonConfig) -> Result<()> {
         } else {
             xdpgraph::dataplane::WORKER_NICE
         },
-        fast_path: dp.fast_path,
     };
     let have = cli::caps::Have::now().context("reading this process's capabilities")?;
     let v = cli::caps::check(&have, &plan);
@@ -365,9 +364,6 @@ fn preflight(cfg: &mut DaemonConfig) -> Result<()> {
     }
     if v.nice_zero {
         cfg.dataplane.worker_nice = Some(0);
-    }
-    if v.fast_path_off {
-        cfg.dataplane.fast_path = false;
     }
     Ok(())
 }

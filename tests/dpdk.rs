@@ -193,6 +193,78 @@ fn bridge_over_dpdk_ring_ports() {
     shutdown_all_home(dp, r);
 }
 
+/// Hook counter `name` of `node`'s hook `hook`.
+fn hook_stat(dp: &Dataplane, node: &str, hook: &str, name: &str) -> u64 {
+    let s = dp.graph_ref().node_stats(&format!("{node}:")).unwrap();
+    let h = s.hooks.iter().find(|h| h.0 == hook).unwrap();
+    h.1.iter().find(|c| c.0 == name).unwrap().1
+}
+
+/// Two DPDK ports joined `lower`↔`lower`, without autosrc: the worker hands the mbufs from one
+/// device to the other (graph::worker::direct), counted as the graph counts; a frame the ether
+/// node would not send as it is (a runt) takes the graph's way, and so does every frame once
+/// autosrc is on.
+#[test]
+fn cross_connect_hands_mbufs_port_to_port() {
+    let _g = setup();
+    let r: Vec<RingPort> = (0..2)
+        .map(|_| RingPort::new(&uniq("x"), 1).unwrap())
+        .collect();
+    let n: Vec<String> = r.iter().map(RingPort::device).collect();
+    let mut dp = start(vec![0]);
+    setautosrc0(&mut dp, &n[0]);
+    setautosrc0(&mut dp, &n[1]);
+    let (a, b) = (format!("{}:", n[0]), format!("{}:", n[1]));
+    dp.graph().connect(&a, &b, "lower", "lower").unwrap();
+    let burst: Vec<_> = (0..300).map(|i| frame(mac(2), mac(1), i)).collect();
+    for f in &burst {
+        assert!(r[0].inject(0, f));
+    }
+    assert_eq!(
+        take(&r[1], 1, 300),
+        burst,
+        "all of them, in order, unchanged"
+    );
+    // the ring's mbufs went through as they were: none copied into the frame area
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 0);
+    assert_eq!(hook_stat(&dp, &n[0], "lower", "outFrames"), 300);
+    assert_eq!(hook_stat(&dp, &n[0], "lower", "outOctets"), 300 * 64);
+    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 300);
+    assert_eq!(stat(&mut dp, &n[1], "tx_packets"), 300);
+    // a jumbo frame (an mbuf chain of the ring's mempool) goes through as the chain it is
+    let big = jumbo(mac(2), mac(1), 7, 9000);
+    assert!(r[0].inject(0, &big));
+    assert_eq!(take(&r[1], 1, 1), vec![big]);
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 0);
+    assert_eq!(stat(&mut dp, &n[0], "rx_chained"), 0);
+    // a runt: its burst takes the graph's way (copied in from the ring's mempool), dropped
+    assert!(r[0].inject(0, &frame(mac(2), mac(1), 0)[..10]));
+    assert!(take(&r[1], 1, 1).is_empty());
+    let drops = || dp.graph_ref().drops_named("runt");
+    let t = Instant::now();
+    while drops() == 0 && t.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(drops(), 1);
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 1);
+    // autosrc on the way out: the graph's way, the source rewritten
+    dp.graph()
+        .msg(&b, "setautosrc", Some(&Value::Int(1)))
+        .unwrap();
+    assert!(r[0].inject(0, &burst[0]));
+    let got = take(&r[1], 1, 1);
+    assert_eq!(got.len(), 1);
+    let enaddr = dp.graph().msg(&b, "getenaddr", None).unwrap().unwrap();
+    assert_eq!(
+        Value::Mac(MacAddr::from_bytes(&got[0][6..12])),
+        enaddr,
+        "source rewritten"
+    );
+    assert_eq!(stat(&mut dp, &n[0], "rx_copied"), 2);
+    assert_eq!(hook_stat(&dp, &n[1], "lower", "inFrames"), 303);
+    shutdown_all_home(dp, r);
+}
+
 #[test]
 fn vlan_tee_and_two_workers_over_dpdk() {
     let _g = setup();
@@ -377,14 +449,13 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     let g = dp.graph();
     g.connect(&format!("{null}:"), "brj:", "lower", "link3")
         .unwrap();
-    // port 3's frames go straight out of port 4
-    g.connect(
-        &format!("{}:", names[3]),
-        &format!("{}:", names[4]),
-        "lower",
-        "lower",
-    )
-    .unwrap();
+    // port 3's frames go out of port 4 through a tee: the graph's way (joined directly, the
+    // ports would hand the chains on as they are, without making frames of them)
+    g.mkpeer(&format!("{}:", names[3]), "tee", "lower", "left")
+        .unwrap();
+    g.name(&format!("{}:lower", names[3]), "tj").unwrap();
+    g.connect(&format!("{}:", names[4]), "tj:", "lower", "right")
+        .unwrap();
     assert_eq!(stat(&mut dp, &names[0], "mtu"), 9000);
     let chained = JUMBO_SIZES.iter().filter(|&&n| n > 3648).count() as i128;
     // flooded: from port 0 to ports 1 and 2
@@ -830,8 +901,10 @@ fn daemon_with_dpdk_devices() {
     assert!(ok);
     let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(j["reply"]["tx_packets"].as_u64().unwrap() > 1000, "{j}");
+    worker_core_is_the_workers_alone(child.id());
     // hot-plug a third device through ctl, then detach it
-    assert!(ctl(&sock, &["attach", "net_null7"]).0);
+    let (ok, _, err) = ctl(&sock, &["attach", "net_null7"]);
+    assert!(ok, "ctl attach net_null7: {err}");
     assert!(ctl(&sock, &["show", "net_null7:"]).0);
     assert!(ctl(&sock, &["detach", "net_null7"]).0);
     assert!(!ctl(&sock, &["show", "net_null7:"]).0);
@@ -851,6 +924,80 @@ fn daemon_with_dpdk_devices() {
     assert!(st.success(), "{log}");
     assert!(log.contains("every frame back in its pool"), "{log}");
     assert_no_runtime_dir(child.id());
+}
+
+/// The threads of process `pid`: (thread id, name, allowed CPUs, CPU ticks used so far).
+fn threads(pid: u32) -> Vec<(String, String, Vec<usize>, u64)> {
+    let mut v = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let p = t.path();
+        let (Ok(status), Ok(stat)) = (
+            std::fs::read_to_string(p.join("status")),
+            std::fs::read_to_string(p.join("stat")),
+        ) else {
+            continue; // gone meanwhile
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let cpus = field("Cpus_allowed_list:")
+            .split(',')
+            .flat_map(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()
+            })
+            .collect();
+        // utime and stime: fields 14 and 15, counted after the parenthesised name
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        let tid = t.file_name().to_string_lossy().into_owned();
+        v.push((tid, field("Name:"), cpus, ticks));
+    }
+    v
+}
+
+/// Issue 16, part 3, for DPDK: while the worker on core 0 forwards, no other thread of the
+/// daemon (the management and ctl threads, the EAL's interrupt and telemetry threads) may run on
+/// core 0, and none of them polls (each uses under 5% of a CPU).
+fn worker_core_is_the_workers_alone(pid: u32) {
+    if xdpgraph::sys::cpu::online_cores() < 2 {
+        eprintln!("one CPU: the placement check needs a second one; skipped");
+        return;
+    }
+    let before = threads(pid);
+    let secs = 1.0;
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let after = threads(pid);
+    let hz = 100.0; // USER_HZ
+    for (tid, name, cpus, ticks) in &after {
+        let was = before.iter().find(|t| &t.0 == tid).map_or(0, |t| t.3);
+        let share = (ticks - was.min(*ticks)) as f64 / hz / secs;
+        if name.starts_with("xdpgraph-w") {
+            assert_eq!(cpus, &vec![0], "the worker's CPUs");
+            continue;
+        }
+        assert!(
+            !cpus.contains(&0),
+            "thread {name} may run on the worker's core: {cpus:?}"
+        );
+        assert!(
+            share < 0.05,
+            "thread {name} used {share:.2} of a CPU while the worker forwarded"
+        );
+    }
 }
 
 /// Where the EAL of process `pid` kept its runtime files (the default `--file-prefix`).

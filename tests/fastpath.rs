@@ -466,6 +466,10 @@ fn edits_of_a_fast_path_link_take_effect_before_ctl_answers() {
             // refused (EEXIST) when it is still connected
             let _ = e.ctl(&format!("connect {} br0: lower link1", e.p(1)));
             e.ok(&format!("msg {} setautosrc 0", e.p(1)));
+            // host 1 back on link1 by message: learned back from its frame within the same
+            // second as the movehost case's move, it would be a loop (ng_bridge's
+            // minStableAge), and link1 muted — as the bridge must
+            e.ok(&format!("msg br0: movehost {{ addr={m1} hook=\"link1\" }}"));
             e.learn(&s);
         }
         send(&s[0], &[frame(m1, m0, 1, 64)]);
@@ -874,4 +878,53 @@ fn the_host_table_the_daemon_writes_is_the_one_the_program_reads() {
     assert_eq!(v[way * 32 + 15], 1, "marked moved");
     assert_eq!(run(&mut obj, dst, mac(0)), PASS, "to a moved host");
     assert_eq!(run(&mut obj, dst, mac(1)), PASS, "to a moved host");
+}
+
+/// The fast path's tracepoint programs (the drops it names) need no tracefs: in a mount
+/// namespace where none is mounted, the daemon still has the fast path. (Until 2026-12-03 they
+/// were tracefs tracepoints: on a machine without tracefs mounted, or without
+/// CAP_DAC_READ_SEARCH to read its root-only ids, the fast path was off.)
+#[test]
+fn the_fast_path_needs_no_tracefs() {
+    let Some((lab, _serial)) = lab(2, true) else {
+        return;
+    };
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let sock = format!("/tmp/xdpgraph-fp-{}-{n}.sock", std::process::id());
+    let (a, b) = (lab.iface(0), lab.iface(1));
+    let script = format!(
+        "for m in /sys/kernel/debug/tracing /sys/kernel/tracing /sys/kernel/debug; do \
+           umount $m 2>/dev/null; done; \
+         if mountpoint -q /sys/kernel/tracing || mountpoint -q /sys/kernel/debug; then \
+           echo 'tracefs still mounted' >&2; exit 3; fi; \
+         exec timeout 30 {BIN} run --cores 0 --no-tap --socket {sock} -i {a} -i {b}"
+    );
+    let mut child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let ready = loop {
+        let o = Command::new(BIN)
+            .args(["ctl", "--socket", &sock, "interfaces"])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            break true;
+        }
+        if t.elapsed() > Duration::from_secs(20) || child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let o = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(ready, "the daemon did not start: {log}");
+    assert!(!log.contains("tracefs still mounted"), "{log}");
+    assert!(log.contains("XDP fast path on"), "{log}");
+    assert!(!log.contains("libbpf"), "{log}");
 }

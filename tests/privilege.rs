@@ -20,7 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_xdpgraph");
 const NOBODY: u32 = 65534;
 /// What `run` requires for interfaces, and what it does without (with a warning).
 const REQUIRED: [&str; 5] = ["net_admin", "net_raw", "bpf", "perfmon", "ipc_lock"];
-const OPTIONAL: [&str; 2] = ["sys_nice", "dac_read_search"];
+const OPTIONAL: [&str; 1] = ["sys_nice"];
 static N: AtomicU32 = AtomicU32::new(0);
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -311,10 +311,7 @@ fn each_missing_capability_is_named_or_done_without() {
         assert!(!err.contains("attached"), "{err}");
         assert!(!has_xdp(&a) && !has_xdp(&b));
     }
-    for (drop, says) in [
-        ("sys_nice", "CAP_SYS_NICE: the workers run at nice 0"),
-        ("dac_read_search", "CAP_DAC_READ_SEARCH: the tracepoint ids"),
-    ] {
+    for (drop, says) in [("sys_nice", "CAP_SYS_NICE: the workers run at nice 0")] {
         let caps: Vec<&str> = all.iter().copied().filter(|c| *c != drop).collect();
         let mut d = Daemon::spawn(
             as_user(NOBODY, NOBODY, &[], &caps),
@@ -332,12 +329,6 @@ fn each_missing_capability_is_named_or_done_without() {
         assert!(log.contains(says), "without {drop}: {log}");
         // done without, rather than tried and failed
         assert!(!log.contains("cannot set nice"), "{log}");
-        if drop == "dac_read_search" {
-            assert!(
-                !log.contains("XDP fast path on") && !log.contains("libbpf"),
-                "{log}"
-            );
-        }
     }
 }
 

@@ -165,7 +165,6 @@ fn the_unit_grants_the_checked_capabilities_and_nothing_else() {
         "CAP_PERFMON",
         "CAP_IPC_LOCK",
         "CAP_SYS_NICE",
-        "CAP_DAC_READ_SEARCH",
     ];
     want.sort();
     assert_eq!(set("AmbientCapabilities"), want);

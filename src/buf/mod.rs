@@ -205,6 +205,46 @@ const SOURCE_BATCH: usize = 64;
 /// Free chunks a pool with a source keeps before giving a batch back.
 const SOURCE_HIGH: usize = 4 * SOURCE_BATCH;
 
+/// The free chunk addresses: a stack that never grows (each chunk is on it at most once, the
+/// in-use bits see to that), so a push is a store without a capacity check.
+struct FreeList {
+    slots: Box<[u64]>,
+    len: usize,
+}
+
+impl FreeList {
+    fn new(cap: usize) -> FreeList {
+        FreeList {
+            slots: vec![0; cap].into_boxed_slice(),
+            len: 0,
+        }
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len
+    }
+    #[inline(always)]
+    fn push(&mut self, base: u64) {
+        if let Some(s) = self.slots.get_mut(self.len) {
+            *s = base;
+            self.len += 1;
+        }
+    }
+    #[inline(always)]
+    fn pop(&mut self) -> Option<u64> {
+        let i = self.len.checked_sub(1)?;
+        let b = *self.slots.get(i)?;
+        self.len = i;
+        Some(b)
+    }
+    fn as_slice(&self) -> &[u64] {
+        &self.slots[..self.len]
+    }
+    fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+}
+
 /// A worker's frames: a region cut into `chunk_size` chunks and a free list of chunk addresses.
 pub struct Pool {
     region: Region,
@@ -216,9 +256,14 @@ pub struct Pool {
     /// Bytes at the start of each chunk that frame data never uses (an mbuf's header).
     reserved: u32,
     nchunks: usize,
-    free: Vec<u64>,
-    /// One bit per chunk: set while the chunk is outside the free list.
+    free: FreeList,
+    /// One bit per chunk: set while the chunk is outside the free list (the bits past the
+    /// last chunk stay clear, so a free of an address past the region is caught as a double
+    /// free by the same test).
     in_use: Vec<u64>,
+    /// Free chunks kept before a batch goes back to the source: [`SOURCE_HIGH`] with a
+    /// source, never without one (one compare per free).
+    high: usize,
     double_frees: u64,
     source: Option<Box<dyn ChunkSource>>,
 }
@@ -243,12 +288,32 @@ impl Pool {
         p
     }
 
+    /// Sets or clears chunk `i`'s in-use bit; false when `i` is past the region.
+    #[inline(always)]
+    fn mark(&mut self, i: usize, used: bool) -> bool {
+        let Some(w) = self.in_use.get_mut(i / 64) else {
+            return false;
+        };
+        if used {
+            *w |= 1 << (i % 64);
+        } else {
+            *w &= !(1 << (i % 64));
+        }
+        true
+    }
+
     /// A pool over `region` whose chunks all start in use (owned elsewhere, e.g. by an AF_XDP
     /// fill ring); they join the free list when freed.
     pub fn with_region_empty(region: Region, chunk_size: usize, headroom: usize) -> Pool {
         assert!(chunk_size.is_multiple_of(64) && chunk_size >= 256);
         assert!(headroom + 64 <= chunk_size);
         let nchunks = region.bytes().len() / chunk_size;
+        let mut in_use = vec![u64::MAX; nchunks.div_ceil(64)];
+        if let Some(last) = in_use.last_mut() {
+            if !nchunks.is_multiple_of(64) {
+                *last = (1 << (nchunks % 64)) - 1;
+            }
+        }
         Pool {
             region,
             chunk: chunk_size as u64,
@@ -260,8 +325,9 @@ impl Pool {
             headroom: headroom as u32,
             reserved: 0,
             nchunks,
-            free: Vec::with_capacity(nchunks),
-            in_use: vec![u64::MAX; nchunks.div_ceil(64)],
+            free: FreeList::new(nchunks),
+            in_use,
+            high: usize::MAX,
             double_frees: 0,
             source: None,
         }
@@ -280,6 +346,7 @@ impl Pool {
         let mut p = Pool::with_region_empty(region, chunk_size, headroom);
         p.reserved = reserved as u32;
         p.source = Some(source);
+        p.high = SOURCE_HIGH;
         p
     }
 
@@ -297,7 +364,7 @@ impl Pool {
                 self.double_frees += 1;
                 continue;
             }
-            self.in_use[i / 64] &= !(1 << (i % 64));
+            self.mark(i, false);
             self.free.push(base);
         }
     }
@@ -310,11 +377,11 @@ impl Pool {
         }
         let at = self.free.len().saturating_sub(n);
         for k in at..self.free.len() {
-            let i = self.index(self.free[k]);
-            self.in_use[i / 64] |= 1 << (i % 64);
+            let i = self.index(self.free.as_slice()[k]);
+            self.mark(i, true);
         }
         if let Some(src) = self.source.as_mut() {
-            src.give(&self.free[at..]);
+            src.give(&self.free.as_slice()[at..]);
         }
         self.free.truncate(at);
     }
@@ -374,7 +441,7 @@ impl Pool {
     }
 
     /// Takes a free chunk; returns its base address.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self) -> Option<u64> {
         let base = match self.free.pop() {
             Some(b) => b,
@@ -384,28 +451,47 @@ impl Pool {
             }
         };
         let i = self.index(base);
-        self.in_use[i / 64] |= 1 << (i % 64);
+        self.mark(i, true);
         Some(base)
     }
 
     /// Returns the chunk holding `addr` to the free list.
-    #[inline]
+    #[inline(always)]
     pub fn free_addr(&mut self, addr: u64) {
-        let base = self.chunk_of(addr);
-        let i = self.index(base);
-        if i >= self.nchunks || self.in_use[i / 64] & (1 << (i % 64)) == 0 {
-            self.double_frees += 1;
-            return;
+        let (i, base) = if self.chunk_shift != NOT_POW2 {
+            (addr >> self.chunk_shift, addr & !(self.chunk - 1))
+        } else {
+            let i = addr / self.chunk;
+            (i, i * self.chunk)
+        };
+        let i = i as usize;
+        let bit = 1u64 << (i % 64);
+        match self.in_use.get_mut(i / 64) {
+            Some(w) if *w & bit != 0 => *w &= !bit,
+            _ => return self.double_free(),
         }
-        self.in_use[i / 64] &= !(1 << (i % 64));
         self.free.push(base);
-        if self.free.len() >= SOURCE_HIGH && self.source.is_some() {
+        if self.free.len() >= self.high {
             self.flush(SOURCE_BATCH);
         }
     }
 
-    /// Returns every chunk of `f`.
+    #[cold]
+    #[inline(never)]
+    fn double_free(&mut self) {
+        self.double_frees += 1;
+    }
+
+    /// Returns every frame of `frames` to the free list (a burst at a time).
     #[inline]
+    pub fn free_all(&mut self, frames: &[Frame]) {
+        for f in frames {
+            self.free(*f);
+        }
+    }
+
+    /// Returns every chunk of `f`.
+    #[inline(always)]
     pub fn free(&mut self, f: Frame) {
         if f.is_chained() {
             self.free_chain(f)
@@ -421,6 +507,20 @@ impl Pool {
         let len = self.head_len(f);
         &self.region.bytes()[f.addr as usize..f.addr as usize + len]
     }
+    /// The frame's first `N` bytes (of its first segment), or None when it is shorter.
+    #[inline(always)]
+    pub fn head<const N: usize>(&self, f: &Frame) -> Option<&[u8; N]> {
+        if f.is_chained() {
+            return self.data(f).first_chunk::<N>();
+        }
+        if (f.len as usize) < N {
+            return None;
+        }
+        self.region
+            .bytes()
+            .get(f.addr as usize..)?
+            .first_chunk::<N>()
+    }
     /// The frame's bytes, writable; of a chained frame, its first segment.
     #[inline]
     pub fn data_mut(&mut self, f: &Frame) -> &mut [u8] {
@@ -435,11 +535,14 @@ impl Pool {
 
     /// A new frame holding a copy of `bytes`, placed after the headroom (chained over several
     /// chunks when it does not fit one).
+    #[inline(always)]
     pub fn frame_from(&mut self, bytes: &[u8]) -> Result<Frame, PoolError> {
         if bytes.len() > self.max_frame() {
             return self.chain_from(bytes);
         }
-        let base = self.alloc().ok_or(PoolError::Exhausted)?;
+        let Some(base) = self.alloc() else {
+            return Err(PoolError::Exhausted);
+        };
         let addr = base + self.headroom as u64;
         self.region.bytes_mut()[addr as usize..addr as usize + bytes.len()].copy_from_slice(bytes);
         Ok(Frame {
@@ -508,9 +611,16 @@ impl Pool {
         }
         let start = f.addr as usize;
         let mem = self.region.bytes_mut();
-        let tpid = u16::from_be_bytes([mem[start + 12], mem[start + 13]]);
-        let tci = Tci(u16::from_be_bytes([mem[start + 14], mem[start + 15]]));
-        mem.copy_within(start..start + 12, start + VLAN_TAG_LEN);
+        let Some(h) = mem.get_mut(start..).and_then(|m| m.first_chunk_mut::<16>()) else {
+            return Err(WireError::Truncated { need, have: 0 }.into());
+        };
+        let tpid = u16::from_be_bytes([h[12], h[13]]);
+        let tci = Tci(u16::from_be_bytes([h[14], h[15]]));
+        // the 12 MAC bytes move up over the tag: through registers, not a memmove call
+        let macs: [u8; 12] = *h.first_chunk::<12>().unwrap_or(&[0; 12]);
+        if let Some(to) = h[VLAN_TAG_LEN..].first_chunk_mut::<12>() {
+            *to = macs;
+        }
         f.addr += VLAN_TAG_LEN as u64;
         f.len -= VLAN_TAG_LEN as u32;
         self.set_head_len(f, head - VLAN_TAG_LEN);

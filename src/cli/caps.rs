@@ -14,11 +14,12 @@
 //! * CAP_IPC_LOCK, or an RLIMIT_MEMLOCK that holds the workers' UMEMs: AF_XDP pins them.
 //!
 //! Optional (a warning, and the daemon does without):
-//! * CAP_SYS_NICE (or an RLIMIT_NICE that allows it): the workers' nice −10; they stay at 0;
-//! * CAP_DAC_READ_SEARCH: libbpf reads the fast path's tracepoint ids in /sys/kernel/tracing,
-//!   which is root-only (mode 0700): without it the XDP fast path is off.
+//! * CAP_SYS_NICE (or an RLIMIT_NICE that allows it): the workers' nice −10; they stay at 0.
 //!
-//! Not needed: CAP_SYS_RESOURCE (BPF memory is charged to the memory cgroup since Linux 5.11),
+//! Not needed: CAP_DAC_READ_SEARCH (the fast path's tracepoint programs are BTF-typed raw
+//! tracepoints, attached without tracefs: until 2026-12-03 they were tracefs tracepoints, whose
+//! ids in the root-only /sys/kernel/tracing needed it, and a machine without tracefs mounted had
+//! no fast path), CAP_SYS_RESOURCE (BPF memory is charged to the memory cgroup since Linux 5.11),
 //! CAP_SYS_ADMIN (its one use, entering a veth peer's namespace to see whether it runs NAPI,
 //! falls back to "unknown", which the fast path treats as deliverable: a veth whose peer in
 //! another namespace has no NAPI then costs the first redirected frames, counted as
@@ -72,9 +73,6 @@ pub struct Have {
     pub memlock: Option<u64>,
     /// The lowest nice value RLIMIT_NICE allows without CAP_SYS_NICE.
     pub lowest_nice: i32,
-    /// Whether the tracepoint ids libbpf reads are readable (None: no tracefs, so it is not
-    /// a question of permissions).
-    pub tracefs: Option<bool>,
 }
 
 impl Have {
@@ -85,7 +83,6 @@ impl Have {
             caps: caps::current()?.effective,
             memlock: caps::memlock_limit()?,
             lowest_nice: caps::lowest_nice()?,
-            tracefs: tracefs_readable(),
         })
     }
 }
@@ -102,7 +99,6 @@ pub struct Plan {
     pub nice: Option<i32>,
     /// The nice the workers get by default (−10 when some core has no worker).
     pub default_nice: i32,
-    pub fast_path: bool,
 }
 
 /// The outcome: what is missing (each line names the capability and what needs it), what to
@@ -113,8 +109,6 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// Keep the workers at nice 0 (no CAP_SYS_NICE).
     pub nice_zero: bool,
-    /// Start without the XDP fast path (its tracepoints cannot be attached).
-    pub fast_path_off: bool,
 }
 
 fn has(h: &Have, n: &Need) -> bool {
@@ -149,13 +143,6 @@ pub fn check(h: &Have, plan: &Plan) -> Verdict {
         }));
     }
     nice(h, plan, &mut v);
-    if plan.fast_path && h.tracefs == Some(false) && !h.caps.has(Cap::DAC_READ_SEARCH) {
-        v.fast_path_off = true;
-        v.warnings.push(format!(
-            "missing {}: the tracepoint ids in /sys/kernel/tracing are root-only, and the XDP fast path counts its drops with tracepoints: the fast path is off (frames between interfaces go through the workers)",
-            Cap::DAC_READ_SEARCH
-        ));
-    }
     if plan.dpdk && !h.caps.has(Cap::SYS_ADMIN) {
         v.warnings.push(format!("without {}: DPDK's EAL may need more than the capabilities checked here (hugepage files, physical addresses, vfio devices; not proven without root: run --dpdk as root if it fails)", Cap::SYS_ADMIN));
     }
@@ -196,23 +183,6 @@ pub fn required_names() -> String {
         .join(" ")
 }
 
-/// Whether libbpf can read a tracepoint id the fast path attaches to (None: no tracefs here).
-fn tracefs_readable() -> Option<bool> {
-    let ids = [
-        "/sys/kernel/tracing/events/xdp/xdp_devmap_xmit/id",
-        "/sys/kernel/debug/tracing/events/xdp/xdp_devmap_xmit/id",
-    ];
-    let mut denied = false;
-    for p in ids {
-        match std::fs::read_to_string(p) {
-            Ok(_) => return Some(true),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = true,
-            Err(_) => {}
-        }
-    }
-    denied.then_some(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +198,6 @@ mod tests {
         .into_iter()
         .fold(CapSet::default(), CapSet::with)
         .with(Cap::SYS_NICE)
-        .with(Cap::DAC_READ_SEARCH)
     }
 
     fn have(caps: CapSet) -> Have {
@@ -236,7 +205,6 @@ mod tests {
             caps,
             memlock: Some(8 << 20),
             lowest_nice: 0,
-            tracefs: Some(false),
         }
     }
 
@@ -247,7 +215,6 @@ mod tests {
             umem_bytes: 128 << 20,
             nice: None,
             default_nice: -10,
-            fast_path: true,
         }
     }
 
@@ -296,11 +263,5 @@ mod tests {
         };
         let v = check(&have(all().without(Cap::SYS_NICE)), &p);
         assert!(v.missing[0].contains("--worker-nice -5"), "{v:?}");
-        let v = check(&have(all().without(Cap::DAC_READ_SEARCH)), &plan());
-        assert!(v.fast_path_off && v.warnings[0].contains("CAP_DAC_READ_SEARCH"));
-        // readable anyway (a tracefs mounted for a group): nothing to say
-        let mut h = have(all().without(Cap::DAC_READ_SEARCH));
-        h.tracefs = Some(true);
-        assert_eq!(check(&h, &plan()), Verdict::default());
     }
 }

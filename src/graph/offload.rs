@@ -50,6 +50,13 @@ pub trait L2Offload {
 pub trait PortOffload {
     /// The source MAC that frames written to [`PORT_HOOK`] get (autosrc), if they get one.
     fn tx_source(&self) -> Option<MacAddr>;
+    /// The node's port and the slot of its [`PORT_HOOK`]: frames from the wire leave by it
+    /// when it is connected, frames written to it go to the wire (rewritten as
+    /// [`PortOffload::tx_source`] says). A worker uses this for a direct cross-connect
+    /// (`graph::worker`: two such hooks joined, the frames handed port to port).
+    fn port_lower(&self) -> (PortId, Slot);
+    /// Whether the node's interface is up (frames written to it are dropped if not).
+    fn port_up(&self) -> bool;
 }
 
 /// A bridge link that the fast path may use.

@@ -28,6 +28,8 @@
 //! leaves at the worker's first loop at or after its time: within a loop when busy, within the
 //! sleep's overshoot (timer slack, ~50 µs) when idle; the resolution is the graph clock's (ns).
 
+mod direct;
+
 use super::held::{Held, HeldFrames};
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
 use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, Taps, NO_NODE};
@@ -190,6 +192,11 @@ impl<'a> Cx<'a> {
     pub fn data(&self, f: &Frame) -> &[u8] {
         self.pool.data(f)
     }
+    /// The frame's first `N` bytes, or None when it is shorter ([`Pool::head`]).
+    #[inline(always)]
+    pub fn head<const N: usize>(&self, f: &Frame) -> Option<&[u8; N]> {
+        self.pool.head::<N>(f)
+    }
     #[inline]
     pub fn data_mut(&mut self, f: &Frame) -> &mut [u8] {
         self.pool.data_mut(f)
@@ -265,7 +272,53 @@ impl<'a> Cx<'a> {
         }
         let fresh = self.outs.take_always();
         let full = std::mem::replace(frames, fresh);
-        self.outs.list.push((slot, full));
+        self.push_out(slot, full);
+    }
+
+    /// Adds a whole output burst for `slot`; frames sent to `slot` later go after it.
+    #[inline]
+    fn push_out(&mut self, slot: Slot, b: BurstBox) {
+        self.outs.list.push((slot, b));
+        if let Some(o) = self.outs.open.get_mut(slot as usize) {
+            *o = 0;
+        }
+        if self.outs.last.0 == slot {
+            self.outs.last = (0, 0);
+        }
+    }
+
+    /// Sends a copy of every frame of `frames` out of `slot`, in order, as one burst (see
+    /// [`Cx::copy`] for a copy that cannot be made); `frames` is left as it was.
+    pub fn copy_to(&mut self, slot: Slot, frames: &Burst) {
+        let Some(mut out) = self.outs.take() else {
+            // no burst to gather them in: one at a time (each may count a work overflow)
+            for f in frames.as_slice() {
+                if let Some(c) = self.copy(f) {
+                    self.send(slot, c);
+                }
+            }
+            return;
+        };
+        let mut failed = 0;
+        for f in frames.as_slice() {
+            match self.pool.copy(f) {
+                Ok(c) => {
+                    let _ = out.push(c);
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        if failed > 0 {
+            self.copies_failed(failed);
+        }
+        let made = out.len() as u64;
+        if made == 0 {
+            return self.outs.give(out);
+        }
+        let core = &self.node.core;
+        core.counters.add(self.worker, NodeCore::COPIES, made);
+        self.stats.add(self.worker, gstat::COPIES, made);
+        self.push_out(slot, out);
     }
 
     /// Drops `f`, counting `why` (an engine reason, or one of this node's type's own) on this
@@ -733,6 +786,11 @@ impl Worker {
     }
 
     fn rx_one(&mut self, i: usize, host: bool) -> usize {
+        if !host {
+            if let Some(n) = self.rx_direct(i) {
+                return n;
+            }
+        }
         let c = &mut self.core;
         let Some(mut b) = c.outs.take() else {
             return 0;

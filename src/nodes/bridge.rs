@@ -20,7 +20,7 @@
 //! write beyond refreshing a host's last-seen second.
 
 use super::hosttable::HostTable;
-use crate::buf::Frame;
+use crate::buf::{Frame, BURST};
 use crate::epoch::EpochCell;
 use crate::graph::offload::{L2Offload, Offload};
 use crate::graph::{
@@ -28,7 +28,7 @@ use crate::graph::{
     HookState, MsgCx, MsgSpec, NodeType, Slot, TypeInfo, MAX_SLOT,
 };
 use crate::value::Value;
-use crate::wire::{EthernetFrame, MacAddr};
+use crate::wire::{MacAddr, ETHERNET_HEADER_LEN};
 use std::sync::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Relaxed, Release},
@@ -209,11 +209,72 @@ struct Ingress<'a> {
     mcast: u64,
     bcast: u64,
     unknown: u64,
+    /// The last source learned on the ingress link in this burst (or [`NO_MAC`]).
+    last_src: u64,
+    /// The last unicast destination looked up in this burst (or [`NO_MAC`]), and where it
+    /// goes: a slot or [`act::FLOOD`].
+    last_dst: u64,
+    last_to: Act,
+}
+
+/// Not a MAC address (more than 48 bits): the burst's caches start empty.
+const NO_MAC: u64 = u64::MAX;
+
+/// What pass 1 decided for a frame: a slot to send it out of, a flood, or nothing more.
+type Act = Slot;
+
+mod act {
+    use super::Act;
+    /// Flood (unknown unicast); `FLOOD + 1`: multicast, `FLOOD + 2`: broadcast.
+    pub const FLOOD: Act = 0xf000;
+    /// Dropped (freed and counted) in pass 1.
+    pub const DONE: Act = 0xffff;
+}
+const _: () = assert!(MAX_SLOT < act::FLOOD);
+
+/// A frame's (destination, source) MAC addresses as 48-bit numbers.
+#[inline(always)]
+fn macs(h: &[u8; ETHERNET_HEADER_LEN]) -> (u64, u64) {
+    let (d, s) = (h.first_chunk::<8>(), h[4..].first_chunk::<8>());
+    let d = d.map_or(0, |b| u64::from_be_bytes(*b));
+    let s = s.map_or(0, |b| u64::from_be_bytes(*b));
+    (d >> 16, s & 0xffff_ffff_ffff)
+}
+
+/// When every frame of `rest` is a whole Ethernet header long and carries `first`'s
+/// destination and source addresses: the sum of their lengths. One pass, one branch per
+/// frame (the length), the addresses compared as two words without a branch (after a
+/// quick look at the second frame: a burst of several flows is told at once).
+#[inline(always)]
+fn same_macs(cx: &Cx<'_>, first: Frame, rest: &[Frame]) -> Option<u64> {
+    let h0 = cx.head::<ETHERNET_HEADER_LEN>(&first)?;
+    let words = |h: &[u8; ETHERNET_HEADER_LEN]| {
+        let a = h.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b));
+        let b = h[8..]
+            .first_chunk::<4>()
+            .map_or(0, |b| u32::from_ne_bytes(*b));
+        (a, b)
+    };
+    let (a0, b0) = words(h0);
+    // a burst of several flows mostly differs at once: say so before the pass
+    let (a, b) = words(cx.head::<ETHERNET_HEADER_LEN>(rest.first()?)?);
+    if (a ^ a0) | (b ^ b0) as u64 != 0 {
+        return None;
+    }
+    let (mut diff, mut octets) = (0u64, 0u64);
+    for f in rest {
+        let (a, b) = words(cx.head::<ETHERNET_HEADER_LEN>(f)?);
+        diff |= (a ^ a0) | (b ^ b0) as u64;
+        octets += f.len as u64;
+    }
+    (diff == 0).then_some(octets)
 }
 
 /// What learning a frame's source decided.
 enum Learned {
-    Ok,
+    /// Learned or refreshed; true when the host is now on the ingress link (so the same
+    /// source later in the burst needs nothing).
+    Ok(bool),
     /// The host jumped links too soon: a loop (the link is muted, the frame dropped).
     Loop,
     /// No room in the table for a new host: the frame is still forwarded.
@@ -262,22 +323,27 @@ impl Bridge {
         (pack(h) == val && h.is_alive()).then_some(h)
     }
 
-    /// Handles one frame of a burst from `rx.link`.
+    /// Pass 1 for one frame of a burst from `rx.link`: counts it, learns its source and
+    /// decides where it goes ([`Act`]). A frame dropped here is freed and counted at once
+    /// ([`act::DONE`]); sending and flooding wait for pass 2, in frame order.
     #[inline(always)]
-    fn rcv_one(&self, cx: &mut Cx<'_>, rx: &mut Ingress<'_>, slot: Slot, f: Frame) {
+    fn decide(&self, cx: &mut Cx<'_>, rx: &mut Ingress<'_>, slot: Slot, f: Frame) -> Act {
         let link = rx.link;
         if rx.muted {
             cx.count(link, stat::LOOP_DROPS, 1);
-            return cx.drop_frame(f, reason::LOOP_DROP);
+            cx.drop_frame(f, reason::LOOP_DROP);
+            return act::DONE;
         }
-        let Ok(eth) = EthernetFrame::new_checked(cx.data(&f)) else {
+        let Some(h) = cx.head::<ETHERNET_HEADER_LEN>(&f) else {
             cx.count(link, stat::RECV_RUNTS, 1);
-            return cx.drop_frame(f, reason::RUNT);
+            cx.drop_frame(f, reason::RUNT);
+            return act::DONE;
         };
-        let (dst, src) = eth.addrs_u64();
+        let (dst, src) = macs(h);
         if src & (1 << 40) != 0 {
             cx.count(link, stat::RECV_INVALID, 1);
-            return cx.drop_frame(f, reason::INVALID_SOURCE);
+            cx.drop_frame(f, reason::INVALID_SOURCE);
+            return act::DONE;
         }
         rx.pkts += 1;
         rx.octets += f.len as u64;
@@ -290,17 +356,90 @@ impl Bridge {
             rx.mcast += 1;
             1
         };
-        match self.learn(cx, rx, src) {
-            Learned::Ok => self.forward(cx, rx, slot, f, dst, manycast),
-            Learned::Loop => {
-                cx.count(link, stat::LOOP_DROPS, 1);
-                cx.drop_frame(f, reason::LOOP_DROP);
-            }
-            Learned::Unlearnable => {
-                cx.count(link, stat::MEMORY_FAILURES, 1);
-                self.forward(cx, rx, slot, f, dst, manycast);
+        // a source seen earlier in this burst is learned already: nothing to write
+        if src != rx.last_src {
+            match self.learn(cx, rx, src) {
+                Learned::Ok(settled) => {
+                    if settled {
+                        rx.last_src = src;
+                    }
+                    if src == rx.last_dst {
+                        rx.last_dst = NO_MAC; // its link may have changed
+                    }
+                }
+                Learned::Loop => {
+                    (rx.last_src, rx.last_dst) = (NO_MAC, NO_MAC);
+                    cx.count(link, stat::LOOP_DROPS, 1);
+                    cx.drop_frame(f, reason::LOOP_DROP);
+                    return act::DONE;
+                }
+                Learned::Unlearnable => cx.count(link, stat::MEMORY_FAILURES, 1),
             }
         }
+        if manycast != 0 {
+            return act::FLOOD + manycast as Act;
+        }
+        if dst != rx.last_dst {
+            rx.last_to = self.unicast(cx, rx, dst);
+            rx.last_dst = dst;
+        }
+        match rx.last_to {
+            act::FLOOD => {
+                rx.unknown += 1;
+                act::FLOOD
+            }
+            to if to == slot => {
+                cx.drop_frame(f, reason::SAME_LINK);
+                act::DONE
+            }
+            to => to,
+        }
+    }
+
+    /// Decides a burst and carries it out. Pass 1 decides every frame (learning in frame
+    /// order); pass 2 carries the decisions out in frame order, unless the whole burst goes
+    /// out one link: then it moves on whole. A burst whose frames all carry its first frame's
+    /// two addresses is decided once: the first frame's decision (a known host on another
+    /// link, its source settled on the ingress link) is what every other frame's would be.
+    #[inline(always)]
+    fn switch(&self, cx: &mut Cx<'_>, rx: &mut Ingress<'_>, slot: Slot, frames: &mut BurstBox) {
+        let mut acts = [act::DONE; BURST];
+        let Some((&first, rest)) = frames.as_slice().split_first() else {
+            return;
+        };
+        acts[0] = self.decide(cx, rx, slot, first);
+        let to = acts[0];
+        if to < act::FLOOD && rx.last_src != NO_MAC {
+            if let Some(octets) = same_macs(cx, first, rest) {
+                rx.pkts += rest.len() as u64;
+                rx.octets += octets;
+                return cx.forward(to, frames);
+            }
+        }
+        for (a, f) in acts[1..].iter_mut().zip(rest) {
+            *a = self.decide(cx, rx, slot, *f);
+        }
+        let acts = &acts[..frames.len()];
+        if to < act::FLOOD && acts.iter().all(|&a| a == to) {
+            return cx.forward(to, frames);
+        }
+        let link = rx.link;
+        for (&a, f) in acts.iter().zip(frames.drain()) {
+            match a {
+                act::DONE => {}
+                to if to < act::FLOOD => cx.send(to, f),
+                flood => self.flood(cx, link, f, (flood - act::FLOOD) as u8),
+            }
+        }
+    }
+
+    /// Where known unicast to `dst` goes: its link's slot, or [`act::FLOOD`] (unknown).
+    #[inline(always)]
+    fn unicast(&self, cx: &Cx<'_>, rx: &Ingress<'_>, dst: u64) -> Act {
+        rx.table
+            .get(dst)
+            .and_then(|e| Self::link_of(cx, e.val()))
+            .map_or(act::FLOOD, |to| to.slot)
     }
 
     /// Learns (or refreshes) host `src` on the ingress link.
@@ -308,12 +447,16 @@ impl Bridge {
     fn learn(&self, cx: &Cx<'_>, rx: &mut Ingress<'_>, src: u64) -> Learned {
         let (me, now) = (rx.me, rx.now);
         let Some(e) = rx.table.get(src) else {
-            if rx.learn && rx.table.insert(src, me, now).is_none() {
-                return Learned::Unlearnable;
+            if !rx.learn {
+                return Learned::Ok(false);
             }
-            return Learned::Ok;
+            return match rx.table.insert(src, me, now) {
+                None => Learned::Unlearnable,
+                Some((e, _)) => Learned::Ok(e.val() == me),
+            };
         };
         let v = e.val();
+        let mut settled = true;
         if v != me {
             if Self::link_of(cx, v).is_some() {
                 if now.wrapping_sub(e.learned()) < rx.min_stable {
@@ -328,10 +471,12 @@ impl Bridge {
                 // Its old link is gone (or the entry is being filled in).
                 e.set_val(me);
                 e.set_learned(now);
+            } else {
+                settled = false;
             }
         }
         e.touch(now);
-        Learned::Ok
+        Learned::Ok(settled)
     }
 
     /// A loop: mutes the ingress link for `loopTimeout` and forgets its hosts by moving the
@@ -347,33 +492,6 @@ impl Bridge {
         }
         cx.count(link, stat::LOOP_DETECTS, 1);
         timeout > 0
-    }
-
-    /// Sends `f` to its destination's link, or floods it.
-    #[inline(always)]
-    fn forward(
-        &self,
-        cx: &mut Cx<'_>,
-        rx: &mut Ingress<'_>,
-        slot: Slot,
-        f: Frame,
-        dst: u64,
-        manycast: u8,
-    ) {
-        if manycast == 0 {
-            if let Some(e) = rx.table.get(dst) {
-                if let Some(to) = Self::link_of(cx, e.val()) {
-                    if to.slot == slot {
-                        cx.drop_frame(f, reason::SAME_LINK);
-                    } else {
-                        cx.send(to.slot, f);
-                    }
-                    return;
-                }
-            }
-            rx.unknown += 1;
-        }
-        self.flood(cx, rx.link, f, manycast);
     }
 
     /// Floods `f` from `from` (manycast: 0 unknown unicast, 1 multicast, 2 broadcast).
@@ -631,10 +749,11 @@ impl NodeType for Bridge {
             mcast: 0,
             bcast: 0,
             unknown: 0,
+            last_src: NO_MAC,
+            last_dst: NO_MAC,
+            last_to: act::FLOOD,
         };
-        for f in frames.drain() {
-            self.rcv_one(cx, &mut rx, slot, f);
-        }
+        self.switch(cx, &mut rx, slot, frames);
         cx.count(link, stat::RECV_PACKETS, rx.pkts);
         cx.count(link, stat::RECV_OCTETS, rx.octets);
         if rx.mcast > 0 {

@@ -5,7 +5,7 @@
 //! disconnects its hooks and resets its settings (autosrc on, promiscuity it set off).
 //! Frames carrying an out-of-band VLAN tag are transmitted with the tag written in band.
 
-use crate::buf::Frame;
+use crate::buf::{Frame, VTAG_PRESENT};
 use crate::graph::offload::{Offload, PortOffload};
 use crate::graph::{
     BurstBox, Create, Cx, DropReason, GraphError, HookCx, HookError, HookSpec, HookState, MsgCx,
@@ -137,8 +137,11 @@ impl Ether {
             return cx.drop_all(frames, DropReason::PortDown);
         }
         let autosrc = self.autosrc.load(Relaxed);
-        let whole = |f: &Frame| f.len as usize >= ETHERNET_HEADER_LEN && f.oob_tag().is_none();
-        if !autosrc && frames.as_slice().iter().all(whole) {
+        // one pass without branches over the burst: any runt, any out-of-band tag?
+        let odd =
+            |f: &Frame| ((f.len as usize) < ETHERNET_HEADER_LEN) as u32 | f.vtag & VTAG_PRESENT;
+        let flags = frames.as_slice().iter().fold(0, |a, f| a | odd(f));
+        if !autosrc && flags & (1 | VTAG_PRESENT) == 0 {
             return cx.port_tx_burst(self.port, frames);
         }
         let mac = MacAddr::from_u64(self.mac.load(Relaxed));
@@ -368,5 +371,11 @@ impl PortOffload for Ether {
         self.autosrc
             .load(Relaxed)
             .then(|| MacAddr::from_u64(self.mac.load(Relaxed)))
+    }
+    fn port_lower(&self) -> (PortId, Slot) {
+        (self.port, LOWER)
+    }
+    fn port_up(&self) -> bool {
+        self.ctl.is_up()
     }
 }

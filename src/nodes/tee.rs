@@ -85,12 +85,7 @@ impl NodeType for Tee {
             }
         }
         if let Some(d) = dup {
-            for i in 0..frames.len() {
-                let f = frames.as_slice()[i];
-                if let Some(c) = cx.copy(&f) {
-                    cx.send(d, c);
-                }
-            }
+            cx.copy_to(d, frames);
         }
         cx.forward(dest, frames);
     }

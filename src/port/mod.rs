@@ -38,6 +38,21 @@ pub trait Port: Send + Any {
     /// Leaves refused frames in `frames`.
     fn host_tx_burst(&mut self, _pool: &mut Pool, _frames: &mut Burst) {}
 
+    /// Whether [`Port::forward`] may hand this port's frames to another port directly.
+    fn can_forward(&self) -> bool {
+        false
+    }
+
+    /// A direct cross-connect burst, for a port whose frames the graph would pass to port `to`
+    /// unchanged (the worker checked that): receives a burst and hands it to `to`'s transmit
+    /// queue without making frames of it (DPDK: mbufs from one device to the other, as
+    /// testpmd's io forwarding). `None`, having received nothing, when it cannot reach `to`
+    /// that way. When the burst holds a frame the graph must see after all, nothing is handed
+    /// on: the frames are appended to `out` (which must be empty) and the counts are zero.
+    fn forward(&mut self, _to: &mut dyn Port, _out: &mut Burst) -> Option<Forwarded> {
+        None
+    }
+
     /// Once per poll: completions, fill ring, wake-ups.
     fn maintain(&mut self, _pool: &mut Pool) {}
 
@@ -46,6 +61,17 @@ pub trait Port: Send + Any {
 
     fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// What one direct cross-connect burst ([`Port::forward`]) handed on.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Frames received and handed on.
+    pub frames: u64,
+    /// Their octets.
+    pub octets: u64,
+    /// Of those, the frames the other port took; the rest were dropped (its TX ring full).
+    pub sent: u64,
 }
 
 /// The control half of a port, used by its ether node's messages.

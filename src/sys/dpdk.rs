@@ -69,6 +69,9 @@ struct XgInfo {
     driver: [c_char; 64],
 }
 
+/// What the shim's `xg_tx` returns when a frame is longer than it may send (`XG_TX_TOO_BIG`).
+const TX_TOO_BIG: u16 = u16::MAX;
+
 /// What one RX burst refused, copied or chained (the shim's `struct xg_rx_counts`).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -81,6 +84,18 @@ pub struct RxCounts {
     pub nobuf: u32,
     /// Frames received as chains (jumbo frames).
     pub chained: u32,
+}
+
+/// What a direct cross-connect burst handed on (the shim's `struct xg_fwd`).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Forwarded {
+    /// Octets of the frames received and handed on.
+    pub octets: u64,
+    /// Frames received and handed on (0 when the burst was converted instead).
+    pub rx: u32,
+    /// Of those, the frames the driver took; the rest were freed (TX ring full).
+    pub sent: u32,
 }
 
 impl RxCounts {
@@ -118,7 +133,26 @@ extern "C" {
         vtag_present: u32,
         counts: *mut RxCounts,
     ) -> u16;
-    fn xg_tx(a: *const XgArea, port: u16, q: u16, frames: *const Frame, n: u16) -> u16;
+    fn xg_fwd(
+        a: *const XgArea,
+        rport: u16,
+        rq: u16,
+        tport: u16,
+        tq: u16,
+        max_len: u32,
+        out: *mut Frame,
+        vtag_present: u32,
+        counts: *mut RxCounts,
+        fwd: *mut Forwarded,
+    ) -> u16;
+    fn xg_tx(
+        a: *const XgArea,
+        port: u16,
+        q: u16,
+        frames: *const Frame,
+        n: u16,
+        max_len: u32,
+    ) -> u16;
     fn xg_eth_next(after: c_int) -> c_int;
     fn xg_eth_name(port: u16, buf: *mut c_char, len: usize) -> c_int;
     fn xg_eth_info(port: u16, out: *mut XgInfo) -> c_int;
@@ -402,16 +436,54 @@ impl Area {
         (got as usize, c)
     }
 
+    /// A direct cross-connect burst: receives up to 64 frames on `rport` queue `rq` and hands
+    /// their mbufs untouched to `tport` queue `tq` (no conversion; mbufs the driver refuses are
+    /// freed). When a frame of the burst is one the graph would not pass on unchanged (shorter
+    /// than an Ethernet header, longer than `max_len`, with a VLAN tag the device stripped),
+    /// nothing is handed on: the burst is converted into `out` as [`Area::rx`] does and the
+    /// first value says how many frames it holds.
+    #[inline]
+    pub fn forward(
+        &self,
+        (rport, rq): (u16, u16),
+        (tport, tq): (u16, u16),
+        max_len: u32,
+        out: &mut [Frame],
+    ) -> (usize, RxCounts, Forwarded) {
+        let (mut c, mut f) = (RxCounts::default(), Forwarded::default());
+        assert!(out.len() >= 64, "a direct burst may need 64 frames of room");
+        // SAFETY: as for `rx` (the shim converts at most 64 mbufs into `out`, which has room
+        // for them), and `f` is the shim's `struct xg_fwd` ({u64, u32, u32}). The mbufs handed
+        // on are the driver's from reception to transmission: no frame of ours is involved.
+        let got = unsafe {
+            xg_fwd(
+                &self.a,
+                rport,
+                rq,
+                tport,
+                tq,
+                max_len,
+                out.as_mut_ptr(),
+                VTAG_PRESENT,
+                &mut c,
+                &mut f,
+            )
+        };
+        (got as usize, c, f)
+    }
+
     /// Transmits up to 64 of `frames` on `port` queue `q`; returns how many the driver took
     /// (the first ones; the rest stay the caller's). A chained frame leaves as an mbuf chain.
+    /// `None`, with nothing sent, when one of those frames is longer than `max_len`.
     #[inline]
-    pub fn tx(&self, port: u16, q: u16, frames: &[Frame]) -> usize {
+    pub fn tx(&self, port: u16, q: u16, frames: &[Frame], max_len: u32) -> Option<usize> {
         let n = frames.len().min(64);
         // SAFETY: `frames` has n readable entries of the shim's `struct xg_frame` layout; every
         // address is a frame of this area owned by the caller (from the graph), at or above
         // BUF_START in its chunk, and a chained frame's links (the pool's) name segments of
         // this area; the driver takes ownership of those it accepts (every chunk of a chain).
-        unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16) as usize }
+        let sent = unsafe { xg_tx(&self.a, port, q, frames.as_ptr(), n as u16, max_len) };
+        (sent != TX_TOO_BIG).then_some(sent as usize)
     }
 
     /// Takes up to `out.len()` (≤ 256) free chunks from the mempool (all or none).

@@ -31,6 +31,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,11 @@ static int all_devices_virtual(void) {
 
 // The offset of `addr` in its chunk (a division by one of two constants).
 static inline uint64_t chunk_off(const struct xg_area *a, uint64_t addr) {
-	return a->chunk == XG_CHUNK ? addr % XG_CHUNK : addr % XG_PAGE_CHUNK;
+	if (a->chunk != XG_CHUNK)
+		return addr % XG_PAGE_CHUNK;
+	// below 4 GiB (every area of fewer than a million frames) a 32-bit division by the
+	// constant: a shorter multiply than the 64-bit one
+	return likely(a->len <= UINT32_MAX) ? (uint32_t)addr % XG_CHUNK : addr % XG_CHUNK;
 }
 
 int xg_errno(void) { return rte_errno; }
@@ -343,6 +348,14 @@ struct xg_rx_counts {
 	uint32_t chained;       // received as a chain (jumbo frames)
 };
 
+// The rearm word of a lone mbuf with one reference, above its data_off: refcnt 1, nb_segs 1
+// (the port, in the top 16 bits, left out).
+#define XG_REARM_LONE 0x00010001u
+_Static_assert(offsetof(struct rte_mbuf, refcnt) == offsetof(struct rte_mbuf, data_off) + 2 &&
+		       offsetof(struct rte_mbuf, nb_segs) == offsetof(struct rte_mbuf, data_off) + 4 &&
+		       offsetof(struct rte_mbuf, data_off) == offsetof(struct rte_mbuf, rearm_data),
+	       "rte_mbuf's rearm word: data_off, refcnt, nb_segs, port");
+
 static inline uint64_t mbuf_data(const struct xg_area *a, const struct rte_mbuf *m) {
 	return (uint64_t)(rte_pktmbuf_mtod(m, const uint8_t *) - a->base);
 }
@@ -442,6 +455,10 @@ static __attribute__((noinline)) int rx_slow(const struct xg_area *a, struct rte
 	return 1;
 }
 
+static inline uint16_t rx_convert(const struct xg_area *a, struct rte_mbuf **ms, uint16_t got,
+				  struct xg_frame *out, uint32_t vtag_present,
+				  struct xg_rx_counts *c);
+
 // Receives up to n (<= 64) frames straight into `out`; returns how many it wrote. A frame in
 // an mbuf of the area, one segment, is the common case and costs nothing more. A chain of the
 // area's mbufs (a jumbo frame from a driver with RX scatter) becomes a chained frame in place;
@@ -454,12 +471,25 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 	if (n > 64)
 		n = 64;
 	uint16_t got = rte_eth_rx_burst(port, q, ms, n);
+	return rx_convert(a, ms, got, out, vtag_present, c);
+}
+
+// Turns `got` received mbufs into frames in `out` (xg_rx's conversion); returns how many.
+static inline uint16_t rx_convert(const struct xg_area *a, struct rte_mbuf **ms, uint16_t got,
+				  struct xg_frame *out, uint32_t vtag_present,
+				  struct xg_rx_counts *c) {
 	uint16_t k = 0;
+	const struct rte_mempool *mp = a->mp;
+	const uint8_t *base = a->base;
 	for (uint16_t i = 0; i < got; i++) {
 		struct rte_mbuf *m = ms[i];
-		if (unlikely(m->nb_segs != 1 || m->pool != a->mp || RTE_MBUF_CLONED(m) ||
-			     rte_mbuf_refcnt_read(m) != 1)) {
-			uint64_t ol = m->ol_flags;
+		// data_off, refcnt, nb_segs and port in one load (rearm_data): refcnt 1 and one
+		// segment is the common case's test, data_off gives the frame's address
+		uint64_t rearm;
+		memcpy(&rearm, &m->rearm_data, sizeof(rearm));
+		uint64_t ol = m->ol_flags;
+		if (unlikely((uint32_t)(rearm >> 16) != XG_REARM_LONE || m->pool != mp ||
+			     (ol & (RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL)))) {
 			uint16_t tci = m->vlan_tci;
 			if (!rx_slow(a, m, &out[k], c))
 				continue;
@@ -468,12 +498,55 @@ uint16_t xg_rx(const struct xg_area *a, uint16_t port, uint16_t q, struct xg_fra
 			k++;
 			continue;
 		}
-		out[k].addr = mbuf_data(a, m);
+		// our mbufs' buffer starts right after the mbuf (checked at creation; neither
+		// attached nor external here): the address by arithmetic, without loading buf_addr
+		out[k].addr = (uint64_t)((const uint8_t *)m - base) + sizeof(struct rte_mbuf) +
+			      (uint16_t)rearm;
 		out[k].len = m->data_len;
-		out[k].vtag = (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) ? (vtag_present | m->vlan_tci) : 0;
+		out[k].vtag = (ol & RTE_MBUF_F_RX_VLAN_STRIPPED) ? (vtag_present | m->vlan_tci) : 0;
 		k++;
 	}
 	return k;
+}
+
+// What xg_fwd forwarded (the shim's struct xg_fwd; crate::sys::dpdk::Forwarded mirrors it).
+struct xg_fwd {
+	uint64_t octets; // of the frames received and handed on
+	uint32_t rx;     // frames received and handed on (0 when they were converted instead)
+	uint32_t sent;   // of those, taken by the driver; the rest were freed (TX ring full)
+};
+
+// A direct cross-connect: receives a burst on rport/rq and hands the mbufs, untouched, to
+// tport/tq, as testpmd's io forwarding does (no conversion to frames and back). Only for frames
+// the graph would pass on unchanged: a frame shorter than an Ethernet header, longer than
+// max_len or with a VLAN tag the device stripped makes the whole burst take the graph's way,
+// converted into `out` as xg_rx does (the return value: how many; *f then says 0 forwarded).
+// Mbufs the driver does not take are freed (f->rx - f->sent, counted by the caller).
+uint16_t xg_fwd(const struct xg_area *a, uint16_t rport, uint16_t rq, uint16_t tport,
+		uint16_t tq, uint32_t max_len, struct xg_frame *out, uint32_t vtag_present,
+		struct xg_rx_counts *c, struct xg_fwd *f) {
+	struct rte_mbuf *ms[64];
+	f->octets = 0;
+	f->rx = f->sent = 0;
+	uint16_t got = rte_eth_rx_burst(rport, rq, ms, 64);
+	if (!got)
+		return 0;
+	uint64_t octets = 0;
+	for (uint16_t i = 0; i < got; i++) {
+		const struct rte_mbuf *m = ms[i];
+		uint32_t len = m->pkt_len;
+		if (unlikely(len < RTE_ETHER_HDR_LEN || len > max_len ||
+			     (m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED)))
+			return rx_convert(a, ms, got, out, vtag_present, c);
+		octets += len;
+	}
+	uint16_t sent = rte_eth_tx_burst(tport, tq, ms, got);
+	for (uint16_t i = sent; i < got; i++)
+		rte_pktmbuf_free(ms[i]);
+	f->octets = octets;
+	f->rx = got;
+	f->sent = sent;
+	return 0;
 }
 
 // Makes the mbuf chain of a chained frame from its links; returns its first mbuf.
@@ -517,40 +590,49 @@ static __attribute__((noinline)) void tx_unchain(struct rte_mbuf *m) {
 	}
 }
 
-// Transmits n frames of the area; returns how many the driver took (the rest stay ours).
+// Transmits n frames of the area; returns how many the driver took (the rest stay ours), or
+// XG_TX_TOO_BIG, having sent nothing, when a frame is longer than max_len (the caller drops
+// those and sends again: the check rides on the conversion loop, which reads every length).
 // Only the mbuf's first cache line is written for a frame of one chunk: the rest holds
 // invariants of xdpgraph's mbufs (next NULL, one segment, refcnt 1, our pool), kept by xg_rx
 // (which unchains what it receives and copies foreign frames), by xg_area_give, by DPDK's own
 // free (which unchains) and by tx_unchain. A chained frame leaves as an mbuf chain.
+#define XG_TX_TOO_BIG 0xffffu
 uint16_t xg_tx(const struct xg_area *a, uint16_t port, uint16_t q, const struct xg_frame *f,
-	       uint16_t n) {
+	       uint16_t n, uint32_t max_len) {
 	struct rte_mbuf *ms[64];
 	int chains = 0;
+	uint32_t longest = 0;
 	if (n > 64)
 		n = 64;
 	for (uint16_t i = 0; i < n; i++) {
+		uint32_t len = f[i].len;
+		longest = len > longest ? len : longest;
 		if (unlikely(f[i].vtag & XG_CHAINED)) {
 			ms[i] = tx_chain(a, &f[i], port);
 			chains = 1;
 			continue;
 		}
-		struct rte_mbuf *m = chunk_mbuf(a, f[i].addr);
+		uint64_t off = chunk_off(a, f[i].addr);
+		struct rte_mbuf *m = (struct rte_mbuf *)(a->base + f[i].addr - off + a->hdr);
 		// Our mbufs have no private area, so the buffer starts right after the mbuf
 		// (rte_pktmbuf_init): data_off by arithmetic, without loading buf_addr.
-		m->data_off = (uint16_t)(chunk_off(a, f[i].addr) - a->hdr - sizeof(struct rte_mbuf));
-		m->data_len = (uint16_t)f[i].len;
-		m->pkt_len = f[i].len;
+		m->data_off = (uint16_t)(off - a->hdr - sizeof(struct rte_mbuf));
+		m->data_len = (uint16_t)len;
+		m->pkt_len = len;
 		m->ol_flags = 0;
 		m->packet_type = 0;
 		m->port = port;
 		ms[i] = m;
 	}
-	uint16_t sent = rte_eth_tx_burst(port, q, ms, n);
+	uint16_t sent = 0;
+	if (likely(longest <= max_len))
+		sent = rte_eth_tx_burst(port, q, ms, n);
 	if (unlikely(chains))
 		for (uint16_t i = sent; i < n; i++)
 			if (f[i].vtag & XG_CHAINED)
 				tx_unchain(ms[i]);
-	return sent;
+	return longest <= max_len ? sent : XG_TX_TOO_BIG;
 }
 
 // ---- devices

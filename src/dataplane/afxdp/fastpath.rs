@@ -65,8 +65,8 @@ fn bpf(what: &str) -> impl FnOnce(libbpf_rs::Error) -> AfxdpError {
 }
 
 impl FastPathMaps {
-    /// Loads the maps and attaches the tracepoint programs (`xdp:xdp_devmap_xmit`,
-    /// `xdp:xdp_redirect_err`). Without them the fast path's drops could not be named, so a
+    /// Loads the maps and attaches the tracepoint programs (tp_btf: `xdp_devmap_xmit`,
+    /// `xdp_redirect_err`; no tracefs needed). Without them the fast path's drops could not be named, so a
     /// failure here means no fast path.
     pub fn load() -> Result<FastPathMaps, AfxdpError> {
         let obj = ObjectBuilder::default()

@@ -22,7 +22,7 @@
 //! `set_steering` only records the wish.
 
 use crate::buf::{Burst, Pool};
-use crate::port::{Port, PortCtl, PortDrop, PortId};
+use crate::port::{Forwarded, Port, PortCtl, PortDrop, PortId};
 use crate::sys::dpdk::{self as sys, Area};
 use crate::wire::MacAddr;
 use std::any::Any;
@@ -148,14 +148,49 @@ impl Port for DpdkPort {
         self.next = (self.next + 1) % nq.max(1);
     }
 
-    fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
-        let max = self.stats.tx_max_len.load(Relaxed);
-        if max != 0 && frames.as_slice().iter().any(|f| f.len > max) {
-            self.drop_too_big(pool, frames, max);
+    fn can_forward(&self) -> bool {
+        true
+    }
+
+    fn forward(&mut self, to: &mut dyn Port, out: &mut Burst) -> Option<Forwarded> {
+        let to = to.as_any().downcast_ref::<DpdkPort>()?;
+        let nq = self.rxq.len();
+        if nq == 0 {
+            return Some(Forwarded::default());
         }
+        let q = self.rxq[self.next % nq];
+        self.next = (self.next + 1) % nq;
+        let max = match to.stats.tx_max_len.load(Relaxed) {
+            0 => u32::MAX,
+            m => m,
+        };
+        let (got, c, f) = self
+            .area
+            .forward((self.eth, q), (to.eth, to.txq), max, out.spare_mut());
+        out.grow(got);
+        if c.any() {
+            self.count_rx(c);
+        }
+        Some(Forwarded {
+            frames: f.rx as u64,
+            octets: f.octets,
+            sent: f.sent as u64,
+        })
+    }
+
+    fn tx_burst(&mut self, pool: &mut Pool, frames: &mut Burst) {
+        // 0: no limit; the shim checks every length as it converts (a frame too long: nothing
+        // sent, those dropped here, the rest sent again)
+        let max = match self.stats.tx_max_len.load(Relaxed) {
+            0 => u32::MAX,
+            m => m,
+        };
         while !frames.is_empty() {
             let n = frames.len().min(64);
-            let sent = self.area.tx(self.eth, self.txq, frames.as_slice());
+            let Some(sent) = self.area.tx(self.eth, self.txq, frames.as_slice(), max) else {
+                self.drop_too_big(pool, frames, max);
+                continue;
+            };
             frames.consume_front(sent);
             if sent < n {
                 return; // the queue is full: the worker drops and counts the rest
