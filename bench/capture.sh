@@ -59,8 +59,10 @@ instructions)
         if [ -n "${BASE:-}" ]; then
             d=$(mktemp -d)
             git archive "$BASE" | tar -x -C "$d"
-            # its own target directory: in a shared one cargo would take the unpacked files,
-            # dated the commit's time, for unchanged and run this tree's build
+            # unpacked files are dated the commit's time: cargo would take them for unchanged
+            # and run the last build's binary; dated now, they are rebuilt. In a target
+            # directory of its own, so that this tree's build is never taken for the base's.
+            find "$d" -exec touch {} +
             Bb=$(CARGO_TARGET_DIR="$PWD/target/base" bench_exe "$d")
             rm -rf "$d"
             [ -x "$Bb" ] || { echo "capture.sh: no benchmark executable for $BASE" >&2; exit 1; }
@@ -105,7 +107,7 @@ what = {"no capture": "no capture on", "capture": "one capture on the busy hook 
 for k, v in counts.items():
     if k.startswith("base "):
         _, rev, w = k.split(" ", 2)
-        label = f"learned bridge at {rev} (before this work), {what.get(w, w)}"
+        label = f"learned bridge at {rev} (without this work), {what.get(w, w)}"
     else:
         label = f"learned bridge, {what.get(k, k)}"
     lines.append(f"| {label} | {float(v):.1f} |")
