@@ -392,4 +392,16 @@ fn capture_summary(cases: &[(Topo, TopologyMode, &str)], idle: &[Vec<f64>], copi
         copies[c].0,
         copies[c].1
     );
+    // each round ran the two back to back (bench/capture.sh reads these lines)
+    let per_round: Vec<f64> = idle[b].iter().zip(&idle[c]).map(|(x, y)| y / x).collect();
+    for (i, ((x, y), r)) in idle[b].iter().zip(&idle[c]).zip(&per_round).enumerate() {
+        println!(
+            "capture round {}: {y:.2} Mpps/core against {x:.2} without ({r:.3}x)",
+            i + 1
+        );
+    }
+    println!(
+        "capture median of the per-round ratios: {:.3}x",
+        median(per_round)
+    );
 }

@@ -47,8 +47,8 @@ use std::time::Duration;
 pub const DRAIN_EVERY: Duration = Duration::from_millis(5);
 /// How often while they fill fast: after a drain that read at least [`BUSY_RECORDS`].
 pub const DRAIN_BUSY: Duration = Duration::from_millis(1);
-/// Records in one drain that make the next one come after [`DRAIN_BUSY`] (a sixth of what a
-/// worker's ring holds of 64-byte frames).
+/// Records in one drain that make the next one come after [`DRAIN_BUSY`] (about a seventh of
+/// what a worker's ring holds of 64-byte frames).
 pub const BUSY_RECORDS: usize = 2048;
 /// Kind byte of a frame message.
 pub const FRAME: u8 = b'F';

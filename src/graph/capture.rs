@@ -2,11 +2,12 @@
 //! taken by the workers as bursts cross it and read by one consumer thread.
 //!
 //! A [`Capture`] has one ring per worker (`sys::spsc::Ring`: single producer, that worker;
-//! single consumer; variable-length records in plain memory copied with `memcpy`, the burst's
-//! records published together). A record's tag is the frame's original length, its two words
-//! the timestamp (nanoseconds since the UNIX epoch, CLOCK_REALTIME, read once per burst) and
-//! the direction (1 = in, entering the node through the hook; 2 = out, leaving by it); its
-//! bytes the first `snaplen` bytes of the frame.
+//! single consumer; variable-length records in plain memory, the burst's records published
+//! together). A burst that crosses the hook writes one **timestamp record** (nanoseconds since
+//! the UNIX epoch, CLOCK_REALTIME, read once per burst: the frames of a burst share their
+//! burst's time) and then one record per frame: an 8-byte header (the bytes kept, the frame's
+//! original length, the direction: 1 = in, entering the node through the hook; 2 = out,
+//! leaving by it) and the first `snaplen` bytes of the frame — 72 bytes for a 64-byte frame.
 //!
 //! A record that does not fit is not written: the worker counts a **dropped copy** in that
 //! ring's counter and goes on (it never blocks, and the frame itself is not touched: a dropped
@@ -29,20 +30,21 @@
 use super::node::HookState;
 use super::snapshot::Taps;
 use super::{Graph, GraphError, NodeId};
-use crate::frame::VTAG_PRESENT;
-use crate::sys::spsc::{Meta, Ring, Writer};
+use crate::buf::{Frame, Pool};
+use crate::frame::{CHAINED, VTAG_PRESENT};
+use crate::sys::spsc::{Ring, Writer};
 use crate::wire::EtherType;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::Arc;
 
-/// Bytes of ring per worker per capture (1 MiB: about 11,900 records of 64-byte frames, 690
-/// of 1514-byte ones). The control server drains it every 5 ms, every 1 ms while it fills
-/// fast: about 11 Mpps of 64-byte frames, or 690 kpps of 1514-byte ones, per worker before
-/// copies are dropped. A larger ring (4 MiB was the first) holds more but cost the worker
-/// more: it does not stay in the caches (bench/graph.rs, paired runs: 0.75-0.86x the bridge's
-/// throughput without a capture, against 0.93-1.00x with 1 MiB; 0.86x over 5 rounds with the
-/// control server's faster draining, docs/BENCHMARKS.md).
+/// Bytes of ring per worker per capture (1 MiB: about 14,500 records of 64-byte frames, 72
+/// bytes each with a 16-byte timestamp record per burst; 686 of 1514-byte ones). The control
+/// server drains it every 5 ms, every 1 ms while it fills fast: about 14 Mpps of 64-byte
+/// frames, or 686 kpps of 1514-byte ones, per worker before copies are dropped. A larger ring
+/// (4 MiB was the first) holds more but cost the worker more: it does not stay in the caches
+/// (bench/graph.rs, paired runs: 0.75-0.86x the bridge's throughput without a capture, against
+/// 0.93-1.00x with 1 MiB; docs/BENCHMARKS.md, "Capture cost").
 pub const RING_BYTES: usize = 1 << 20;
 
 /// The largest snap length (libpcap's `MAXIMUM_SNAPLEN`).
@@ -165,56 +167,144 @@ impl Capture {
 
     /// Worker `w`: records a copy of frame bytes `data` (with out-of-band tag `vtag`) that
     /// crossed the hook going `dir`, stamped `ts`; the first `snaplen` bytes are kept.
-    /// (One frame; a burst goes through one [`Capture::writer`].)
+    /// (One frame; a burst goes through [`Capture::record_burst`].)
     pub fn record(&self, w: usize, ts: u64, dir: Dir, data: &[u8], vtag: u32) {
-        if let Some(mut wr) = self.writer(w) {
-            wr.record(ts, dir, data, vtag);
+        if let Some(mut wr) = self.writer(w, ts, dir) {
+            wr.record_tagged(data, vtag);
         }
     }
 
-    /// Worker `w`'s writer for a burst of copies (`None` for a worker the capture has no ring
-    /// for, or while another writer is open on its ring): see `sys::spsc::Ring::writer`.
+    /// Worker `w`: records copies of the frames of a burst (in `pool`) that crossed the hook
+    /// going `dir` at `ts`: one timestamp record, then per frame one header word and its
+    /// bytes; one publication. A frame with an out-of-band tag, or chained, takes a slower
+    /// path (the tag inserted; the segments laid out whole in a per-thread scratch buffer).
     #[inline]
-    pub fn writer(&self, w: usize) -> Option<CaptureWriter<'_>> {
+    pub fn record_burst(&self, w: usize, ts: u64, dir: Dir, pool: &Pool, frames: &[Frame]) {
+        let Some(mut wr) = self.writer(w, ts, dir) else {
+            return;
+        };
+        if wr.lost {
+            return wr.ring.count_dropped(frames.len() as u64);
+        }
+        let (snap, kind) = (wr.snaplen, wr.kind);
+        wr.ring.push_each(
+            frames,
+            |f| {
+                // the common frame: one segment, no out-of-band tag
+                (f.vtag & (VTAG_PRESENT | CHAINED) == 0).then(|| {
+                    let d = pool.data(f);
+                    (
+                        kind | d.len().min(ORIGLEN_MAX) as u32,
+                        &d[..d.len().min(snap)],
+                    )
+                })
+            },
+            |ring, f| push_special(ring, snap, kind, pool, f),
+        );
+    }
+
+    /// Worker `w`'s writer for a burst of copies going `dir` at `ts` (`None` for a worker the
+    /// capture has no ring for, or while another writer is open on its ring): see
+    /// `sys::spsc::Ring::writer`. It writes the burst's timestamp record first.
+    #[inline]
+    pub fn writer(&self, w: usize, ts: u64, dir: Dir) -> Option<CaptureWriter<'_>> {
+        let mut ring = self.rings.get(w)?.writer()?;
+        let lost = !ring.push_uncounted(KIND_TS, &ts.to_le_bytes());
         Some(CaptureWriter {
             snaplen: self.snaplen as usize,
-            ring: self.rings.get(w)?.writer()?,
+            kind: (dir as u32) << KIND_SHIFT,
+            lost,
+            ring,
         })
     }
 }
 
+/// A record's tag: its kind in the top two bits ([`KIND_TS`], or a [`Dir`]: a frame), a
+/// frame's original length in the others (at most [`ORIGLEN_MAX`]).
+const KIND_SHIFT: u32 = 30;
+/// The kind of a burst's timestamp record (8 bytes, little-endian nanoseconds): the frames
+/// after it in the ring, up to the next one, crossed the hook at that time.
+const KIND_TS: u32 = 0;
+/// The largest original length a record keeps (larger frames are recorded with this).
+const ORIGLEN_MAX: usize = (1 << KIND_SHIFT) - 1;
+
 /// A burst of copies into one worker's ring of a [`Capture`].
 pub struct CaptureWriter<'a> {
     snaplen: usize,
+    /// The direction, as a record's kind bits.
+    kind: u32,
+    /// The burst's timestamp record did not fit: its frames are dropped copies.
+    lost: bool,
     ring: Writer<'a>,
 }
 
 impl CaptureWriter<'_> {
-    /// Records a copy of frame bytes `data` (with out-of-band tag `vtag`) that crossed the
-    /// hook going `dir`, stamped `ts`; the first `snaplen` bytes are kept.
-    #[inline]
-    pub fn record(&mut self, ts: u64, dir: Dir, data: &[u8], vtag: u32) {
-        let snap = self.snaplen;
-        if vtag & VTAG_PRESENT != 0 && data.len() >= 12 {
-            // the tag as it leaves on the wire: after the MAC addresses
-            let mut head = [0u8; 16];
-            head[..12].copy_from_slice(&data[..12]);
-            head[12..14].copy_from_slice(&EtherType::VLAN.to_be_bytes());
-            head[14..16].copy_from_slice(&(vtag as u16).to_be_bytes());
-            let orig = data.len() + 4;
-            let cap = orig.min(snap);
-            let (h, r) = if cap <= 16 {
-                (&head[..cap], &data[..0])
-            } else {
-                (&head[..], &data[12..cap - 4])
-            };
-            self.ring.push(orig as u32, ts, dir as u64, h, r);
-        } else {
-            let cap = data.len().min(snap);
-            self.ring
-                .push(data.len() as u32, ts, dir as u64, &[], &data[..cap]);
+    /// Records a copy of frame bytes `data` (no out-of-band tag); the first `snaplen` bytes
+    /// are kept.
+    #[inline(always)]
+    pub fn record(&mut self, data: &[u8]) {
+        if self.lost {
+            return self.ring.count_dropped(1);
         }
+        self.put(data)
     }
+
+    /// [`CaptureWriter::record`] in a burst whose timestamp record was written.
+    #[inline(always)]
+    fn put(&mut self, data: &[u8]) {
+        let tag = self.kind | data.len().min(ORIGLEN_MAX) as u32;
+        self.ring.push(tag, &data[..data.len().min(self.snaplen)]);
+    }
+
+    /// Records a copy of frame bytes `data` with out-of-band tag `vtag` (none unless
+    /// `VTAG_PRESENT`): the tag as it would leave on the wire, after the MAC addresses.
+    pub fn record_tagged(&mut self, data: &[u8], vtag: u32) {
+        if self.lost {
+            return self.ring.count_dropped(1);
+        }
+        push_tagged(&mut self.ring, self.snaplen, self.kind, data, vtag);
+    }
+}
+
+/// Writes the record of frame `f` with an out-of-band tag, or chained (see
+/// [`Capture::record_burst`]): `snap` bytes kept, `kind` its direction's bits.
+#[cold]
+#[inline(never)]
+fn push_special(ring: &mut Writer<'_>, snap: usize, kind: u32, pool: &Pool, f: &Frame) {
+    if !f.is_chained() {
+        return push_tagged(ring, snap, kind, pool.data(f), f.vtag);
+    }
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| {
+        let mut s = s.borrow_mut();
+        s.resize(f.len as usize, 0);
+        let n = pool.read_at(f, 0, &mut s);
+        push_tagged(ring, snap, kind, &s[..n], f.vtag);
+    })
+}
+
+/// Writes the record of frame bytes `data` with out-of-band tag `vtag` (none unless
+/// `VTAG_PRESENT`): the tag as it would leave on the wire, after the MAC addresses.
+fn push_tagged(ring: &mut Writer<'_>, snap: usize, kind: u32, data: &[u8], vtag: u32) {
+    if vtag & VTAG_PRESENT == 0 || data.len() < 12 {
+        let tag = kind | data.len().min(ORIGLEN_MAX) as u32;
+        ring.push(tag, &data[..data.len().min(snap)]);
+        return;
+    }
+    let mut head = [0u8; 16];
+    head[..12].copy_from_slice(&data[..12]);
+    head[12..14].copy_from_slice(&EtherType::VLAN.to_be_bytes());
+    head[14..16].copy_from_slice(&(vtag as u16).to_be_bytes());
+    let orig = data.len() + 4;
+    let cap = orig.min(snap);
+    let (h, r) = if cap <= 16 {
+        (&head[..cap], &data[..0])
+    } else {
+        (&head[..], &data[12..cap - 4])
+    };
+    ring.push2(kind | orig.min(ORIGLEN_MAX) as u32, h, r);
 }
 
 /// A record handed out by a [`Reader`]; its bytes are in the [`Batch`].
@@ -256,11 +346,18 @@ impl Batch {
 pub struct Reader {
     cap: Arc<Capture>,
     last_ts: u64,
+    /// Each ring's last timestamp record.
+    ring_ts: Vec<u64>,
 }
 
 impl Reader {
     pub fn new(cap: Arc<Capture>) -> Reader {
-        Reader { cap, last_ts: 0 }
+        let ring_ts = vec![0; cap.rings.len()];
+        Reader {
+            cap,
+            last_ts: 0,
+            ring_ts,
+        }
     }
     pub fn capture(&self) -> &Arc<Capture> {
         &self.cap
@@ -270,18 +367,28 @@ impl Reader {
     pub fn drain(&mut self, b: &mut Batch) -> usize {
         b.clear();
         let mut rings_with = 0;
-        for ring in self.cap.rings.iter() {
+        for (ring, cur) in self.cap.rings.iter().zip(self.ring_ts.iter_mut()) {
             let Batch { recs, bytes } = b;
-            let n = ring.drain(bytes, |m: Meta, off| {
+            let before = recs.len();
+            ring.drain(|tag, data| {
+                let dir = match tag >> KIND_SHIFT {
+                    KIND_TS => {
+                        *cur = u64::from_le_bytes(data.try_into().unwrap_or_default());
+                        return;
+                    }
+                    1 => Dir::In,
+                    _ => Dir::Out,
+                };
                 recs.push(Record {
-                    ts: m.a,
-                    dir: Dir::from_bits(m.b).unwrap_or(Dir::In),
-                    origlen: m.tag,
-                    off,
-                    len: m.len,
-                })
+                    ts: *cur,
+                    dir,
+                    origlen: tag & ORIGLEN_MAX as u32,
+                    off: bytes.len(),
+                    len: data.len() as u32,
+                });
+                bytes.extend_from_slice(data);
             });
-            rings_with += (n > 0) as usize;
+            rings_with += (recs.len() > before) as usize;
         }
         if rings_with > 1 {
             b.recs.sort_by_key(|r| r.ts); // stable: each worker's order is kept
@@ -413,14 +520,15 @@ mod tests {
             .collect()
     }
 
-    /// (caplen, origlen, bytes) of every record in worker `w`'s ring.
+    /// (caplen, origlen, bytes) of every frame record in worker `w`'s ring.
     fn read_all(c: &Capture, w: usize) -> Vec<((u32, u32), Vec<u8>)> {
-        let mut b = Vec::new();
-        let mut hs = Vec::new();
-        c.rings[w].drain(&mut b, |m, off| hs.push((m, off)));
-        (hs.into_iter())
-            .map(|(m, off)| ((m.len, m.tag), b[off..off + m.len as usize].to_vec()))
-            .collect()
+        let mut out = Vec::new();
+        c.rings[w].drain(|tag, b| {
+            if tag >> KIND_SHIFT != KIND_TS {
+                out.push(((b.len() as u32, tag & ORIGLEN_MAX as u32), b.to_vec()));
+            }
+        });
+        out
     }
 
     #[test]
@@ -447,6 +555,51 @@ mod tests {
         let got = read_all(&c, 0);
         assert_eq!((got[0].0, got[0].1.len()), ((64, 64), 64));
         assert_eq!(&got[0].1[16..], &f[12..]);
+    }
+
+    #[test]
+    fn a_burst_shares_one_timestamp_and_keeps_tags_and_chains() {
+        let mut pool = Pool::heap(16, 2048, 256);
+        let (plain, jumbo) = (bytes(1, 64), bytes(2, 5000));
+        let mut tagged = pool.frame_from(&bytes(3, 60)).unwrap();
+        tagged.vtag = VTAG_PRESENT | 7;
+        let frames = [
+            pool.frame_from(&plain).unwrap(),
+            tagged,
+            pool.frame_from(&jumbo).unwrap(),
+        ];
+        assert!(frames[2].is_chained());
+        let c = Arc::new(Capture::new("x:y", Dirs::BOTH, MAX_SNAPLEN, 1, 1 << 16));
+        c.record_burst(0, 41, Dir::Out, &pool, &frames);
+        c.record_burst(0, 42, Dir::In, &pool, &frames[..1]);
+        let mut rd = Reader::new(Arc::clone(&c));
+        let mut b = Batch::default();
+        assert_eq!(rd.drain(&mut b), 4);
+        let got: Vec<_> = b.iter().map(|(r, d)| (r.ts, r.dir, r.origlen, d)).collect();
+        let mut t = bytes(3, 60);
+        t.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+        assert_eq!(got[0], (41, Dir::Out, 64, &plain[..]));
+        assert_eq!(got[1], (41, Dir::Out, 64, &t[..]));
+        assert_eq!(got[2], (41, Dir::Out, 5000, &jumbo[..]));
+        assert_eq!(got[3], (42, Dir::In, 64, &plain[..]));
+        assert_eq!(c.dropped(), 0);
+        // a full ring (64 words; a timestamp takes 2, a 64-byte frame 9): the copies that do
+        // not fit are counted, also in a burst whose timestamp did not fit; never the frames
+        let c = Arc::new(Capture::new("x:y", Dirs::BOTH, MAX_SNAPLEN, 1, 512));
+        c.record_burst(0, 1, Dir::Out, &pool, &[frames[0]; 7]);
+        assert_eq!(c.dropped(), 1);
+        c.record_burst(0, 2, Dir::Out, &pool, &[frames[0], frames[2]]);
+        assert_eq!(c.dropped(), 3);
+        for ts in 3..7 {
+            c.record_burst(0, ts, Dir::Out, &pool, &frames[..1]);
+        }
+        assert_eq!(c.dropped(), 7, "the last burst's timestamp did not fit");
+        let mut rd = Reader::new(Arc::clone(&c));
+        assert_eq!(rd.drain(&mut b), 6);
+        assert!(b.iter().all(|(r, d)| r.ts == 1 && d == &plain[..]));
+        c.record_burst(0, 9, Dir::Out, &pool, &frames[..1]);
+        assert_eq!(rd.drain(&mut b), 1);
+        assert_eq!(b.iter().next().unwrap().0.ts, 9);
     }
 
     #[test]

@@ -30,7 +30,6 @@
 
 mod direct;
 
-use super::capture::{CaptureWriter, Dir};
 use super::held::{Held, HeldFrames};
 use super::node::{hook_stat, HookState, NodeCore, Slot, SLOT_HOST, SLOT_WIRE};
 use super::snapshot::{NodeIx, SnapHook, SnapNode, Snapshot, Taps, NO_NODE};
@@ -138,38 +137,14 @@ fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReaso
 
 /// Copies every frame of `b` into each capture of `taps` (worker `w`'s rings): one realtime
 /// clock read (vDSO, no syscall) per burst, no lock, one publication per capture per burst; a
-/// copy that does not fit is counted by the capture and skipped.
+/// copy that does not fit is counted by the capture and skipped (`Capture::record_burst`).
 #[cold]
 #[inline(never)]
 fn tap(pool: &Pool, w: usize, taps: &Taps, b: &Burst) {
     let ts = crate::sys::netdev::realtime_ns();
     for (cap, dir) in taps.iter() {
-        let Some(mut wr) = cap.writer(w) else {
-            continue;
-        };
-        for f in b.as_slice() {
-            if f.is_chained() {
-                tap_chained(pool, ts, *dir, &mut wr, f);
-            } else {
-                wr.record(ts, *dir, pool.data(f), f.vtag);
-            }
-        }
+        cap.record_burst(w, ts, *dir, pool, b.as_slice());
     }
-}
-
-/// [`tap`] of a jumbo frame: its segments laid out whole in this thread's scratch buffer
-/// (allocated once per thread, grown to the largest frame captured).
-#[cold]
-fn tap_chained(pool: &Pool, ts: u64, dir: Dir, wr: &mut CaptureWriter<'_>, f: &Frame) {
-    thread_local! {
-        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    SCRATCH.with(|s| {
-        let mut s = s.borrow_mut();
-        s.resize(f.len as usize, 0);
-        let n = pool.read_at(f, 0, &mut s);
-        wr.record(ts, dir, &s[..n], f.vtag);
-    })
 }
 
 /// A node's view of the worker while it handles a burst.
