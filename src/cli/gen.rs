@@ -201,7 +201,7 @@ pub fn table(r: &Report) -> String {
         r.tx_pps / 1e6,
         r.tx_l1_bps / 1e9
     );
-    if let Some(n) = r.tx_refused.filter(|n| *n > 0) {
+    if let Some(n) = r.tx_refused {
         s += &format!(
             "  refused   {n:>12} frames  by the device after the engine handed them over (not counted as sent)\n"
         );
