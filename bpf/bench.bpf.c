@@ -59,7 +59,8 @@ struct {
 /* The sender's state: one sending thread, so a plain array (it may move between CPUs). */
 struct gen_state {
 	__u64 seq; /* frames handed over since the last configuration */
-	__u64 t0;  /* paced: when frame 0 went (ns, CLOCK_MONOTONIC) */
+	__u64 t0;  /* when frame 0 went (ns, CLOCK_MONOTONIC) */
+	__u64 t1;  /* when the last frame went, within 64 frames (unpaced) or a pacing group */
 };
 
 struct {
@@ -98,6 +99,7 @@ static __always_inline void pace(struct gen_cfg *c, struct gen_state *st, __u64 
 	__u64 now = bpf_ktime_get_ns();
 	if (seq == 0 || !st->t0) {
 		st->t0 = now;
+		st->t1 = now;
 		return;
 	}
 	__u64 due = st->t0 + ((seq * c->interval_q) >> 16);
@@ -106,6 +108,7 @@ static __always_inline void pace(struct gen_cfg *c, struct gen_state *st, __u64 
 		bpf_loop(1 << 20, past_due, &due, 0);
 		now = bpf_ktime_get_ns();
 	}
+	st->t1 = now;
 }
 
 SEC("xdp")
@@ -122,8 +125,11 @@ int xdpgraph_gen_tx(struct xdp_md *ctx)
 	__u64 seq = st->seq++;
 	if (c->interval_q)
 		pace(c, st, seq);
-	else if (seq == 0)
-		st->t0 = bpf_ktime_get_ns();
+	else if ((seq & 63) == 0) {
+		st->t1 = bpf_ktime_get_ns();
+		if (seq == 0)
+			st->t0 = st->t1;
+	}
 	if (!c->stamp)
 		return XDP_TX;
 	__u32 ipo = c->ip_off & 0x3ff;

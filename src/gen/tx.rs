@@ -368,7 +368,10 @@ fn replay_setup(
     let pps = c.rate.pps(c.sizes.mean(max_size).max(min as f64));
     let (pace_mask, interval_q) = match pps {
         None => (0, 0),
-        Some(p) => (pace_group(p) - 1, (1e9 / p * 65536.0).round().max(1.0) as u64),
+        Some(p) => (
+            pace_group(p) - 1,
+            (1e9 / p * 65536.0).round().max(1.0) as u64,
+        ),
     };
     let g = super::xdp::GenProgConfig {
         stamp: matcher || c.spec.flows > 1 || mode != 0,
@@ -426,7 +429,6 @@ fn replay(
     let tid = crate::sys::cpu::thread_id();
     let dev0 = xmit_counts(&c.tx);
     let done = AtomicBool::new(false);
-    let t_call = crate::sys::netdev::monotonic_ns();
     let calls = std::thread::scope(|s| {
         // Reports progress (the sending thread is in the kernel) and interrupts the call
         // when told to stop.
@@ -443,9 +445,8 @@ fn replay(
         done.store(true, Ordering::SeqCst);
         r
     });
-    let t_end = crate::sys::netdev::monotonic_ns();
     calls?;
-    let (handed, t_first) = state.read();
+    let (handed, t_first, t_last) = state.read();
     live.tx.store(handed, Ordering::Relaxed);
     let (frames, refused) = accepted(handed, dev0, xmit_counts(&c.tx));
     // Bytes on the wire: exact for fixed sizes, the mix's mean otherwise.
@@ -453,13 +454,14 @@ fn replay(
         Sizes::Fixed(_) => frames * (t.len() as u64 + 4),
         _ => (frames as f64 * mean) as u64,
     };
-    // From the first frame (the program's clock) to the call's return.
-    let from = if t_first >= t_call { t_first } else { t_call };
+    // From the first frame to the last (the program's clock), not the call's setup and
+    // teardown (~25 ms in the kernel, no frames going).
+    let seconds = t_last.saturating_sub(t_first) as f64 / 1e9;
     Ok(TxResult {
         frames,
         refused,
         bytes,
-        seconds: (t_end.saturating_sub(from)) as f64 / 1e9,
+        seconds: if seconds > 0.0 { seconds } else { 1e-9 },
     })
 }
 

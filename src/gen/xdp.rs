@@ -233,12 +233,17 @@ pub fn veth_peer_has_xdp(ns: Option<&str>, ifname: &str) -> Option<bool> {
 pub struct GenState(MapHandle);
 
 impl GenState {
-    /// (frames handed over since [`configure_gen`], when frame 0 went in CLOCK_MONOTONIC ns).
-    pub fn read(&self) -> (u64, u64) {
-        let v = (self.0.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
-            .unwrap_or_else(|| vec![0; 16]);
+    /// (frames handed over since [`configure_gen`], when frame 0 went, when the last went
+    /// (within 64 frames or a pacing group)), times in CLOCK_MONOTONIC ns.
+    pub fn read(&self) -> (u64, u64, u64) {
+        let v = (self
+            .0
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten())
+        .unwrap_or_else(|| vec![0; 24]);
         let w = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().unwrap());
-        (w(0), w(8))
+        (w(0), w(8), w(16))
     }
 }
 
@@ -291,6 +296,6 @@ pub fn configure_gen(h: &Helpers, g: &GenProgConfig) -> Result<(), XdpHelperErro
         .maps()
         .find(|m| m.name() == "genstate")
         .expect("genstate map");
-    s.update(&0u32.to_ne_bytes(), &[0u8; 16], MapFlags::ANY)
+    s.update(&0u32.to_ne_bytes(), &[0u8; 24], MapFlags::ANY)
         .map_err(herr("resetting the sequence"))
 }
