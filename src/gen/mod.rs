@@ -237,14 +237,28 @@ pub fn run(cfg: &GenConfig, tick: &mut dyn FnMut(f64, &Live)) -> Result<Report, 
     let t0 = Instant::now();
     let tx = tx::start(cfg, max_size, live.clone(), stop_tx.clone())?;
     let mut next = 1.0;
+    // The duration counts from the first frame, not from the engine's setup (the replay
+    // engine's program load and first call take ~0.1-0.3 s); a run whose engine never sends is
+    // stopped 10 s after the duration.
+    let mut started: Option<Instant> = None;
     while !tx.is_finished() {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(if started.is_some() {
+            20
+        } else {
+            1
+        }));
+        if started.is_none() && live.tx.load(Ordering::Relaxed) > 0 {
+            started = Some(Instant::now());
+        }
         let el = t0.elapsed().as_secs_f64();
         if el >= next {
             tick(el, &live);
             next += 1.0;
         }
-        let over = cfg.duration.is_some_and(|d| t0.elapsed() >= d);
+        let over = cfg.duration.is_some_and(|d| match started {
+            Some(s) => s.elapsed() >= d,
+            None => t0.elapsed() >= d + Duration::from_secs(10),
+        });
         if over || crate::sys::netdev::stop_signal().is_some() {
             stop_tx.store(true, Ordering::SeqCst);
         }

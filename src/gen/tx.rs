@@ -260,6 +260,11 @@ fn afxdp(
     };
     let pps = c.rate.pps(c.sizes.mean(max_size));
     let mut pacer = Pacer::new(pps);
+    // The latency mode (paced, the matcher receiving): one frame per wake-up, stamped just
+    // before it is handed to the kernel, so frames never leave in bursts that queue behind
+    // each other; otherwise up to 64 at a time.
+    let one = pps.is_some() && c.rx.is_some() && c.rx_engine == super::RxEngine::Afxdp;
+    let (most, least_sleep) = if one { (1, 0.0) } else { (64, 50e-6) };
     let (mut seq, mut done, mut bytes, mut in_flight) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let limit = c.count.unwrap_or(u64::MAX);
@@ -280,13 +285,13 @@ fn afxdp(
         if stop.load(Ordering::Relaxed) || seq >= limit {
             break;
         }
-        let due = pacer.due(64).min(limit - seq);
+        let due = pacer.due(most).min(limit - seq);
         if due == 0 {
             // Sleep rather than spin (on a small machine a spinning sender steals the core the
             // forwarder or the receiver needs); frames due meanwhile go out together.
-            // At least 50 us: at high rates several frames then go out together, and the
-            // schedule (absolute) keeps the average rate exact.
-            std::thread::sleep(Duration::from_secs_f64(pacer.wait().max(50e-6)));
+            // At least 50 us (but in the latency mode): at high rates several frames then go
+            // out together, and the schedule (absolute) keeps the average rate exact.
+            std::thread::sleep(Duration::from_secs_f64(pacer.wait().max(least_sleep)));
             continue;
         }
         let k = (sock.tx.free((due * per) as u32) as u64 / per)
