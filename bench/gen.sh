@@ -8,13 +8,14 @@
 # Interleaved rounds ($BENCH_ROUNDS, default 5), each:
 #   xdp-trafficgen udp -t 1      (xdp-tools 1.4.3 patched for 6.18: ../shared/tools/build-xdp-tools.sh)
 #   xdpgraph gen --engine replay (BPF_PROG_RUN live frames, as xdp-trafficgen)
-#   xdpgraph gen --engine afxdp  (AF_XDP, every frame stamped and checksummed)
+#   xdpgraph gen --engine afxdp  (AF_XDP, copy mode; frames written once: no matcher, one flow)
+#   afxdp_tx                     (the bare AF_XDP TX loop, bench/afxdp_tx.rs: the reference)
 # then paced replay runs at 10%, 50% and 90% of the replay engine's median unpaced rate, also
 # interleaved: the rate at the sink against the rate asked, and how evenly frames came (per
 # millisecond at the sink: p1/p50/p99 of frames per ms, and the share of idle milliseconds).
 #
 # Run it under the bench lock with the machine quiet, after building (it compiles nothing):
-#   cargo build --release && /tmp/bq.sh sudo ./bench/gen.sh
+#   cargo build --release --bins --example afxdp_tx && /tmp/bq.sh sudo ./bench/gen.sh
 # Env: BENCH_ROUNDS, BENCH_SECS (seconds per run, default 3), BENCH_CORE, XDP_TRAFFICGEN.
 # Raw output: bench/results/gen-<UTC date and time>.txt; its summary goes between the `gen`
 # markers of docs/BENCHMARKS.md (`./bench/gen.sh --section RAW` writes it again from RAW).
@@ -39,15 +40,12 @@ for line in open(raw):
     rows.append(dict(label=f[0], pps=float(f[1]), p1=float(f[2]), p50=float(f[3]), p99=float(f[4]),
                      idle=float(f[5]), frames=int(f[6]), sent=num(f[8]), refused=num(f[9])))
 by = lambda l: [r for r in rows if r["label"] == l]
-tg, rp, ax = by("trafficgen"), by("replay"), by("afxdp")
+tg, rp, ax, bare = by("trafficgen"), by("replay"), by("afxdp"), by("bare-afxdp-tx")
 med = lambda rs: st.median(r["pps"] for r in rs) / 1e6
 runs = lambda rs: ", ".join(f"{r['pps'] / 1e6:.3f}" for r in rs)
 idle = lambda rs: f"{st.median(r['idle'] for r in rs):.1f}%"
 refused = lambda rs: "-" if rs[0]["refused"] is None else f"{sum(r['refused'] for r in rs):.0f}"
 ratios = [a["pps"] / b["pps"] for a, b in zip(rp, tg)]
-# the bare AF_XDP loop's rate: its forwarding rate in the e2e section (socket sender, 64 B),
-# the runs of 2026-11-28 01:41 UTC: the loop transmits what it forwards, 0.715-1.253 Mpps
-BARE = (0.715, 1.253)
 out = [f"Measured by {head[0] if head else 'bench/gen.sh'} (raw output `{raw}`): one veth pair, "
        "each sender one thread on core 1 (where the sink's NAPI runs too: veth runs it on the "
        "sending core), 64-byte frames, the runs of each round interleaved. The rates are what the "
@@ -63,9 +61,15 @@ out.append(f"| xdp-trafficgen `udp -t 1` (xdp-tools 1.4.3, patched for 6.18) | {
 out.append(f"| `xdpgraph gen --engine replay` (`BPF_PROG_RUN` live frames) | {runs(rp)} | **{rpm:.3f}** | {idle(rp)} | {refused(rp)} | "
            f"≥ xdp-trafficgen: {rpm / tgm:.2f}x the median, {min(ratios):.2f}x–{max(ratios):.2f}x round by round: "
            f"{'met' if min(ratios) >= 1 else ('met by the median' if rpm >= tgm else 'NOT met')} |")
-out.append(f"| `xdpgraph gen --engine afxdp` (copy mode, every frame stamped and checksummed) | {runs(ax)} | **{axm:.3f}** | {idle(ax)} | {refused(ax)} | "
-           f"≥ the bare AF_XDP loop's rate ({BARE[0]}–{BARE[1]} Mpps, forwarding, in the e2e section): "
-           f"{'met' if axm >= BARE[1] else 'NOT met'} |")
+if bare:
+    bm = med(bare)
+    br = [a["pps"] / b["pps"] for a, b in zip(ax, bare)]
+    out.append(f"| bare AF_XDP TX loop (`bench/afxdp_tx.rs`: one frame written once into every chunk, recycled) | {runs(bare)} | {bm:.3f} | {idle(bare)} | - | reference |")
+    goal = (f"≥ the bare AF_XDP TX loop: {axm / bm:.2f}x the median, {min(br):.2f}x–{max(br):.2f}x round by round: "
+            f"{'met' if min(br) >= 1 else ('met by the median' if axm >= bm else 'NOT met')}")
+else:
+    goal = "-"
+out.append(f"| `xdpgraph gen --engine afxdp` (copy mode; frames written once: no matcher, one flow, one size) | {runs(ax)} | **{axm:.3f}** | {idle(ax)} | {refused(ax)} | {goal} |")
 out += ["", "Paced replay (the program waits for each frame's due time, in groups of at most 16 "
         "frames), at 10%, 50% and 90% of the replay engine's median rate above, interleaved:", "",
         "| asked | at the sink vs asked, per round | worst | per ms p1 / p50 / p99 (median over rounds) | idle ms | goal ±1% |",
@@ -95,7 +99,8 @@ PY
 if [ "${1:-}" = --section ]; then section "$2"; exit; fi
 if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
 BIN=$PWD/target/release/xdpgraph
-[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+BARE=$PWD/target/release/examples/afxdp_tx
+[ -x "$BIN" ] && [ -x "$BARE" ] || { echo "build first: cargo build --release --bins --example afxdp_tx" >&2; exit 1; }
 TG=${XDP_TRAFFICGEN:-/opt/xdp-tools-6.18/bin/xdp-trafficgen}
 [ -x "$TG" ] || { echo "no xdp-trafficgen at $TG (../shared/tools/build-xdp-tools.sh builds it)" >&2; exit 1; }
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -157,6 +162,13 @@ ours() { # one run of xdpgraph gen with the arguments given, the sink started fi
     "$BIN" gen --tx eth0 --tx-netns $A --dst-mac "$MAC_B" --core "$CORE" --duration "$SECS" --json "$@" >/tmp/xgbench$$.tx.json
     wait $s
 }
+bare() { # one run of the bare AF_XDP TX loop, the sink started first
+    sink $((SECS + 2)) /tmp/xgbench$$.json
+    local s=$!
+    sleep 0.5
+    "$BARE" eth0 $A "$MAC_B" "$CORE" "$SECS" >/tmp/xgbench$$.tx.json
+    wait $s
+}
 record() { # label: the sink's figures (and the sender's own count, for ours)
     local f
     f=$(fields /tmp/xgbench$$.json)
@@ -173,6 +185,7 @@ for r in $(seq "$ROUNDS"); do
     trafficgen; record "trafficgen" tg
     ours --engine replay; record "replay" ours
     ours --engine afxdp; record "afxdp" ours
+    bare; record "bare-afxdp-tx" tg
 done
 med() { awk -v l="$1" -F'\t' '$1 == l {print $2}' "$raw" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 MAX=$(med replay)

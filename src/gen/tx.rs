@@ -130,6 +130,9 @@ struct Stamper<'a> {
     ip: usize,
     off: usize,
     flows: u32,
+    /// Every chunk of the pool holds the frame already ([`Stamper::prewrite`]): nothing to
+    /// write per frame.
+    written: Option<usize>,
 }
 
 impl Stamper<'_> {
@@ -141,6 +144,31 @@ impl Stamper<'_> {
         } else {
             frame::set_flow(buf, self.ip, f);
         }
+    }
+
+    /// Frames are rewritten only when something needs it, as the replay engine's: the AF_XDP
+    /// matcher (sequence numbers and TX times), flows, a size mix. Otherwise every chunk of
+    /// `pool` gets the one frame once, here, and frames go out as they are (as fast as the bare
+    /// AF_XDP TX loop).
+    fn prewrite(&mut self, pool: &mut Pool) {
+        let c = self.c;
+        let matcher = c.rx.is_some() && c.rx_engine == super::RxEngine::Afxdp;
+        let size = self.size(0);
+        let fixed = matches!(c.sizes, Sizes::Fixed(_));
+        if matcher || self.flows > 1 || !fixed || size - 4 > pool.max_frame() {
+            return;
+        }
+        let t = c.spec.build(size, 0);
+        let head = pool.headroom();
+        let mut all = Vec::with_capacity(pool.available());
+        while let Some(base) = pool.alloc() {
+            pool.chunk_mut(base)[head..head + t.len()].copy_from_slice(&t);
+            all.push(base);
+        }
+        for base in all {
+            pool.free_addr(base);
+        }
+        self.written = Some(t.len());
     }
 
     /// The wire size (with FCS) of frame `seq`.
@@ -158,6 +186,15 @@ impl Stamper<'_> {
         descs: &mut Vec<libc::xdp_desc>,
         contd: &mut ChunkSet,
     ) -> usize {
+        if let Some(len) = self.written {
+            let base = pool.alloc().expect("checked available");
+            descs.push(libc::xdp_desc {
+                addr: base + pool.headroom() as u64,
+                len: len as u32,
+                options: 0,
+            });
+            return len;
+        }
         let size = self.size(seq);
         let c = self.c;
         let t = self
@@ -257,7 +294,9 @@ fn afxdp(
         ip: c.spec.ip_offset(),
         off: c.spec.stamp_offset(),
         flows: c.spec.flows.max(1),
+        written: None,
     };
+    stamper.prewrite(&mut pool);
     let pps = c.rate.pps(c.sizes.mean(max_size));
     let mut pacer = Pacer::new(pps);
     // The latency mode (paced, the matcher receiving): one frame per wake-up, stamped just
