@@ -299,11 +299,12 @@ fn afxdp(
     stamper.prewrite(&mut pool);
     let pps = c.rate.pps(c.sizes.mean(max_size));
     let mut pacer = Pacer::new(pps);
-    // The latency mode (paced, the matcher receiving): one frame per wake-up, stamped just
-    // before it is handed to the kernel, so frames never leave in bursts that queue behind
-    // each other; otherwise up to 64 at a time.
-    let one = pps.is_some() && c.rx.is_some() && c.rx_engine == super::RxEngine::Afxdp;
-    let (most, least_sleep) = if one { (1, 0.0) } else { (64, 50e-6) };
+    // The latency mode (paced, the matcher receiving) sleeps until the next frame's due time
+    // exactly: one frame per wake-up, stamped just before it is handed to the kernel, so
+    // frames do not leave in bursts that queue behind each other (several only when it is
+    // behind, catching up). Otherwise it sleeps at least 50 us and sends what is due.
+    let latency = pps.is_some() && c.rx.is_some() && c.rx_engine == super::RxEngine::Afxdp;
+    let least_sleep = if latency { 0.0 } else { 50e-6 };
     let (mut seq, mut done, mut bytes, mut in_flight) = (0u64, 0u64, 0u64, 0u64);
     let t0 = Instant::now();
     let limit = c.count.unwrap_or(u64::MAX);
@@ -324,7 +325,7 @@ fn afxdp(
         if stop.load(Ordering::Relaxed) || seq >= limit {
             break;
         }
-        let due = pacer.due(most).min(limit - seq);
+        let due = pacer.due(64).min(limit - seq);
         if due == 0 {
             // Sleep rather than spin (on a small machine a spinning sender steals the core the
             // forwarder or the receiver needs); frames due meanwhile go out together.
