@@ -316,7 +316,13 @@ fn afxdp(
     } else {
         1
     };
-    loop {
+    // Unpaced, every chunk holding the frame: the bare TX loop.
+    let bare = stamper.written.filter(|_| pps.is_none());
+    if let Some(len) = bare {
+        (seq, done, in_flight) = bare_loop(&mut sock, &mut pool, len as u32, live, stop, limit);
+        bytes = seq * (len as u64 + 4);
+    }
+    while bare.is_none() {
         // Completions return chunks.
         let n = reap(&mut sock, &mut pool, &mut contd);
         done += n;
@@ -369,6 +375,59 @@ fn afxdp(
         bytes,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// The AF_XDP engine unpaced when every chunk of `pool` holds the frame (of `len` bytes)
+/// already: completed chunks go straight back onto the TX ring, as in the bare AF_XDP TX loop
+/// (bench/afxdp_tx.rs). Returns (frames handed over, completed, still in flight); the chunks
+/// not in flight are back in `pool`.
+fn bare_loop(
+    sock: &mut XskSocket,
+    pool: &mut Pool,
+    len: u32,
+    live: &Live,
+    stop: &AtomicBool,
+    limit: u64,
+) -> (u64, u64, u64) {
+    let head = pool.headroom() as u64;
+    let mut free: Vec<u64> = std::iter::from_fn(|| pool.alloc())
+        .map(|b| b + head)
+        .collect();
+    let (mut seq, mut done, mut i) = (0u64, 0u64, 0u32);
+    loop {
+        let n = sock.comp.available(512);
+        for k in 0..n {
+            free.push(sock.comp.get(k));
+        }
+        sock.comp.release(n);
+        done += n as u64;
+        i = i.wrapping_add(1);
+        if i % 64 == 0 {
+            live.tx.store(done, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        if seq >= limit {
+            break;
+        }
+        let k = (sock.tx.free(64).min(64).min(free.len() as u32) as u64).min(limit - seq) as u32;
+        if k > 0 {
+            let from = free.len() - k as usize;
+            let descs = free.drain(from..).map(|addr| libc::xdp_desc {
+                addr,
+                len,
+                options: 0,
+            });
+            sock.tx.produce(descs, k);
+            seq += k as u64;
+        }
+        let _ = sock.kick_tx();
+    }
+    for a in free {
+        pool.free_addr(a);
+    }
+    (seq, done, seq - done)
 }
 
 /// The replay engine's template (the largest frame of the mix) and program settings.
