@@ -3,7 +3,8 @@
 // Helper XDP programs for the traffic generator and the end-to-end benchmarks:
 //   xdpgraph_gen_tx   - the generator's replay engine: run with BPF_PROG_RUN and
 //                       BPF_F_TEST_XDP_LIVE_FRAMES, it transmits each frame out of the
-//                       device given as ingress (XDP_TX). Counts in stats[GEN_TX].
+//                       device given as ingress (XDP_TX). Counts in genstate.seq; paces
+//                       (waits for each frame's due time) when gencfg.interval_q is set.
 //   xdpgraph_sink     - counts frames and octets (per CPU) and drops them: a sink that keeps
 //                       up with any rate a veth can carry.
 //   xdpgraph_pass     - XDP_PASS; attached to a veth so that it accepts redirected frames.
@@ -17,7 +18,7 @@
 enum stat {
 	SINK_FRAMES = 0,
 	SINK_OCTETS = 1,
-	GEN_TX = 2,
+	/* 2: unused (the generator counts in genstate) */
 	REDIRECTS = 3,
 	STAT_MAX = 4,
 };
@@ -44,6 +45,9 @@ struct gen_cfg {
 	__u32 ip_off;   /* IPv4 header offset (0: no IP) */
 	__u32 sizes;    /* 0: template size; 1: IMIX of size[0..3] (7:4:1); 2: range size[0]..size[1] */
 	__u32 size[3];  /* frame lengths without FCS; the template is the largest */
+	__u32 pace_mask;  /* paced: wait for the due time of frames whose seq & pace_mask == 0 */
+	__u32 _pad;
+	__u64 interval_q; /* paced: ns between frames << 16 (0: unpaced) */
 };
 
 struct {
@@ -53,12 +57,19 @@ struct {
 	__type(value, struct gen_cfg);
 } gencfg SEC(".maps");
 
+/* The sender's state: one sending thread, so a plain array (it may move between CPUs). */
+struct gen_state {
+	__u64 seq; /* frames handed over since the last configuration */
+	__u64 t0;  /* when frame 0 went (ns, CLOCK_MONOTONIC) */
+	__u64 t1;  /* when the last frame went, within 64 frames (unpaced) or a pacing group */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} genseq SEC(".maps");
+	__type(value, struct gen_state);
+} genstate SEC(".maps");
 
 static __always_inline void add(__u32 k, __u64 v)
 {
@@ -74,6 +85,33 @@ static __always_inline __u16 csum_fold(__u32 s)
 	return (__u16)~s;
 }
 
+static long past_due(__u32 i, void *due)
+{
+	return bpf_ktime_get_ns() >= *(__u64 *)due;
+}
+
+/* Even pacing: frame seq is due at t0 + seq * interval; every (pace_mask + 1)-th frame waits
+ * (spins) for its due time, so frames leave in groups of at most pace_mask + 1 and the
+ * schedule, being absolute, keeps the mean rate exact. */
+static __always_inline void pace(struct gen_cfg *c, struct gen_state *st, __u64 seq)
+{
+	if (seq & c->pace_mask)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (seq == 0 || !st->t0) {
+		st->t0 = now;
+		st->t1 = now;
+		return;
+	}
+	__u64 due = st->t0 + ((seq * c->interval_q) >> 16);
+	/* one bpf_loop spins at most 2^20 clock reads (tens of ms): rates under ~10 pps fall short */
+	for (int i = 0; i < 8 && now < due; i++) {
+		bpf_loop(1 << 20, past_due, &due, 0);
+		now = bpf_ktime_get_ns();
+	}
+	st->t1 = now;
+}
+
 SEC("xdp")
 int xdpgraph_gen_tx(struct xdp_md *ctx)
 {
@@ -81,12 +119,20 @@ int xdpgraph_gen_tx(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 zero = 0;
 	struct gen_cfg *c = bpf_map_lookup_elem(&gencfg, &zero);
-	__u64 *seqp = bpf_map_lookup_elem(&genseq, &zero);
+	struct gen_state *st = bpf_map_lookup_elem(&genstate, &zero);
 
-	add(GEN_TX, 1);
-	if (!c || !seqp || !c->stamp)
+	if (!c || !st)
 		return XDP_TX;
-	__u64 seq = (*seqp)++;
+	__u64 seq = st->seq++;
+	if (c->interval_q)
+		pace(c, st, seq);
+	else if ((seq & 63) == 0) {
+		st->t1 = bpf_ktime_get_ns();
+		if (seq == 0)
+			st->t0 = st->t1;
+	}
+	if (!c->stamp)
+		return XDP_TX;
 	__u32 ipo = c->ip_off & 0x3ff;
 	if (c->sizes && ipo) {
 		/* Trim the (largest) template to this frame's size, then fix the lengths. */

@@ -95,6 +95,10 @@ pub struct GenArgs {
     /// (e.g. "xdpgraph ctl msg br0: reset", "bridge fdb flush dev br0").
     #[arg(long, value_name = "CMD")]
     pub between: Option<String>,
+    /// Send nothing: count what arrives on --rx (the XDP counting sink) for --duration seconds,
+    /// e.g. from another sender; the rate is over the window frames came in.
+    #[arg(long)]
+    pub rx_only: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -201,7 +205,7 @@ pub fn table(r: &Report) -> String {
         r.tx_pps / 1e6,
         r.tx_l1_bps / 1e9
     );
-    if let Some(n) = r.tx_refused.filter(|n| *n > 0) {
+    if let Some(n) = r.tx_refused {
         s += &format!(
             "  refused   {n:>12} frames  by the device after the engine handed them over (not counted as sent)\n"
         );
@@ -220,6 +224,18 @@ pub fn table(r: &Report) -> String {
         if let (Some(o), Some(d)) = (r.reordered, r.duplicated) {
             s += &format!("  reordered {:>12}         duplicated {}\n", o, d);
         }
+    }
+    if let Some(a) = r.arrivals {
+        s += &format!(
+            "  at the sink {:>9} frames in {:.3} s: {:.3} Mpps; per ms p1 {:.0}  p50 {:.0}  p99 {:.0}  idle {:.1}% of ms\n",
+            a.frames,
+            a.seconds,
+            a.pps / 1e6,
+            a.per_ms_p1,
+            a.per_ms_p50,
+            a.per_ms_p99,
+            a.idle_ms_share * 100.0
+        );
     }
     if let Some(l) = r.latency {
         s += &format!(
@@ -295,6 +311,15 @@ pub fn main(a: GenArgs) -> Result<(), GenError> {
     let cfg = config(&a)?;
     if a.rfc2889.is_some() {
         return rfc2889(&a, cfg);
+    }
+    if a.rx_only {
+        let r = gen::sink_only(&cfg)?;
+        if a.json {
+            println!("{}", r.to_json());
+        } else {
+            print!("{}", table(&r));
+        }
+        return Ok(());
     }
     if a.search {
         let trial = Duration::from_secs_f64(a.trial);

@@ -23,6 +23,55 @@ pub struct RxResult {
     pub reordered: u64,
     pub duplicated: u64,
     pub latency: Option<Latency>,
+    /// The XDP counting receiver: the rate at the sink and how evenly frames came.
+    pub arrivals: Option<Arrivals>,
+}
+
+/// How frames arrived at the counting sink, from its count sampled about every millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Arrivals {
+    /// From the first sample that saw frames to the last that saw new ones, seconds.
+    pub seconds: f64,
+    /// Frames in that window, and their rate.
+    pub frames: u64,
+    pub pps: f64,
+    /// Frames per millisecond over the window's samples (each sample's frames over its length):
+    /// percentiles 1, 50 and 99, and the share of milliseconds with no frame.
+    pub per_ms_p1: f64,
+    pub per_ms_p50: f64,
+    pub per_ms_p99: f64,
+    pub idle_ms_share: f64,
+}
+
+/// [`Arrivals`] from samples of (monotonic ns, cumulative frames).
+pub fn arrivals(samples: &[(u64, u64)]) -> Option<Arrivals> {
+    let base = samples.first()?.1;
+    // the last sample before frames came, and the first after the last frame
+    let start = samples.iter().rposition(|s| s.1 == base)?;
+    let last = samples.last()?.1;
+    let end = samples.iter().position(|s| s.1 == last)?;
+    if end <= start {
+        return None;
+    }
+    let w = &samples[start..=end];
+    let (t0, n0) = w[0];
+    let (t1, n1) = w[w.len() - 1];
+    let mut per_ms: Vec<f64> = (w.windows(2))
+        .map(|p| (p[1].1 - p[0].1) as f64 * 1e6 / (p[1].0 - p[0].0).max(1) as f64)
+        .collect();
+    let idle = per_ms.iter().filter(|v| **v == 0.0).count() as f64 / per_ms.len() as f64;
+    per_ms.sort_by(f64::total_cmp);
+    let pct = |q: f64| per_ms[((per_ms.len() - 1) as f64 * q).round() as usize];
+    let seconds = (t1 - t0) as f64 / 1e9;
+    Some(Arrivals {
+        seconds,
+        frames: n1 - n0,
+        pps: (n1 - n0) as f64 / seconds,
+        per_ms_p1: pct(0.01),
+        per_ms_p50: pct(0.5),
+        per_ms_p99: pct(0.99),
+        idle_ms_share: idle,
+    })
 }
 
 fn setup(e: impl std::fmt::Display) -> GenError {
@@ -81,20 +130,25 @@ fn count(
         .map_err(setup)?;
     let base = h.stat(super::xdp::stat::SINK_FRAMES);
     let base_octets = h.stat(super::xdp::stat::SINK_OCTETS);
+    crate::sys::cpu::set_timer_slack(1000);
+    let mut samples = Vec::with_capacity(1 << 16);
+    samples.push((crate::sys::netdev::monotonic_ns(), 0));
     let _ = ready.send(Ok(()));
+    // Sampled about every millisecond: the rate at the sink, and how evenly frames come.
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(5));
-        live.rx.store(
-            h.stat(super::xdp::stat::SINK_FRAMES) - base,
-            Ordering::Relaxed,
-        );
+        std::thread::sleep(Duration::from_millis(1));
+        let n = h.stat(super::xdp::stat::SINK_FRAMES) - base;
+        samples.push((crate::sys::netdev::monotonic_ns(), n));
+        live.rx.store(n, Ordering::Relaxed);
     }
     let frames = h.stat(super::xdp::stat::SINK_FRAMES) - base;
     let bytes = h.stat(super::xdp::stat::SINK_OCTETS) - base_octets + 4 * frames;
     live.rx.store(frames, Ordering::Relaxed);
+    samples.push((crate::sys::netdev::monotonic_ns(), frames));
     Ok(RxResult {
         frames,
         bytes,
+        arrivals: arrivals(&samples),
         ..Default::default()
     })
 }
@@ -245,6 +299,7 @@ impl Tally {
             reordered: self.reordered,
             duplicated: self.duplicated,
             latency,
+            arrivals: None,
         }
     }
 }
@@ -303,7 +358,31 @@ fn matcher(
 
 #[cfg(test)]
 mod tests {
-    use super::SeqWindow;
+    use super::{arrivals, SeqWindow};
+
+    #[test]
+    fn arrivals_over_the_window_with_frames() {
+        // nothing for 2 ms, then 10 frames a ms for 4 ms, a 1 ms gap, 10 more, then nothing
+        let ms = 1_000_000;
+        let s = [
+            (0, 0),
+            (ms, 0),
+            (2 * ms, 0),
+            (3 * ms, 10),
+            (4 * ms, 20),
+            (5 * ms, 20),
+            (6 * ms, 30),
+            (7 * ms, 30),
+            (8 * ms, 30),
+        ];
+        let a = arrivals(&s).unwrap();
+        assert_eq!(a.frames, 30);
+        assert!((a.seconds - 0.004).abs() < 1e-9, "{a:?}");
+        assert!((a.pps - 7500.0).abs() < 1e-6, "{a:?}");
+        assert_eq!((a.per_ms_p1, a.per_ms_p50, a.per_ms_p99), (0.0, 10.0, 10.0));
+        assert!((a.idle_ms_share - 0.25).abs() < 1e-9);
+        assert_eq!(arrivals(&[(0, 0), (ms, 0)]), None);
+    }
 
     #[test]
     fn the_window_slides_and_never_grows() {

@@ -4,19 +4,18 @@
 
 use crate::dataplane::afxdp::XdpMode;
 use crate::errno::Errno;
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, ProgramInput, Xdp, XdpFlags};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, Object, ObjectBuilder, Xdp, XdpFlags};
 use std::os::fd::{AsFd, OwnedFd};
 
 static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bench.bpf.o"));
 
 /// Flag for BPF_PROG_RUN: transmit the frames for real (Linux 5.18+).
-pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = crate::sys::bpf::BPF_F_TEST_XDP_LIVE_FRAMES;
 
 /// Counters of the helper programs.
 pub mod stat {
     pub const SINK_FRAMES: u32 = 0;
     pub const SINK_OCTETS: u32 = 1;
-    pub const GEN_TX: u32 = 2;
     pub const REDIRECTS: u32 = 3;
 }
 
@@ -183,27 +182,37 @@ impl Helpers {
     }
 
     /// Transmits `frame` `repeat` times out of interface `ifindex` (of the calling thread's
-    /// namespace) with BPF_PROG_RUN live frames. Returns the program's runs.
-    pub fn replay(&self, ifindex: u32, frame: &[u8], repeat: u32) -> Result<(), XdpHelperError> {
+    /// namespace) with BPF_PROG_RUN live frames, in batches of `batch` (0: the kernel's 64).
+    /// A signal to the calling thread ends it early (`ErrorKind::Interrupted`).
+    pub fn replay(
+        &self,
+        ifindex: u32,
+        frame: &[u8],
+        repeat: u32,
+        batch: u32,
+    ) -> Result<(), std::io::Error> {
         let p = self
             .obj
-            .progs_mut()
+            .progs()
             .find(|p| p.name() == "xdpgraph_gen_tx")
             .expect("gen program");
         // struct xdp_md { data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex }
         let md: [u32; 6] = [0, frame.len() as u32, 0, ifindex, 0, 0];
-        let mut ctx: Vec<u8> = md.iter().flat_map(|w| w.to_ne_bytes()).collect();
-        let input = ProgramInput {
-            context_in: Some(&mut ctx),
-            data_in: Some(frame),
-            repeat,
-            flags: BPF_F_TEST_XDP_LIVE_FRAMES,
-            ..Default::default()
-        };
-        p.test_run(input).map_err(herr(
-            "BPF_PROG_RUN (live frames need Linux 5.18+ and an XDP program on the veth peer)",
-        ))?;
-        Ok(())
+        let mut ctx = [0u8; 24];
+        for (i, w) in md.iter().enumerate() {
+            ctx[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+        }
+        crate::sys::bpf::run_xdp_live(p.as_fd(), frame, &mut ctx, repeat, batch)
+    }
+
+    /// The generator program's state (sequence, schedule), readable from any thread.
+    pub fn gen_state(&self) -> Result<GenState, XdpHelperError> {
+        let m = (self.obj.maps())
+            .find(|m| m.name() == "genstate")
+            .expect("genstate map");
+        Ok(GenState(
+            MapHandle::try_from(&m).map_err(herr("the generator's state map"))?,
+        ))
     }
 }
 
@@ -220,47 +229,73 @@ pub fn veth_peer_has_xdp(ns: Option<&str>, ifname: &str) -> Option<bool> {
     .flatten()
 }
 
-/// Configures the generator program's stamping (sequence number and timestamp at `off`,
-/// flows varied over `flows`, IPv4 header at `ip_off`) and resets its sequence. `sizes`: 0
-/// (the template's), 1 (IMIX of `size[0..3]`, 7:4:1) or 2 (range `size[0]..=size[1]`), as
-/// frame lengths without FCS; the template must be the largest.
-#[allow(clippy::too_many_arguments)]
-pub fn configure_gen(
-    h: &Helpers,
-    stamp: bool,
-    off: u32,
-    flows: u32,
-    ip_off: u32,
-    sizes: u32,
-    size: [u32; 3],
-) -> Result<(), XdpHelperError> {
+/// The generator program's state map (`struct gen_state`).
+pub struct GenState(MapHandle);
+
+impl GenState {
+    /// (frames handed over since [`configure_gen`], when frame 0 went, when the last went
+    /// (within 64 frames or a pacing group)), times in CLOCK_MONOTONIC ns.
+    pub fn read(&self) -> (u64, u64, u64) {
+        let v = (self
+            .0
+            .lookup(&0u32.to_ne_bytes(), MapFlags::ANY)
+            .ok()
+            .flatten())
+        .unwrap_or_else(|| vec![0; 24]);
+        let w = |i: usize| u64::from_ne_bytes(v[i..i + 8].try_into().unwrap());
+        (w(0), w(8), w(16))
+    }
+}
+
+/// The generator program's settings (`struct gen_cfg` of `bpf/bench.bpf.c`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GenProgConfig {
+    /// Stamp each frame (sequence number and timestamp at `off`), vary flows over `flows`
+    /// (IPv4 header at `ip_off`) and sizes; false: send the template unchanged.
+    pub stamp: bool,
+    pub off: u32,
+    pub flows: u32,
+    pub ip_off: u32,
+    /// 0 (the template's), 1 (IMIX of `size[0..3]`, 7:4:1) or 2 (range `size[0]..=size[1]`),
+    /// as frame lengths without FCS; the template must be the largest.
+    pub sizes: u32,
+    pub size: [u32; 3],
+    /// Paced: every `pace_mask + 1`-th frame waits for its due time (a power of two less one).
+    pub pace_mask: u32,
+    /// Paced: nanoseconds between frames, times 2^16 (0: unpaced).
+    pub interval_q: u64,
+}
+
+/// Configures the generator program and resets its sequence (and pacing schedule).
+pub fn configure_gen(h: &Helpers, g: &GenProgConfig) -> Result<(), XdpHelperError> {
     let m = h
         .obj
         .maps()
         .find(|m| m.name() == "gencfg")
         .expect("gencfg map");
-    let v: Vec<u8> = [
-        stamp as u32,
-        off,
-        flows.max(1),
-        ip_off,
-        sizes,
-        size[0],
-        size[1],
-        size[2],
+    let mut v: Vec<u8> = [
+        g.stamp as u32,
+        g.off,
+        g.flows.max(1),
+        g.ip_off,
+        g.sizes,
+        g.size[0],
+        g.size[1],
+        g.size[2],
+        g.pace_mask,
+        0,
     ]
     .iter()
     .flat_map(|x| x.to_ne_bytes())
     .collect();
+    v.extend_from_slice(&g.interval_q.to_ne_bytes());
     m.update(&0u32.to_ne_bytes(), &v, MapFlags::ANY)
         .map_err(herr("configuring the generator"))?;
     let s = h
         .obj
         .maps()
-        .find(|m| m.name() == "genseq")
-        .expect("genseq map");
-    let cpus = libbpf_rs::num_possible_cpus().map_err(herr("counting CPUs"))?;
-    let zeros: Vec<Vec<u8>> = (0..cpus).map(|_| 0u64.to_ne_bytes().to_vec()).collect();
-    s.update_percpu(&0u32.to_ne_bytes(), &zeros, MapFlags::ANY)
+        .find(|m| m.name() == "genstate")
+        .expect("genstate map");
+    s.update(&0u32.to_ne_bytes(), &[0u8; 24], MapFlags::ANY)
         .map_err(herr("resetting the sequence"))
 }

@@ -54,3 +54,45 @@ pub fn run_syscall_prog(prog: BorrowedFd<'_>, ctx: &mut [u8]) -> io::Result<u32>
     }
     Ok(a.retval)
 }
+
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`: BPF_PROG_RUN transmits the frames for real (Linux 5.18+).
+pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+
+/// Runs the XDP program `prog` `repeat` times on `frame` in live-frame mode (each run's
+/// XDP_TX/XDP_REDIRECT transmits a copy), in batches of `batch_size` frames (0: the kernel's
+/// 64); `ctx` is a `struct xdp_md` (its ingress_ifindex picks the device). A signal to the
+/// calling thread ends the call early with `EINTR` (the kernel checks between batches).
+pub fn run_xdp_live(
+    prog: BorrowedFd<'_>,
+    frame: &[u8],
+    ctx: &mut [u8],
+    repeat: u32,
+    batch_size: u32,
+) -> io::Result<()> {
+    let mut a = TestAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: frame.len() as u32,
+        data_in: frame.as_ptr() as u64,
+        ctx_size_in: ctx.len() as u32,
+        ctx_in: ctx.as_mut_ptr() as u64,
+        repeat,
+        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
+        batch_size,
+        ..Default::default()
+    };
+    // SAFETY: `a` is a valid bpf_attr prefix of the size passed; the kernel reads frame.len()
+    // bytes from data_in and ctx.len() from ctx_in (writing at most that many back there),
+    // both outliving the call; no output buffers are given.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut a as *mut TestAttr,
+            std::mem::size_of::<TestAttr>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -117,3 +117,28 @@ pub fn thread_id() -> libc::pid_t {
     // SAFETY: gettid has no memory effects.
     unsafe { libc::gettid() }
 }
+
+extern "C" fn on_interrupt(_: libc::c_int) {}
+
+/// Makes [`interrupt_thread`] work: installs a handler that does nothing for SIGURG (whose
+/// default is to be ignored, which would not interrupt a system call), without SA_RESTART.
+pub fn catch_interrupts() {
+    // SAFETY: a zeroed sigaction is valid; the handler is async-signal-safe (it does nothing).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_interrupt as *const () as libc::sighandler_t;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Interrupts a blocking system call of thread `tid` of this process (it returns EINTR) with
+/// SIGURG, after [`catch_interrupts`].
+pub fn interrupt_thread(tid: libc::pid_t) -> io::Result<()> {
+    // SAFETY: tgkill sends a signal; the caller installed its handler (catch_interrupts).
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, libc::SIGURG) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
