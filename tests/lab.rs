@@ -674,3 +674,38 @@ fn ctl_attach_and_detach_at_run_time() {
     let r = execute(&mut dp, "attach nosuchif9 --queues x");
     assert!(r.error.unwrap().contains("positive number"));
 }
+
+/// The receive queues of an interface in another namespace, from a thread that entered it:
+/// rtnetlink answers for that namespace (/sys/class/net shows the one /sys was mounted in, where
+/// the namespace's `eth0` is not: `gen --rx-engine afxdp --rx-netns` failed with ENOENT).
+#[test]
+fn rx_queues_are_read_in_the_namespace_a_thread_entered() {
+    if !root() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let prefix = format!(
+        "t{}q{}",
+        std::process::id() % 1000,
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let lab = LabGuard::up(LabConfig {
+        prefix,
+        ports: 1,
+        queues: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let ns = lab.ns(0);
+    let n = std::thread::spawn(move || {
+        xdpgraph::sys::netdev::enter_netns(&ns).unwrap();
+        xdpgraph::dataplane::afxdp::rx_queues("eth0").unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(
+        xdpgraph::dataplane::afxdp::rx_queues(&lab.iface(0)).unwrap(),
+        3
+    );
+}

@@ -121,6 +121,17 @@ pub fn redirect_target(ifname: &str) -> RedirectTarget {
     }
 }
 
+/// How many receive queues interface `ifname` of this thread's network namespace has, as
+/// rtnetlink says (IFLA_NUM_RX_QUEUES). Unlike /sys/class/net, which shows the namespace
+/// /sys was mounted in, this is right in a thread that entered another namespace.
+pub fn num_rx_queues(ifname: &str) -> Result<u32, VethError> {
+    let mut nl = Netlink::open()?;
+    let what = format!("RTM_GETLINK {ifname}: IFLA_NUM_RX_QUEUES");
+    get_link(&mut nl, LinkKey::Name(ifname))?
+        .rx_queues
+        .ok_or(VethError::Malformed(what))
+}
+
 /// [`redirect_target`] with the typed error.
 pub fn probe(ifname: &str) -> Result<RedirectTarget, VethError> {
     let sock = inet_socket()?;
@@ -471,6 +482,8 @@ struct Link {
     peer_nsid: Option<i32>,
     /// A native (driver-mode) XDP program is attached.
     xdp_native: bool,
+    /// IFLA_NUM_RX_QUEUES: the receive queues the device has.
+    rx_queues: Option<u32>,
 }
 
 fn get_link(nl: &mut Netlink, key: LinkKey) -> Result<Link, VethError> {
@@ -504,6 +517,7 @@ fn parse_link(reply: &[u8]) -> Option<Link> {
             libc::IFLA_LINK => link.peer_index = u32_at(data, 0),
             libc::IFLA_LINK_NETNSID => link.peer_nsid = u32_at(data, 0).map(|v| v as i32),
             libc::IFLA_XDP => link.xdp_native = native_xdp(data),
+            libc::IFLA_NUM_RX_QUEUES => link.rx_queues = u32_at(data, 0),
             _ => {}
         }
     }
