@@ -676,7 +676,7 @@ fn ctl_attach_and_detach_at_run_time() {
 }
 
 /// The receive queues of an interface in another namespace, from a thread that entered it:
-/// rtnetlink answers for that namespace (/sys/class/net shows the one /sys was mounted in, where
+/// ethtool answers for that namespace (/sys/class/net shows the one /sys was mounted in, where
 /// the namespace's `eth0` is not: `gen --rx-engine afxdp --rx-netns` failed with ENOENT).
 #[test]
 fn rx_queues_are_read_in_the_namespace_a_thread_entered() {

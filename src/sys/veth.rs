@@ -121,15 +121,24 @@ pub fn redirect_target(ifname: &str) -> RedirectTarget {
     }
 }
 
-/// How many receive queues interface `ifname` of this thread's network namespace has, as
-/// rtnetlink says (IFLA_NUM_RX_QUEUES). Unlike /sys/class/net, which shows the namespace
-/// /sys was mounted in, this is right in a thread that entered another namespace.
-pub fn num_rx_queues(ifname: &str) -> Result<u32, VethError> {
-    let mut nl = Netlink::open()?;
-    let what = format!("RTM_GETLINK {ifname}: IFLA_NUM_RX_QUEUES");
-    get_link(&mut nl, LinkKey::Name(ifname))?
-        .rx_queues
-        .ok_or(VethError::Malformed(what))
+/// How many receive queues interface `ifname` of this thread's network namespace uses, as
+/// ETHTOOL_GCHANNELS says (`rx_count + combined_count`: the active ones, what AF_XDP can bind
+/// to). Unlike /sys/class/net, which shows the namespace /sys was mounted in, this is right in a
+/// thread that entered another namespace. `Ok(None)`: the driver does not report channels.
+pub fn active_rx_queues(ifname: &str) -> Result<Option<u32>, VethError> {
+    let sock = inet_socket()?;
+    // struct ethtool_channels { u32 cmd; u32 max_rx, max_tx, max_other, max_combined;
+    //                           u32 rx_count, tx_count, other_count, combined_count; }
+    let mut ch = [0u8; 36];
+    ch[0..4].copy_from_slice(&ETHTOOL_GCHANNELS.to_ne_bytes());
+    match ethtool(&sock, ifname, &mut ch) {
+        Ok(()) => {
+            let n = u32_at(&ch, 20).unwrap_or(0) + u32_at(&ch, 32).unwrap_or(0);
+            Ok((n > 0).then_some(n))
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+        Err(e) => Err(os(format!("ETHTOOL_GCHANNELS {ifname}"))(e)),
+    }
 }
 
 /// [`redirect_target`] with the typed error.
@@ -215,6 +224,7 @@ const ETHTOOL_GDRVINFO: u32 = 0x03;
 const ETHTOOL_GSTRINGS: u32 = 0x1b;
 const ETHTOOL_GSSET_INFO: u32 = 0x37;
 const ETHTOOL_GFEATURES: u32 = 0x3a;
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
 const ETH_SS_FEATURES: u32 = 4;
 const ETH_GSTRING_LEN: usize = 32;
 /// sizeof(struct ethtool_drvinfo): cmd, five 32-byte strings, 12 reserved, five u32.
@@ -482,8 +492,6 @@ struct Link {
     peer_nsid: Option<i32>,
     /// A native (driver-mode) XDP program is attached.
     xdp_native: bool,
-    /// IFLA_NUM_RX_QUEUES: the receive queues the device has.
-    rx_queues: Option<u32>,
 }
 
 fn get_link(nl: &mut Netlink, key: LinkKey) -> Result<Link, VethError> {
@@ -517,7 +525,6 @@ fn parse_link(reply: &[u8]) -> Option<Link> {
             libc::IFLA_LINK => link.peer_index = u32_at(data, 0),
             libc::IFLA_LINK_NETNSID => link.peer_nsid = u32_at(data, 0).map(|v| v as i32),
             libc::IFLA_XDP => link.xdp_native = native_xdp(data),
-            libc::IFLA_NUM_RX_QUEUES => link.rx_queues = u32_at(data, 0),
             _ => {}
         }
     }

@@ -134,12 +134,13 @@ pub(crate) fn io_ctx(what: impl Into<String>) -> impl FnOnce(io::Error) -> Afxdp
     move |e| AfxdpError::Io(w, e)
 }
 
-/// Number of RX queues of an interface of this thread's namespace (rtnetlink; sysfs as a
-/// fallback).
+/// Number of RX queues of an interface of this thread's namespace (ETHTOOL_GCHANNELS; sysfs
+/// as a fallback).
 pub fn rx_queues(ifname: &str) -> io::Result<u32> {
-    // rtnetlink answers for this thread's namespace (a generator's receiver enters the
-    // sink's); /sys only for the namespace it was mounted in: the fallback
-    if let Ok(n) = crate::sys::veth::num_rx_queues(ifname) {
+    // ethtool answers for this thread's namespace (a generator's receiver enters the sink's);
+    // /sys only for the namespace it was mounted in: the fallback, for drivers that report no
+    // channels
+    if let Ok(Some(n)) = crate::sys::veth::active_rx_queues(ifname) {
         return Ok(n);
     }
     let n = std::fs::read_dir(format!("/sys/class/net/{ifname}/queues"))?
