@@ -38,21 +38,33 @@ pub fn run_syscall_prog(prog: BorrowedFd<'_>, ctx: &mut [u8]) -> io::Result<u32>
         ctx_in: ctx.as_mut_ptr() as u64,
         ..Default::default()
     };
-    // SAFETY: `a` is a valid bpf_attr prefix of the size passed; the kernel reads ctx.len()
-    // bytes from ctx_in and writes at most that many back there, within `ctx`, which outlives
-    // the call.
+    // SAFETY: the kernel reads ctx.len() bytes from ctx_in and writes at most that many back
+    // there, within `ctx`, which outlives the call.
+    unsafe { test_run(&mut a)? };
+    Ok(a.retval)
+}
+
+/// BPF_PROG_TEST_RUN with `a`.
+///
+/// # Safety
+/// Every buffer `a` points to (data_in, ctx_in, and any output buffers) must be valid for the
+/// sizes it gives, for reading and, for those the kernel writes back, for writing, until the
+/// call returns.
+unsafe fn test_run(a: &mut TestAttr) -> io::Result<()> {
+    // SAFETY: `a` is a valid bpf_attr prefix of the size passed; its buffers are valid as the
+    // caller promised.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_PROG_TEST_RUN,
-            &mut a as *mut TestAttr,
+            a as *mut TestAttr,
             std::mem::size_of::<TestAttr>() as u32,
         )
     };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(a.retval)
+    Ok(())
 }
 
 /// `BPF_F_TEST_XDP_LIVE_FRAMES`: BPF_PROG_RUN transmits the frames for real (Linux 5.18+).
@@ -80,19 +92,7 @@ pub fn run_xdp_live(
         batch_size,
         ..Default::default()
     };
-    // SAFETY: `a` is a valid bpf_attr prefix of the size passed; the kernel reads frame.len()
-    // bytes from data_in and ctx.len() from ctx_in (writing at most that many back there),
-    // both outliving the call; no output buffers are given.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut a as *mut TestAttr,
-            std::mem::size_of::<TestAttr>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // SAFETY: the kernel reads frame.len() bytes from data_in and ctx.len() from ctx_in
+    // (writing at most that many back there), both outliving the call; no output buffers.
+    unsafe { test_run(&mut a) }
 }
