@@ -69,12 +69,6 @@ fn env_mtu(
 }
 
 fn args(e: &Env, extra: &[&str]) -> GenArgs {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        g: GenArgs,
-    }
     let (n0, n1) = (e.lab.ns(0), e.lab.ns(1));
     let mut v = vec![
         "gen",
@@ -89,7 +83,30 @@ fn args(e: &Env, extra: &[&str]) -> GenArgs {
         "--quiet",
     ];
     v.extend_from_slice(extra);
+    parse_gen(&v)
+}
+
+/// `xdpgraph gen` arguments as its command line parses them.
+fn parse_gen(v: &[&str]) -> GenArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct P {
+        #[command(flatten)]
+        g: GenArgs,
+    }
     P::parse_from(v).g
+}
+
+/// A lab of one veth pair (no data plane), prefix `g{tag}`.
+fn one_port_lab(tag: &str) -> LabGuard {
+    LabGuard::up(LabConfig {
+        prefix: format!("g{tag}{}", std::process::id() % 100),
+        ports: 1,
+        queues: 1,
+        addresses: false,
+        ..Default::default()
+    })
+    .unwrap()
 }
 
 fn run(e: &Env, extra: &[&str]) -> Result<Report, GenError> {
@@ -223,22 +240,9 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
         return;
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    use clap::Parser;
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        g: GenArgs,
-    }
-    let lab = LabGuard::up(LabConfig {
-        prefix: format!("gr{}", std::process::id() % 100),
-        ports: 1,
-        queues: 1,
-        addresses: false,
-        ..Default::default()
-    })
-    .unwrap();
+    let lab = one_port_lab("r");
     // Into a veth whose peer has no XDP program: refused, and said so.
-    let a = P::parse_from([
+    let a = parse_gen(&[
         "gen",
         "--tx",
         "eth0",
@@ -249,14 +253,13 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
         "--count",
         "1000",
         "--quiet",
-    ])
-    .g;
+    ]);
     let err = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap_err();
     assert!(matches!(err, GenError::Refused(_)), "{err}");
     assert!(err.to_string().contains("peer runs NAPI"), "{err}");
     // With the counting sink on the peer, every replayed frame is counted there.
     let root_if = lab.iface(0);
-    let a = P::parse_from([
+    let a = parse_gen(&[
         "gen",
         "--tx",
         "eth0",
@@ -271,8 +274,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
         "--count",
         "3000000",
         "--quiet",
-    ])
-    .g;
+    ]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     assert_eq!(r.tx_frames, 3_000_000);
     assert_eq!(r.tx_refused, Some(0), "veth counts what it refuses: {r:?}");
@@ -280,7 +282,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
     assert_eq!(r.rx_bytes, Some(3_000_000 * 64));
     eprintln!("replay engine: {:.2} Mpps", r.tx_pps / 1e6);
     // IMIX, frame by frame: the program trims each frame to its size.
-    let a = P::parse_from([
+    let a = parse_gen(&[
         "gen",
         "--tx",
         "eth0",
@@ -296,8 +298,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
         "--count",
         "120000",
         "--quiet",
-    ])
-    .g;
+    ]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     assert_eq!(r.rx_frames, Some(120_000));
     assert_eq!(
@@ -319,20 +320,7 @@ fn replay_engine_reports_what_the_device_refused_apart_from_what_it_sent() {
         return;
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    use clap::Parser;
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        g: GenArgs,
-    }
-    let lab = LabGuard::up(LabConfig {
-        prefix: format!("gf{}", std::process::id() % 100),
-        ports: 1,
-        queues: 1,
-        addresses: false,
-        ..Default::default()
-    })
-    .unwrap();
+    let lab = one_port_lab("f");
     let root_if = lab.iface(0);
     // GRO gives the receiving end NAPI before the sink's program does: it can be a thread now
     let gro = std::process::Command::new("ethtool")
@@ -357,7 +345,7 @@ fn replay_engine_reports_what_the_device_refused_apart_from_what_it_sent() {
         xdpgraph::sys::cpu::pin_thread(*p, core).unwrap();
     }
     let count = 2_000_000u64;
-    let a = P::parse_from([
+    let a = parse_gen(&[
         "gen",
         "--tx",
         "eth0",
@@ -374,8 +362,7 @@ fn replay_engine_reports_what_the_device_refused_apart_from_what_it_sent() {
         "--count",
         &count.to_string(),
         "--quiet",
-    ])
-    .g;
+    ]);
     // The generator's thread inherits this thread's policy.
     let fifo = libc::sched_param { sched_priority: 1 };
     // SAFETY: sets this thread's scheduling policy; the parameter is valid for SCHED_FIFO.
@@ -420,22 +407,9 @@ fn paced_replay_delivers_the_rate_evenly() {
         return;
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    use clap::Parser;
-    #[derive(Parser)]
-    struct P {
-        #[command(flatten)]
-        g: GenArgs,
-    }
-    let lab = LabGuard::up(LabConfig {
-        prefix: format!("gp{}", std::process::id() % 100),
-        ports: 1,
-        queues: 1,
-        addresses: false,
-        ..Default::default()
-    })
-    .unwrap();
+    let lab = one_port_lab("p");
     let root_if = lab.iface(0);
-    let a = P::parse_from([
+    let a = parse_gen(&[
         "gen",
         "--tx",
         "eth0",
@@ -452,8 +426,7 @@ fn paced_replay_delivers_the_rate_evenly() {
         "--duration",
         "2",
         "--quiet",
-    ])
-    .g;
+    ]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     eprintln!("{}", cli_gen::table(&r));
     assert_eq!(
