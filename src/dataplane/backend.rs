@@ -116,6 +116,9 @@ pub struct Locals(HashMap<TypeId, Box<dyn Any>>);
 pub struct WorkerCx<'a> {
     pub worker: usize,
     pub region: RegionInfo,
+    /// Wakes the worker from its idle sleep (for a port whose management side asks the
+    /// worker for something between frames).
+    pub wake: &'a Arc<crate::sys::wake::Wake>,
     pub(super) pool: &'a mut Pool,
     pub(super) locals: &'a mut Locals,
 }

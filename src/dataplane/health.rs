@@ -1,6 +1,6 @@
 //! Worker health. Each worker bumps its [`Heartbeat`] once per loop iteration (it waits at
-//! most a millisecond in poll(2) when idle, so a running worker beats about a thousand times a
-//! second at least) and records a panic it caught. The management thread watches the
+//! most 10 ms in poll(2) when idle, `worker::IDLE_WAIT`, so a running worker beats about a
+//! hundred times a second at least) and records a panic it caught. The management thread watches the
 //! heartbeats ([`Watch`]): a worker that panicked, or whose heartbeat stood still for the stall
 //! timeout, is a [`WorkerFault`]; the daemon then detaches everything and exits non-zero.
 //!

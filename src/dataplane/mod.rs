@@ -629,6 +629,9 @@ impl Dataplane {
             return;
         }
         self.stop.store(true, Ordering::SeqCst);
+        for w in &self.workers {
+            w.kick();
+        }
         for (i, w) in self.workers.iter_mut().enumerate() {
             match w.join(JOIN_TIMEOUT) {
                 Ended::Clean => {}

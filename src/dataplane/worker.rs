@@ -11,6 +11,7 @@ use crate::buf::{Pool, Region};
 use crate::frame::{CHUNK_SIZE, HEADROOM};
 use crate::graph::{GraphHandle, Worker};
 use crate::port::PortId;
+use crate::sys::wake::Wake;
 use crate::sys::xsk::PollSet;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -25,6 +26,16 @@ use std::time::{Duration, Instant};
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Empty polls before an idle worker (not busy-polling) starts waiting in poll(2).
 pub(super) const IDLE_POLLS: u32 = 2048;
+/// The longest an idle worker sleeps in poll(2) on its ports' descriptors: a frame wakes it
+/// at once, and so does a command (its [`Wake`]); it wakes by itself only to beat its
+/// heartbeat (well within the stall timeout, `health::STALL_TIMEOUT`). Until 2026-12-03 this
+/// was 1 ms: ~900 wake-ups a second on an idle worker's core, which took that core from the
+/// kernel's receive work on it (the fast path's NAPI thread).
+pub(super) const IDLE_WAIT: Duration = Duration::from_millis(10);
+/// The longest an idle worker sleeps when one of its ports has no descriptor to wait on (a
+/// DPDK device, an in-memory port): it sleeps, then polls, so this bounds the latency of a
+/// frame arriving while it sleeps.
+pub(super) const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// Loop iterations between two publications of the pool's free count.
 const PUBLISH_EVERY: u64 = 1024;
 
@@ -62,6 +73,8 @@ pub(super) struct WorkerThread {
     pub chunk_size: usize,
     pub health: Arc<Heartbeat>,
     cmds: Sender<Cmd>,
+    /// Wakes the worker from its idle sleep (after a command, at the stop).
+    wake: Arc<Wake>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -80,15 +93,20 @@ impl WorkerThread {
         let (id, core, health) = (s.id, s.core, s.health.clone());
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let wake = Arc::new(Wake::new().map_err(|e| {
+            DataplaneError::Worker(format!("worker {id}: eventfd for its wake-ups: {e}"))
+        })?);
+        let wake2 = wake.clone();
         let thread = std::thread::Builder::new()
             .name(format!("xdpgraph-w{id}"))
-            .spawn(move || worker_main(s, rx, ready_tx))
+            .spawn(move || worker_main(s, rx, wake2, ready_tx))
             .map_err(|e| DataplaneError::Worker(format!("spawning worker {id}: {e}")))?;
         let mut w = WorkerThread {
             core,
             chunk_size: 0,
             health,
             cmds: tx,
+            wake,
             thread: Some(thread),
         };
         match ready_rx.recv() {
@@ -114,6 +132,7 @@ impl WorkerThread {
         self.cmds
             .send(make(tx))
             .map_err(|_| DataplaneError::Worker(format!("worker {w} has stopped")))?;
+        self.wake.kick();
         rx.recv_timeout(ANSWER_TIMEOUT)
             .map_err(|_| DataplaneError::Worker(format!("worker {w} did not answer")))?
     }
@@ -131,6 +150,12 @@ impl WorkerThread {
     /// Has the worker panic or stall (a test hook); no answer.
     pub fn fault(&self, f: TestFault) {
         let _ = self.cmds.send(Cmd::Fault(f));
+        self.wake.kick();
+    }
+
+    /// Wakes the worker if it sleeps (to see the stop flag at once).
+    pub fn kick(&self) {
+        self.wake.kick();
     }
 
     /// Whether the thread has ended (for whatever reason).
@@ -172,14 +197,23 @@ struct Running {
     region: RegionInfo,
     locals: Locals,
     opened: BTreeMap<PortId, Opened>,
-    /// Every open port's descriptors, to wait on when idle.
+    /// Every open port's descriptors and the wake-up's, to wait on when idle.
     fds: PollSet,
+    wake: Arc<Wake>,
+    /// Whether every open port has a descriptor that wakes the worker when frames come (else
+    /// it sleeps at most [`IDLE_SLEEP`] at a time).
+    pollable: bool,
     /// The descriptors of the nodes' own devices (eiface, ksocket), on the input worker.
     input_fds: Vec<RawFd>,
     health: Arc<Heartbeat>,
 }
 
-fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, DataplaneError>>) {
+fn worker_main(
+    s: Spawn,
+    cmds: Receiver<Cmd>,
+    wake: Arc<Wake>,
+    ready: Sender<Result<usize, DataplaneError>>,
+) {
     if let Err(e) = crate::sys::cpu::pin_current_thread(s.core) {
         tracing::warn!(core = s.core, "cannot pin worker {}: {e}", s.id);
     }
@@ -224,9 +258,12 @@ fn worker_main(s: Spawn, cmds: Receiver<Cmd>, ready: Sender<Result<usize, Datapl
         locals: Locals::default(),
         opened: BTreeMap::new(),
         fds: PollSet::default(),
+        wake,
+        pollable: true,
         input_fds: Vec::new(),
         health: s.health,
     };
+    r.collect_fds();
     r.publish();
     let busy = busy || s.busy_poll;
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -293,14 +330,17 @@ impl Running {
                 // Never past the time a node holding frames here must send them (a pipe's
                 // delay, a car's shaping queue): nearer than poll(2)'s 1 ms step, a precise
                 // sleep instead; due now, no wait.
-                let wait = self.w.idle_wait(Duration::from_millis(1));
+                let most = if self.pollable { IDLE_WAIT } else { IDLE_SLEEP };
+                let wait = self.w.idle_wait(most);
                 if wait.is_zero() {
                     continue;
                 }
-                if self.fds.is_empty() || wait < Duration::from_millis(1) {
+                // what `ctl status` shows stays current while the loop turns slowly
+                self.publish();
+                if !self.pollable || wait < Duration::from_millis(1) {
                     std::thread::sleep(wait);
-                } else {
-                    let _ = self.fds.wait(1);
+                } else if self.fds.wait(wait.as_millis() as i32).unwrap_or(0) > 0 {
+                    self.wake.clear();
                 }
             }
         }
@@ -341,6 +381,7 @@ impl Running {
         WorkerCx {
             worker: self.id,
             region: self.region,
+            wake: &self.wake,
             pool: self.w.pool_mut(),
             locals: &mut self.locals,
         }
@@ -373,7 +414,9 @@ impl Running {
         let fds: Vec<RawFd> = (self.opened.values())
             .flat_map(|o| o.fds.iter().copied())
             .chain(self.input_fds.iter().copied())
+            .chain([self.wake.fd()])
             .collect();
         self.fds = PollSet::new(&fds);
+        self.pollable = self.opened.values().all(|o| !o.fds.is_empty());
     }
 }

@@ -20,4 +20,5 @@ pub mod spsc;
 pub mod udp;
 pub mod users;
 pub mod veth;
+pub mod wake;
 pub mod xsk;

@@ -207,6 +207,9 @@ impl Interface for AfxdpIface {
         })?;
         let (ifindex, socket) = (self.ctl.ifindex(), self.socket);
         Ok(Box::new(move |cx: &mut WorkerCx<'_>| {
+            for s in &stats {
+                s.set_wake(cx.wake);
+            }
             let (umem, pool) = cx.local_and_pool(|r| Umem::for_region(r.addr, r.len, r.chunk_size));
             let reg = |q: u32, fd| register_socket(&xsks, q, fd);
             let mut p = XskPort::open(port, ifindex, &queues, umem, pool, &socket, &reg, &stats)

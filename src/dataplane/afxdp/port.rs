@@ -57,6 +57,8 @@ pub struct QueueStats {
     /// The socket while it is open; locked while another thread reads its counters, and by
     /// the worker when it closes the socket, so a descriptor is never read after it closed.
     fd: Mutex<Option<RawFd>>,
+    /// The worker's wake-up, kicked by [`QueueStats::ask`] (an idle worker sleeps up to 10 ms).
+    wake: std::sync::OnceLock<Arc<crate::sys::wake::Wake>>,
 }
 
 impl QueueStats {
@@ -90,9 +92,16 @@ impl QueueStats {
     /// copy-mode transmit, and a reader preempted while holding it would stall the worker).
     /// Returns a ticket for [`QueueStats::answered`]; None when the socket is closed.
     pub fn ask(&self) -> Option<u32> {
-        self.fd()
-            .is_some()
-            .then(|| self.asked.fetch_add(1, Relaxed).wrapping_add(1))
+        let t = (self.fd().is_some()).then(|| self.asked.fetch_add(1, Relaxed).wrapping_add(1));
+        if let (Some(_), Some(w)) = (t, self.wake.get()) {
+            w.kick();
+        }
+        t
+    }
+
+    /// The worker whose socket this is: [`QueueStats::ask`] wakes it.
+    pub fn set_wake(&self, wake: &Arc<crate::sys::wake::Wake>) {
+        let _ = self.wake.set(wake.clone());
     }
 
     /// Whether the worker made the read asked for with `ticket` (or a later one).
