@@ -500,6 +500,13 @@ impl Pool {
         }
     }
 
+    /// All of the pool's memory: a frame `f` that is not chained is
+    /// `bytes()[f.addr..f.addr + f.len]` (for loops over many frames; [`Pool::data`] for one).
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        self.region.bytes()
+    }
+
     /// The frame's bytes; of a chained frame, its first segment, which holds the headers
     /// ([`Pool::segments`] walks the rest).
     #[inline]

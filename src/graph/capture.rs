@@ -187,6 +187,16 @@ impl Capture {
             return wr.ring.count_dropped(frames.len() as u64);
         }
         let (snap, kind) = (wr.snaplen, wr.kind);
+        let special = frames.iter().fold(0, |a, f| a | f.vtag) & (VTAG_PRESENT | CHAINED);
+        if special == 0 {
+            // every frame one segment with no out-of-band tag (the common burst): each record
+            // its length (below ORIGLEN_MAX: one chunk) and its first `snap` bytes
+            let mem = pool.bytes();
+            return wr.ring.push_all(frames, |f| {
+                let (at, len) = (f.addr as usize, f.len as usize);
+                (kind | f.len, &mem[at..at + len.min(snap)])
+            });
+        }
         wr.ring.push_each(
             frames,
             |f| {
