@@ -135,15 +135,15 @@ fn count_graph_drop(stats: &crate::counters::PerWorker, w: usize, why: DropReaso
     stats.add(w, gstat::DROPS + why.index(), n);
 }
 
-/// Copies every frame of `b` into each capture of `taps` (worker `w`'s rings): one realtime
-/// clock read (vDSO, no syscall) per burst, no lock, one publication per capture per burst; a
+/// Copies every frame of `b` into each capture of `taps` (worker `w`'s rings): one clock read
+/// per burst and capture (the time-stamp counter, or CLOCK_REALTIME by the vDSO: no
+/// syscall; `Capture::stamp`), no lock, one publication per capture per burst; a
 /// copy that does not fit is counted by the capture and skipped (`Capture::record_burst`).
 #[cold]
 #[inline(never)]
 fn tap(pool: &Pool, w: usize, taps: &Taps, b: &Burst) {
-    let ts = crate::sys::netdev::realtime_ns();
     for (cap, dir) in taps.iter() {
-        cap.record_burst(w, ts, *dir, pool, b.as_slice());
+        cap.record_burst(w, cap.stamp(), *dir, pool, b.as_slice());
     }
 }
 

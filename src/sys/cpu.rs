@@ -142,3 +142,36 @@ pub fn interrupt_thread(tid: libc::pid_t) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The CPU's time-stamp counter (`rdtsc`, not ordered with the loads and stores around it);
+/// 0 where there is none (not x86-64). A clock only where [`tsc_is_clock`] says so.
+#[inline]
+pub fn tsc() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc reads a register; no memory is accessed.
+    unsafe {
+        std::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Whether [`tsc`] is a clock: the CPU's counter runs at a constant rate in every state
+/// (`constant_tsc` and `nonstop_tsc` in /proc/cpuinfo) and the kernel keeps its own time with
+/// it (clocksource `tsc`: it found the counters of all CPUs in step). Read once.
+pub fn tsc_is_clock() -> bool {
+    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS.get_or_init(|| {
+        let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let flags = flags.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        let source = std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .unwrap_or_default();
+        cfg!(target_arch = "x86_64")
+            && has("constant_tsc")
+            && has("nonstop_tsc")
+            && source.trim() == "tsc"
+    })
+}
