@@ -964,6 +964,19 @@ enum Placement {
 }
 
 impl Placement {
+    /// Where `cfg` runs: a DPDK forwarder busy-polls core 0, so the kernel's work for it (the
+    /// veths' receive, the copy into its AF_XDP or packet sockets) goes to the sender's core
+    /// (`sender-core`), whatever `BENCH_PLACEMENT` says: with `own-core` the ingress NAPI
+    /// thread pinned to core 0 starves behind the busy forwarder (af_xdp 0.16 Mpps, af_packet
+    /// 0.02 Mpps in the aborted run `e2e-dpdk-2026-12-03-1742-own-core-starved-aborted.txt`).
+    fn for_cfg(cfg: &str) -> Placement {
+        if is_dpdk(cfg) {
+            Placement::SenderCore
+        } else {
+            Placement::get()
+        }
+    }
+
     fn get() -> Placement {
         match std::env::var("BENCH_PLACEMENT").as_deref() {
             Err(_) | Ok("own-core") => Placement::OwnCore,
@@ -1026,7 +1039,7 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
     // Where the receive work runs: see `Placement`. (With `sender-core` the sink's NAPI is a
     // thread pinned to core 1. With `own-core` the ingress NAPI thread shares core 0 with an
     // AF_XDP forwarder: a busy-polling one (BENCH_TUNED=1) starves it, measured ~0.15 Mpps.)
-    let placement = Placement::get();
+    let placement = Placement::for_cfg(cfg);
     if placement == Placement::SenderCore {
         assert!(
             threaded(Some(&lab.ns(1)), "eth0"),
@@ -1799,7 +1812,7 @@ fn dpdk_tables(cfgs: &[&str], res: &[Vec<Sample>]) -> (String, String) {
         "no hugepages (`--no-huge`)"
     };
     let mut md = format!(
-        "**DPDK** (socket sender; forwarding on core 0, testpmd's main lcore on core 1; {memory}; \
+        "**DPDK** (socket sender; forwarding on core 0, testpmd's main lcore on core 1, the veths' receive (NAPI) on the sender's core 1: `sender-core`, whatever the placement above; {memory}; \
          frame rings of {}; copy-mode AF_XDP underneath):\n\n\
          | configuration | 64 B Mpps (runs) | 64 B median | vs testpmd, same driver | vs Linux bridge | IMIX Mpps | IMIX Gbit/s | latency p50 / p99 / p99.9 µs at 50 kpps |\n\
          |---|---|---:|---:|---:|---:|---:|---|\n",
