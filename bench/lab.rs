@@ -198,17 +198,7 @@ fn dpdk_desc() -> Option<u16> {
 
 /// xdp-tools' `xdp-bench`: `XDP_BENCH`, the build script's prefix, or PATH.
 fn xdp_bench_bin() -> Option<String> {
-    if let Ok(p) = std::env::var("XDP_BENCH") {
-        return Some(p);
-    }
-    let p = "/opt/xdp-tools-6.18/bin/xdp-bench";
-    if std::path::Path::new(p).exists() {
-        return Some(p.into());
-    }
-    (std::process::Command::new("xdp-bench").arg("--help"))
-        .output()
-        .ok()
-        .map(|_| "xdp-bench".into())
+    xdp_tool("XDP_BENCH", "xdp-bench")
 }
 
 /// `xdp-bench redirect a b` running, its program attached to `a` (and its dummy program to
@@ -775,20 +765,26 @@ impl Sender {
 
 /// xdp-trafficgen: `XDP_TRAFFICGEN`, the build script's prefix, or PATH.
 fn trafficgen_bin() -> Option<String> {
-    if let Ok(p) = std::env::var("XDP_TRAFFICGEN") {
+    xdp_tool("XDP_TRAFFICGEN", "xdp-trafficgen")
+}
+
+/// An xdp-tools program (patched for 6.18): the path in `$env`, the one
+/// `../shared/tools/build-xdp-tools.sh` installs, or `name` if it runs from PATH.
+fn xdp_tool(env: &str, name: &str) -> Option<String> {
+    if let Ok(p) = std::env::var(env) {
         return Some(p);
     }
-    let p = "/opt/xdp-tools-6.18/bin/xdp-trafficgen";
-    if std::path::Path::new(p).exists() {
-        return Some(p.into());
+    let p = format!("/opt/xdp-tools-6.18/bin/{name}");
+    if std::path::Path::new(&p).exists() {
+        return Some(p);
     }
-    std::process::Command::new("xdp-trafficgen")
+    std::process::Command::new(name)
         .arg("--version")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
         .ok()
-        .map(|_| "xdp-trafficgen".into())
+        .map(|_| name.into())
 }
 
 /// 64 B frames from xdp-trafficgen in the first namespace, counted by the XDP sink on the second

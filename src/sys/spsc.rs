@@ -292,23 +292,8 @@ impl Writer<'_> {
     /// and bytes. Fewer instructions per record (no per-item choice of path).
     #[inline(always)]
     pub fn push_all<'d, T>(&mut self, items: &[T], mut f: impl FnMut(&T) -> (u32, &'d [u8])) {
-        let (mut head, mut stop) = (self.head, self.stop);
-        for (k, it) in items.iter().enumerate() {
-            let (tag, bytes) = f(it);
-            let need = 1 + bytes.len().div_ceil(8) as u64;
-            if head + need > stop {
-                self.head = head;
-                if !self.make_room(need) {
-                    self.dropped += (items.len() - k) as u64;
-                    return;
-                }
-                (head, stop) = (self.head, self.stop);
-            }
-            // SAFETY: as in `put`: words [head, head + need) lie before `stop`.
-            unsafe { self.write_at(head, tag, &[], bytes) };
-            head += need;
-        }
-        self.head = head;
+        // (inlined, the never-taken slow path goes away)
+        self.push_each(items, |it| Some(f(it)), |_, _| {})
     }
 
     /// [`Writer::push`] that counts nothing when the record does not fit (for records that
