@@ -7,7 +7,8 @@
 //! burst (the frames of a burst share their burst's time): the CPU's time-stamp counter where
 //! it is a clock (`sys::cpu::tsc_is_clock`; 13 ns a read here against 32 for
 //! `clock_gettime`), which the [`Reader`] turns into nanoseconds since the UNIX epoch
-//! (CLOCK_REALTIME) with pairs of both clocks it reads itself; elsewhere CLOCK_REALTIME itself and then one record per frame: an 8-byte header (the bytes kept, the frame's
+//! (CLOCK_REALTIME) with pairs of both clocks it reads itself; elsewhere CLOCK_REALTIME
+//! itself. Then it writes one record per frame: an 8-byte header (the bytes kept, the frame's
 //! original length, the direction: 1 = in, entering the node through the hook; 2 = out,
 //! leaving by it) and the first `snaplen` bytes of the frame — 72 bytes for a 64-byte frame.
 //!
@@ -141,11 +142,12 @@ impl Anchor {
             let t0 = tsc();
             let real = realtime_ns();
             let t1 = tsc();
-            if t1.wrapping_sub(t0) < best.0 {
+            let took = t1.wrapping_sub(t0);
+            if took < best.0 {
                 best = (
-                    t1.wrapping_sub(t0),
+                    took,
                     Anchor {
-                        tsc: t0 + (t1 - t0) / 2,
+                        tsc: t0.wrapping_add(took / 2),
                         real,
                     },
                 );
