@@ -97,6 +97,27 @@ fn parse_gen(v: &[&str]) -> GenArgs {
     P::parse_from(v).g
 }
 
+/// `gen` replaying from the lab's first namespace end into the XDP counting sink on its root
+/// end, with `extra` arguments.
+fn replay_args(lab: &LabGuard, extra: &[&str]) -> GenArgs {
+    let (ns, root_if) = (lab.ns(0), lab.iface(0));
+    let mut v = vec![
+        "gen",
+        "--tx",
+        "eth0",
+        "--tx-netns",
+        &ns,
+        "--rx",
+        &root_if,
+        "--rx-engine",
+        "xdp",
+        "--engine",
+        "replay",
+    ];
+    v.extend_from_slice(extra);
+    parse_gen(&v)
+}
+
 /// A lab of one veth pair (no data plane), prefix `g{tag}`.
 fn one_port_lab(tag: &str) -> LabGuard {
     LabGuard::up(LabConfig {
@@ -258,23 +279,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
     assert!(matches!(err, GenError::Refused(_)), "{err}");
     assert!(err.to_string().contains("peer runs NAPI"), "{err}");
     // With the counting sink on the peer, every replayed frame is counted there.
-    let root_if = lab.iface(0);
-    let a = parse_gen(&[
-        "gen",
-        "--tx",
-        "eth0",
-        "--tx-netns",
-        &lab.ns(0),
-        "--rx",
-        &root_if,
-        "--rx-engine",
-        "xdp",
-        "--engine",
-        "replay",
-        "--count",
-        "3000000",
-        "--quiet",
-    ]);
+    let a = replay_args(&lab, &["--count", "3000000", "--quiet"]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     assert_eq!(r.tx_frames, 3_000_000);
     assert_eq!(r.tx_refused, Some(0), "veth counts what it refuses: {r:?}");
@@ -282,23 +287,7 @@ fn replay_engine_counts_match_the_sink_and_refusal_is_reported() {
     assert_eq!(r.rx_bytes, Some(3_000_000 * 64));
     eprintln!("replay engine: {:.2} Mpps", r.tx_pps / 1e6);
     // IMIX, frame by frame: the program trims each frame to its size.
-    let a = parse_gen(&[
-        "gen",
-        "--tx",
-        "eth0",
-        "--tx-netns",
-        &lab.ns(0),
-        "--rx",
-        &root_if,
-        "--rx-engine",
-        "xdp",
-        "--engine",
-        "replay",
-        "--imix",
-        "--count",
-        "120000",
-        "--quiet",
-    ]);
+    let a = replay_args(&lab, &["--imix", "--count", "120000", "--quiet"]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     assert_eq!(r.rx_frames, Some(120_000));
     assert_eq!(
@@ -345,24 +334,16 @@ fn replay_engine_reports_what_the_device_refused_apart_from_what_it_sent() {
         xdpgraph::sys::cpu::pin_thread(*p, core).unwrap();
     }
     let count = 2_000_000u64;
-    let a = parse_gen(&[
-        "gen",
-        "--tx",
-        "eth0",
-        "--tx-netns",
-        &lab.ns(0),
-        "--rx",
-        &root_if,
-        "--rx-engine",
-        "xdp",
-        "--engine",
-        "replay",
-        "--core",
-        &core.to_string(),
-        "--count",
-        &count.to_string(),
-        "--quiet",
-    ]);
+    let a = replay_args(
+        &lab,
+        &[
+            "--core",
+            &core.to_string(),
+            "--count",
+            &count.to_string(),
+            "--quiet",
+        ],
+    );
     // The generator's thread inherits this thread's policy.
     let fifo = libc::sched_param { sched_priority: 1 };
     // SAFETY: sets this thread's scheduling policy; the parameter is valid for SCHED_FIFO.
@@ -408,25 +389,7 @@ fn paced_replay_delivers_the_rate_evenly() {
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let lab = one_port_lab("p");
-    let root_if = lab.iface(0);
-    let a = parse_gen(&[
-        "gen",
-        "--tx",
-        "eth0",
-        "--tx-netns",
-        &lab.ns(0),
-        "--rx",
-        &root_if,
-        "--rx-engine",
-        "xdp",
-        "--engine",
-        "replay",
-        "--rate",
-        "1M",
-        "--duration",
-        "2",
-        "--quiet",
-    ]);
+    let a = replay_args(&lab, &["--rate", "1M", "--duration", "2", "--quiet"]);
     let r = gen::run(&config(&a).unwrap(), &mut |_, _| {}).unwrap();
     eprintln!("{}", cli_gen::table(&r));
     assert_eq!(
