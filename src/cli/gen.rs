@@ -23,11 +23,15 @@ pub struct GenArgs {
     /// Network namespace of --rx.
     #[arg(long)]
     pub rx_netns: Option<String>,
-    /// Transmit engine: afxdp (per-frame stamps, even pacing) or replay (BPF_PROG_RUN live frames, several Mpps).
-    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "replay"])]
+    /// Transmit engine: afxdp (per-frame stamps, even pacing), replay (BPF_PROG_RUN live
+    /// frames, several Mpps) or packet (AF_PACKET, one frame per due time, stamped by the
+    /// driver: the latency probe, with --rx-engine packet).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "replay", "packet"])]
     pub engine: String,
-    /// Receiver: afxdp (matches frames: loss, reordering, latency) or xdp (counts, for high rates).
-    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "xdp"])]
+    /// Receiver: afxdp (matches frames: loss, reordering, latency), xdp (counts, for high
+    /// rates) or packet (AF_PACKET, frames stamped by the kernel as they arrive: with
+    /// --engine packet, latency between the two kernels' stamps).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "xdp", "packet"])]
     pub rx_engine: String,
     /// Rate: frames/s (1000, 1.5M, 500kpps), bits/s on the wire (1Gbps, 100Mbit), or max.
     #[arg(long, default_value = "max")]
@@ -162,15 +166,15 @@ pub fn config(a: &GenArgs) -> Result<GenConfig, GenError> {
         tx_netns: a.tx_netns.clone(),
         rx: a.rx.clone(),
         rx_netns: a.rx_netns.clone(),
-        engine: if a.engine == "replay" {
-            Engine::Replay
-        } else {
-            Engine::Afxdp
+        engine: match a.engine.as_str() {
+            "replay" => Engine::Replay,
+            "packet" => Engine::Packet,
+            _ => Engine::Afxdp,
         },
-        rx_engine: if a.rx_engine == "xdp" {
-            RxEngine::Xdp
-        } else {
-            RxEngine::Afxdp
+        rx_engine: match a.rx_engine.as_str() {
+            "xdp" => RxEngine::Xdp,
+            "packet" => RxEngine::Packet,
+            _ => RxEngine::Afxdp,
         },
         rate: Rate::parse(&a.rate)?,
         sizes: if a.imix {
@@ -224,6 +228,11 @@ pub fn table(r: &Report) -> String {
         if let (Some(o), Some(d)) = (r.reordered, r.duplicated) {
             s += &format!("  reordered {:>12}         duplicated {}\n", o, d);
         }
+        if let Some(n) = r.rx_socket_dropped.filter(|n| *n > 0) {
+            s += &format!(
+                "  of those lost, {n} were dropped by the receiving socket (its queue full), not on the path\n"
+            );
+        }
     }
     if let Some(a) = r.arrivals {
         s += &format!(
@@ -239,8 +248,12 @@ pub fn table(r: &Report) -> String {
     }
     if let Some(l) = r.latency {
         s += &format!(
-            "  latency us  min {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n",
-            l.min, l.p50, l.p90, l.p99, l.p999, l.max, l.mean
+            "  latency us  min {:.1}  p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}  ({})\n",
+            l.min, l.p50, l.p90, l.p99, l.p999, l.max, l.mean,
+            match r.latency_source {
+                Some("kernel") => "kernel stamps: sending driver to receiving stack",
+                _ => "the TX time in the frame to the receiver's clock",
+            }
         );
     }
     s

@@ -25,6 +25,7 @@
 //! `xdpgraph gen` command line is the binary's (`src/cli/gen.rs`).
 
 pub mod frame;
+pub mod packet;
 pub mod rate;
 pub mod rfc2889;
 pub mod rx;
@@ -43,6 +44,8 @@ use std::time::{Duration, Instant};
 pub enum Engine {
     Afxdp,
     Replay,
+    /// AF_PACKET, one frame per due time, stamped by the kernel ([`packet`]).
+    Packet,
 }
 
 /// Which receiver.
@@ -50,6 +53,8 @@ pub enum Engine {
 pub enum RxEngine {
     Afxdp,
     Xdp,
+    /// AF_PACKET, every frame stamped by the kernel as it arrives ([`packet`]).
+    Packet,
 }
 
 /// A generator run.
@@ -118,6 +123,14 @@ pub struct Report {
     pub duplicated: Option<u64>,
     pub loss_ratio: Option<f64>,
     pub latency: Option<Latency>,
+    /// Where the latency's stamps come from: "kernel" (the `packet` engine and receiver: the
+    /// sending driver's and the receiving stack's software stamps) or "frame" (the TX time the
+    /// engine wrote into the frame just before handing it over, against the receiver's clock
+    /// when it reads the frame).
+    pub latency_source: Option<&'static str>,
+    /// Frames the `packet` receiver's socket had no room for: lost at the receiver, not on
+    /// the path (they are in `lost`).
+    pub rx_socket_dropped: Option<u64>,
     /// The XDP counting receiver: the rate at the sink over the window frames came in, and how
     /// evenly they came (per millisecond).
     pub arrivals: Option<rx::Arrivals>,
@@ -132,9 +145,11 @@ impl Report {
             "rx": self.rx_frames.map(|f| serde_json::json!({
                 "frames": f, "bytes": self.rx_bytes, "pps": self.rx_pps, "lost": self.lost, "reordered": self.reordered,
                 "duplicated": self.duplicated, "loss_ratio": self.loss_ratio,
+                "socket_dropped": self.rx_socket_dropped,
             })),
             "latency_us": self.latency.map(|l| serde_json::json!({
                 "min": l.min, "p50": l.p50, "p90": l.p90, "p99": l.p99, "p99.9": l.p999, "max": l.max, "mean": l.mean,
+                "stamps": self.latency_source,
             })),
             "sink": self.arrivals.map(|a| serde_json::json!({
                 "seconds": a.seconds, "frames": a.frames, "pps": a.pps,
@@ -315,6 +330,7 @@ fn report(
         engine: match cfg.engine {
             Engine::Afxdp => "afxdp",
             Engine::Replay => "replay",
+            Engine::Packet => "packet",
         },
         seconds,
         tx_frames: txr.frames,
@@ -348,7 +364,18 @@ fn report(
     } else {
         lost as f64 / txr.frames as f64
     });
-    r.latency = x.latency;
+    r.latency = match (&txr.stamps, &x.stamps) {
+        (Some(t), Some(s)) => packet::latency(t, s)?,
+        _ => x.latency,
+    };
+    r.latency_source = if r.latency.is_none() {
+        None
+    } else if txr.stamps.is_some() && x.stamps.is_some() {
+        Some("kernel")
+    } else {
+        Some("frame")
+    };
+    r.rx_socket_dropped = x.socket_dropped;
     r.arrivals = x.arrivals;
     if txr.frames > 1000 && x.frames == 0 && cfg.engine == Engine::Replay {
         return Err(GenError::Refused(cfg.tx.clone()));

@@ -25,6 +25,11 @@ pub struct RxResult {
     pub latency: Option<Latency>,
     /// The XDP counting receiver: the rate at the sink and how evenly frames came.
     pub arrivals: Option<Arrivals>,
+    /// The `packet` receiver: each frame's receive stamp by sequence number.
+    pub stamps: Option<super::packet::Stamps>,
+    /// The `packet` receiver: frames its socket's queue had no room for (lost at the
+    /// receiver, not on the path).
+    pub socket_dropped: Option<u64>,
 }
 
 /// How frames arrived at the counting sink, from its count sampled about every millisecond.
@@ -99,6 +104,7 @@ pub fn start(
                 match c.rx_engine {
                     RxEngine::Xdp => count(&c, &live, &stop, &ready_tx),
                     RxEngine::Afxdp => matcher(&c, &live, &stop, &ready_tx),
+                    RxEngine::Packet => super::packet::receive(&c, &live, &stop, &ready_tx),
                 }
             })();
             if let Err(e) = &r {
@@ -181,7 +187,7 @@ fn open_matcher(rx: &str) -> Result<(XdpProgram, XskPort, Pool), GenError> {
     Ok((prog, port, pool))
 }
 
-fn histogram() -> Result<hdrhistogram::Histogram<u64>, GenError> {
+pub(super) fn histogram() -> Result<hdrhistogram::Histogram<u64>, GenError> {
     hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(setup)
 }
 
@@ -232,13 +238,13 @@ impl SeqWindow {
 }
 
 /// What the matcher counted.
-struct Tally {
+pub(super) struct Tally {
     hist: hdrhistogram::Histogram<u64>,
     /// This second's latencies (for the live p99).
     second: hdrhistogram::Histogram<u64>,
     /// One bit per sequence number seen, for a sliding window of them.
     seen: SeqWindow,
-    frames: u64,
+    pub(super) frames: u64,
     bytes: u64,
     unique: u64,
     reordered: u64,
@@ -247,12 +253,37 @@ struct Tally {
 }
 
 impl Tally {
+    pub(super) fn new() -> Result<Tally, GenError> {
+        Ok(Tally {
+            hist: histogram()?,
+            second: histogram()?,
+            seen: SeqWindow::new(),
+            frames: 0,
+            bytes: 0,
+            unique: 0,
+            reordered: 0,
+            duplicated: 0,
+            max_seq: None,
+        })
+    }
+
     /// Counts a received generator frame of `len` bytes (others are ignored) whose first
-    /// bytes are `data` (all of it, or a jumbo frame's first segment), received at `now` (ns).
+    /// bytes are `data` (all of it, or a jumbo frame's first segment), received at `now` (ns),
+    /// with the latency from the TX time it carries.
     fn record(&mut self, data: &[u8], len: usize, now: u64) {
-        let Some((seq, ts, _)) = frame::parse(data) else {
+        let Some((_, ts)) = self.count(data, len) else {
             return;
         };
+        let lat = now.saturating_sub(ts).max(1);
+        let _ = self.hist.record(lat);
+        let _ = self.second.record(lat);
+    }
+
+    /// Counts a received generator frame (as [`Tally::record`], without its latency);
+    /// returns its sequence number and the TX time it carries, None for a frame not the
+    /// generator's.
+    pub(super) fn count(&mut self, data: &[u8], len: usize) -> Option<(u64, u64)> {
+        let (seq, ts, _) = frame::parse(data)?;
         self.frames += 1;
         self.bytes += len as u64 + 4;
         if self.seen.insert(seq) {
@@ -264,9 +295,7 @@ impl Tally {
             Some(m) if seq < m => self.reordered += 1,
             _ => self.max_seq = Some(seq),
         }
-        let lat = now.saturating_sub(ts).max(1);
-        let _ = self.hist.record(lat);
-        let _ = self.second.record(lat);
+        Some((seq, ts))
     }
 
     /// The p99 latency of the last second (ns, 0: none); starts the next second.
@@ -280,28 +309,31 @@ impl Tally {
         p
     }
 
-    fn result(self) -> RxResult {
-        let h = &self.hist;
-        let us = |v: u64| v as f64 / 1000.0;
-        let latency = (!h.is_empty()).then(|| Latency {
-            min: us(h.min()),
-            p50: us(h.value_at_quantile(0.5)),
-            p90: us(h.value_at_quantile(0.9)),
-            p99: us(h.value_at_quantile(0.99)),
-            p999: us(h.value_at_quantile(0.999)),
-            max: us(h.max()),
-            mean: h.mean() / 1000.0,
-        });
+    pub(super) fn result(self) -> RxResult {
         RxResult {
             frames: self.frames,
             bytes: self.bytes,
             unique: Some(self.unique),
             reordered: self.reordered,
             duplicated: self.duplicated,
-            latency,
-            arrivals: None,
+            latency: percentiles(&self.hist),
+            ..Default::default()
         }
     }
+}
+
+/// The percentiles of a histogram of nanoseconds, in microseconds; None when it is empty.
+pub(super) fn percentiles(h: &hdrhistogram::Histogram<u64>) -> Option<Latency> {
+    let us = |v: u64| v as f64 / 1000.0;
+    (!h.is_empty()).then(|| Latency {
+        min: us(h.min()),
+        p50: us(h.value_at_quantile(0.5)),
+        p90: us(h.value_at_quantile(0.9)),
+        p99: us(h.value_at_quantile(0.99)),
+        p999: us(h.value_at_quantile(0.999)),
+        max: us(h.max()),
+        mean: h.mean() / 1000.0,
+    })
 }
 
 fn matcher(
@@ -313,17 +345,7 @@ fn matcher(
     let rx = c.rx.as_deref().unwrap();
     let (prog, mut port, mut pool) = open_matcher(rx)?;
     let _ = ready.send(Ok(()));
-    let mut t = Tally {
-        hist: histogram()?,
-        second: histogram()?,
-        seen: SeqWindow::new(),
-        frames: 0,
-        bytes: 0,
-        unique: 0,
-        reordered: 0,
-        duplicated: 0,
-        max_seq: None,
-    };
+    let mut t = Tally::new()?;
     let mut burst = Burst::new();
     let mut tick = Instant::now();
     let fds = port.fds();

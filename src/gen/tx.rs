@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What an engine sent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct TxResult {
     /// Frames the device accepted (the replay engine: its driver's count where it has one).
     pub frames: u64,
@@ -24,6 +24,8 @@ pub struct TxResult {
     /// On the wire, with FCS.
     pub bytes: u64,
     pub seconds: f64,
+    /// The `packet` engine: each frame's transmit stamp by sequence number.
+    pub stamps: Option<super::packet::Stamps>,
 }
 
 fn setup(e: impl std::fmt::Display) -> GenError {
@@ -50,6 +52,7 @@ pub fn max_wire_size(cfg: &GenConfig) -> Result<usize, GenError> {
     let engine = match cfg.engine {
         Engine::Afxdp => AFXDP_MAX_WIRE,
         Engine::Replay => REPLAY_MAX_WIRE,
+        Engine::Packet => usize::MAX,
     };
     Ok((mtu + cfg.spec.l2_len() + 4).min(engine))
 }
@@ -75,6 +78,7 @@ pub fn start(
             match c.engine {
                 Engine::Afxdp => afxdp(&c, max_size, &live, &stop),
                 Engine::Replay => replay(&c, max_size, &live, &stop),
+                Engine::Packet => super::packet::send(&c, max_size, &live, &stop),
             }
         })
         .map_err(setup)
@@ -374,6 +378,7 @@ fn afxdp(
         refused,
         bytes,
         seconds: t0.elapsed().as_secs_f64(),
+        stamps: None,
     })
 }
 
@@ -566,6 +571,7 @@ fn replay(
         refused,
         bytes,
         seconds: if seconds > 0.0 { seconds } else { 1e-9 },
+        stamps: None,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod process;
 pub mod random;
 pub mod spsc;
+pub mod tstamp;
 pub mod udp;
 pub mod users;
 pub mod veth;
