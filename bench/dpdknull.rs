@@ -135,12 +135,7 @@ pub fn run(runs: usize, secs: f64) -> String {
          cross-connect is its direct one (mbufs handed from device to device, docs/DPDK.md).\n\n\
          | xdpgraph | Mpps (runs) | median | testpmd | Mpps (runs) | median | ratio (per-round median, range) |\n\
          |---|---|---:|---|---|---:|---:|\n",
-        std::process::Command::new("date")
-            .arg("-u")
-            .arg("+%Y-%m-%d %H:%M UTC")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default(),
+        utc_now(),
         xdpgraph::buf::BURST,
     );
     for (p, (name, _, mode)) in PAIRS.iter().enumerate() {

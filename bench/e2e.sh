@@ -6,7 +6,8 @@
 # BENCH_ONLY (`fastpath`: the XDP fast path's comparison alone, written to its own section;
 # `jumbo`: 9018-byte frames at MTU 9000, Gbit/s, its own section; `dpdknull`: xdpgraph against
 # dpdk-testpmd over net_null devices alone, cross-connect vs io and bridge vs mac forwarding, its
-# own section; the full and `dpdk` runs include it),
+# own section; the full and `dpdk` runs include it; `latency`: one-way latency alone with the
+# generator's kernel-stamped probe, more and longer runs, BENCH_LATENCY_SECS, its own section),
 # BENCH_SENDER (afxdp,replay,trafficgen).
 # The whole output (with the machine, the commit and the load) is kept as raw output in
 # bench/results/e2e-<BENCH_ONLY or full>-<UTC date and time>.txt.
@@ -48,6 +49,6 @@ case "${BENCH_ONLY:-}" in
         python3 -c 'import matplotlib' 2>/dev/null || pip install -q matplotlib
         python3 scripts/plot-bench.py bench/results/e2e.csv docs/benchmarks.png
         echo "wrote docs/BENCHMARKS.md and docs/benchmarks.png" ;;
-    dpdknull|fastpath|jumbo) echo "wrote the $BENCH_ONLY section of docs/BENCHMARKS.md" ;;
+    dpdknull|fastpath|jumbo|latency) echo "wrote the $BENCH_ONLY section of docs/BENCHMARKS.md" ;;
     *) echo "docs/BENCHMARKS.md: written for BENCH_ONLY=fastpath, jumbo, dpdk and dpdknull only" ;;
 esac

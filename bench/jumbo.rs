@@ -95,7 +95,7 @@ pub fn run(runs: usize, secs: f64) -> String {
     };
     let mut md = format!(
         "Measured {} with `sudo BENCH_ONLY=jumbo XDPGRAPH_NO_DPDK=1 ./bench/e2e.sh`: {runs} rounds, {secs} s per run, 9018-byte frames (MTU 9000) from `xdpgraph gen --engine afxdp` in the first namespace, counted by an XDP sink in the second. Placement: {}. xdpgraph with the daemon's defaults.\n\n",
-        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
+        super::utc_now(),
         Placement::get().what(),
     );
     md += "| configuration | Gbit/s (runs) | median Gbit/s | Mpps | vs Linux bridge | vs XDP redirect | busy % core 0 / core 1 | in the fast path |\n|---|---|---:|---:|---:|---:|---:|---:|\n";

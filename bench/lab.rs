@@ -47,7 +47,7 @@
 //! section (between the `jumbo` markers).
 //!
 //! Env: BENCH_SECS (default 3), BENCH_RUNS (default 3), BENCH_ONLY (substrings, comma-separated;
-//! or `dpdk`, `dpdknull`, `fastpath`, `jumbo`), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
+//! or `dpdk`, `dpdknull`, `fastpath`, `jumbo`, `latency` (bench/latency.rs)), BENCH_SENDER, BENCH_NO_WRITE, BENCH_VERBOSE (NAPI threads, the
 //! workers' counts), BENCH_PROG_STATS (ns per run of the XDP program on the first interface;
 //! turns kernel.bpf_stats_enabled on for the run, so its rates are not for the tables),
 //! BENCH_PLACEMENT (`own-core`, `sender-core`), BENCH_TUNED, and two diagnoses of xdpgraph's
@@ -58,6 +58,7 @@
 
 mod dpdknull;
 mod jumbo;
+mod latency;
 mod xdpilone_l2fwd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1017,9 +1018,8 @@ fn own_core(dev: &str) -> &'static str {
     how
 }
 
-/// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
-/// `latency`) latency at 50 kpps.
-fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
+/// A fresh lab for `cfg`, with the receive work placed as `Placement::for_cfg` says.
+fn lab_for(cfg: &str) -> (LabGuard, Placement) {
     // GRO on at the namespace ends: veth has NAPI there from the start, which is what lets the
     // sink's NAPI be made a thread below (the kernel refuses threaded NAPI on a veth without
     // NAPI; until 2026-12-02 this suite asked before the sink's XDP program existed, was
@@ -1045,15 +1045,27 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
             "the sink's veth end refused threaded NAPI"
         );
     }
-    let _pin = Pinner::start();
-    let mut fwd = setup(cfg, &lab, sender);
+    (lab, placement)
+}
+
+/// After the forwarder is set up (the veth has its NAPI only once an XDP program is
+/// attached): the ingress NAPI on core 0 for `own-core`.
+fn place_ingress(cfg: &str, lab: &LabGuard, placement: Placement, sender: Sender) {
     if placement == Placement::OwnCore {
-        // After setup: the veth has its NAPI only once an XDP program is attached.
         let ingress = own_core(&lab.iface(0));
         if verbose_on() {
             eprintln!("    {cfg} ({}): ingress {ingress}", sender.name());
         }
     }
+}
+
+/// One configuration with one sender on a fresh lab: 64 B and IMIX throughput, and (when
+/// `latency`) latency at 50 kpps.
+fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
+    let (lab, placement) = lab_for(cfg);
+    let _pin = Pinner::start();
+    let mut fwd = setup(cfg, &lab, sender);
+    place_ingress(cfg, &lab, placement, sender);
     let verbose = verbose_on();
     let mut s = Sample::default();
     let c0 = dp_counts(&fwd, &lab.iface(0));
@@ -1370,6 +1382,15 @@ fn main() {
         }
         return;
     }
+    if only == "latency" {
+        machine_state();
+        let md = latency::run(runs);
+        println!("{md}");
+        if std::env::var("BENCH_NO_WRITE").is_err() {
+            write_section("latency", &md);
+        }
+        return;
+    }
     let dpdk = dpdk_enabled();
     if !dpdk {
         eprintln!("(DPDK configurations need `--features dpdk` and dpdk-testpmd; skipped)");
@@ -1450,7 +1471,7 @@ fn main() {
     let mut md = String::new();
     md += &format!(
         "Measured {} with `sudo ./bench/e2e.sh`: {runs} rounds, {secs} s per throughput run. Placement: {}. xdpgraph {}.\n\n",
-        std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default(),
+        utc_now(),
         Placement::get().what(),
         if tuned() {
             "tuned (`BENCH_TUNED=1`): busy polling, no TAPs"
@@ -1613,6 +1634,15 @@ fn main() {
 }
 
 /// Writes `body` between the `tag` markers of docs/BENCHMARKS.md.
+/// "YYYY-MM-DD HH:MM UTC", from date(1), for the tables' "Measured ..." lines.
+fn utc_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
 fn write_section(tag: &str, body: &str) {
     let path = "docs/BENCHMARKS.md";
     let doc = std::fs::read_to_string(path).unwrap_or_default();
