@@ -10,7 +10,8 @@
 //! 10) seconds. Configurations in a rotating order per round; medians of the rounds and of
 //! the per-round ratios to testpmd. p99.9 is the 500th-worst frame of a 10 s run: a single
 //! stall of a few milliseconds anywhere on the machine (the forwarder, the kernel, the
-//! hypervisor) sets it for that run, hence the rounds.
+//! hypervisor) sets it for that run, hence the rounds. `BENCH_LATENCY_CFGS` (substrings,
+//! comma-separated) measures a subset.
 
 use super::*;
 
@@ -19,6 +20,10 @@ fn configs(dpdk: bool) -> Vec<&'static str> {
     let mut v = vec!["linux-bridge", "xdpgraph-bridge"];
     if dpdk {
         v.extend(DPDK_CONFIGS.iter().map(|c| c.0));
+    }
+    // BENCH_LATENCY_CFGS: a subset (comma-separated substrings), for diagnosis
+    if let Ok(only) = std::env::var("BENCH_LATENCY_CFGS") {
+        v.retain(|c| only.split(',').any(|o| c.contains(o.trim())));
     }
     v
 }
@@ -43,7 +48,9 @@ fn one(cfg: &str, secs: f64) -> (f64, f64, f64, f64) {
     )
     .unwrap();
     assert_eq!(r.latency_source, Some("kernel"), "{cfg}: {r:?}");
-    let l = r.latency.unwrap_or_else(|| panic!("{cfg}: no latency: {r:?}"));
+    let l = r
+        .latency
+        .unwrap_or_else(|| panic!("{cfg}: no latency: {r:?}"));
     (l.p50, l.p99, l.p999, r.loss_ratio.unwrap_or(1.0))
 }
 
@@ -55,7 +62,9 @@ fn stat(a: &Runs, reference: Option<&Runs>, f: fn(&(f64, f64, f64, f64)) -> f64)
     match reference {
         Some(b) => {
             let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| f(x) / f(y)).collect();
-            let (lo, hi) = r.iter().fold((f64::MAX, 0f64), |(l, h), v| (l.min(*v), h.max(*v)));
+            let (lo, hi) = r
+                .iter()
+                .fold((f64::MAX, 0f64), |(l, h), v| (l.min(*v), h.max(*v)));
             format!("{m:.1} ({:.2}x, {lo:.2}–{hi:.2})", median(r))
         }
         None => format!("{m:.1}"),

@@ -484,3 +484,40 @@ fn a_hook_added_in_flight_is_seen_by_the_next_burst_only() {
     assert_eq!(got, 0);
     assert_eq!(g.drops(DropReason::NotConnected), 1);
 }
+
+/// A port's host side (its TAP) is read every loop while it delivers; after an empty read, at
+/// most `HOST_EVERY` (16) loops later, and at once after an idle wait (`Worker::woken`).
+#[test]
+fn host_side_is_read_within_sixteen_loops_and_at_once_when_woken() {
+    let mut g = Graph::new(GraphConfig::default(), xdpgraph::nodes::builtin());
+    let ctl = std::sync::Arc::new(MemPortCtl::new("p0", 0, mac(0xf0)));
+    let id = g.attach_port(ctl).unwrap().1;
+    let mut w = g.handle().worker(0, Pool::heap(256, 2048, 256)).unwrap();
+    w.add_port(Box::new(MemPort::new(id)));
+    let queued = |w: &mut xdpgraph::graph::Worker| {
+        let p = w.port_mut(id).unwrap().as_any_mut();
+        p.downcast_mut::<MemPort>().unwrap().host_rx.len()
+    };
+    let push = |w: &mut xdpgraph::graph::Worker| {
+        let p = w.port_mut(id).unwrap().as_any_mut();
+        let m = p.downcast_mut::<MemPort>().unwrap();
+        m.host_rx.push_back(eth(2, 1));
+    };
+    assert_eq!(w.poll(), 0, "nothing anywhere: the host side read empty");
+    push(&mut w);
+    let mut loops = 0;
+    while queued(&mut w) > 0 {
+        w.poll();
+        loops += 1;
+        assert!(loops <= 17, "the host side was not read within 17 loops");
+    }
+    assert!(
+        loops > 1,
+        "read on the very next loop: the empty read set no skip"
+    );
+    assert_eq!(w.poll(), 0);
+    push(&mut w);
+    w.woken();
+    w.poll();
+    assert_eq!(queued(&mut w), 0, "not read at once after an idle wait");
+}

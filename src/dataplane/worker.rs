@@ -342,6 +342,7 @@ impl Running {
                 } else if self.fds.wait(wait.as_millis() as i32).unwrap_or(0) > 0 {
                     self.wake.clear();
                 }
+                self.w.woken();
             }
         }
     }
