@@ -4,8 +4,8 @@
 //! Frames leave through an AF_PACKET socket, one `send` per frame at its due time (frames
 //! late by less than a millisecond go out one after another until the schedule is met; later
 //! than that, the schedule moves on instead of catching up with a burst),
-//! and arrive on another; the kernel stamps each as the sending driver takes it and as the
-//! receiving stack takes it in (`sys::tstamp`). Latency is the difference of the two kernel
+//! and arrive on another (an AF_PACKET receive ring); the kernel stamps each as the sending
+//! driver takes it and as the receiving stack takes it in (`sys::tstamp`). Latency is the difference of the two kernel
 //! stamps of the same sequence number, so neither our sender's nor our receiver's scheduling
 //! is in it: what remains is the path between the two interfaces (for the lab, the forwarder).
 //! One syscall per frame: up to a few hundred kpps, which latency runs do not need more of.
@@ -17,7 +17,7 @@ use super::frame;
 use super::rx::{percentiles, RxResult, Tally};
 use super::tx::TxResult;
 use super::{GenConfig, GenError, Latency, Live};
-use crate::sys::tstamp::StampedSocket;
+use crate::sys::tstamp::{StampedRing, StampedSocket};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -187,8 +187,8 @@ pub fn receive(
     ready: &mpsc::Sender<Result<(), GenError>>,
 ) -> Result<RxResult, GenError> {
     let rx = c.rx.as_deref().unwrap_or_default();
-    let sock = StampedSocket::receiver(rx)
-        .map_err(|e| GenError::Setup(format!("{rx}: AF_PACKET socket: {e}")))?;
+    let mut sock = StampedRing::open(rx)
+        .map_err(|e| GenError::Setup(format!("{rx}: AF_PACKET receive ring: {e}")))?;
     let _ = sock.drops();
     let _ = ready.send(Ok(()));
     let mut t = Tally::new()?;

@@ -4,7 +4,12 @@
 //!   `ethtool -T`), and the kernel returns a copy of the frame with the stamp on the socket's
 //!   error queue ([`StampedSocket::tx_stamps`]).
 //! * Receive: the stack stamps a frame as it enters it (`netif_rx` / `netif_receive_skb`),
-//!   before any socket or program of ours sees it ([`StampedSocket::recv`]).
+//!   before any socket or program of ours sees it; [`StampedRing`] reads those stamps from a
+//!   `PACKET_RX_RING` (TPACKET_V2), where the kernel writes each frame and its stamp as it
+//!   takes it in. (With `recvmsg` a frame that reaches the socket without a stamp is stamped
+//!   when it is read — the kernel's fallback in `__sock_recv_timestamp` — so a receiving thread
+//!   descheduled for a millisecond adds that millisecond to the latency of what waited; the
+//!   ring's fallback is the time the frame entered the ring, in the receive softirq.)
 //!
 //! Both stamps are CLOCK_REALTIME nanoseconds, so a frame's one-way latency between two
 //! interfaces of this machine is the difference, free of the sender's and the receiver's
@@ -78,10 +83,9 @@ fn set_int(fd: &OwnedFd, level: i32, name: i32, v: i32) -> io::Result<()> {
     Ok(())
 }
 
-/// A received message: its length, whether the frame was one we sent, its software stamp.
+/// A message from the error queue: its length and its software stamp.
 struct Msg {
     len: usize,
-    outgoing: bool,
     stamp: Option<u64>,
 }
 
@@ -93,15 +97,6 @@ impl StampedSocket {
         let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
         set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags as i32)?;
         // the error queue holds the stamped copies until read: room for many
-        set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 64 << 20)?;
-        Ok(StampedSocket { fd })
-    }
-
-    /// A socket that receives every frame arriving on `ifname`, each stamped by the stack.
-    pub fn receiver(ifname: &str) -> io::Result<StampedSocket> {
-        let fd = open_raw(ifname, libc::ETH_P_ALL as u16)?;
-        let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
-        set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags as i32)?;
         set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 64 << 20)?;
         Ok(StampedSocket { fd })
     }
@@ -173,7 +168,6 @@ impl StampedSocket {
         }
         Ok(Some(Msg {
             len: (n as usize).min(buf.len()),
-            outgoing: sa.sll_pkttype == libc::PACKET_OUTGOING,
             stamp,
         }))
     }
@@ -202,41 +196,198 @@ impl StampedSocket {
         // SAFETY: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 }
     }
+}
 
-    /// Receives one frame (not one this host sent on the interface), waiting at most
-    /// `timeout_ms`: (its length in `buf`, the stack's stamp). Ok(None) on timeout.
-    pub fn recv(&self, buf: &mut [u8], timeout_ms: i32) -> io::Result<Option<(usize, u64)>> {
-        loop {
-            match self.recv_msg(buf, libc::MSG_DONTWAIT)? {
-                Some(m) if m.outgoing => continue,
-                Some(m) => return Ok(Some((m.len, m.stamp.unwrap_or(0)))),
-                None if self.wait(timeout_ms) => match self.recv_msg(buf, libc::MSG_DONTWAIT)? {
-                    Some(m) if !m.outgoing => return Ok(Some((m.len, m.stamp.unwrap_or(0)))),
-                    _ => continue,
-                },
-                None => return Ok(None),
-            }
-        }
+/// Frames the kernel dropped for want of room in the socket's receive queue or ring, since
+/// the last call (PACKET_STATISTICS).
+fn packet_drops(fd: &OwnedFd) -> io::Result<u64> {
+    let mut st = [0u32; 2];
+    let mut len = 8u32;
+    // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            st.as_mut_ptr() as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(st[1] as u64)
+}
 
-    /// Frames the kernel dropped for want of room in this socket's receive queue, since the
-    /// last call (PACKET_STATISTICS).
-    pub fn drops(&self) -> io::Result<u64> {
-        let mut st = [0u32; 2];
-        let mut len = 8u32;
-        // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
+/// `struct tpacket2_hdr`, the head of each frame in a TPACKET_V2 ring.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Tpacket2Hdr {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_sec: u32,
+    tp_nsec: u32,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+    tp_padding: [u8; 4],
+}
+
+/// `struct tpacket_req`.
+#[repr(C)]
+struct TpacketReq {
+    tp_block_size: u32,
+    tp_block_nr: u32,
+    tp_frame_size: u32,
+    tp_frame_nr: u32,
+}
+
+const TPACKET_V2: i32 = 1;
+const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+/// Where the `sockaddr_ll` sits after a frame's header (TPACKET_ALIGN(sizeof tpacket2_hdr)).
+const SLL_OFFSET: usize = 32;
+/// Bytes per ring frame (the stamp is near the start of any frame; longer frames are cut).
+const RING_FRAME: usize = 2048;
+/// Ring frames: 16384 (32 MiB), 330 ms at 50 kpps while the reader is away.
+const RING_FRAMES: usize = 16384;
+const RING_BLOCK: usize = 1 << 16;
+
+/// An AF_PACKET receive ring (TPACKET_V2) on one interface: every arriving frame with the
+/// receive stamp the kernel took as the frame entered the stack.
+pub struct StampedRing {
+    fd: OwnedFd,
+    map: *mut u8,
+    len: usize,
+    next: usize,
+}
+
+// SAFETY: the ring is owned by this value alone; the kernel side synchronises through each
+// frame's status word, read and written with acquire/release ordering below.
+unsafe impl Send for StampedRing {}
+
+impl StampedRing {
+    /// A ring receiving every frame arriving on `ifname` (of the calling thread's namespace).
+    pub fn open(ifname: &str) -> io::Result<StampedRing> {
+        let fd = open_raw(ifname, libc::ETH_P_ALL as u16)?;
+        set_int(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)?;
+        // the stamps come from software (the stack's), as the transmit side's
+        let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
+        set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags as i32)?;
+        let req = TpacketReq {
+            tp_block_size: RING_BLOCK as u32,
+            tp_block_nr: (RING_FRAMES * RING_FRAME / RING_BLOCK) as u32,
+            tp_frame_size: RING_FRAME as u32,
+            tp_frame_nr: RING_FRAMES as u32,
+        };
+        // SAFETY: PACKET_RX_RING takes a tpacket_req of the stated size.
         let r = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
+            libc::setsockopt(
+                fd.as_raw_fd(),
                 libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                st.as_mut_ptr() as *mut libc::c_void,
-                &mut len,
+                libc::PACKET_RX_RING,
+                &req as *const TpacketReq as *const libc::c_void,
+                std::mem::size_of::<TpacketReq>() as u32,
             )
         };
         if r != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(st[1] as u64)
+        let len = RING_FRAMES * RING_FRAME;
+        // SAFETY: maps the ring the kernel just made for this socket; unmapped in Drop.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(StampedRing {
+            fd,
+            map: map as *mut u8,
+            len,
+            next: 0,
+        })
+    }
+
+    /// The status word of ring frame `i`.
+    fn status(&self, i: usize) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: frame i's header starts RING_FRAME * i bytes into the mapping (i < RING_FRAMES),
+        // 16-byte aligned; its first word is the status, shared with the kernel, so it is only
+        // touched atomically.
+        unsafe { &*(self.map.add(i * RING_FRAME) as *const std::sync::atomic::AtomicU32) }
+    }
+
+    /// Receives one frame (not one this host sent), waiting at most `timeout_ms`: its length on
+    /// the wire less FCS (a VLAN tag the kernel took out of the frame counted; what fits of it
+    /// copied into `buf`, the tag not put back) and its receive stamp. Ok(None) on timeout.
+    pub fn recv(&mut self, buf: &mut [u8], timeout_ms: i32) -> io::Result<Option<(usize, u64)>> {
+        use std::sync::atomic::Ordering;
+        loop {
+            let i = self.next;
+            if self.status(i).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+                let mut p = libc::pollfd {
+                    fd: self.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                if unsafe { libc::poll(&mut p, 1, timeout_ms) } <= 0
+                    && self.status(i).load(Ordering::Acquire) & TP_STATUS_USER == 0
+                {
+                    return Ok(None);
+                }
+                continue;
+            }
+            // SAFETY: the kernel handed frame i to us (TP_STATUS_USER, acquired above): its
+            // header, address and data (tp_mac.., tp_snaplen bytes, inside the frame) are ours to
+            // read until the status is given back below.
+            let (h, outgoing, data) = unsafe {
+                let base = self.map.add(i * RING_FRAME);
+                let h = (base as *const Tpacket2Hdr).read();
+                let sll = (base.add(SLL_OFFSET) as *const libc::sockaddr_ll).read_unaligned();
+                let off = (h.tp_mac as usize).min(RING_FRAME);
+                let n = (h.tp_snaplen as usize).min(RING_FRAME - off);
+                let data = std::slice::from_raw_parts(base.add(off), n);
+                (h, sll.sll_pkttype == libc::PACKET_OUTGOING, data)
+            };
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            self.status(i).store(TP_STATUS_KERNEL, Ordering::Release);
+            self.next = (i + 1) % RING_FRAMES;
+            if outgoing {
+                continue;
+            }
+            let tag = if h.tp_status & TP_STATUS_VLAN_VALID != 0 {
+                4
+            } else {
+                0
+            };
+            let stamp = h.tp_sec as u64 * 1_000_000_000 + h.tp_nsec as u64;
+            return Ok(Some((h.tp_len as usize + tag, stamp)));
+        }
+    }
+
+    /// Frames the ring had no room for, since the last call (PACKET_STATISTICS).
+    pub fn drops(&self) -> io::Result<u64> {
+        packet_drops(&self.fd)
+    }
+}
+
+impl Drop for StampedRing {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `open`, used by nothing after this.
+        unsafe {
+            libc::munmap(self.map as *mut libc::c_void, self.len);
+        }
     }
 }
