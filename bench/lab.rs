@@ -1215,19 +1215,7 @@ fn measure(cfg: &str, sender: Sender, secs: f64, latency: bool) -> Sample {
     }
     let mut loss = 0.0;
     if latency {
-        let r = gen::run(
-            &gen_cfg(
-                cfg,
-                &lab,
-                Engine::Packet,
-                RxEngine::Packet,
-                Rate::Pps(50_000.0),
-                small,
-                secs.min(3.0),
-            ),
-            &mut |_, _| {},
-        )
-        .unwrap();
+        let r = latency_run(cfg, &lab, small, secs.min(3.0));
         if let Some(l) = r.latency {
             (s.p50, s.p99, s.p999) = (l.p50, l.p99, l.p999);
         }
@@ -1444,13 +1432,7 @@ fn main() {
     // res[sender][config] = samples
     let mut res: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); cfgs.len()]; senders.len()];
     for r in 0..runs {
-        eprintln!(
-            "round {} (load average {})",
-            r + 1,
-            std::fs::read_to_string("/proc/loadavg")
-                .unwrap_or_default()
-                .trim()
-        );
+        round_header(r);
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
             for (j, snd) in senders.iter().enumerate() {
@@ -1634,6 +1616,35 @@ fn main() {
 }
 
 /// Writes `body` between the `tag` markers of docs/BENCHMARKS.md.
+/// The latency probe (`--engine packet --rx-engine packet`, 50 kpps) through `cfg` for
+/// `secs` seconds.
+fn latency_run(cfg: &str, lab: &LabGuard, sizes: Sizes, secs: f64) -> gen::Report {
+    gen::run(
+        &gen_cfg(
+            cfg,
+            lab,
+            Engine::Packet,
+            RxEngine::Packet,
+            Rate::Pps(50_000.0),
+            sizes,
+            secs,
+        ),
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
+/// Prints round `r`'s header (1-based) with the load average.
+fn round_header(r: usize) {
+    eprintln!(
+        "round {} (load average {})",
+        r + 1,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+}
+
 /// "YYYY-MM-DD HH:MM UTC", from date(1), for the tables' "Measured ..." lines.
 fn utc_now() -> String {
     std::process::Command::new("date")

@@ -34,19 +34,7 @@ fn one(cfg: &str, secs: f64) -> (f64, f64, f64, f64) {
     let _pin = Pinner::start();
     let _fwd = setup(cfg, &lab, Sender::Socket);
     place_ingress(cfg, &lab, placement, Sender::Socket);
-    let r = gen::run(
-        &gen_cfg(
-            cfg,
-            &lab,
-            Engine::Packet,
-            RxEngine::Packet,
-            Rate::Pps(50_000.0),
-            Sizes::Fixed(64),
-            secs,
-        ),
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let r = latency_run(cfg, &lab, Sizes::Fixed(64), secs);
     assert_eq!(r.latency_source, Some("kernel"), "{cfg}: {r:?}");
     let l = r
         .latency
@@ -80,13 +68,7 @@ pub fn run(runs: usize) -> String {
     let cfgs = configs(dpdk_enabled());
     let mut res: Vec<Runs> = vec![Vec::new(); cfgs.len()];
     for r in 0..runs {
-        eprintln!(
-            "round {} (load average {})",
-            r + 1,
-            std::fs::read_to_string("/proc/loadavg")
-                .unwrap_or_default()
-                .trim()
-        );
+        super::round_header(r);
         for k in 0..cfgs.len() {
             let i = (k + r) % cfgs.len();
             let x = one(cfgs[i], secs);

@@ -166,6 +166,18 @@ fn paced_run_delivers_the_rate_and_counts_match() {
     assert_eq!(g.stat(xdpgraph::graph::gstat::TX), r.tx_frames);
 }
 
+/// one2many on the first port, round robin over the second port and a hole: every second
+/// frame is lost.
+fn half_to_a_hole(dp: &mut Dataplane, lab: &LabGuard) {
+    let g = dp.graph();
+    g.mkpeer(&format!("{}:", lab.iface(0)), "one2many", "lower", "one")
+        .unwrap();
+    g.name(&format!("{}:lower", lab.iface(0)), "o").unwrap();
+    g.connect(&format!("{}:", lab.iface(1)), "o:", "lower", "many0")
+        .unwrap();
+    g.mkpeer("o:", "hole", "many1", "in").unwrap();
+}
+
 #[test]
 fn matcher_reports_loss_reordering_and_latency() {
     if !root() {
@@ -173,15 +185,7 @@ fn matcher_reports_loss_reordering_and_latency() {
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // one2many round robin over two links, one of them a hole: exactly half is lost.
-    let e = env("b", 2, |dp, lab| {
-        let g = dp.graph();
-        g.mkpeer(&format!("{}:", lab.iface(0)), "one2many", "lower", "one")
-            .unwrap();
-        g.name(&format!("{}:lower", lab.iface(0)), "o").unwrap();
-        g.connect(&format!("{}:", lab.iface(1)), "o:", "lower", "many0")
-            .unwrap();
-        g.mkpeer("o:", "hole", "many1", "in").unwrap();
-    });
+    let e = env("b", 2, half_to_a_hole);
     let r = run(
         &e,
         &[
@@ -220,16 +224,7 @@ fn latency_probe_matches_kernel_stamps_and_counts_loss() {
         return;
     }
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    // round robin over a link and a hole: every second frame lost
-    let e = env("p", 2, |dp, lab| {
-        let g = dp.graph();
-        g.mkpeer(&format!("{}:", lab.iface(0)), "one2many", "lower", "one")
-            .unwrap();
-        g.name(&format!("{}:lower", lab.iface(0)), "o").unwrap();
-        g.connect(&format!("{}:", lab.iface(1)), "o:", "lower", "many0")
-            .unwrap();
-        g.mkpeer("o:", "hole", "many1", "in").unwrap();
-    });
+    let e = env("p", 2, half_to_a_hole);
     let r = run(
         &e,
         &[

@@ -413,6 +413,84 @@ struct TpacketAuxdata {
     tp_vlan_tpid: u16,
 }
 
+/// A raw AF_PACKET socket bound to `ifname` (of the calling thread's namespace), receiving
+/// EtherType `proto` (host order; `ETH_P_ALL` for every frame, 0 for none: a socket that only
+/// sends).
+pub fn packet_socket(ifname: &str, proto: u16) -> io::Result<OwnedFd> {
+    let idx = ifindex(ifname)?;
+    let proto = proto.to_be();
+    // SAFETY: plain socket(2); owned immediately below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            proto as i32,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_ll is valid; the fields that matter are set below.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto;
+    sa.sll_ifindex = idx as i32;
+    // SAFETY: binds with a valid sockaddr_ll of the stated size.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// One `recvmsg(2)` on packet socket `fd` into `buf` (`flags`: MSG_DONTWAIT, MSG_ERRQUEUE):
+/// the bytes received (at most `buf.len()`) and the sender's address; `each` is called with
+/// every control message's level, type and data.
+pub fn recv_cmsgs(
+    fd: RawFd,
+    buf: &mut [u8],
+    flags: i32,
+    each: &mut dyn FnMut(i32, i32, *const u8),
+) -> io::Result<(usize, libc::sockaddr_ll)> {
+    // SAFETY: a zeroed sockaddr_ll is valid; the kernel fills at most msg_namelen bytes.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut cbuf = [0u64; 32];
+    // SAFETY: a zeroed msghdr is valid; the pointers set below reference live locals.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = &mut sa as *mut libc::sockaddr_ll as *mut libc::c_void;
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: recvmsg into the buffers `msg` describes, all alive for the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: walks the control messages the kernel wrote into `cbuf`, by the CMSG_* rules.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            each((*c).cmsg_level, (*c).cmsg_type, libc::CMSG_DATA(c));
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(((n as usize).min(buf.len()), sa))
+}
+
 /// A raw AF_PACKET socket bound to one interface (all EtherTypes).
 pub struct PacketSocket {
     fd: OwnedFd,
@@ -421,37 +499,7 @@ pub struct PacketSocket {
 impl PacketSocket {
     /// Opens a socket on `ifname` of the calling thread's namespace.
     pub fn open(ifname: &str) -> io::Result<PacketSocket> {
-        let idx = ifindex(ifname)?;
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket(2); owned immediately.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                proto as i32,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fresh descriptor.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
-        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sa.sll_family = libc::AF_PACKET as u16;
-        sa.sll_protocol = proto;
-        sa.sll_ifindex = idx as i32;
-        // SAFETY: binds with a valid sockaddr_ll of the stated size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = packet_socket(ifname, libc::ETH_P_ALL as u16)?;
         let s = PacketSocket { fd };
         s.set_rcvbuf(8 << 20);
         let one: i32 = 1;
@@ -529,54 +577,38 @@ impl PacketSocket {
             if r <= 0 {
                 return Ok(None);
             }
-            // SAFETY: zeroed sockaddr_ll is valid; the kernel fills at most msg_namelen bytes.
-            let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut iov = libc::iovec {
-                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-                iov_len: buf.len().saturating_sub(4),
+            let mut aux = None;
+            let len = buf.len().saturating_sub(4);
+            let got = recv_cmsgs(
+                self.fd.as_raw_fd(),
+                &mut buf[..len],
+                libc::MSG_DONTWAIT,
+                &mut |lvl, ty, data| {
+                    if lvl == libc::SOL_PACKET && ty == PACKET_AUXDATA {
+                        // SAFETY: a PACKET_AUXDATA message's data is a tpacket_auxdata.
+                        aux = Some(unsafe { (data as *const TpacketAuxdata).read_unaligned() });
+                    }
+                },
+            );
+            let (n, sa) = match got {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
             };
-            let mut cbuf = [0u64; 16];
-            // SAFETY: zeroed msghdr is valid; pointers set below reference live locals.
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_name = &mut sa as *mut libc::sockaddr_ll as *mut libc::c_void;
-            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-            msg.msg_controllen = std::mem::size_of_val(&cbuf);
-            // SAFETY: recvmsg into the buffers described by msg.
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    continue;
-                }
-                return Err(e);
-            }
             if sa.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
-            let mut n = n as usize;
-            // SAFETY: walks the control messages the kernel wrote into cbuf, per CMSG_* rules.
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(&msg);
-                while !c.is_null() {
-                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
-                        let aux = (libc::CMSG_DATA(c) as *const TpacketAuxdata).read_unaligned();
-                        if aux.tp_status & TP_STATUS_VLAN_VALID != 0 && n >= 12 {
-                            let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                                aux.tp_vlan_tpid
-                            } else {
-                                0x8100
-                            };
-                            buf.copy_within(12..n, 16);
-                            buf[12..14].copy_from_slice(&tpid.to_be_bytes());
-                            buf[14..16].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
-                            n += 4;
-                        }
-                    }
-                    c = libc::CMSG_NXTHDR(&msg, c);
-                }
+            let mut n = n;
+            if let Some(aux) = aux.filter(|a| a.tp_status & TP_STATUS_VLAN_VALID != 0 && n >= 12) {
+                let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                    aux.tp_vlan_tpid
+                } else {
+                    0x8100
+                };
+                buf.copy_within(12..n, 16);
+                buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                buf[14..16].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                n += 4;
             }
             return Ok(Some(n));
         }

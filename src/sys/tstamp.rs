@@ -16,7 +16,7 @@
 //! scheduling. The generator's `packet` engine and receiver (`gen::packet`) use them.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// `struct scm_timestamping`: [0] software, [1] deprecated, [2] hardware.
 #[repr(C)]
@@ -28,42 +28,6 @@ struct ScmTimestamping {
 /// An AF_PACKET raw socket on one interface that stamps what it sends or receives.
 pub struct StampedSocket {
     fd: OwnedFd,
-}
-
-/// A transmit socket receives nothing (protocol 0); a receive socket every EtherType.
-fn open_raw(ifname: &str, proto: u16) -> io::Result<OwnedFd> {
-    let idx = super::netdev::ifindex(ifname)?;
-    let proto = proto.to_be();
-    // SAFETY: plain socket(2); owned immediately below.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            proto as i32,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: a zeroed sockaddr_ll is valid; the fields that matter are set below.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = proto;
-    sa.sll_ifindex = idx as i32;
-    // SAFETY: binds with a valid sockaddr_ll of the stated size.
-    let r = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd)
 }
 
 fn set_int(fd: &OwnedFd, level: i32, name: i32, v: i32) -> io::Result<()> {
@@ -93,7 +57,7 @@ impl StampedSocket {
     /// A socket that sends on `ifname` (of the calling thread's namespace), each frame
     /// stamped by the driver.
     pub fn transmitter(ifname: &str) -> io::Result<StampedSocket> {
-        let fd = open_raw(ifname, 0)?;
+        let fd = super::netdev::packet_socket(ifname, 0)?;
         let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
         set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags as i32)?;
         // the error queue holds the stamped copies until read: room for many
@@ -126,50 +90,25 @@ impl StampedSocket {
     /// One message from the socket (`flags`: MSG_DONTWAIT, MSG_ERRQUEUE) into `buf`; None
     /// when there is none.
     fn recv_msg(&self, buf: &mut [u8], flags: i32) -> io::Result<Option<Msg>> {
-        // SAFETY: a zeroed sockaddr_ll is valid; the kernel fills at most msg_namelen bytes.
-        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        let mut cbuf = [0u64; 32];
-        // SAFETY: a zeroed msghdr is valid; the pointers set below reference live locals.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = &mut sa as *mut libc::sockaddr_ll as *mut libc::c_void;
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = std::mem::size_of_val(&cbuf);
-        // SAFETY: recvmsg into the buffers `msg` describes, all alive for the call.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, flags) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
-                _ => Err(e),
-            };
-        }
         let mut stamp = None;
-        // SAFETY: walks the control messages the kernel wrote into `cbuf`, by the CMSG_*
-        // rules; SCM_TIMESTAMPING's data is a `struct scm_timestamping`.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPING {
-                    let t = (libc::CMSG_DATA(c) as *const ScmTimestamping).read_unaligned();
+        let got =
+            super::netdev::recv_cmsgs(self.fd.as_raw_fd(), buf, flags, &mut |lvl, ty, data| {
+                if lvl == libc::SOL_SOCKET && ty == libc::SCM_TIMESTAMPING {
+                    // SAFETY: SCM_TIMESTAMPING's data is a `struct scm_timestamping`.
+                    let t = unsafe { (data as *const ScmTimestamping).read_unaligned() };
                     let sw = t.ts[0];
                     if sw.tv_sec != 0 || sw.tv_nsec != 0 {
                         stamp = Some(sw.tv_sec as u64 * 1_000_000_000 + sw.tv_nsec as u64);
                     }
                 }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
+            });
+        match got {
+            Ok((len, _)) => Ok(Some(Msg { len, stamp })),
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+                _ => Err(e),
+            },
         }
-        Ok(Some(Msg {
-            len: (n as usize).min(buf.len()),
-            stamp,
-        }))
     }
 
     /// Reads the transmit stamps waiting on the error queue, without waiting: `each` gets
@@ -272,7 +211,7 @@ unsafe impl Send for StampedRing {}
 impl StampedRing {
     /// A ring receiving every frame arriving on `ifname` (of the calling thread's namespace).
     pub fn open(ifname: &str) -> io::Result<StampedRing> {
-        let fd = open_raw(ifname, libc::ETH_P_ALL as u16)?;
+        let fd = super::netdev::packet_socket(ifname, libc::ETH_P_ALL as u16)?;
         set_int(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)?;
         // the stamps come from software (the stack's), as the transmit side's
         let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
