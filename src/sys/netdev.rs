@@ -616,23 +616,29 @@ impl PacketSocket {
 
     /// (packets received, packets dropped) since the last call (PACKET_STATISTICS).
     pub fn stats(&self) -> io::Result<(u32, u32)> {
-        let mut st = [0u32; 2];
-        let mut len = 8u32;
-        // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
-        let r = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                st.as_mut_ptr() as *mut libc::c_void,
-                &mut len,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((st[0], st[1]))
+        packet_stats(self.fd.as_raw_fd())
     }
+}
+
+/// (packets received, packets dropped) by packet socket `fd` since the last call
+/// (PACKET_STATISTICS).
+pub fn packet_stats(fd: RawFd) -> io::Result<(u32, u32)> {
+    let mut st = [0u32; 2];
+    let mut len = 8u32;
+    // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            st.as_mut_ptr() as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((st[0], st[1]))
 }
 
 /// The user ID of the process at the other end of a Unix socket (SO_PEERCRED).

@@ -137,27 +137,6 @@ impl StampedSocket {
     }
 }
 
-/// Frames the kernel dropped for want of room in the socket's receive queue or ring, since
-/// the last call (PACKET_STATISTICS).
-fn packet_drops(fd: &OwnedFd) -> io::Result<u64> {
-    let mut st = [0u32; 2];
-    let mut len = 8u32;
-    // SAFETY: PACKET_STATISTICS writes a tpacket_stats (two u32) into `st`.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            st.as_mut_ptr() as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st[1] as u64)
-}
-
 /// `struct tpacket2_hdr`, the head of each frame in a TPACKET_V2 ring.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -318,7 +297,7 @@ impl StampedRing {
 
     /// Frames the ring had no room for, since the last call (PACKET_STATISTICS).
     pub fn drops(&self) -> io::Result<u64> {
-        packet_drops(&self.fd)
+        Ok(super::netdev::packet_stats(self.fd.as_raw_fd())?.1 as u64)
     }
 }
 
