@@ -130,6 +130,21 @@ impl FrameSpec {
         self.stamp_offset() + STAMP_LEN + 4
     }
 
+    /// Puts frame `seq`'s flow (of [`FrameSpec::flows`]) into `buf`, a frame built for flow 0:
+    /// the source's, or the destination MAC's for RFC 2889's test frames (`dst_flows`).
+    pub fn set_flow_of(&self, buf: &mut [u8], seq: u64) {
+        let flows = self.flows.max(1);
+        if flows == 1 {
+            return;
+        }
+        let f = (seq % flows as u64) as u32;
+        if self.dst_flows {
+            set_dst_flow(buf, f);
+        } else {
+            set_flow(buf, self.ip_offset(), f);
+        }
+    }
+
     /// A frame of `wire_size` bytes on the wire (the buffer is 4 bytes shorter: no FCS) for
     /// flow `flow`, stamp zeroed, UDP checksum valid for that zero stamp.
     pub fn build(&self, wire_size: usize, flow: u32) -> Vec<u8> {

@@ -3,11 +3,12 @@
 //!
 //! Frames leave through an AF_PACKET socket, one `send` per frame at its due time (frames
 //! late by less than a millisecond go out one after another until the schedule is met; later
-//! than that, the schedule moves on instead of catching up with a burst),
-//! and arrive on another (an AF_PACKET receive ring); the kernel stamps each as the sending
-//! driver takes it and as the receiving stack takes it in (`sys::tstamp`). Latency is the difference of the two kernel
-//! stamps of the same sequence number, so neither our sender's nor our receiver's scheduling
-//! is in it: what remains is the path between the two interfaces (for the lab, the forwarder).
+//! than that, the schedule moves on instead of catching up with a burst), and arrive on
+//! another (an AF_PACKET receive ring); the kernel stamps each as the sending driver takes it
+//! and as the receiving stack takes it in (`sys::tstamp`). Latency is the difference of the
+//! two kernel stamps of the same sequence number, so neither our sender's nor our receiver's
+//! scheduling is in it: what remains is the path between the two interfaces (for the lab,
+//! the forwarder).
 //! One syscall per frame: up to a few hundred kpps, which latency runs do not need more of.
 //!
 //! Stamps are kept for the first [`MAX_STAMPED`] sequence numbers (the latency figures are
@@ -32,7 +33,11 @@ fn setup(e: impl std::fmt::Display) -> GenError {
 
 /// Stamps by sequence number (0: none yet); numbers past [`MAX_STAMPED`] are not kept.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stamps(Vec<u64>);
+pub struct Stamps {
+    by_seq: Vec<u64>,
+    /// How many are set.
+    n: u64,
+}
 
 impl Stamps {
     /// Records `ts` for `seq` unless it has one already (a duplicate keeps the first).
@@ -41,16 +46,17 @@ impl Stamps {
             return;
         }
         let i = seq as usize;
-        if i >= self.0.len() {
-            self.0.resize(i + 1, 0);
+        if i >= self.by_seq.len() {
+            self.by_seq.resize(i + 1, 0);
         }
-        if self.0[i] == 0 {
-            self.0[i] = ts;
+        if self.by_seq[i] == 0 {
+            self.by_seq[i] = ts;
+            self.n += 1;
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.0.iter().filter(|t| **t != 0).count() as u64
+        self.n
     }
 }
 
@@ -58,7 +64,7 @@ impl Stamps {
 /// when no frame has both.
 pub fn latency(tx: &Stamps, rx: &Stamps) -> Result<Option<Latency>, GenError> {
     let mut h = super::rx::histogram()?;
-    for (t, r) in tx.0.iter().zip(&rx.0) {
+    for (t, r) in tx.by_seq.iter().zip(&rx.by_seq) {
         if *t != 0 && *r != 0 {
             let _ = h.record(r.saturating_sub(*t).max(1));
         }
@@ -84,18 +90,15 @@ impl Frames<'_> {
             .or_insert_with(|| c.spec.build(size, 0));
         self.buf.clear();
         self.buf.extend_from_slice(t);
-        let ip = c.spec.ip_offset();
-        let flows = c.spec.flows.max(1);
-        if flows > 1 {
-            let f = (seq % flows as u64) as u32;
-            if c.spec.dst_flows {
-                frame::set_dst_flow(&mut self.buf, f);
-            } else {
-                frame::set_flow(&mut self.buf, ip, f);
-            }
-        }
+        c.spec.set_flow_of(&mut self.buf, seq);
         let now = crate::sys::netdev::monotonic_ns();
-        frame::stamp(&mut self.buf, ip, c.spec.stamp_offset(), seq, now);
+        frame::stamp(
+            &mut self.buf,
+            c.spec.ip_offset(),
+            c.spec.stamp_offset(),
+            seq,
+            now,
+        );
         &self.buf
     }
 }
@@ -239,7 +242,11 @@ mod tests {
         let mut s = Stamps::default();
         s.set(MAX_STAMPED, 5);
         s.set(u64::MAX, 5);
-        assert_eq!(s.0.len(), 0, "a hostile sequence number allocates nothing");
+        assert_eq!(
+            s.by_seq.len(),
+            0,
+            "a hostile sequence number allocates nothing"
+        );
         s.set(2, 0);
         assert_eq!(s.count(), 0, "no stamp is not a stamp");
     }

@@ -140,16 +140,6 @@ struct Stamper<'a> {
 }
 
 impl Stamper<'_> {
-    /// Frame `seq`'s flow in its headers (source, or destination for RFC 2889's test frames).
-    fn flow(&self, buf: &mut [u8], seq: u64) {
-        let f = (seq % self.flows as u64) as u32;
-        if self.c.spec.dst_flows {
-            frame::set_dst_flow(buf, f);
-        } else {
-            frame::set_flow(buf, self.ip, f);
-        }
-    }
-
     /// Frames are rewritten only when something needs it, as the replay engine's: the AF_XDP
     /// matcher (sequence numbers and TX times), flows, a size mix. Otherwise every chunk of
     /// `pool` gets the one frame once, here, and frames go out as they are (as fast as the bare
@@ -214,7 +204,7 @@ impl Stamper<'_> {
         let buf = &mut pool.chunk_mut(base)[head..head + len];
         buf.copy_from_slice(t);
         if self.flows > 1 {
-            self.flow(buf, seq);
+            self.c.spec.set_flow_of(buf, seq);
         }
         frame::stamp(
             buf,
@@ -247,7 +237,7 @@ impl Stamper<'_> {
             .expect("checked available");
         let buf = pool.data_mut(&f);
         if self.flows > 1 {
-            self.flow(buf, seq);
+            self.c.spec.set_flow_of(buf, seq);
         }
         let ts = crate::sys::netdev::monotonic_ns();
         frame::stamp(buf, self.ip, self.off, seq, ts);
