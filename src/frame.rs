@@ -5,8 +5,8 @@
 //! A [`Frame`] is a 16-byte descriptor into a worker's frame memory: the offset of its first
 //! byte, its length, and an out-of-band VLAN tag. The memory is cut into equal chunks, each
 //! holding one frame after [`HEADROOM`] bytes: an AF_XDP UMEM in aligned mode
-//! ([`CHUNK_SIZE`]) or a DPDK frame area ([`AREA_CHUNK_SIZE`], one mbuf per chunk), so frames
-//! move between backends as descriptors.
+//! ([`CHUNK_SIZE`]) or a DPDK frame area ([`AREA_CHUNK_SIZE`] or [`AREA_CHUNK_LARGE`], one
+//! mbuf per chunk), so frames move between backends as descriptors.
 //!
 //! This module names nothing above it (only [`crate::wire`]'s tag type).
 
@@ -44,10 +44,15 @@ pub const HEADROOM: usize = 256;
 /// UMEM, and a DPDK frame area that had to fall back to page-sized chunks).
 pub const CHUNK_SIZE: usize = 4096;
 
-/// Chunk size of a DPDK frame area: one mempool object (header, mbuf, buffer). Not a power of
+/// Chunk size of a DPDK frame area by default: one mempool object (header, mbuf, buffer), the
+/// buffer DPDK's default mbuf's (2176 bytes: 128 of headroom, 2048 of data). Not a power of
 /// two, so that mbuf headers spread over the cache sets (docs/DPDK.md); an AF_XDP socket on
 /// such an area registers it in unaligned-chunk mode.
-pub const AREA_CHUNK_SIZE: usize = 3968;
+pub const AREA_CHUNK_SIZE: usize = 2368;
+
+/// Chunk size of a DPDK frame area with large mbufs (`--dpdk-mbuf-size 3776`): frames of up
+/// to 3648 bytes in one mbuf.
+pub const AREA_CHUNK_LARGE: usize = 3968;
 
 /// Largest MTU whose frames fit one `chunk`-byte chunk: room for the headroom, an Ethernet
 /// header and a VLAN tag.

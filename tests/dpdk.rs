@@ -59,6 +59,12 @@ fn start(cores: Vec<usize>) -> Dataplane {
 
 /// A data plane whose DPDK devices start with MTU `mtu` (0: the default).
 fn start_mtu(cores: Vec<usize>, mtu: u32) -> Dataplane {
+    start_with(cores, mtu, 0)
+}
+
+/// A data plane whose DPDK devices start with MTU `mtu`, its frame areas' mbufs of
+/// `mbuf_size` bytes (0: the default).
+fn start_with(cores: Vec<usize>, mtu: u32, mbuf_size: u16) -> Dataplane {
     Dataplane::start(DataplaneConfig {
         cores,
         frames_per_worker: Some(4096),
@@ -68,6 +74,7 @@ fn start_mtu(cores: Vec<usize>, mtu: u32) -> Dataplane {
             desc: 512,
             rx_queues: 0,
             require_device: false,
+            mbuf_size,
         }),
         dpdk_mtu: mtu,
         ..Default::default()
@@ -376,9 +383,21 @@ fn attach_and_detach_at_run_time() {
 
 // ---- jumbo frames
 
-/// The frame sizes every jumbo test sends: around one chunk (3648 bytes of an mbuf as a driver
-/// fills it, 3712 of a pool frame) and up to a 9000-byte MTU's frame.
-const JUMBO_SIZES: [usize; 7] = [60, 1514, 1515, 4096, 4097, 8000, 9014];
+/// The frame sizes every jumbo test sends: around one chunk (2048 bytes of an mbuf as a driver
+/// fills it, 2112 of a pool frame; 3648 and 3712 with large mbufs) and up to a 9000-byte MTU's
+/// frame.
+const JUMBO_SIZES: [usize; 11] = [
+    60, 1514, 1515, 2048, 2049, 2112, 2113, 4096, 4097, 8000, 9014,
+];
+
+/// The default MTU of a device without a wire (net_ring, net_null): 18 mbufs' frame, the
+/// Ethernet header and a VLAN tag left out.
+const SOFT_MTU: i128 = (18 * MBUF_ROOM - 18) as i128;
+
+/// Bytes of a frame one mbuf of a default frame area holds as a driver fills it.
+const MBUF_ROOM: usize = xdpgraph::sys::dpdk::CHUNK
+    - xdpgraph::sys::dpdk::BUF_START
+    - xdpgraph::sys::dpdk::MBUF_HEADROOM;
 
 /// A test frame of `len` bytes with a pseudo-random payload (seeded by `seq`).
 fn jumbo(dst: MacAddr, src: MacAddr, seq: u32, len: usize) -> Vec<u8> {
@@ -457,7 +476,7 @@ fn jumbo_frames_over_dpdk_ring_ports() {
     g.connect(&format!("{}:", names[4]), "tj:", "lower", "right")
         .unwrap();
     assert_eq!(stat(&mut dp, &names[0], "mtu"), 9000);
-    let chained = JUMBO_SIZES.iter().filter(|&&n| n > 3648).count() as i128;
+    let chained = JUMBO_SIZES.iter().filter(|&&n| n > MBUF_ROOM).count() as i128;
     // flooded: from port 0 to ports 1 and 2
     let sent: Vec<_> = (JUMBO_SIZES.iter().enumerate())
         .map(|(i, &n)| jumbo(mac(2), mac(1), i as u32, n))
@@ -548,7 +567,8 @@ fn jumbo_frames_through_tee_and_vlan_over_dpdk() {
     for n in &names {
         setautosrc0(&mut dp, n);
     }
-    assert_eq!(stat(&mut dp, &names[1], "mtu"), 65535);
+    // no wire: the largest MTU a chain of 18 mbufs holds (net_ring's own limit is 65535)
+    assert_eq!(stat(&mut dp, &names[1], "mtu"), SOFT_MTU);
     let (p0, p1, p2) = (
         format!("{}:", names[0]),
         format!("{}:", names[1]),
@@ -636,10 +656,24 @@ fn dpdk_mtu_limits_per_driver() {
         .unwrap_err()
         .to_string();
     println!("net_af_xdp at MTU 9000: {e}");
-    assert!(e.contains("cannot take MTU 9000: at most 3542"), "{e}");
+    // no RX scatter: one mbuf, 2048 bytes by default
+    assert!(e.contains("cannot take MTU 9000: at most 2030"), "{e}");
+    assert!(e.contains("one mbuf holds 2048 bytes"), "{e}");
     assert!(dp.interfaces().is_empty(), "nothing left attached");
     dp.attach(&z, None).unwrap();
     assert_eq!(stat(&mut dp, &z, "mtu"), 9000);
+    shutdown_count(dp);
+    // with large mbufs (3648 bytes) the driver's own limit is the lower one
+    let mut dp = start_with(vec![0], 9000, 3776);
+    let e = dp
+        .attach(
+            &format!("{x},iface={},start_queue=0,queue_count=1", l.iface(1)),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+    println!("net_af_xdp at MTU 9000, large mbufs: {e}");
+    assert!(e.contains("cannot take MTU 9000: at most 3542"), "{e}");
     shutdown_count(dp);
     // the default: the interface's MTU (9000), capped at the driver's limit (the refused
     // devices were unplugged again: none is attached at start)
@@ -653,13 +687,13 @@ fn dpdk_mtu_limits_per_driver() {
     )
     .unwrap();
     assert_eq!(stat(&mut dp, &a, "mtu"), 1500);
-    assert_eq!(stat(&mut dp, &x, "mtu"), 3542);
+    assert_eq!(stat(&mut dp, &x, "mtu"), 2030);
     let z2 = format!("net_null{}", n + 100);
     dp.attach(&format!("{z2},no-rx=1"), None).unwrap();
     assert_eq!(
         stat(&mut dp, &z2, "mtu"),
-        65535,
-        "no wire: the largest it takes"
+        SOFT_MTU,
+        "no wire: the largest a chain of mbufs holds"
     );
     shutdown_count(dp);
     drop(l);
@@ -731,22 +765,30 @@ fn dpdk_port_and_afxdp_interface_bridged() {
     drop(l);
 }
 
-/// Frame areas use 3968-byte chunks (so mbuf headers spread over the cache sets), and an
-/// AF_XDP interface beside DPDK devices must fit its frames in them: a larger MTU is refused
-/// at attach, with the limit in the message, and nothing is left attached.
+/// Frame areas use 2368-byte chunks, or 3968-byte ones with large mbufs (neither a power of two,
+/// so mbuf headers spread over the cache sets), and an AF_XDP interface beside DPDK devices
+/// must fit its frames in them: a larger MTU is refused at attach, with the limit in the
+/// message, and nothing is left attached.
 #[test]
 fn frame_areas_and_the_afxdp_mtu_beside_them() {
     if !root() {
         return;
     }
     let _g = setup();
-    let a = xdpgraph::sys::dpdk::Area::new(&uniq("a"), 64).unwrap();
-    assert_eq!(a.chunk_size(), xdpgraph::frame::AREA_CHUNK_SIZE);
-    assert_eq!(a.chunks(), 64);
-    assert_eq!(a.available(), 64);
-    drop(a);
-    let max = xdpgraph::frame::max_mtu(xdpgraph::frame::AREA_CHUNK_SIZE);
-    assert_eq!(max, 3968 - 256 - 18);
+    use xdpgraph::sys::dpdk::{Area, CHUNK, CHUNK_LARGE};
+    for chunk in [CHUNK, CHUNK_LARGE] {
+        let a = Area::new(&uniq("a"), 64, chunk).unwrap();
+        assert_eq!(a.chunk_size(), chunk);
+        assert_eq!(a.chunks(), 64);
+        assert_eq!(a.available(), 64);
+    }
+    let e = Area::new(&uniq("a"), 64, 4096).err().unwrap().to_string();
+    assert!(
+        e.contains("no frame area layout with 4096-byte chunks"),
+        "{e}"
+    );
+    let max = xdpgraph::frame::max_mtu(CHUNK);
+    assert_eq!(max, 2368 - 256 - 18);
     let l = lab(1);
     let set_mtu = |m: u32| {
         let ok = Command::new("ip")
@@ -769,6 +811,16 @@ fn frame_areas_and_the_afxdp_mtu_beside_them() {
     assert!(xdp_prog_on(&l.iface(0)));
     shutdown_all_home(dp, vec![]);
     assert!(!xdp_prog_on(&l.iface(0)));
+    // large mbufs: up to 3968 - 256 - 18
+    let large = xdpgraph::frame::max_mtu(CHUNK_LARGE);
+    assert_eq!(large, 3694);
+    let mut dp = start_with(vec![0], 0, 3776);
+    set_mtu(large + 1);
+    let e = dp.attach(&l.iface(0), None).unwrap_err().to_string();
+    assert!(e.contains(&format!("({large})")), "{e}");
+    set_mtu(large);
+    dp.attach(&l.iface(0), None).unwrap();
+    shutdown_all_home(dp, vec![]);
     drop(l);
 }
 

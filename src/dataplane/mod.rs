@@ -133,6 +133,9 @@ pub struct DpdkConfig {
     pub rx_queues: u16,
     /// Refuse to start when the EAL finds no device (the daemon does).
     pub require_device: bool,
+    /// Bytes of each mbuf's buffer, headroom included, as testpmd's `--mbuf-size` counts
+    /// them: 2176 (DPDK's default mbuf; 0 means it too) or 3776 (`crate::sys::dpdk::MBUF_SIZES`).
+    pub mbuf_size: u16,
 }
 
 /// The backends of a data plane, in the order `ctl interfaces` lists their interfaces. A new

@@ -2,8 +2,8 @@
 //! wrappers over them. Everything above (`crate::dataplane::dpdk`) is safe code.
 //!
 //! The one piece of shared memory is the [`Area`]: a worker's frames, one DPDK mempool object
-//! per 3968-byte chunk (see the shim's header comment for the layout, and why not 4096). The
-//! worker's `Pool` reads and writes frame bytes through the area's [`Mapping`] view
+//! per chunk of 2368 or 3968 bytes (see the shim's header comment for the layout, and why not
+//! 4096). The worker's `Pool` reads and writes frame bytes through the area's [`Mapping`] view
 //! ([`Area::view`]) and exchanges free chunks with the mempool; DPDK drivers write only into
 //! mbufs they took from the mempool.
 //!
@@ -16,10 +16,26 @@ use std::sync::Arc;
 use crate::frame::{Frame, CHAINED, MAX_SEGMENTS, MIN_HEAD, SEG_LINK_LEN, VTAG_PRESENT};
 use crate::sys::mmap::Mapping;
 
-/// Bytes per chunk (one mempool object: header, mbuf, buffer): the shim's `XG_CHUNK`. Not a
-/// power of two, so that mbuf headers spread over the cache sets (see the shim); an AF_XDP
-/// socket on an area registers it in unaligned-chunk mode.
+/// Bytes per chunk (one mempool object: header, mbuf, buffer) by default: the shim's
+/// `XG_CHUNK_STD`, DPDK's default mbuf. Not a power of two, so that mbuf headers spread over
+/// the cache sets (see the shim); an AF_XDP socket on an area registers it in unaligned-chunk
+/// mode.
 pub const CHUNK: usize = crate::frame::AREA_CHUNK_SIZE;
+/// Bytes per chunk with large mbufs: the shim's `XG_CHUNK_LARGE`.
+pub const CHUNK_LARGE: usize = crate::frame::AREA_CHUNK_LARGE;
+/// The mbuf buffer sizes (`--dpdk-mbuf-size`, counted as testpmd's `--mbuf-size`: headroom
+/// and data) of the two layouts, [`CHUNK`] and [`CHUNK_LARGE`].
+pub const MBUF_SIZES: [u16; 2] = [(CHUNK - BUF_START) as u16, (CHUNK_LARGE - BUF_START) as u16];
+
+/// The chunk size of the layout whose mbuf buffers are `mbuf_size` bytes (0: the default).
+pub fn chunk_for_mbuf_size(mbuf_size: u16) -> Option<usize> {
+    match mbuf_size {
+        0 => Some(CHUNK),
+        s => [CHUNK, CHUNK_LARGE]
+            .into_iter()
+            .find(|c| c - BUF_START == s as usize),
+    }
+}
 /// The chunk size of an area that could not be made IOVA-contiguous where devices see
 /// physical addresses: a page, so no chunk straddles two ([`Area::chunk_size`] says which).
 pub const PAGE_CHUNK: usize = crate::frame::CHUNK_SIZE;
@@ -112,6 +128,7 @@ extern "C" {
     fn xg_area_create(
         name: *const c_char,
         n: u32,
+        chunk: u32,
         socket: c_int,
         a: *mut XgArea,
         err: *mut c_char,
@@ -279,7 +296,8 @@ pub fn eal_cleanup() {
     }
 }
 
-/// A worker's frame area: a memzone of [`CHUNK`]-byte chunks, each one mbuf of a mempool.
+/// A worker's frame area: a memzone of [`CHUNK`]- or [`CHUNK_LARGE`]-byte chunks, each one
+/// mbuf of a mempool.
 pub struct Area {
     a: XgArea,
     view_taken: AtomicBool,
@@ -293,8 +311,9 @@ unsafe impl Send for Area {}
 unsafe impl Sync for Area {}
 
 impl Area {
-    /// Creates an area of `chunks` chunks named `name` (unique among live areas).
-    pub fn new(name: &str, chunks: u32) -> Result<Arc<Area>, DpdkError> {
+    /// Creates an area of `chunks` chunks of `chunk` bytes ([`CHUNK`] or [`CHUNK_LARGE`]) named
+    /// `name` (unique among live areas).
+    pub fn new(name: &str, chunks: u32, chunk: usize) -> Result<Arc<Area>, DpdkError> {
         let n = cstring(name)?;
         let mut err = [0 as c_char; 256];
         let mut a = XgArea {
@@ -308,8 +327,17 @@ impl Area {
             dma_ok: 0,
         };
         // SAFETY: `a` and `err` are valid for writes of their sizes; the name outlives the call.
-        let r =
-            unsafe { xg_area_create(n.as_ptr(), chunks, -1, &mut a, err.as_mut_ptr(), err.len()) };
+        let r = unsafe {
+            xg_area_create(
+                n.as_ptr(),
+                chunks,
+                chunk as u32,
+                -1,
+                &mut a,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
         if r != 0 {
             return Err(DpdkError(format!(
                 "frame area {name}: {}",
@@ -334,8 +362,8 @@ impl Area {
     pub fn chunks(&self) -> u32 {
         self.a.nchunks
     }
-    /// Bytes per chunk: [`CHUNK`], or [`PAGE_CHUNK`] when the area could not be made
-    /// IOVA-contiguous for devices that see physical addresses.
+    /// Bytes per chunk: as asked ([`CHUNK`] or [`CHUNK_LARGE`]), or [`PAGE_CHUNK`] when the
+    /// area could not be made IOVA-contiguous for devices that see physical addresses.
     pub fn chunk_size(&self) -> usize {
         self.a.chunk as usize
     }

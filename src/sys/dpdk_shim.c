@@ -6,28 +6,40 @@
 // which convert between mbufs and xdpgraph's frame descriptors (an offset into the worker's
 // frame area, a length, a VLAN tag).
 //
-// The frame area. Each worker owns one area: a memzone cut into 3968-byte chunks, each chunk
+// The frame area. Each worker owns one area: a memzone cut into chunks of one size, each chunk
 // one mempool object laid out as
 //
-//     [ rte_mempool_objhdr, 64 B ][ rte_mbuf, 128 B ][ buffer, 3776 B (128 B headroom) ]
+//     [ rte_mempool_objhdr, 64 B ][ rte_mbuf, 128 B ][ buffer (128 B headroom, then data) ]
 //
 // so an mbuf and its chunk are found from each other by arithmetic, the area is also a valid
-// AF_XDP UMEM (unaligned-chunk mode, 3968-byte chunks; the kernel writes frames at chunk +
-// 256, inside the mbuf's buffer), and a frame moves between DPDK ports, AF_XDP sockets and the
-// graph as a descriptor, never copied.
+// AF_XDP UMEM (unaligned-chunk mode; the kernel writes frames at chunk + 256, inside the
+// mbuf's buffer), and a frame moves between DPDK ports, AF_XDP sockets and the graph as a
+// descriptor, never copied. Two sizes (`--dpdk-mbuf-size`, the buffer's size as testpmd's
+// `--mbuf-size` counts it):
 //
-// Why 3968 (31 x 128) and not 4096: with 4096-byte chunks every mbuf header sits at the same
-// offset of a page, so all of them share two L1 sets (12 ways) and 1/32 of the L2 sets. A
-// burst of 64 mbufs then misses L1 on every header access, and the mbufs waiting in a
-// driver's RX ring (2048 for af_xdp) miss L2 too. With 3968 the header moves 128 bytes down
-// the page from one chunk to the next, through all 32 positions. Measured on net_null
-// (xdpgraph's own per-frame cost): 26 -> 40 Mpps; see docs/BENCHMARKS.md. The AF_XDP kernel
-// code limits a chunk to one page, so the stride must stay below 4096.
+//   XG_CHUNK_STD   2368 = 37 x 64: a 2176-byte buffer, DPDK's default mbuf (testpmd's, VPP's
+//                  2048-byte data): a frame of up to 2048 bytes per mbuf, longer ones chained.
+//                  The default.
+//   XG_CHUNK_LARGE 3968 = 31 x 128: a 3776-byte buffer, frames of up to 3648 bytes in one mbuf
+//                  (for drivers without RX scatter, and AF_XDP interfaces beside DPDK up to MTU
+//                  3694 instead of 2094).
 //
-// Chunks of 3968 bytes straddle pages, so a device that DMAs to physical addresses (IOVA as
-// PA: no IOMMU) needs the area IOVA-contiguous. When that cannot be had and such a device is
-// present, the area falls back to 4096-byte chunks, which never straddle a page; `chunk` says
-// which layout an area has, `dma_ok` whether a physical device may use it.
+// Why these and not 4096: with 4096-byte chunks every mbuf header sits at the same offset of a
+// page, so all of them share two L1 sets (12 ways) and 1/32 of the L2 sets. A burst of 64 mbufs
+// then misses L1 on every header access, and the mbufs waiting in a driver's RX ring (2048 for
+// af_xdp) miss L2 too. With 3968 the header moves 128 bytes down the page from one chunk to the
+// next, through all 32 positions; with 2368 (37 lines), through all 64. Measured on net_null
+// (xdpgraph's own per-frame cost): 26 -> 40 Mpps with 3968; see docs/BENCHMARKS.md. The AF_XDP
+// kernel code limits a chunk to one page, so the stride must stay below 4096. Why the smaller
+// default: DPDK's own mbuf alloc and free cost ~10% more per mbuf when consecutive mbufs are
+// ~4 KiB apart than ~2.4 KiB (bench/mempool_objsize.c; each new 4 KiB page costs, see
+// docs/DPDK.md), and so do net_null's RX and TX: 2368-byte chunks forward 8% more than
+// 3968-byte ones over net_null (docs/BENCHMARKS.md).
+//
+// Chunks straddle pages, so a device that DMAs to physical addresses (IOVA as PA: no IOMMU)
+// needs the area IOVA-contiguous. When that cannot be had and such a device is present, the
+// area falls back to 4096-byte chunks, which never straddle a page; `chunk` says which layout
+// an area has, `dma_ok` whether a physical device may use it.
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -49,7 +61,8 @@
 #include <rte_bus.h>
 #include <rte_dev.h>
 
-#define XG_CHUNK 3968u
+#define XG_CHUNK_STD 2368u
+#define XG_CHUNK_LARGE 3968u
 #define XG_PAGE_CHUNK 4096u
 
 struct xg_area {
@@ -59,7 +72,7 @@ struct xg_area {
 	uint64_t len;
 	uint32_t nchunks;
 	uint32_t hdr; // offset of the mbuf in its chunk (the mempool object header's size)
-	uint32_t chunk; // XG_CHUNK, or XG_PAGE_CHUNK (see above)
+	uint32_t chunk; // XG_CHUNK_STD or XG_CHUNK_LARGE as asked, or XG_PAGE_CHUNK (see above)
 	uint32_t dma_ok; // every chunk is IOVA-contiguous
 };
 
@@ -82,13 +95,19 @@ static int all_devices_virtual(void) {
 	return 1;
 }
 
-// The offset of `addr` in its chunk (a division by one of two constants).
+// `addr` modulo `chunk`, a constant after inlining: below 4 GiB (every area of fewer than a
+// million frames) a 32-bit division by the constant, a shorter multiply than the 64-bit one.
+static inline uint64_t off_in(uint64_t addr, uint32_t chunk, uint64_t len) {
+	return likely(len <= UINT32_MAX) ? (uint32_t)addr % chunk : addr % chunk;
+}
+
+// The offset of `addr` in its chunk (a division by one of three constants).
 static inline uint64_t chunk_off(const struct xg_area *a, uint64_t addr) {
-	if (a->chunk != XG_CHUNK)
-		return addr % XG_PAGE_CHUNK;
-	// below 4 GiB (every area of fewer than a million frames) a 32-bit division by the
-	// constant: a shorter multiply than the 64-bit one
-	return likely(a->len <= UINT32_MAX) ? (uint32_t)addr % XG_CHUNK : addr % XG_CHUNK;
+	if (likely(a->chunk == XG_CHUNK_STD))
+		return off_in(addr, XG_CHUNK_STD, a->len);
+	if (a->chunk == XG_CHUNK_LARGE)
+		return off_in(addr, XG_CHUNK_LARGE, a->len);
+	return addr % XG_PAGE_CHUNK;
 }
 
 int xg_errno(void) { return rte_errno; }
@@ -119,14 +138,20 @@ static void check_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx
 		c->bad++;
 }
 
-// Creates an area of `n` chunks; 0, or a negative errno with `err` filled in.
-int xg_area_create(const char *name, uint32_t n, int socket, struct xg_area *a, char *err,
-		   size_t errlen) {
+// Creates an area of `n` chunks of `chunk` bytes (XG_CHUNK_STD or XG_CHUNK_LARGE); 0, or a
+// negative errno with `err` filled in.
+int xg_area_create(const char *name, uint32_t n, uint32_t chunk, int socket, struct xg_area *a,
+		   char *err, size_t errlen) {
 	memset(a, 0, sizeof(*a));
+	if (chunk != XG_CHUNK_STD && chunk != XG_CHUNK_LARGE) {
+		snprintf(err, errlen, "no frame area layout with %u-byte chunks (%u or %u)", chunk,
+			 XG_CHUNK_STD, XG_CHUNK_LARGE);
+		return -EINVAL;
+	}
 	// Chunks straddle pages, so a chunk is IOVA-contiguous only if the area is: ask for that,
 	// and settle for less where device addresses are virtual ones (IOVA as VA: VFIO with an
 	// IOMMU) or no device DMAs (software devices only); else fall back to page-sized chunks.
-	a->chunk = XG_CHUNK;
+	a->chunk = chunk;
 	a->dma_ok = 1;
 	uint64_t len = (uint64_t)n * a->chunk;
 	a->mz = rte_memzone_reserve_aligned(name, len, socket, RTE_MEMZONE_IOVA_CONTIG, 4096);

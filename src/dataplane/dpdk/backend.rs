@@ -14,7 +14,7 @@ use crate::dataplane::{DataplaneConfig, DataplaneError, DpdkConfig};
 use crate::frame::HEADROOM;
 use crate::graph::node_name_for;
 use crate::port::{PortCtl, PortId};
-use crate::sys::dpdk::{self as sys, Area, BUF_START, CHUNK, PAGE_CHUNK};
+use crate::sys::dpdk::{self as sys, Area, BUF_START, PAGE_CHUNK};
 use std::any::Any;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,10 +54,19 @@ impl DpdkBackend {
         eal::init(&args)?;
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let chunk = sys::chunk_for_mbuf_size(d.mbuf_size).ok_or_else(|| {
+            DataplaneError::Invalid(format!(
+                "--dpdk-mbuf-size {}: xdpgraph's frame areas have mbufs of {} (the default) or \
+                 {} bytes",
+                d.mbuf_size,
+                sys::MBUF_SIZES[0],
+                sys::MBUF_SIZES[1]
+            ))
+        })?;
         let mut areas = Vec::new();
         for w in 0..dp.cores.len() {
-            let a = Area::new(&format!("xg{seq}w{w}"), frames as u32)?;
-            if a.chunk_size() != CHUNK {
+            let a = Area::new(&format!("xg{seq}w{w}"), frames as u32, chunk)?;
+            if a.chunk_size() == PAGE_CHUNK {
                 tracing::warn!(
                     worker = w,
                     chunk = a.chunk_size(),

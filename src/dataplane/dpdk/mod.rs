@@ -7,8 +7,8 @@
 //!   without hugepages), once per process.
 //! * [`port`]: [`port::DpdkPort`], a worker's queues on an ethdev, and [`port::DpdkCtl`], its
 //!   settings and counters for the ether node.
-//! * Frames: each worker's frame memory is a DPDK mempool laid over one memzone in 3968-byte
-//!   chunks ([`crate::sys::dpdk::Area`]), so an mbuf and a frame descriptor convert by
+//! * Frames: each worker's frame memory is a DPDK mempool laid over one memzone in 2368-byte
+//!   chunks (3968 with `--dpdk-mbuf-size 3776`; [`crate::sys::dpdk::Area`]), so an mbuf and a frame descriptor convert by
 //!   arithmetic and frames move through the graph without a copy. The same area is the
 //!   worker's AF_XDP UMEM, so a DPDK port and an AF_XDP interface can be bridged in one graph,
 //!   still without copies. Duplication (tee, flooding) copies into a fresh chunk, as with
