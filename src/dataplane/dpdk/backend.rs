@@ -240,8 +240,26 @@ pub fn mtu_limit(info: &sys::EthInfo, room: u32) -> (u32, String) {
             );
         }
     }
+    if info.driver == "net_af_xdp" {
+        // its UMEM is the mempool: the kernel writes a frame into an mbuf's buffer after the
+        // driver's headroom and its own XDP_PACKET_HEADROOM, and drops a longer one
+        // (`rx_missed`), whatever max_mtu says
+        let umem = room.saturating_sub(AF_XDP_KERNEL_HEADROOM);
+        cap(
+            umem.saturating_sub(FRAME_OVER_MTU),
+            format!(
+                "the af_xdp driver's UMEM frames are this process's mbufs, and the kernel \
+                 writes at most {umem} bytes into one (its {AF_XDP_KERNEL_HEADROOM}-byte XDP \
+                 headroom comes out of the mbuf's {room}); --dpdk-mbuf-size 3776 has larger ones"
+            ),
+        );
+    }
     limit
 }
+
+/// The headroom the kernel keeps before a frame it receives into an AF_XDP UMEM chunk
+/// (`XDP_PACKET_HEADROOM`), on top of the one the DPDK af_xdp driver asks for (the mbuf's).
+const AF_XDP_KERNEL_HEADROOM: u32 = 256;
 
 /// `mtu` if device `dev` takes it, else the error naming its limit.
 fn check_mtu(
@@ -547,10 +565,18 @@ mod tests {
         let (l, why) = mtu_limit(&info(u16::MAX, 1518, false, true), room);
         assert_eq!(l, 1500);
         assert!(why.contains("1518"), "{why}");
-        // net_af_xdp: max_mtu 3542
+        // a driver like net_af_xdp's report (max_mtu 3542), another name: max_mtu
         let (l, why) = mtu_limit(&info(3542, 3560, false, false), room);
         assert_eq!(l, 3542);
         assert!(why.contains("max_mtu"), "{why}");
+        // net_af_xdp itself: its UMEM frames are our mbufs, less the kernel's 256-byte
+        // headroom (3648 - 256 - 18 = 3374 with large mbufs, 2048 - 256 - 18 = 1774 by default)
+        let mut x = info(3542, 3560, false, false);
+        x.driver = "net_af_xdp".into();
+        let (l, why) = mtu_limit(&x, room);
+        assert_eq!(l, 3374);
+        assert!(why.contains("256-byte XDP headroom"), "{why}");
+        assert_eq!(mtu_limit(&x, 2048).0, 1774);
         // a NIC taking 9600-byte frames but without RX scatter: one mbuf
         let (l, why) = mtu_limit(&info(9600, 9618, false, true), room);
         assert_eq!(l, 3630);
